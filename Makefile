@@ -1,0 +1,65 @@
+# nnvis — build, test, demo, bench.  `make demo` and `make test` do all set-up on Debian 12.
+LUA      ?= lua5.4
+LUA_INC  ?= /usr/include/lua5.4
+CC       ?= cc
+CXX      ?= c++
+OPT      ?= -O3 -march=native
+CFLAGS   += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc
+CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
+LDLIBS   += -llodepng -lz -ldl -lm -lpthread -lstdc++
+
+DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
+           dataset-fashion-mnist
+
+BUILD    = build
+SO       = $(BUILD)/nnvis/core.so
+CSRC     = $(wildcard csrc/*.c)
+CXXSRC   = $(wildcard csrc/*.cc)
+OBJS     = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC)) $(patsubst csrc/%.cc,$(BUILD)/obj/%.o,$(CXXSRC))
+HDRS     = $(wildcard csrc/*.h)
+
+# Lua finds the freshly built module and the sources without installing anything.
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+.PHONY: all deps test demo bench clean
+
+all: $(SO)
+
+$(BUILD)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: csrc/%.cc $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(SO): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS) -Wl,--version-script=csrc/exports.map
+
+# Installs the Debian packages that are missing (nothing when all are present).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	busted --lua=$(LUA) -o spec/summary_output.lua spec
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) examples/demo.lua
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@for f in bench/*.lua; do echo "== $$f"; $(LUA) $$f || exit 1; done
+
+clean:
+	rm -rf $(BUILD)

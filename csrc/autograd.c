@@ -1,0 +1,268 @@
+/*
+ * autograd.c — graph nodes, grad mode, and the reverse pass.
+ *
+ * The reverse pass sorts the tensors reachable from the root (through out->fn->in[])
+ * in topological order, seeds root->gacc, and visits them from the root down: each
+ * visited non-leaf hands its gradient to its node's backward, whose results are summed
+ * into the inputs' gacc.  Leaves add gacc into .grad (or, for nv.grad, it is returned).
+ */
+#include "autograd.h"
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const nv_op_names[NV_OP_COUNT] = {
+  "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+  "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
+  "tanh", "sigmoid", "relu", "pow", "clamp", "leaky_relu", "elu",
+  "gelu", "square", "reciprocal", "log1p", "softplus",
+  "sign", "floor", "ceil", "round",
+  "where",
+  "sum", "mean", "max", "max", "var", "logsumexp",
+  "softmax", "log_softmax",
+  "matmul",
+  "view", "strided", "expand", "copy",
+  "gather", "index_select", "cat",
+  "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+  "batch_norm", "dropout", "nll_loss", "interpolate", "pad", "linear",
+};
+_Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
+
+/* ---- nodes ------------------------------------------------------------------------------ */
+nv_node *nv_node_new(int op, int nin, nv_tensor *const *in) {
+  nv_node *n = calloc(1, sizeof *n);
+  if (!n) { nv_seterr("out of memory"); return NULL; }
+  n->in = calloc((size_t)(nin ? nin : 1), sizeof *n->in);
+  if (!n->in) { free(n); nv_seterr("out of memory"); return NULL; }
+  n->op = op;
+  n->refcount = 1;
+  n->nin = nin;
+  for (int k = 0; k < nin; k++) n->in[k] = nv_retain(in[k]);
+  nv_stats_node(1);
+  return n;
+}
+
+static void node_free_graph(nv_node *n) {
+  for (int k = 0; k < n->nin; k++) { nv_release(n->in[k]); n->in[k] = NULL; }
+  for (int k = 0; k < NV_MAXSAVED; k++) { nv_release(n->saved[k]); n->saved[k] = NULL; }
+  n->freed = 1;
+}
+
+void nv_node_release(nv_node *n) {
+  if (!n || --n->refcount > 0) return;
+  node_free_graph(n);
+  free(n->in);
+  free(n);
+  nv_stats_node(-1);
+}
+
+void nv_attach(nv_tensor *out, nv_node *n) {
+  nv_node_release(out->fn);
+  out->fn = n;
+  out->requires_grad = 1;
+}
+
+void nv_save(nv_node *n, int k, nv_tensor *t) {
+  nv_release(n->saved[k]);
+  n->saved[k] = nv_retain(t);
+}
+
+/* ---- grad mode ----------------------------------------------------------------------------- */
+static int grad_on = 1;
+int nv_grad_enabled(void) { return grad_on; }
+int nv_set_grad_enabled(int on) { int old = grad_on; grad_on = on != 0; return old; }
+
+int nv_needs_grad(int n, nv_tensor *const *ts) {
+  if (!grad_on) return 0;
+  for (int k = 0; k < n; k++)
+    if (ts[k] && ts[k]->requires_grad) return 1;
+  return 0;
+}
+
+/* ---- the per-op backward switch ------------------------------------------------------------ */
+int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  switch (n->op) {
+  case NV_OP_ADD: case NV_OP_SUB: case NV_OP_MUL: case NV_OP_DIV: case NV_OP_POW:
+  case NV_OP_MAXIMUM: case NV_OP_MINIMUM:
+  case NV_OP_NEG: case NV_OP_EXP: case NV_OP_LOG: case NV_OP_SQRT: case NV_OP_RSQRT:
+  case NV_OP_ABS: case NV_OP_SIN: case NV_OP_COS: case NV_OP_TANH: case NV_OP_SIGMOID:
+  case NV_OP_RELU: case NV_OP_POWS: case NV_OP_CLAMP: case NV_OP_LEAKY_RELU: case NV_OP_ELU:
+  case NV_OP_GELU: case NV_OP_SQUARE: case NV_OP_RECIPROCAL: case NV_OP_LOG1P:
+  case NV_OP_SOFTPLUS: case NV_OP_SIGN: case NV_OP_FLOOR: case NV_OP_CEIL: case NV_OP_ROUND:
+  case NV_OP_WHERE:
+    return nv_elementwise_backward(n, out, gout, gin);
+  case NV_OP_SUM: case NV_OP_MEAN: case NV_OP_MAXDIM: case NV_OP_MAXALL: case NV_OP_VAR:
+  case NV_OP_LOGSUMEXP: case NV_OP_SOFTMAX: case NV_OP_LOG_SOFTMAX:
+    return nv_reduce_backward(n, out, gout, gin);
+  case NV_OP_MATMUL:
+    return nv_linalg_backward(n, out, gout, gin);
+  case NV_OP_VIEW: case NV_OP_STRIDED: case NV_OP_EXPAND: case NV_OP_COPY:
+  case NV_OP_GATHER: case NV_OP_INDEX_SELECT: case NV_OP_CAT:
+    return nv_shape_backward(n, out, gout, gin);
+  default:
+    return nv_nn_backward(n, out, gout, gin);
+  }
+}
+
+/* ---- the reverse pass -------------------------------------------------------------------------- */
+typedef struct { nv_tensor **v; int n, cap; } tlist;
+
+static int tlist_push(tlist *l, nv_tensor *t) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 64;
+    nv_tensor **v = realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v) return nv_seterr("out of memory in backward");
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = t;
+  return 1;
+}
+
+/* Post-order DFS without recursion; every listed tensor is retained. */
+static int topo_sort(nv_tensor *root, tlist *order) {
+  tlist stack = {0};
+  int ok = 1;
+  enum { UNSEEN = 0, OPEN = 1, DONE = 2 };
+  root->mark = OPEN;
+  if (!tlist_push(&stack, root)) { ok = 0; goto out; }
+  /* each stack entry is revisited until all its inputs are DONE */
+  while (stack.n > 0) {
+    nv_tensor *t = stack.v[stack.n - 1];
+    int pushed = 0;
+    if (t->fn && !t->fn->freed) {
+      for (int k = 0; k < t->fn->nin; k++) {
+        nv_tensor *c = t->fn->in[k];
+        if (c && c->requires_grad && c->mark == UNSEEN) {
+          c->mark = OPEN;
+          if (!tlist_push(&stack, c)) { ok = 0; goto out; }
+          pushed = 1;
+          break;
+        }
+      }
+    }
+    if (!pushed) {
+      stack.n--;
+      t->mark = DONE;
+      if (!tlist_push(order, nv_retain(t))) { nv_release(t); ok = 0; goto out; }
+    }
+  }
+out:
+  if (!ok) for (int i = 0; i < stack.n; i++) stack.v[i]->mark = UNSEEN;
+  free(stack.v);
+  return ok;
+}
+
+/* acc += g, where acc may be shared: then a new tensor replaces it. Steals g. */
+static int accumulate(nv_tensor **acc, nv_tensor *g) {
+  if (!*acc) { *acc = g; return 1; }
+  if ((*acc)->refcount == 1 && nv_is_contiguous(*acc) && (*acc)->fn == NULL) {
+    int ok = nv_add_into(*acc, g);
+    nv_release(g);
+    return ok;
+  }
+  int was = nv_set_grad_enabled(0);
+  nv_tensor *s = nv_binary(NV_OP_ADD, *acc, g);
+  nv_set_grad_enabled(was);
+  nv_release(g);
+  if (!s) return 0;
+  nv_release(*acc);
+  *acc = s;
+  return 1;
+}
+
+static int in_list(nv_tensor *t, int n, nv_tensor *const *l) {
+  for (int i = 0; i < n; i++) if (l[i] == t) return 1;
+  return 0;
+}
+
+int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
+                nv_tensor *const *wrt, nv_tensor **outg) {
+  char a[200], b[200];
+  if (!root->requires_grad)
+    return nv_seterr("the tensor does not require grad and has no graph (did an input have requires_grad set?)");
+  if (root->fn && root->fn->freed)
+    return nv_seterr("the graph was already freed by an earlier backward (pass retain_graph = true the first time)");
+  if (grad) {
+    if (!nv_same_shape(grad, root))
+      return nv_seterr("grad %s does not match the output's shape %s",
+                       nv_shape_str(a, sizeof a, grad->ndim, grad->size),
+                       nv_shape_str(b, sizeof b, root->ndim, root->size));
+  } else if (nv_numel(root) != 1) {
+    return nv_seterr("grad can be implicit only for a single-element output, this one is %s",
+                     nv_shape_str(a, sizeof a, root->ndim, root->size));
+  }
+  tlist order = {0};
+  int ok = topo_sort(root, &order);
+  int was = nv_set_grad_enabled(0);   /* backward computations record nothing */
+  if (ok) {
+    nv_tensor *seed = grad ? nv_contiguous_data(grad) : nv_full(root->ndim, root->size, 1.0f);
+    if (!seed) ok = 0;
+    else { nv_release(root->gacc); root->gacc = seed; }
+  }
+  for (int i = order.n - 1; ok && i >= 0; i--) {
+    nv_tensor *t = order.v[i];
+    if (!t->gacc) continue;
+    if (t->fn) {
+      nv_node *n = t->fn;
+      if (n->freed) { ok = nv_seterr("part of the graph was already freed by an earlier backward (pass retain_graph = true)"); break; }
+      nv_tensor *gsmall[8] = {0};
+      nv_tensor **gin = n->nin <= 8 ? gsmall : calloc((size_t)n->nin, sizeof *gin);
+      if (!gin) { ok = nv_seterr("out of memory in backward"); break; }
+      ok = nv_node_backward(n, t, t->gacc, gin);
+      for (int k = 0; k < n->nin; k++) {
+        nv_tensor *c = n->in[k];
+        if (!gin[k]) continue;
+        if (ok && c && c->requires_grad) {
+          if (!nv_same_shape(gin[k], c)) {
+            ok = nv_seterr("internal error: %s backward produced %s for an input of %s", nv_op_names[n->op],
+                           nv_shape_str(a, sizeof a, gin[k]->ndim, gin[k]->size),
+                           nv_shape_str(b, sizeof b, c->ndim, c->size));
+            nv_release(gin[k]);
+          } else {
+            ok = accumulate(&c->gacc, gin[k]);
+          }
+        } else {
+          nv_release(gin[k]);
+        }
+      }
+      if (gin != gsmall) free(gin);
+      if (!retain_graph) node_free_graph(n);
+      if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(t->gacc); t->gacc = NULL; }
+    } else if (nwrt == 0) {
+      /* a leaf: .grad += gacc */
+      nv_tensor *g = t->gacc;
+      t->gacc = NULL;
+      if (!t->grad && g->refcount > 1) {
+        nv_tensor *c = nv_empty_like(g);
+        if (!c) { nv_release(g); ok = 0; break; }
+        nv_copy_into(c, g);
+        nv_release(g);
+        g = c;
+      }
+      ok = accumulate(&t->grad, g);
+    }
+  }
+  if (ok && nwrt) {
+    for (int k = 0; k < nwrt; k++) {
+      nv_tensor *w = wrt[k];
+      outg[k] = w->gacc ? nv_retain(w->gacc) : nv_zeros(w->ndim, w->size);
+      if (!outg[k]) {
+        ok = 0;
+        for (int j = 0; j < k; j++) { nv_release(outg[j]); outg[j] = NULL; }
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < order.n; i++) {
+    nv_tensor *t = order.v[i];
+    nv_release(t->gacc);
+    t->gacc = NULL;
+    t->mark = 0;
+    nv_release(t);
+  }
+  free(order.v);
+  nv_set_grad_enabled(was);
+  return ok;
+}

@@ -1,0 +1,80 @@
+/*
+ * blas.c — the one gemm wrapper, and the choice of OpenBLAS kernels.
+ *
+ * OpenBLAS 0.3.21 (Debian 12) identifies AMD Zen 4/5 as Haswell and runs its AVX2 kernels,
+ * about half the speed of its AVX-512 SkylakeX kernels on those CPUs.  Its DYNAMIC_ARCH build
+ * picks the kernels once, in a constructor that reads OPENBLAS_CORETYPE, so the choice must be
+ * made before the library is loaded: nnvis does not link OpenBLAS; it sets OPENBLAS_CORETYPE
+ * (only when the user has not) and then dlopen()s the library.  If some other module loaded
+ * OpenBLAS first, its choice stands and nv_blas_core() reports it.
+ */
+#define _GNU_SOURCE
+#include "nv.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cblas enums, as in cblas.h (kept here so no header of OpenBLAS is needed). */
+enum { RowMajor = 101 };
+enum { NoTrans = 111, Trans = 112 };
+
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
+                         int, float, float *, int);
+static sgemm_fn p_sgemm;
+static void (*p_set_threads)(int);
+static int (*p_get_threads)(void);
+static char *(*p_corename)(void);
+static char *(*p_config)(void);
+static int forced;
+static int loaded;
+
+static int cpu_has_avx512(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+int nv_blas_init(void) {
+  if (loaded) return 1;
+  static const char *names[] = {"libopenblas.so.0", "libopenblas.so", NULL};
+  void *h = NULL;
+  for (int i = 0; names[i] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+  if (!h) {
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    if ((!env || !*env) && cpu_has_avx512()) {
+      setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+      forced = 1;
+    }
+    for (int i = 0; names[i] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
+  }
+  if (!h) return nv_seterr("cannot load OpenBLAS (install libopenblas0): %s", dlerror());
+  p_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
+  p_set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
+  p_get_threads = (int (*)(void))dlsym(h, "openblas_get_num_threads");
+  p_corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
+  p_config = (char *(*)(void))dlsym(h, "openblas_get_config");
+  if (!p_sgemm) return nv_seterr("OpenBLAS has no cblas_sgemm");
+  loaded = 1;
+  return 1;
+}
+
+const char *nv_blas_core(void) { return p_corename ? p_corename() : "unknown"; }
+const char *nv_blas_config(void) { return p_config ? p_config() : "unknown"; }
+int nv_blas_threads(void) { return p_get_threads ? p_get_threads() : 1; }
+void nv_blas_set_threads(int n) { if (p_set_threads && n > 0) p_set_threads(n); }
+int nv_blas_coretype_forced(void) { return forced; }
+
+void nv_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) { /* C = beta*C: BLAS may skip this, do it ourselves */
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    return;
+  }
+  if (!loaded && !nv_blas_init()) abort(); /* the binding initializes BLAS before any op */
+  p_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, M, N, K, alpha, A, lda, B,
+          ldb, beta, C, ldc);
+}

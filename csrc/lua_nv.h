@@ -1,0 +1,34 @@
+/*
+ * lua_nv.h — shared helpers of the binding layer (the only C files that include lua.h).
+ * The module nnvis.core is assembled in lua_core.c from the luaL_Reg tables of each
+ * binding file.
+ */
+#ifndef NV_LUA_NV_H
+#define NV_LUA_NV_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "nv.h"
+
+#define NV_TENSOR_MT "nnvis.Tensor"
+
+/* The tensor at idx, or a raised error naming argument idx. Borrowed. */
+nv_tensor *nv_lua_checktensor(lua_State *L, int idx);
+/* The tensor at idx, or NULL when it is not one. Borrowed. */
+nv_tensor *nv_lua_totensor(lua_State *L, int idx);
+/* A number or a tensor at idx, as a tensor (a number becomes a new 0-d tensor).
+ * Always returns a NEW reference the caller releases. */
+nv_tensor *nv_lua_checktensor_or_number(lua_State *L, int idx);
+/* Pushes t, stealing one reference.  t == NULL raises nv_last_error() prefixed by fname. */
+void nv_lua_pushtensor(lua_State *L, nv_tensor *t, const char *fname);
+/* Raises "fname: <nv_last_error()>". */
+int nv_lua_raise(lua_State *L, const char *fname);
+/* Pushes nil, "<message>"; returns 2 (for outside data). */
+int nv_lua_fail(lua_State *L, const char *fmt, ...);
+
+/* Registration of the other binding files (each adds its functions to the table on top). */
+void nv_lua_open_files(lua_State *L);
+void nv_lua_open_nn(lua_State *L);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * nv.h — the nnvis core: float32 N-d tensors over refcounted storage, kernels and
+ * reverse-mode autograd.  Nothing here knows about Lua; the binding (lua_*.c) does.
+ *
+ * Dimension legend used across csrc/: N batch, C channels, H height, W width,
+ * K kernel size, M/N/K also the usual gemm sizes where a file says so.
+ *
+ * Worked example (C):
+ *     int64_t sz[2] = {2, 3};
+ *     nv_tensor *a = nv_full(2, sz, 1.0f);          // new reference
+ *     nv_tensor *b = nv_unary(NV_OP_EXP, a, NULL);   // new reference, records a graph node
+ *     nv_release(a); nv_release(b);                  // idempotent per reference
+ *
+ * Conventions:
+ *  - Every function that returns nv_tensor* returns a NEW reference, or NULL with
+ *    nv_last_error() set.  Arguments are BORROWED unless a comment says "steals".
+ *  - Indices and dimensions are 0-based in C; the binding converts from Lua's 1-based
+ *    ones exactly once.
+ *  - Check, then allocate, then compute: a function that fails leaves nothing allocated.
+ */
+#ifndef NV_H
+#define NV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NV_MAXDIM 8
+
+/* ---- errors ----------------------------------------------------------------------- */
+/* Sets the thread's error message (printf-style, computed text must go through "%s"),
+ * returns 0 so callers can `return nv_seterr(...)`.  nv_last_error() borrows. */
+int nv_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *nv_last_error(void);
+/* "(2,3,4)" for a shape, written into buf (at least 8*22 bytes is always enough). */
+char *nv_shape_str(char *buf, size_t n, int ndim, const int64_t *size);
+
+/* ---- allocation accounting ------------------------------------------------------- */
+/* Every storage, tensor header and graph node is counted, so specs can prove the absence
+ * of leaks.  nv_malloc/nv_free count bytes of storage data too. */
+typedef struct nv_stats {
+  int64_t storages, tensors, nodes;   /* live objects */
+  int64_t bytes;                      /* live storage bytes */
+} nv_stats;
+nv_stats nv_get_stats(void);
+
+/* ---- storage and tensors ------------------------------------------------------------ */
+typedef struct nv_storage {
+  float *data;        /* n floats, 64-byte aligned */
+  int64_t n;          /* number of elements */
+  int refcount;
+} nv_storage;
+
+typedef struct nv_node nv_node;
+
+typedef struct nv_tensor {
+  nv_storage *st;                 /* retained */
+  int64_t off;                    /* element offset of element (0,...,0) in st->data */
+  int ndim;                       /* 0 for a scalar */
+  int64_t size[NV_MAXDIM];        /* sizes */
+  int64_t stride[NV_MAXDIM];      /* strides in elements (0 allowed: broadcast views) */
+  int refcount;
+  int requires_grad;              /* leaf flag set by the user, or propagated by ops */
+  struct nv_tensor *grad;         /* accumulated gradient of a leaf, retained, or NULL */
+  nv_node *fn;                    /* node that produced this tensor, retained; NULL for leaves */
+  struct nv_tensor *gacc;         /* backward scratch: gradient flowing into this tensor */
+  int mark;                       /* backward scratch: visit state */
+} nv_tensor;
+
+nv_tensor *nv_retain(nv_tensor *t);          /* returns t */
+void nv_release(nv_tensor *t);               /* NULL-safe */
+
+/* New contiguous tensors.  size may be NULL when ndim == 0. */
+nv_tensor *nv_empty(int ndim, const int64_t *size);
+nv_tensor *nv_zeros(int ndim, const int64_t *size);
+nv_tensor *nv_full(int ndim, const int64_t *size, float v);
+nv_tensor *nv_empty_like(const nv_tensor *t);
+nv_tensor *nv_zeros_like(const nv_tensor *t);
+/* A tensor header over an existing storage (retains st). No bounds check: internal use. */
+nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t *size,
+                           const int64_t *stride);
+
+static inline float *nv_data(const nv_tensor *t) { return t->st->data + t->off; }
+int64_t nv_numel(const nv_tensor *t);
+int nv_is_contiguous(const nv_tensor *t);
+int nv_same_shape(const nv_tensor *a, const nv_tensor *b);
+/* new reference: t itself (retained) when contiguous, else a contiguous copy (no graph). */
+nv_tensor *nv_contiguous_data(nv_tensor *t);
+/* Copy src (broadcast to dst's shape) into dst, any strides. No graph. Returns 1/0. */
+int nv_copy_into(nv_tensor *dst, const nv_tensor *src);
+void nv_fill_raw(nv_tensor *t, float v);
+
+/* ---- scratch memory ------------------------------------------------------------------ */
+/* Grow-only scratch buffers reused across calls (im2col columns and the like).
+ * slot in [0, NV_SCRATCH_SLOTS).  Valid until the next call with the same slot. */
+#define NV_SCRATCH_SLOTS 4
+float *nv_scratch(int slot, size_t nfloats);
+
+/* ---- BLAS ----------------------------------------------------------------------------- */
+/* Row-major C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T; the one gemm wrapper. */
+void nv_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+/* Loads OpenBLAS (choosing the best kernels for this CPU when OPENBLAS_CORETYPE is unset).
+ * Returns 1, or 0 with the error set.  Idempotent. */
+int nv_blas_init(void);
+const char *nv_blas_core(void);      /* e.g. "SkylakeX"; borrowed */
+const char *nv_blas_config(void);    /* OpenBLAS' configuration string; borrowed */
+int nv_blas_threads(void);
+void nv_blas_set_threads(int n);
+int nv_blas_coretype_forced(void);   /* 1 when nnvis chose the core type itself */
+
+/* ---- random numbers ------------------------------------------------------------------ */
+void nv_manual_seed(uint64_t seed);
+double nv_rand_uniform(void);        /* [0,1) */
+double nv_rand_normal(void);         /* standard normal */
+uint64_t nv_rand_u64(void);
+
+double nv_now(void);                 /* monotonic seconds */
+
+#endif

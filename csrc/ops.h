@@ -1,0 +1,73 @@
+/*
+ * ops.h — tensor operations that record the autograd graph when grad mode is on and an
+ * input requires grad.  All return NEW references or NULL with nv_last_error() set;
+ * arguments are borrowed.  Dimensions are 0-based here (the binding converts).
+ * Index tensors (gather, index_select, the indices of max/min) hold 1-BASED values,
+ * because they are user-facing data; kernels subtract one when they read them.
+ */
+#ifndef NV_OPS_H
+#define NV_OPS_H
+
+#include "autograd.h"
+#include "nv.h"
+
+/* ---- elementwise (elementwise.c) ---------------------------------------------------- */
+/* op: NV_OP_ADD .. NV_OP_MINIMUM; numpy broadcasting. */
+nv_tensor *nv_binary(int op, nv_tensor *a, nv_tensor *b);
+enum { NV_CMP_EQ, NV_CMP_NE, NV_CMP_LT, NV_CMP_LE, NV_CMP_GT, NV_CMP_GE };
+nv_tensor *nv_compare(int cmp, nv_tensor *a, nv_tensor *b);   /* 0/1 mask, no graph */
+/* op: NV_OP_NEG .. NV_OP_ROUND; p[0], p[1]: exponent, clamp bounds, slope, alpha. */
+nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1);
+nv_tensor *nv_where(nv_tensor *cond, nv_tensor *a, nv_tensor *b);
+/* out shape of broadcasting a and b; 1/0 */
+int nv_broadcast_shape(const char *fname, const nv_tensor *a, const nv_tensor *b, int *ndim,
+                       int64_t *size);
+/* raw in-place kernels (no graph): dst += src (src broadcast to dst), dst *= s */
+int nv_add_into(nv_tensor *dst, const nv_tensor *src);
+void nv_scale_(nv_tensor *t, float s);
+
+/* ---- reductions (reduce.c) ---------------------------------------------------------- */
+/* dim < 0: over all elements (keepdim ignored) */
+nv_tensor *nv_sum(nv_tensor *x, int dim, int keepdim);
+nv_tensor *nv_mean(nv_tensor *x, int dim, int keepdim);
+/* sum of x down to a shape x broadcasts from (used by broadcasting backward). */
+nv_tensor *nv_sum_to(nv_tensor *x, int ndim, const int64_t *size);
+/* values (graph) and 1-based indices (no graph); dim < 0: all elements, flat index. */
+int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, nv_tensor **idx);
+nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased);
+nv_tensor *nv_logsumexp(nv_tensor *x, int dim, int keepdim);
+nv_tensor *nv_softmax(nv_tensor *x, int dim, int log);
+
+/* ---- shapes and views (shape.c) ------------------------------------------------------- */
+nv_tensor *nv_view(nv_tensor *x, int ndim, const int64_t *size);      /* must be viewable */
+nv_tensor *nv_reshape(nv_tensor *x, int ndim, const int64_t *size);   /* view or copy */
+nv_tensor *nv_transpose(nv_tensor *x, int d1, int d2);
+nv_tensor *nv_permute(nv_tensor *x, const int *perm);
+nv_tensor *nv_narrow(nv_tensor *x, int d, int64_t start, int64_t len);
+nv_tensor *nv_select(nv_tensor *x, int d, int64_t i);
+nv_tensor *nv_expand(nv_tensor *x, int ndim, const int64_t *size);
+nv_tensor *nv_unsqueeze(nv_tensor *x, int d);
+nv_tensor *nv_squeeze(nv_tensor *x, int d);                             /* d < 0: all */
+nv_tensor *nv_clone(nv_tensor *x);
+nv_tensor *nv_contiguous(nv_tensor *x);
+nv_tensor *nv_detach(nv_tensor *x);
+nv_tensor *nv_gather(nv_tensor *x, int d, nv_tensor *idx);
+nv_tensor *nv_index_select(nv_tensor *x, int d, nv_tensor *idx);
+nv_tensor *nv_cat(int n, nv_tensor *const *ts, int d);
+nv_tensor *nv_stack(int n, nv_tensor *const *ts, int d);
+/* resolves a 0-based dim that may be negative (counting from the end) for ndim dims. */
+int nv_wrap_dim(const char *fname, const char *arg, int d, int ndim, int *out);
+
+/* ---- linear algebra (linalg.c) ------------------------------------------------------ */
+nv_tensor *nv_matmul(nv_tensor *a, nv_tensor *b);
+/* raw batched matmul for tensors of >= 2 dims with broadcast batch dims; no graph */
+nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b);
+
+/* ---- backward entry points used by autograd.c's switch ----------------------------- */
+int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+int nv_linalg_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
+#endif

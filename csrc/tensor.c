@@ -1,0 +1,285 @@
+/*
+ * tensor.c — storage and tensor headers, reference counting, strided copy, errors,
+ * allocation accounting, scratch buffers, random numbers and the clock.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "nv.h"
+#include "autograd.h"
+#include "walk.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- errors ----------------------------------------------------------------------- */
+static _Thread_local char errbuf[1024];
+
+int nv_seterr(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+const char *nv_last_error(void) { return errbuf[0] ? errbuf : "unknown error"; }
+
+char *nv_shape_str(char *buf, size_t n, int ndim, const int64_t *size) {
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, n - k, "(");
+  for (int i = 0; i < ndim && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)size[i]);
+  if (k < n) snprintf(buf + k, n - k, ")");
+  return buf;
+}
+
+/* ---- accounting --------------------------------------------------------------------- */
+static nv_stats stats;
+nv_stats nv_get_stats(void) { return stats; }
+void nv_stats_node(int delta) { stats.nodes += delta; }
+
+/* ---- storage ------------------------------------------------------------------------- */
+#define NV_MAX_ELEMS ((int64_t)1 << 40)
+
+static nv_storage *storage_new(int64_t n) {
+  if (n < 0 || n > NV_MAX_ELEMS) {
+    nv_seterr("tensor too large (%lld elements)", (long long)n);
+    return NULL;
+  }
+  nv_storage *s = malloc(sizeof *s);
+  if (!s) { nv_seterr("out of memory"); return NULL; }
+  size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+  bytes = (bytes + 63) & ~(size_t)63;
+  s->data = aligned_alloc(64, bytes);
+  if (!s->data) {
+    free(s);
+    nv_seterr("out of memory allocating %lld floats", (long long)n);
+    return NULL;
+  }
+  s->n = n;
+  s->refcount = 1;
+  stats.storages++;
+  stats.bytes += n * (int64_t)sizeof(float);
+  return s;
+}
+
+static void storage_release(nv_storage *s) {
+  if (!s || --s->refcount > 0) return;
+  stats.storages--;
+  stats.bytes -= s->n * (int64_t)sizeof(float);
+  free(s->data);
+  free(s);
+}
+
+/* ---- tensors --------------------------------------------------------------------------- */
+nv_tensor *nv_retain(nv_tensor *t) {
+  if (t) t->refcount++;
+  return t;
+}
+
+void nv_release(nv_tensor *t) {
+  if (!t || --t->refcount > 0) return;
+  stats.tensors--;
+  storage_release(t->st);
+  nv_release(t->grad);
+  nv_release(t->gacc);
+  nv_node_release(t->fn);
+  free(t);
+}
+
+static int check_sizes(int ndim, const int64_t *size, int64_t *numel) {
+  if (ndim < 0 || ndim > NV_MAXDIM)
+    return nv_seterr("tensors have at most %d dimensions, got %d", NV_MAXDIM, ndim);
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (size[i] < 0) return nv_seterr("size %lld at dimension %d is negative", (long long)size[i], i + 1);
+    if (size[i] && n > NV_MAX_ELEMS / size[i]) return nv_seterr("tensor too large");
+    n *= size[i];
+  }
+  *numel = n;
+  return 1;
+}
+
+static nv_tensor *header_new(nv_storage *st, int64_t off, int ndim, const int64_t *size,
+                             const int64_t *stride) {
+  nv_tensor *t = calloc(1, sizeof *t);
+  if (!t) { nv_seterr("out of memory"); return NULL; }
+  t->st = st;
+  t->off = off;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) { t->size[i] = size[i]; t->stride[i] = stride[i]; }
+  t->refcount = 1;
+  stats.tensors++;
+  return t;
+}
+
+nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t *size,
+                           const int64_t *stride) {
+  nv_tensor *t = header_new(st, off, ndim, size, stride);
+  if (t) st->refcount++;
+  return t;
+}
+
+nv_tensor *nv_empty(int ndim, const int64_t *size) {
+  int64_t n;
+  if (!check_sizes(ndim, size, &n)) return NULL;
+  nv_storage *st = storage_new(n);
+  if (!st) return NULL;
+  int64_t stride[NV_MAXDIM];
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= size[i]; }
+  nv_tensor *t = header_new(st, 0, ndim, size, stride);
+  if (!t) storage_release(st);
+  return t;
+}
+
+nv_tensor *nv_full(int ndim, const int64_t *size, float v) {
+  nv_tensor *t = nv_empty(ndim, size);
+  if (!t) return NULL;
+  float *d = nv_data(t);
+  int64_t n = nv_numel(t);
+  if (v == 0.0f) memset(d, 0, (size_t)n * sizeof(float));
+  else for (int64_t i = 0; i < n; i++) d[i] = v;
+  return t;
+}
+
+nv_tensor *nv_zeros(int ndim, const int64_t *size) { return nv_full(ndim, size, 0.0f); }
+nv_tensor *nv_empty_like(const nv_tensor *t) { return nv_empty(t->ndim, t->size); }
+nv_tensor *nv_zeros_like(const nv_tensor *t) { return nv_zeros(t->ndim, t->size); }
+
+int64_t nv_numel(const nv_tensor *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->ndim; i++) n *= t->size[i];
+  return n;
+}
+
+int nv_is_contiguous(const nv_tensor *t) {
+  int64_t s = 1;
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    if (t->size[i] != 1 && t->stride[i] != s) return 0;
+    s *= t->size[i];
+  }
+  return 1;
+}
+
+int nv_same_shape(const nv_tensor *a, const nv_tensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->size[i] != b->size[i]) return 0;
+  return 1;
+}
+
+int nv_copy_into(nv_tensor *dst, const nv_tensor *src) {
+  /* src must broadcast to dst's shape */
+  int ok = src->ndim <= dst->ndim;
+  for (int i = 0; ok && i < src->ndim; i++) {
+    int64_t s = src->size[src->ndim - 1 - i], d = dst->size[dst->ndim - 1 - i];
+    if (s != d && s != 1) ok = 0;
+  }
+  if (!ok) {
+    char a[200], b[200];
+    return nv_seterr("copy: source %s cannot be broadcast to destination %s",
+                     nv_shape_str(a, sizeof a, src->ndim, src->size),
+                     nv_shape_str(b, sizeof b, dst->ndim, dst->size));
+  }
+  nv_walk w;
+  nv_walk_init(&w, dst->ndim, dst->size, 2);
+  nv_walk_operand(&w, 0, dst);
+  nv_walk_operand(&w, 1, src);
+  if (!nv_walk_start(&w)) return 1;
+  float *d = nv_data(dst);
+  const float *s = nv_data(src);
+  int64_t n = w.inner, sd = w.is[0], ss = w.is[1];
+  do {
+    float *dp = d + w.off[0];
+    const float *sp = s + w.off[1];
+    if (sd == 1 && ss == 1) memmove(dp, sp, (size_t)n * sizeof(float));
+    else if (ss == 0) { float v = *sp; for (int64_t j = 0; j < n; j++) dp[j * sd] = v; }
+    else for (int64_t j = 0; j < n; j++) dp[j * sd] = sp[j * ss];
+  } while (nv_walk_next(&w));
+  return 1;
+}
+
+void nv_fill_raw(nv_tensor *t, float v) {
+  int64_t sz0 = 0;
+  nv_tensor *s = nv_full(0, &sz0, v);
+  if (!s) return;
+  nv_copy_into(t, s);
+  nv_release(s);
+}
+
+nv_tensor *nv_contiguous_data(nv_tensor *t) {
+  if (nv_is_contiguous(t)) return nv_retain(t);
+  nv_tensor *c = nv_empty(t->ndim, t->size);
+  if (!c) return NULL;
+  nv_copy_into(c, t);
+  return c;
+}
+
+/* ---- scratch ---------------------------------------------------------------------------- */
+static float *scratch_buf[NV_SCRATCH_SLOTS];
+static size_t scratch_cap[NV_SCRATCH_SLOTS];
+
+float *nv_scratch(int slot, size_t nfloats) {
+  if (slot < 0 || slot >= NV_SCRATCH_SLOTS) return NULL;
+  if (nfloats > scratch_cap[slot]) {
+    free(scratch_buf[slot]);
+    size_t bytes = ((nfloats ? nfloats : 1) * sizeof(float) + 63) & ~(size_t)63;
+    scratch_buf[slot] = aligned_alloc(64, bytes);
+    scratch_cap[slot] = scratch_buf[slot] ? nfloats : 0;
+    if (!scratch_buf[slot]) nv_seterr("out of memory allocating scratch (%zu floats)", nfloats);
+  }
+  return scratch_buf[slot];
+}
+
+/* ---- random numbers: xoshiro256** seeded through splitmix64 ----------------------------- */
+static uint64_t rng[4] = {0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1};
+static int have_spare;
+static double spare;
+
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void nv_manual_seed(uint64_t seed) {
+  uint64_t x = seed;
+  for (int i = 0; i < 4; i++) rng[i] = splitmix(&x);
+  have_spare = 0;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t nv_rand_u64(void) {
+  uint64_t r = rotl(rng[1] * 5, 7) * 9, t = rng[1] << 17;
+  rng[2] ^= rng[0]; rng[3] ^= rng[1]; rng[1] ^= rng[2]; rng[0] ^= rng[3];
+  rng[2] ^= t; rng[3] = rotl(rng[3], 45);
+  return r;
+}
+
+double nv_rand_uniform(void) { return (double)(nv_rand_u64() >> 11) * (1.0 / 9007199254740992.0); }
+
+double nv_rand_normal(void) {
+  if (have_spare) { have_spare = 0; return spare; }
+  double u, v, s;
+  do {
+    u = 2.0 * nv_rand_uniform() - 1.0;
+    v = 2.0 * nv_rand_uniform() - 1.0;
+    s = u * u + v * v;
+  } while (s >= 1.0 || s == 0.0);
+  double m = sqrt(-2.0 * log(s) / s);   /* Marsaglia's polar method */
+  spare = v * m;
+  have_spare = 1;
+  return u * m;
+}
+
+double nv_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

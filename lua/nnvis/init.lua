@@ -1,0 +1,79 @@
+-- nnvis — look inside neural networks.  `local nv = require "nnvis"` loads the C core
+-- (tensors, kernels, autograd, file formats) and the Lua modules on top of it.
+local core = require "nnvis.core"
+local printer = require "nnvis.print"
+
+local nv = {}
+nv.core = core
+nv.Tensor = core.Tensor          -- the methods table: add methods here to extend tensors
+nv.version = "scm-1"
+
+-- creation, random numbers, clock
+for _, name in ipairs { "tensor", "zeros", "ones", "full", "rand", "randn", "randperm", "arange",
+                        "eye", "manual_seed", "now", "where", "cat", "stack", "matmul", "grad",
+                        "stats", "is_grad_enabled", "set_grad_enabled" } do
+  nv[name] = core[name]
+end
+
+core.tensor_mt.__tostring = printer.tostring
+
+-- t:zeros_like() style helpers written in Lua
+function core.Tensor.zeros_like(t) return core.zeros(t:shape()) end
+function core.Tensor.ones_like(t) return core.ones(t:shape()) end
+function core.Tensor.float(t) return t end
+function core.Tensor.type() return "nnvis.Tensor" end
+function core.Tensor.zero_grad(t) t.grad = nil; return t end
+function core.Tensor.flatten(t, start_d)
+  start_d = start_d or 1
+  local s = t:shape()
+  if start_d < 0 then start_d = start_d + #s + 1 end
+  local ns, n = {}, 1
+  for i = 1, start_d - 1 do ns[i] = s[i] end
+  for i = start_d, #s do n = n * s[i] end
+  ns[#ns + 1] = n
+  return t:reshape(ns)
+end
+
+-- functional forms of the unary methods: nv.relu(x) == x:relu()
+for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tanh",
+                        "sigmoid", "relu", "gelu", "square", "reciprocal", "log1p", "softplus",
+                        "sign", "floor", "ceil", "round", "clamp", "leaky_relu", "elu", "sum",
+                        "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp",
+                        "gather", "index_select", "transpose", "permute", "reshape", "view",
+                        "flatten", "pow", "maximum", "minimum" } do
+  nv[name] = nv[name] or function(x, ...) return core.Tensor[name](x, ...) end
+end
+
+--- Runs fn(...) with graph recording off and returns its results; the previous mode is
+--- restored even when fn raises.
+function nv.no_grad(fn, ...)
+  local was = core.set_grad_enabled(false)
+  local res = table.pack(pcall(fn, ...))
+  core.set_grad_enabled(was)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+--- nv.config() reports the BLAS core in use, the thread count, and grad mode;
+--- nv.config{threads = n} sets the thread count first.
+function nv.config(opts) return core.config(opts) end
+
+-- modules loaded on first use, so `require "nnvis"` stays cheap
+local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
+               data = "nnvis.data", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io" }
+setmetatable(nv, {
+  __index = function(t, k)
+    local m = lazy[k]
+    if m then
+      local mod = require(m)
+      rawset(t, k, mod)
+      return mod
+    end
+  end,
+})
+
+-- files
+function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
+function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
+
+return nv
