@@ -4,9 +4,9 @@ LUA_INC  ?= /usr/include/lua5.4
 CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O3 -march=native
-CFLAGS   += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc
-CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-LDLIBS   += -llodepng -lz -ldl -lm -lpthread -lstdc++
+override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc
+override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
+override LDLIBS += -llodepng -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            dataset-fashion-mnist
@@ -22,7 +22,7 @@ HDRS     = $(wildcard csrc/*.h)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test demo bench clean install
 
 all: $(SO)
 
@@ -63,3 +63,11 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
+INST_LIBDIR ?= /usr/local/lib/lua/5.4
+INST_LUADIR ?= /usr/local/share/lua/5.4
+install: $(SO)
+	mkdir -p $(INST_LIBDIR)/nnvis $(INST_LUADIR)/nnvis
+	cp $(SO) $(INST_LIBDIR)/nnvis/core.so
+	cp lua/nnvis/*.lua $(INST_LUADIR)/nnvis/

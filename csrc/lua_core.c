@@ -5,6 +5,9 @@
 #include "autograd.h"
 #include "lua_nv.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 void nv_lua_open_tensor(lua_State *L);
 
 static int l_config(lua_State *L) {
@@ -26,6 +29,23 @@ static int l_config(lua_State *L) {
   return 1;
 }
 
+/* _memcpy_seconds(nfloats, reps): time of a plain memcpy, the yardstick for bench/ */
+static int l_memcpy_seconds(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1), reps = luaL_optinteger(L, 2, 10);
+  luaL_argcheck(L, n > 0 && n < ((lua_Integer)1 << 32), 1, "size out of range");
+  float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+  if (!a || !b) { free(a); free(b); return luaL_error(L, "_memcpy_seconds: out of memory"); }
+  memset(a, 1, (size_t)n * sizeof *a);
+  memcpy(b, a, (size_t)n * sizeof *a);   /* touch both once */
+  double t0 = nv_now();
+  for (lua_Integer r = 0; r < reps; r++) { memcpy(b, a, (size_t)n * sizeof *a); a[r % n] = b[(r * 7) % n]; }
+  double dt = (nv_now() - t0) / (double)reps;
+  free(a);
+  free(b);
+  lua_pushnumber(L, dt);
+  return 1;
+}
+
 int luaopen_nnvis_core(lua_State *L) {
   if (!nv_blas_init()) return luaL_error(L, "nnvis.core: %s", nv_last_error());
   lua_newtable(L);
@@ -34,5 +54,7 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_files(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");
+  lua_pushcfunction(L, l_memcpy_seconds);
+  lua_setfield(L, -2, "_memcpy_seconds");
   return 1;
 }

@@ -1,0 +1,228 @@
+/*
+ * conv.c — 2-d convolution (PyTorch's conv2d: stride, zero padding, dilation, groups) as
+ * im2col + gemm, forward and backward.
+ *
+ * Dimension legend: N batch, Cin/Cout channels, H,W input, OH,OW output, KH,KW kernel,
+ * G groups, Cg = Cin/G and COg = Cout/G channels per group, K = Cg*KH*KW the reduction
+ * size of one group, P = OH*OW output positions.
+ *
+ * The column matrix of one sample is (Cin*KH*KW, P): row (c,i,j) holds the input cell each
+ * output position sees through kernel tap (i,j) of channel c.  Its rows are ordered by
+ * channel, so group g's (K, P) block is contiguous and one im2col serves all groups.
+ * Per sample and group:
+ *   forward:  out_g (COg,P)  = W_g (COg,K) @ col_g (K,P)          (+ bias)
+ *   dweight:  dW_g  (COg,K) += dout_g (COg,P) @ col_g^T (P,K)
+ *   dinput:   dcol_g (K,P)   = W_g^T (K,COg) @ dout_g (COg,P),  then col2im adds it into din
+ * The whole column matrix of a large layer is big (VGG's first 3x3 at 224x224: 115 MB), and
+ * writing it out and reading it back costs as much as a third of the gemm.  So it is built
+ * in tiles of whole output rows, about COL_TILE floats each, which stay in cache between
+ * im2col and the gemm that consumes them.  A 1x1 stride-1 unpadded convolution needs no
+ * im2col at all: the input plane stack (Cin, H*W) already is the column matrix.
+ */
+#include "nv.h"
+#include "nn_kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Floats per column tile (scratch slots 0 and 1).  1 MiB floats = 4 MiB; measured on VGG16
+ * layers with 2 OpenBLAS threads (bench numbers in the commit that added this file). */
+#ifndef COL_TILE
+#define COL_TILE (1 << 20)
+#endif
+
+enum { SLOT_COL = 0, SLOT_DCOL = 1 };
+
+int nv_conv2d_init(nv_conv2d_shape *s) {
+  if (s->n < 0 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1 || s->kh < 1 || s->kw < 1)
+    return nv_seterr("conv2d: bad sizes: input (%d,%d,%d,%d), weight (%d,_,%d,%d)", s->n,
+                     s->cin, s->h, s->w, s->cout, s->kh, s->kw);
+  if (s->sh < 1 || s->sw < 1 || s->dh < 1 || s->dw < 1 || s->ph < 0 || s->pw < 0)
+    return nv_seterr("conv2d: stride (%d,%d) and dilation (%d,%d) must be positive and "
+                     "padding (%d,%d) non-negative", s->sh, s->sw, s->dh, s->dw, s->ph, s->pw);
+  if (s->groups < 1 || s->cin % s->groups || s->cout % s->groups)
+    return nv_seterr("conv2d: groups %d must divide the input channels %d and output "
+                     "channels %d", s->groups, s->cin, s->cout);
+  int64_t oh = nv_pool_out_size(s->h, s->kh, s->sh, s->ph, s->dh, 0);
+  int64_t ow = nv_pool_out_size(s->w, s->kw, s->sw, s->pw, s->dw, 0);
+  if (oh < 1 || ow < 1)
+    return nv_seterr("conv2d: padded input (%d,%d) is smaller than the dilated kernel (%d,%d)",
+                     s->h + 2 * s->ph, s->w + 2 * s->pw, s->dh * (s->kh - 1) + 1,
+                     s->dw * (s->kw - 1) + 1);
+  if (oh * ow > INT32_MAX || (int64_t)s->cin * s->kh * s->kw > INT32_MAX)
+    return nv_seterr("conv2d: output (%lld,%lld) too large", (long long)oh, (long long)ow);
+  s->oh = (int)oh;
+  s->ow = (int)ow;
+  return 1;
+}
+
+static int is_pointwise(const nv_conv2d_shape *s) {
+  return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+}
+
+/* Output rows per column tile: as many as fit in COL_TILE floats, at least one. */
+static int tile_rows(const nv_conv2d_shape *s) {
+  int64_t per_row = (int64_t)s->cin * s->kh * s->kw * s->ow;
+  int64_t r = COL_TILE / per_row;
+  return r < 1 ? 1 : r > s->oh ? s->oh : (int)r;
+}
+
+static size_t col_floats(const nv_conv2d_shape *s) {
+  return is_pointwise(s) ? 0 : (size_t)s->cin * s->kh * s->kw * s->ow * tile_rows(s);
+}
+
+int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
+  size_t n = col_floats(s);
+  if (!n) return 1;
+  return nv_scratch(SLOT_COL, n) && (!backward || nv_scratch(SLOT_DCOL, n));
+}
+
+static float *scratch_or_die(int slot, size_t n) {
+  float *p = nv_scratch(slot, n);
+  if (!p) {
+    fprintf(stderr, "nnvis: conv2d: %s\n", nv_last_error());
+    abort();
+  }
+  return p;
+}
+
+/* Output columns [lo, hi) are those whose tap j lands inside the input row: 0 <= o*sw + x0 < W
+ * with x0 = j*dw - pw.  The same range holds for every output row, so the inner loops of
+ * im2col and col2im are branch-free. */
+static void valid_cols(const nv_conv2d_shape *s, int j, int *x0, int *lo, int *hi) {
+  int x = j * s->dw - s->pw;
+  int a = x >= 0 ? 0 : (-x + s->sw - 1) / s->sw;
+  int b = s->w - 1 - x < 0 ? 0 : (s->w - 1 - x) / s->sw + 1;
+  if (b > s->ow) b = s->ow;
+  if (a > b) a = b;
+  *x0 = x, *lo = a, *hi = b;
+}
+
+/* col (Cin*KH*KW, rows*OW) = the column matrix of output rows [oh0, oh0+rows) of one sample
+ * in (Cin,H,W); cells that fall in the padding are 0. */
+static void im2col(float *col, const float *in, const nv_conv2d_shape *s, int oh0, int rows) {
+  size_t nt = (size_t)rows * s->ow;
+  for (int c = 0; c < s->cin; c++)
+    for (int i = 0; i < s->kh; i++)
+      for (int j = 0; j < s->kw; j++) {
+        float *dst = col + ((size_t)(c * s->kh + i) * s->kw + j) * nt;
+        int x0, lo, hi;
+        valid_cols(s, j, &x0, &lo, &hi);
+        for (int r = 0; r < rows; r++, dst += s->ow) {
+          int ih = (oh0 + r) * s->sh - s->ph + i * s->dh;
+          if (ih < 0 || ih >= s->h) {
+            memset(dst, 0, sizeof(float) * s->ow);
+            continue;
+          }
+          const float *src = in + ((size_t)c * s->h + ih) * s->w; /* cell o*sw + x0 */
+          memset(dst, 0, sizeof(float) * lo);
+          if (s->sw == 1)
+            memcpy(dst + lo, src + lo + x0, sizeof(float) * (hi - lo));
+          else
+            for (int o = lo; o < hi; o++) dst[o] = src[o * s->sw + x0];
+          memset(dst + hi, 0, sizeof(float) * (s->ow - hi));
+        }
+      }
+}
+
+/* The mirror of im2col: din (Cin,H,W) += each column cell added back to the input cell it
+ * was copied from; padding cells are dropped. */
+static void col2im(float *din, const float *col, const nv_conv2d_shape *s, int oh0, int rows) {
+  size_t nt = (size_t)rows * s->ow;
+  for (int c = 0; c < s->cin; c++)
+    for (int i = 0; i < s->kh; i++)
+      for (int j = 0; j < s->kw; j++) {
+        const float *src = col + ((size_t)(c * s->kh + i) * s->kw + j) * nt;
+        int x0, lo, hi;
+        valid_cols(s, j, &x0, &lo, &hi);
+        for (int r = 0; r < rows; r++, src += s->ow) {
+          int ih = (oh0 + r) * s->sh - s->ph + i * s->dh;
+          if (ih < 0 || ih >= s->h) continue;
+          float *dst = din + ((size_t)c * s->h + ih) * s->w; /* cell o*sw + x0 */
+          if (s->sw == 1)
+            for (int o = lo; o < hi; o++) dst[o + x0] += src[o];
+          else
+            for (int o = lo; o < hi; o++) dst[o * s->sw + x0] += src[o];
+        }
+      }
+}
+
+void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
+                       const nv_conv2d_shape *s) {
+  const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
+  const int K = cg * s->kh * s->kw;
+  const float beta = bias ? 1.0f : 0.0f; /* with a bias the gemm adds onto it */
+  const int pointwise = is_pointwise(s), rmax = tile_rows(s);
+  float *col = pointwise ? NULL : scratch_or_die(SLOT_COL, col_floats(s));
+  for (int n = 0; n < s->n; n++) {
+    const float *in_n = in + (size_t)n * s->cin * s->h * s->w;
+    float *out_n = out + (size_t)n * s->cout * P;
+    if (bias)
+      for (int co = 0; co < s->cout; co++)
+        for (int p = 0; p < P; p++) out_n[(size_t)co * P + p] = bias[co];
+    if (pointwise) {
+      for (int g = 0; g < G; g++)
+        nv_gemm(0, 0, cog, P, K, 1.0f, weight + (size_t)g * cog * K, K,
+                in_n + (size_t)g * cg * P, P, beta, out_n + (size_t)g * cog * P, P);
+      continue;
+    }
+    for (int oh0 = 0; oh0 < s->oh; oh0 += rmax) {
+      int rows = s->oh - oh0 < rmax ? s->oh - oh0 : rmax, nt = rows * s->ow;
+      im2col(col, in_n, s, oh0, rows);
+      for (int g = 0; g < G; g++)
+        nv_gemm(0, 0, cog, nt, K, 1.0f, weight + (size_t)g * cog * K, K,
+                col + (size_t)g * K * nt, nt, beta,
+                out_n + (size_t)g * cog * P + (size_t)oh0 * s->ow, P);
+    }
+  }
+}
+
+void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
+                        const float *in, const float *weight, const nv_conv2d_shape *s) {
+  const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
+  const int K = cg * s->kh * s->kw;
+  const int pointwise = is_pointwise(s), rmax = tile_rows(s);
+  float *col = NULL, *dcol = NULL;
+  if (!pointwise && dweight) col = scratch_or_die(SLOT_COL, col_floats(s));
+  if (!pointwise && din) dcol = scratch_or_die(SLOT_DCOL, col_floats(s));
+  for (int n = 0; n < s->n; n++) {
+    const float *in_n = in ? in + (size_t)n * s->cin * s->h * s->w : NULL;
+    float *din_n = din ? din + (size_t)n * s->cin * s->h * s->w : NULL;
+    const float *dout_n = dout + (size_t)n * s->cout * P;
+    if (dbias) /* dbias[co] += sum_p dout[n,co,p], summed in double: P can be 50k */
+      for (int co = 0; co < s->cout; co++) {
+        double acc = 0;
+        for (int p = 0; p < P; p++) acc += dout_n[(size_t)co * P + p];
+        dbias[co] += (float)acc;
+      }
+    if (pointwise) {
+      for (int g = 0; g < G; g++) {
+        const float *dout_g = dout_n + (size_t)g * cog * P;
+        if (dweight) /* dW_g (COg,Cg) += dout_g (COg,P) @ in_g^T (P,Cg) */
+          nv_gemm(0, 1, cog, K, P, 1.0f, dout_g, P, in_n + (size_t)g * cg * P, P, 1.0f,
+                  dweight + (size_t)g * cog * K, K);
+        if (din) /* din_g (Cg,P) += W_g^T (Cg,COg) @ dout_g (COg,P) */
+          nv_gemm(1, 0, K, P, cog, 1.0f, weight + (size_t)g * cog * K, K, dout_g, P, 1.0f,
+                  din_n + (size_t)g * cg * P, P);
+      }
+      continue;
+    }
+    for (int oh0 = 0; oh0 < s->oh; oh0 += rmax) {
+      int rows = s->oh - oh0 < rmax ? s->oh - oh0 : rmax, nt = rows * s->ow;
+      const float *dout_t = dout_n + (size_t)oh0 * s->ow; /* this tile's columns, ld P */
+      if (dweight) {
+        im2col(col, in_n, s, oh0, rows);
+        for (int g = 0; g < G; g++)
+          nv_gemm(0, 1, cog, K, nt, 1.0f, dout_t + (size_t)g * cog * P, P,
+                  col + (size_t)g * K * nt, nt, 1.0f, dweight + (size_t)g * cog * K, K);
+      }
+      if (din) {
+        for (int g = 0; g < G; g++)
+          nv_gemm(1, 0, K, nt, cog, 1.0f, weight + (size_t)g * cog * K, K,
+                  dout_t + (size_t)g * cog * P, P, 0.0f, dcol + (size_t)g * K * nt, nt);
+        col2im(din_n, dcol, s, oh0, rows);
+      }
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/*
+ * lua_files.c — the Lua face of files.c: PNG, safetensors and IDX.
+ *
+ * Misuse (an argument of the wrong type, a tensor that cannot be an image) raises an error
+ * naming the function; failures of the outside world (a missing file, corrupt data) return
+ * nil, message.  Nothing malloc'd is held across a call that may raise: C-side results live
+ * in a userdata with __gc until their tensors have been handed to Lua.
+ */
+#include "files.h"
+#include "lua_nv.h"
+
+#include <string.h>
+
+#define NV_SAFETENSORS_MT "nnvis.safetensors"   /* box around an nv_safetensors* being unpacked */
+
+static const char *const png_modes[] = {"native", "rgb", "gray", NULL};   /* = NV_PNG_* */
+
+/* png_load(path [, mode]) -> (C,H,W) tensor | nil, msg */
+static int l_png_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int mode = luaL_checkoption(L, 2, "native", png_modes);
+  nv_tensor *t = nv_png_load(path, mode);
+  if (!t) return nv_lua_fail(L, "%s", nv_last_error());
+  nv_lua_pushtensor(L, t, "png_load");
+  return 1;
+}
+
+/* png_load_bytes(str [, mode]) -> (C,H,W) tensor | nil, msg */
+static int l_png_load_bytes(lua_State *L) {
+  size_t len;
+  const char *buf = luaL_checklstring(L, 1, &len);
+  int mode = luaL_checkoption(L, 2, "native", png_modes);
+  nv_tensor *t = nv_png_load_bytes((const unsigned char *)buf, len, mode, "png_load_bytes");
+  if (!t) return nv_lua_fail(L, "%s", nv_last_error());
+  nv_lua_pushtensor(L, t, "png_load_bytes");
+  return 1;
+}
+
+/* png_save(t, path) -> true | nil, msg; raises for a shape that is not an image */
+static int l_png_save(lua_State *L) {
+  nv_tensor *t = nv_lua_checktensor(L, 1);
+  const char *path = luaL_checkstring(L, 2);
+  if (!nv_png_check_shape(t)) return nv_lua_raise(L, "png_save");
+  if (!nv_png_save(t, path)) return nv_lua_fail(L, "%s", nv_last_error());
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int st_box_gc(lua_State *L) {
+  nv_safetensors **box = luaL_checkudata(L, 1, NV_SAFETENSORS_MT);
+  nv_safetensors_free(*box);
+  *box = NULL;
+  return 0;
+}
+
+/* safetensors_load(path) -> {name = tensor}, {key = value} | nil, msg */
+static int l_safetensors_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  nv_safetensors **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, NV_SAFETENSORS_MT);
+  nv_safetensors *f = *box = nv_safetensors_load(path);
+  if (!f) return nv_lua_fail(L, "%s", nv_last_error());
+  lua_createtable(L, 0, f->n);
+  for (int k = 0; k < f->n; k++) {
+    lua_pushlstring(L, f->names[k].s, f->names[k].len);
+    nv_lua_pushtensor(L, f->tensors[k], "safetensors_load");
+    f->tensors[k] = NULL;   /* only now owned by the userdata: the push above may raise */
+    lua_rawset(L, -3);
+  }
+  lua_createtable(L, 0, f->nmeta);
+  for (int k = 0; k < f->nmeta; k++) {
+    lua_pushlstring(L, f->meta_keys[k].s, f->meta_keys[k].len);
+    lua_pushlstring(L, f->meta_values[k].s, f->meta_values[k].len);
+    lua_rawset(L, -3);
+  }
+  nv_safetensors_free(f);   /* early, rather than at the next collection */
+  *box = NULL;
+  return 2;
+}
+
+/* Counts the entries of the table at idx: string -> tensor when tensors, else string ->
+ * string.  Raises on anything else, before the caller allocates. */
+static int count_entries(lua_State *L, int idx, int tensors) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return luaL_error(L, "safetensors_save: %s keys must be strings, got a %s",
+                        tensors ? "tensor" : "metadata", luaL_typename(L, -2));
+    if (tensors && !nv_lua_totensor(L, -1))
+      return luaL_error(L, "safetensors_save: value of '%s' is not a tensor (got a %s)",
+                        lua_tostring(L, -2), luaL_typename(L, -1));
+    if (!tensors && lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "safetensors_save: metadata must map strings to strings, '%s' is a %s",
+                        lua_tostring(L, -2), luaL_typename(L, -1));
+    if (tensors && strcmp(lua_tostring(L, -2), "__metadata__") == 0)
+      return luaL_error(L, "safetensors_save: \"__metadata__\" cannot be a tensor name");
+    if (n == 1 << 24) return luaL_error(L, "safetensors_save: too many entries");
+    n++;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* Fills keys[] (and tensors[] or values[]) from the table at idx.  The strings stay owned by
+ * the table, which is on the stack for the whole call; files.c never writes through them. */
+static void fill_entries(lua_State *L, int idx, nv_str *keys, nv_tensor **ts, nv_str *values) {
+  int k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    keys[k].s = (char *)lua_tolstring(L, -2, &keys[k].len);
+    if (ts) ts[k] = nv_lua_totensor(L, -1);
+    else values[k].s = (char *)lua_tolstring(L, -1, &values[k].len);
+    k++;
+    lua_pop(L, 1);
+  }
+}
+
+/* safetensors_save(tbl, path [, meta]) -> true | nil, msg */
+static int l_safetensors_save(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *path = luaL_checkstring(L, 2);
+  int has_meta = !lua_isnoneornil(L, 3);
+  if (has_meta) luaL_checktype(L, 3, LUA_TTABLE);
+  int n = count_entries(L, 1, 1);
+  int nmeta = has_meta ? count_entries(L, 3, 0) : 0;
+  /* Scratch arrays in userdata, so a raised out-of-memory cannot leak them. */
+  nv_str *names = lua_newuserdatauv(L, ((size_t)n + 2 * (size_t)nmeta + 1) * sizeof(nv_str), 0);
+  nv_tensor **ts = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof(nv_tensor *), 0);
+  nv_str *mkeys = names + n, *mvals = names + n + nmeta;
+  fill_entries(L, 1, names, ts, NULL);
+  if (has_meta) fill_entries(L, 3, mkeys, NULL, mvals);
+  if (!nv_safetensors_save(path, n, names, ts, nmeta, mkeys, mvals))
+    return nv_lua_fail(L, "%s", nv_last_error());
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* idx_load(path) -> tensor | nil, msg */
+static int l_idx_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  nv_tensor *t = nv_idx_load(path);
+  if (!t) return nv_lua_fail(L, "%s", nv_last_error());
+  nv_lua_pushtensor(L, t, "idx_load");
+  return 1;
+}
+
+static const luaL_Reg functions[] = {
+  {"png_load", l_png_load}, {"png_load_bytes", l_png_load_bytes}, {"png_save", l_png_save},
+  {"safetensors_load", l_safetensors_load}, {"safetensors_save", l_safetensors_save},
+  {"idx_load", l_idx_load},
+  {NULL, NULL}
+};
+
+void nv_lua_open_files(lua_State *L) {
+  luaL_setfuncs(L, functions, 0);
+  luaL_newmetatable(L, NV_SAFETENSORS_MT);
+  lua_pushcfunction(L, st_box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,192 @@
+/*
+ * norm.c — batch normalisation (PyTorch's batch_norm, training and eval) and softmax /
+ * log_softmax over one dimension, forward and backward.
+ *
+ * Dimension legend: batch norm sees its input as (N,C,S), N batch, C channels, S the
+ * product of the trailing sizes (1 for an (N,C) input); a channel's m = N*S values are
+ * strided runs of S floats.  Softmax sees its input as (outer, dim, inner) and reduces dim.
+ */
+#include "nv.h"
+#include "nn_kernels.h"
+
+#include <math.h>
+
+/* ---- batch_norm ------------------------------------------------------------------------ */
+
+int nv_batch_norm_check(int n, int c, int64_t s, int training, int have_running) {
+  if (n < 0 || c < 1 || s < 1)
+    return nv_seterr("batch_norm: bad input size (%d,%d,%lld)", n, c, (long long)s);
+  if (training && (int64_t)n * s <= 1)
+    return nv_seterr("batch_norm: expected more than 1 value per channel when training, got "
+                     "input (%d,%d,%lld)", n, c, (long long)s);
+  if (!training && !have_running)
+    return nv_seterr("batch_norm: running_mean and running_var are required in evaluation "
+                     "mode");
+  return 1;
+}
+
+void nv_batch_norm_forward(float *out, float *save_mean, float *save_invstd, const float *in,
+                           const float *weight, const float *bias, float *running_mean,
+                           float *running_var, int n, int c, int64_t s, int training,
+                           float momentum, float eps) {
+  const int64_t m = (int64_t)n * s;
+  for (int ch = 0; ch < c; ch++) {
+    double mean, var;
+    if (training) {
+      /* two passes in double: mean = sum x / m, var = sum (x - mean)^2 / m (biased) */
+      double sum = 0, sq = 0;
+      for (int i = 0; i < n; i++) {
+        const float *x = in + ((int64_t)i * c + ch) * s;
+        for (int64_t k = 0; k < s; k++) sum += x[k];
+      }
+      mean = sum / m;
+      for (int i = 0; i < n; i++) {
+        const float *x = in + ((int64_t)i * c + ch) * s;
+        for (int64_t k = 0; k < s; k++) sq += (x[k] - mean) * (x[k] - mean);
+      }
+      var = sq / m;
+      /* running stats track the unbiased variance sum / (m - 1), as PyTorch does */
+      if (running_mean)
+        running_mean[ch] = (float)((1 - momentum) * running_mean[ch] + momentum * mean);
+      if (running_var)
+        running_var[ch] = (float)((1 - momentum) * running_var[ch] + momentum * sq / (m - 1));
+    } else {
+      mean = running_mean[ch];
+      var = running_var[ch];
+    }
+    double invstd = 1.0 / sqrt(var + eps);
+    if (save_mean) save_mean[ch] = (float)mean;
+    if (save_invstd) save_invstd[ch] = (float)invstd;
+    /* out = x * scale + shift, scale = w * invstd, shift = b - mean * scale */
+    float scale = (float)((weight ? weight[ch] : 1.0) * invstd);
+    float shift = (float)((bias ? bias[ch] : 0.0) - mean * scale);
+    for (int i = 0; i < n; i++) {
+      const float *x = in + ((int64_t)i * c + ch) * s;
+      float *y = out + ((int64_t)i * c + ch) * s;
+      for (int64_t k = 0; k < s; k++) y[k] = x[k] * scale + shift;
+    }
+  }
+}
+
+void nv_batch_norm_backward(float *din, float *dweight, float *dbias, const float *dout,
+                            const float *in, const float *weight, const float *save_mean,
+                            const float *save_invstd, int n, int c, int64_t s, int training) {
+  const int64_t m = (int64_t)n * s;
+  for (int ch = 0; ch < c; ch++) {
+    const float mean = save_mean[ch], invstd = save_invstd[ch];
+    double sdy = 0, sdyx = 0; /* sum dout, sum dout * (x - mean) */
+    for (int i = 0; i < n; i++) {
+      const float *x = in + ((int64_t)i * c + ch) * s, *dy = dout + ((int64_t)i * c + ch) * s;
+      for (int64_t k = 0; k < s; k++) sdy += dy[k], sdyx += dy[k] * (x[k] - mean);
+    }
+    if (dbias) dbias[ch] += (float)sdy;
+    if (dweight) dweight[ch] += (float)(sdyx * invstd); /* sum dout * xhat */
+    if (!din) continue;
+    const float w = weight ? weight[ch] : 1.0f;
+    /* training: the batch mean and var depend on x, giving the two correction terms
+     *   din = w * invstd * (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * (x - mean))) */
+    const float gmean = training ? (float)(sdy / m) : 0.0f;
+    const float k2 = training ? (float)(sdyx / m * invstd * invstd) : 0.0f;
+    const float a = w * invstd;
+    for (int i = 0; i < n; i++) {
+      const float *x = in + ((int64_t)i * c + ch) * s, *dy = dout + ((int64_t)i * c + ch) * s;
+      float *dx = din + ((int64_t)i * c + ch) * s;
+      for (int64_t k = 0; k < s; k++) dx[k] += a * (dy[k] - gmean - (x[k] - mean) * k2);
+    }
+  }
+}
+
+/* ---- softmax and log_softmax ------------------------------------------------------------
+ * The dim values of one (outer, inner) position are inner floats apart.  Blocks of up to
+ * BLK inner positions are reduced together so every loop walks memory contiguously
+ * (inner = 1, the common last-dim case, is a block of one). */
+#define BLK 64
+
+/* mx[j] = max over dim and sm[j] = sum exp(x - mx[j]) for a block of nb positions; when e
+ * is not NULL it receives exp(x - mx) (e may be x itself). */
+static void max_sum(float *e, const float *x, int64_t dim, int64_t inner, int nb, float *mx,
+                    float *sm) {
+  for (int j = 0; j < nb; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
+  for (int64_t d = 0; d < dim; d++)
+    for (int j = 0; j < nb; j++) {
+      float v = x[d * inner + j];
+      mx[j] = v > mx[j] || isnan(v) ? v : mx[j];
+    }
+  for (int64_t d = 0; d < dim; d++)
+    for (int j = 0; j < nb; j++) {
+      float v = expf(x[d * inner + j] - mx[j]);
+      sm[j] += v;
+      if (e) e[d * inner + j] = v;
+    }
+}
+
+static int block(int64_t inner, int64_t j0) { return inner - j0 < BLK ? (int)(inner - j0) : BLK; }
+
+void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
+  float mx[BLK], sm[BLK];
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
+      const int nb = block(inner, j0);
+      float *y = out + o * dim * inner + j0;
+      max_sum(y, in + o * dim * inner + j0, dim, inner, nb, mx, sm);
+      for (int j = 0; j < nb; j++) sm[j] = 1.0f / sm[j];
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) y[d * inner + j] *= sm[j];
+    }
+}
+
+void nv_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
+                         int64_t dim, int64_t inner) {
+  float dot[BLK];
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
+      const int nb = block(inner, j0);
+      const int64_t base = o * dim * inner + j0;
+      const float *y = out + base, *dy = dout + base;
+      float *dx = din + base;
+      for (int j = 0; j < nb; j++) dot[j] = 0.0f;
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) dot[j] += dy[d * inner + j] * y[d * inner + j];
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) {
+          int64_t k = d * inner + j;
+          dx[k] += y[k] * (dy[k] - dot[j]);
+        }
+    }
+}
+
+void nv_log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim,
+                            int64_t inner) {
+  float mx[BLK], sm[BLK];
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
+      const int nb = block(inner, j0);
+      const float *x = in + o * dim * inner + j0;
+      float *y = out + o * dim * inner + j0;
+      max_sum(NULL, x, dim, inner, nb, mx, sm);
+      /* (x - max) - log sum: adding max and log sum first would lose log sum's digits */
+      for (int j = 0; j < nb; j++) sm[j] = logf(sm[j]);
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) y[d * inner + j] = (x[d * inner + j] - mx[j]) - sm[j];
+    }
+}
+
+void nv_log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
+                             int64_t dim, int64_t inner) {
+  float sum[BLK];
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
+      const int nb = block(inner, j0);
+      const int64_t base = o * dim * inner + j0;
+      const float *y = out + base, *dy = dout + base;
+      float *dx = din + base;
+      for (int j = 0; j < nb; j++) sum[j] = 0.0f;
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) sum[j] += dy[d * inner + j];
+      for (int64_t d = 0; d < dim; d++)
+        for (int j = 0; j < nb; j++) {
+          int64_t k = d * inner + j;
+          dx[k] += dy[k] - expf(y[k]) * sum[j];
+        }
+    }
+}
