@@ -93,7 +93,7 @@ int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gi
   case NV_OP_WHERE:
     return nv_elementwise_backward(n, out, gout, gin);
   case NV_OP_SUM: case NV_OP_MEAN: case NV_OP_MAXDIM: case NV_OP_MAXALL: case NV_OP_VAR:
-  case NV_OP_LOGSUMEXP: case NV_OP_SOFTMAX: case NV_OP_LOG_SOFTMAX:
+  case NV_OP_LOGSUMEXP:
     return nv_reduce_backward(n, out, gout, gin);
   case NV_OP_MATMUL:
     return nv_linalg_backward(n, out, gout, gin);

@@ -235,7 +235,7 @@ static void unary_backward_kernel(int op, float *restrict gi, const float *restr
                                   const float *restrict x, const float *restrict y, int64_t n,
                                   float p0, float p1) {
   switch (op) {
-#define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j], o = y[j], d = g[j]; (void)v; (void)o; gi[j] = (expr); } break
+#define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j], o = y[j], d = g[j]; (void)v; (void)o; (void)d; gi[j] = (expr); } break
   case NV_OP_NEG: LOOP(-d);
   case NV_OP_EXP: LOOP(d * o);
   case NV_OP_LOG: LOOP(d / v);

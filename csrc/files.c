@@ -165,7 +165,8 @@ int nv_png_save(const nv_tensor *t, const char *path) {
   int64_t sc = three ? t->stride[0] : 0, sh = t->stride[three], sw = t->stride[three + 1];
   if (H * W > (int64_t)PNG_MAX_PIXELS) {
     char s[200];
-    return nv_seterr("image %s has more than %zu pixels", nv_shape_str(s, sizeof s, t->ndim, t->size),
+    return nv_seterr("image %s has more than %zu pixels",
+                     nv_shape_str(s, sizeof s, t->ndim, t->size),
                      PNG_MAX_PIXELS);
   }
   unsigned char *px = malloc((size_t)(C * H * W));
@@ -291,7 +292,10 @@ static int jparse_string(jparser *jp, nv_str *out) {
       continue;
     }
     unsigned cp, lo;
-    if (e != 'u' || q - jp->p < 6 || !hex4(jp->p + 2, &cp)) { free(o); return jfail(jp, "bad escape"); }
+    if (e != 'u' || q - jp->p < 6 || !hex4(jp->p + 2, &cp)) {
+      free(o);
+      return jfail(jp, "bad escape");
+    }
     jp->p += 6;
     if (cp >= 0xD800 && cp < 0xDC00) {   /* high surrogate: a low one must follow */
       if (q - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u' || !hex4(jp->p + 2, &lo) ||
@@ -489,7 +493,7 @@ static void st_convert(int dt, const unsigned char *b, float *d, size_t n) {
     case DT_F64: { double x; memcpy(&x, &u, 8); d[i] = (float)x; break; }
     case DT_F32: { uint32_t w = (uint32_t)u; memcpy(&d[i], &w, 4); break; }
     case DT_F16: d[i] = half_to_float((uint16_t)u); break;
-    case DT_BF16: { uint32_t w = (uint32_t)u << 16; memcpy(&d[i], &w, 4); break; }  /* top half of an f32 */
+    case DT_BF16: { uint32_t w = (uint32_t)u << 16; memcpy(&d[i], &w, 4); break; }  /* f32's top */
     case DT_I64: d[i] = (float)(int64_t)u; break;
     case DT_I32: d[i] = (float)(int32_t)(uint32_t)u; break;
     case DT_I16: d[i] = (float)(int16_t)(uint16_t)u; break;
@@ -511,14 +515,16 @@ static int st_check_entry(const char *path, const jval *v, int64_t data_len, st_
   if (!dt || !sh || !of)
     return nv_seterr("%s: tensor '%.*s': missing \"%s\"", path, ST_NAME(*nm),
                      !dt ? "dtype" : !sh ? "shape" : "data_offsets");
-  if (dt->type != J_STR) return nv_seterr("%s: tensor '%.*s': dtype is not a string", path, ST_NAME(*nm));
+  if (dt->type != J_STR)
+    return nv_seterr("%s: tensor '%.*s': dtype is not a string", path, ST_NAME(*nm));
   e->dtype = -1;
   for (int k = 0; k < DT_COUNT; k++)
     if (str_is(&dt->str, dt_names[k])) e->dtype = k;
   if (e->dtype < 0)
     return nv_seterr("%s: tensor '%.*s': unsupported dtype \"%.*s\" (nnvis reads F64 F32 F16 BF16 "
                      "I64 I32 I16 I8 U64 U32 U16 U8 BOOL)", path, ST_NAME(*nm), ST_NAME(dt->str));
-  if (sh->type != J_ARR) return nv_seterr("%s: tensor '%.*s': shape is not an array", path, ST_NAME(*nm));
+  if (sh->type != J_ARR)
+    return nv_seterr("%s: tensor '%.*s': shape is not an array", path, ST_NAME(*nm));
   if (sh->n > NV_MAXDIM)
     return nv_seterr("%s: tensor '%.*s' has %d dimensions, nnvis supports at most %d", path,
                      ST_NAME(*nm), sh->n, NV_MAXDIM);
@@ -585,7 +591,8 @@ static int st_check_layout(const char *path, st_entry *es, int n) {
   qsort(es, (size_t)n, sizeof *es, entry_by_name);
   for (int k = 1; k < n; k++)
     if (str_cmp(es[k].name, es[k - 1].name) == 0)
-      return nv_seterr("%s: tensor name '%.*s' appears twice in the header", path, ST_NAME(*es[k].name));
+      return nv_seterr("%s: tensor name '%.*s' appears twice in the header", path,
+                       ST_NAME(*es[k].name));
   qsort(es, (size_t)n, sizeof *es, entry_by_offset);
   const st_entry *last = NULL;
   for (int k = 0; k < n; k++) {
@@ -859,7 +866,8 @@ int nv_safetensors_save(const char *path, int n, const nv_str *names, nv_tensor 
       sb_puts(&h, num);
     }
     int64_t bytes = nv_numel(t) * 4;
-    snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + bytes));
+    snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off,
+             (long long)(off + bytes));
     sb_puts(&h, num);
     off += bytes;
   }
@@ -917,7 +925,8 @@ static const char *idx_type_name(int type) {
   }
 }
 
-/* zlib prefixes its messages with the file name, "<fd:3>" for gzdopen; the caller names the file. */
+/* zlib prefixes its messages with the file name ("<fd:3>" after gzdopen); callers name the
+ * file themselves. */
 static const char *gz_message(gzFile gz, int *code) {
   const char *m = gzerror(gz, code);
   const char *colon = strstr(m, ": ");

@@ -41,7 +41,8 @@ typedef struct nv_png_info {
 
 /* Decodes a PNG held in memory to interleaved RGBA: 8-bit samples, or 16-bit big-endian ones
  * when the file stores 16 bits.  On success returns 0 and *pixels is a new malloc'd buffer
- * (free with nv_png_free); otherwise returns an error code for nv_png_error_text. */
+ * (free with nv_png_free); otherwise returns an error code for nv_png_error_text, and
+ * *pixels is NULL (info->width and height are set when the IHDR could be read). */
 unsigned nv_png_decode(const unsigned char *buf, size_t len, size_t max_pixels,
                        unsigned char **pixels, nv_png_info *info);
 /* Encodes interleaved 8-bit samples with channels 1 (gray), 2 (gray+alpha), 3 (RGB) or

@@ -40,7 +40,7 @@ nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b) {
   }
   size[nb] = M;
   size[nb + 1] = N;
-  int ta, tb, lda, ldb;
+  int ta = 0, tb = 0, lda = 1, ldb = 1;
   nv_tensor *ac = gemm_layout(a, &ta, &lda) ? nv_retain(a) : nv_contiguous_data(a);
   nv_tensor *bc = ac && gemm_layout(b, &tb, &ldb) ? nv_retain(b) : (ac ? nv_contiguous_data(b) : NULL);
   nv_tensor *o = bc ? nv_empty(nb + 2, size) : NULL;

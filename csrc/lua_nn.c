@@ -1,10 +1,189 @@
 /*
- * lua_nn.c — binding of the neural-network ops (conv, pooling, normalization, losses...).
+ * lua_nn.c — binding of the neural-network ops: conv2d, pooling, batch_norm, softmax,
+ * interpolate and pad.  Options come in a trailing table; a pair option (stride, padding,
+ * dilation, kernel, size) is a number or {h, w}.
  */
+#include <string.h>
+
 #include "lua_nv.h"
-#include "ops.h"
+#include "nn_kernels.h"
+#include "nn_ops.h"
+
+#define T(i) nv_lua_checktensor(L, (i))
+#define PUSH(expr, name) (nv_lua_pushtensor(L, (expr), (name)), 1)
+
+/* value at idx (number or {h, w}) into p; def when nil */
+static void pair_at(lua_State *L, int idx, int p[2], int def, const char *fname, const char *what) {
+  if (lua_isnoneornil(L, idx)) { p[0] = p[1] = def; return; }
+  if (lua_isinteger(L, idx) || (lua_isnumber(L, idx) && lua_type(L, idx) == LUA_TNUMBER)) {
+    p[0] = p[1] = (int)lua_tointeger(L, idx);
+    if (!lua_isinteger(L, idx) && lua_tonumber(L, idx) != (lua_Number)p[0])
+      luaL_error(L, "%s: %s must be an integer", fname, what);
+    return;
+  }
+  if (lua_istable(L, idx) && luaL_len(L, idx) == 2) {
+    for (int k = 0; k < 2; k++) {
+      lua_geti(L, idx, k + 1);
+      if (!lua_isinteger(L, -1)) luaL_error(L, "%s: %s must be a number or {h, w} of integers", fname, what);
+      p[k] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  luaL_error(L, "%s: %s must be a number or {h, w}, got %s", fname, what, luaL_typename(L, idx));
+}
+
+static void opt_pair(lua_State *L, int opts, const char *field, int p[2], int def, const char *fname) {
+  if (!lua_istable(L, opts)) { p[0] = p[1] = def; return; }
+  lua_getfield(L, opts, field);
+  pair_at(L, lua_gettop(L), p, def, fname, field);
+  lua_pop(L, 1);
+}
+
+static lua_Number opt_num(lua_State *L, int opts, const char *field, lua_Number def) {
+  if (!lua_istable(L, opts)) return def;
+  lua_getfield(L, opts, field);
+  lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_flag(lua_State *L, int opts, const char *field, int def) {
+  if (!lua_istable(L, opts)) return def;
+  lua_getfield(L, opts, field);
+  int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static nv_tensor *opt_tensor(lua_State *L, int idx) {
+  return lua_isnoneornil(L, idx) ? NULL : T(idx);
+}
+
+/* conv2d(x, w [, b] [, {stride, padding, dilation, groups}]) */
+static int l_conv2d(lua_State *L) {
+  nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
+  int stride[2], pad[2], dil[2];
+  opt_pair(L, 4, "stride", stride, 1, "conv2d");
+  opt_pair(L, 4, "padding", pad, 0, "conv2d");
+  opt_pair(L, 4, "dilation", dil, 1, "conv2d");
+  int groups = (int)opt_num(L, 4, "groups", 1);
+  return PUSH(nv_conv2d(x, w, b, stride, pad, dil, groups), "conv2d");
+}
+
+/* max_pool2d(x, k [, {stride = k, padding, dilation, ceil_mode}]) */
+static int l_max_pool2d(lua_State *L) {
+  nv_tensor *x = T(1);
+  int k[2], stride[2], pad[2], dil[2];
+  pair_at(L, 2, k, 0, "max_pool2d", "kernel size");
+  opt_pair(L, 3, "stride", stride, 0, "max_pool2d");
+  if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
+  opt_pair(L, 3, "padding", pad, 0, "max_pool2d");
+  opt_pair(L, 3, "dilation", dil, 1, "max_pool2d");
+  return PUSH(nv_max_pool2d(x, k, stride, pad, dil, opt_flag(L, 3, "ceil_mode", 0)), "max_pool2d");
+}
+
+/* avg_pool2d(x, k [, {stride = k, padding, ceil_mode, count_include_pad = true}]) */
+static int l_avg_pool2d(lua_State *L) {
+  nv_tensor *x = T(1);
+  int k[2], stride[2], pad[2];
+  pair_at(L, 2, k, 0, "avg_pool2d", "kernel size");
+  opt_pair(L, 3, "stride", stride, 0, "avg_pool2d");
+  if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
+  opt_pair(L, 3, "padding", pad, 0, "avg_pool2d");
+  return PUSH(nv_avg_pool2d(x, k, stride, pad, opt_flag(L, 3, "ceil_mode", 0),
+                            opt_flag(L, 3, "count_include_pad", 1)), "avg_pool2d");
+}
+
+static int l_adaptive_avg_pool2d(lua_State *L) {
+  nv_tensor *x = T(1);
+  int s[2];
+  pair_at(L, 2, s, 1, "adaptive_avg_pool2d", "output size");
+  return PUSH(nv_adaptive_avg_pool2d(x, s[0], s[1]), "adaptive_avg_pool2d");
+}
+
+/* batch_norm(x, running_mean, running_var, weight, bias [, {training, momentum = 0.1, eps = 1e-5}]) */
+static int l_batch_norm(lua_State *L) {
+  nv_tensor *x = T(1), *rm = opt_tensor(L, 2), *rv = opt_tensor(L, 3), *w = opt_tensor(L, 4), *b = opt_tensor(L, 5);
+  int training = opt_flag(L, 6, "training", 0);
+  return PUSH(nv_batch_norm(x, rm, rv, w, b, training, opt_num(L, 6, "momentum", 0.1), opt_num(L, 6, "eps", 1e-5)),
+              "batch_norm");
+}
+
+static int softmax(lua_State *L, int log) {
+  nv_tensor *x = T(1);
+  const char *fname = log ? "log_softmax" : "softmax";
+  int d = 0;
+  if (x->ndim > 0) {
+    lua_Integer k = luaL_checkinteger(L, 2);
+    lua_Integer r = k < 0 ? k + x->ndim : k - 1;
+    if (k == 0 || r < 0 || r >= x->ndim)
+      return luaL_error(L, "%s: dim %d is out of range for a tensor of %d dimensions", fname, (int)k, x->ndim);
+    d = (int)r;
+  }
+  return PUSH(nv_softmax(x, d, log), fname);
+}
+static int l_softmax(lua_State *L) { return softmax(L, 0); }
+static int l_log_softmax(lua_State *L) { return softmax(L, 1); }
+
+/* interpolate(x, {size = {h, w} | scale_factor = s, mode = "nearest" | "bilinear", align_corners}) */
+static int l_interpolate(lua_State *L) {
+  nv_tensor *x = T(1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (x->ndim != 3 && x->ndim != 4) {
+    char a[200];
+    return luaL_error(L, "interpolate: expected input (N,C,H,W) or (C,H,W), got %s", nv_shape_str(a, sizeof a, x->ndim, x->size));
+  }
+  int size[2];
+  lua_getfield(L, 2, "size");
+  if (!lua_isnil(L, -1)) pair_at(L, lua_gettop(L), size, 0, "interpolate", "size");
+  else {
+    lua_Number sf = opt_num(L, 2, "scale_factor", 0);
+    if (sf <= 0) return luaL_error(L, "interpolate: give size = {h, w} or a positive scale_factor");
+    size[0] = (int)(x->size[x->ndim - 2] * sf);
+    size[1] = (int)(x->size[x->ndim - 1] * sf);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "mode");
+  const char *mode = luaL_optstring(L, -1, "nearest");
+  int bilinear = strcmp(mode, "bilinear") == 0;
+  if (!bilinear && strcmp(mode, "nearest") != 0)
+    return luaL_error(L, "interpolate: mode must be \"nearest\" or \"bilinear\", got \"%s\"", mode);
+  lua_pop(L, 1);
+  int ac = opt_flag(L, 2, "align_corners", 0);
+  if (!bilinear && ac) return luaL_error(L, "interpolate: align_corners only applies to bilinear mode");
+  return PUSH(nv_interpolate(x, size[0], size[1], bilinear, ac), "interpolate");
+}
+
+/* pad(x, {left, right [, top, bottom]} [, {mode = "constant" | "reflect" | "replicate", value = 0}]) */
+static int l_pad(lua_State *L) {
+  nv_tensor *x = T(1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int n = (int)luaL_len(L, 2), pad[4] = {0, 0, 0, 0};
+  if (n != 2 && n != 4) return luaL_error(L, "pad: expected {left, right} or {left, right, top, bottom}, got %d numbers", n);
+  for (int k = 0; k < n; k++) {
+    lua_geti(L, 2, k + 1);
+    if (!lua_isinteger(L, -1)) return luaL_error(L, "pad: padding %d must be an integer", k + 1);
+    pad[k] = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  }
+  int mode = NV_PAD_CONSTANT;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "mode");
+    const char *m = luaL_optstring(L, -1, "constant");
+    if (!strcmp(m, "reflect")) mode = NV_PAD_REFLECT;
+    else if (!strcmp(m, "replicate")) mode = NV_PAD_REPLICATE;
+    else if (strcmp(m, "constant")) return luaL_error(L, "pad: mode must be \"constant\", \"reflect\" or \"replicate\", got \"%s\"", m);
+    lua_pop(L, 1);
+  }
+  return PUSH(nv_pad(x, pad, n, mode, (float)opt_num(L, 3, "value", 0)), "pad");
+}
 
 static const luaL_Reg functions[] = {
+  {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
+  {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
+  {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},
+  {"pad", l_pad},
   {NULL, NULL}
 };
 

@@ -104,14 +104,22 @@ void nv_batch_norm_backward(float *din, float *dweight, float *dbias, const floa
 
 /* mx[j] = max over dim and sm[j] = sum exp(x - mx[j]) for a block of nb positions; when e
  * is not NULL it receives exp(x - mx) (e may be x itself). */
-static void max_sum(float *e, const float *x, int64_t dim, int64_t inner, int nb, float *mx,
+static inline void max_sum(float *e, const float *x, int64_t dim, int64_t inner, int nb, float *mx,
                     float *sm) {
+  /* A NaN never wins the max, but it still makes the sum, and so the whole softmax, NaN. */
   for (int j = 0; j < nb; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
-  for (int64_t d = 0; d < dim; d++)
-    for (int j = 0; j < nb; j++) {
-      float v = x[d * inner + j];
-      mx[j] = v > mx[j] || isnan(v) ? v : mx[j];
-    }
+  if (inner == 1) { /* one contiguous row: a 16-lane max, which vectorises */
+    float l[16];
+    int64_t d = 0;
+    for (int k = 0; k < 16; k++) l[k] = -INFINITY;
+    for (; d + 16 <= dim; d += 16)
+      for (int k = 0; k < 16; k++) l[k] = x[d + k] > l[k] ? x[d + k] : l[k];
+    for (; d < dim; d++) mx[0] = x[d] > mx[0] ? x[d] : mx[0];
+    for (int k = 0; k < 16; k++) mx[0] = l[k] > mx[0] ? l[k] : mx[0];
+  } else {
+    for (int64_t d = 0; d < dim; d++)
+      for (int j = 0; j < nb; j++) mx[j] = x[d * inner + j] > mx[j] ? x[d * inner + j] : mx[j];
+  }
   for (int64_t d = 0; d < dim; d++)
     for (int j = 0; j < nb; j++) {
       float v = expf(x[d * inner + j] - mx[j]);
@@ -122,7 +130,7 @@ static void max_sum(float *e, const float *x, int64_t dim, int64_t inner, int nb
 
 static int block(int64_t inner, int64_t j0) { return inner - j0 < BLK ? (int)(inner - j0) : BLK; }
 
-void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
+static inline void softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
   float mx[BLK], sm[BLK];
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
@@ -135,8 +143,14 @@ void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim,
     }
 }
 
-void nv_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
-                         int64_t dim, int64_t inner) {
+void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
+  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
+    softmax_forward(out, in, outer, dim, 1);
+  else
+    softmax_forward(out, in, outer, dim, inner);
+}
+
+static inline void softmax_backward(float *din, const float *dout, const float *out, int64_t outer, int64_t dim, int64_t inner) {
   float dot[BLK];
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
@@ -155,8 +169,15 @@ void nv_softmax_backward(float *din, const float *dout, const float *out, int64_
     }
 }
 
-void nv_log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim,
-                            int64_t inner) {
+void nv_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
+                         int64_t dim, int64_t inner) {
+  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
+    softmax_backward(din, dout, out, outer, dim, 1);
+  else
+    softmax_backward(din, dout, out, outer, dim, inner);
+}
+
+static inline void log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
   float mx[BLK], sm[BLK];
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
@@ -171,8 +192,15 @@ void nv_log_softmax_forward(float *out, const float *in, int64_t outer, int64_t 
     }
 }
 
-void nv_log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
-                             int64_t dim, int64_t inner) {
+void nv_log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim,
+                            int64_t inner) {
+  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
+    log_softmax_forward(out, in, outer, dim, 1);
+  else
+    log_softmax_forward(out, in, outer, dim, inner);
+}
+
+static inline void log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer, int64_t dim, int64_t inner) {
   float sum[BLK];
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j0 = 0; j0 < inner; j0 += BLK) {
@@ -189,4 +217,12 @@ void nv_log_softmax_backward(float *din, const float *dout, const float *out, in
           dx[k] += dy[k] - expf(y[k]) * sum[j];
         }
     }
+}
+
+void nv_log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
+                             int64_t dim, int64_t inner) {
+  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
+    log_softmax_backward(din, dout, out, outer, dim, 1);
+  else
+    log_softmax_backward(din, dout, out, outer, dim, inner);
 }

@@ -48,14 +48,38 @@ int nv_pool2d_init(nv_pool2d_shape *s, const char *op) {
   return 1;
 }
 
+/* Both pools run one output row at a time, tap by tap: for each window tap (i,j), in the
+ * row-major order PyTorch visits them, one pass over the output columns it is valid for.
+ * The inner loops then walk memory with a fixed stride and vectorise, where looping over
+ * each output's own window does not (a 2x2 window is too short a loop).
+ *
+ * Output columns [lo, hi) are those whose tap at offset x = j*d - pad lands inside the
+ * input row: 0 <= o*stride + x < n. */
+static void valid_cols(int x, int stride, int n, int nout, int *lo, int *hi) {
+  int a, b;
+  if (stride == 1) /* no division: this runs once per tap and output row */
+    a = x >= 0 ? 0 : -x, b = n - x < 0 ? 0 : n - x;
+  else
+    a = x >= 0 ? 0 : (-x + stride - 1) / stride, b = n - 1 - x < 0 ? 0 : (n - 1 - x) / stride + 1;
+  if (b > nout) b = nout;
+  *lo = a, *hi = a > b ? a : b;
+}
+
 /* ---- max_pool2d ------------------------------------------------------------------------ */
 
-/* First in-range tap of a window starting at x0 (taps x0 + k*d), and the end of its range. */
-static void taps(int x0, int k, int d, int n, int *lo, int *hi) {
-  int end = x0 + (k - 1) * d + 1;
-  while (x0 < 0) x0 += d;
-  *lo = x0;
-  *hi = end < n ? end : n;
+/* One tap for output columns [lo, hi): the first valid tap always counts (PyTorch starts
+ * from it), then strict >, so ties keep the first max, and NaN wins.  Selects rather than
+ * branches, on restrict pointers, so that it vectorises. */
+static void max_tap(float *restrict o, int32_t *restrict ix, const float *restrict row, int lo,
+                    int hi, int stride, int x, int32_t base) {
+  for (int ow = lo; ow < hi; ow++) {
+    int iw = ow * stride + x;
+    float v = row[iw], m = o[ow];
+    int32_t k = ix[ow];
+    int take = (v > m) | (v != v) | (k < 0);
+    o[ow] = take ? v : m;
+    ix[ow] = take ? base + iw : k;
+  }
 }
 
 void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
@@ -63,29 +87,21 @@ void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
   const int64_t planes = (int64_t)s->n * s->c;
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *p = in + pl * s->h * s->w;
-    float *o = out + pl * s->oh * s->ow;
-    int32_t *ix = indices + pl * s->oh * s->ow;
     for (int oh = 0; oh < s->oh; oh++) {
-      int h0, h1;
-      taps(oh * s->sh - s->ph, s->kh, s->dh, s->h, &h0, &h1);
-      for (int ow = 0; ow < s->ow; ow++) {
-        int w0, w1;
-        taps(ow * s->sw - s->pw, s->kw, s->dw, s->w, &w0, &w1);
-        /* padding is -inf; a (dilated) window that misses the input entirely gets -inf
-         * and index -1, which backward skips */
-        float m = -INFINITY;
-        int32_t mi = h0 < h1 && w0 < w1 ? h0 * s->w + w0 : -1;
-        for (int ih = h0; ih < h1; ih += s->dh)
-          for (int iw = w0; iw < w1; iw += s->dw) {
-            /* strict >: the first max wins; written as selects, not a branch, since on
-             * real data the branch is a coin flip */
-            float v = p[ih * s->w + iw];
-            int take = (v > m) | (v != v);
-            m = take ? v : m;
-            mi = take ? ih * s->w + iw : mi;
-          }
-        o[oh * s->ow + ow] = m;
-        ix[oh * s->ow + ow] = mi;
+      float *o = out + (pl * s->oh + oh) * s->ow;
+      int32_t *ix = indices + (pl * s->oh + oh) * s->ow;
+      /* padding is -inf; a dilated window that misses the input entirely keeps -inf and
+       * index -1, which backward skips */
+      for (int ow = 0; ow < s->ow; ow++) o[ow] = -INFINITY, ix[ow] = -1;
+      for (int i = 0; i < s->kh; i++) {
+        int ih = oh * s->sh - s->ph + i * s->dh;
+        if (ih < 0 || ih >= s->h) continue;
+        const float *row = p + (int64_t)ih * s->w;
+        for (int j = 0; j < s->kw; j++) {
+          int x = j * s->dw - s->pw, lo, hi;
+          valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
+          max_tap(o, ix, row, lo, hi, s->sw, x, ih * s->w);
+        }
       }
     }
   }
@@ -103,57 +119,109 @@ void nv_max_pool2d_backward(float *din, const float *dout, const int32_t *indice
 
 /* ---- avg_pool2d ------------------------------------------------------------------------ */
 
-/* The window of output (oh,ow) clipped to the input, and PyTorch's divisor for it: the window
- * is first cut at the far edge of the padding (in ceil mode it may hang past it, and that part
- * never counts), giving the count_include_pad divisor; then cut to the input, giving the
- * other.  Returns 0 for a window with no input cell (its output is 0). */
-static int avg_window(const nv_pool2d_shape *s, int oh, int ow, int *h0, int *h1, int *w0,
-                      int *w1, float *div) {
-  int a = oh * s->sh - s->ph, b = ow * s->sw - s->pw;
-  int c = a + s->kh < s->h + s->ph ? a + s->kh : s->h + s->ph;
-  int d = b + s->kw < s->w + s->pw ? b + s->kw : s->w + s->pw;
-  int padded = (c - a) * (d - b);
-  a = a < 0 ? 0 : a, b = b < 0 ? 0 : b;
-  c = c > s->h ? s->h : c, d = d > s->w ? s->w : d;
-  if (a >= c || b >= d) return 0;
-  *h0 = a, *h1 = c, *w0 = b, *w1 = d;
-  *div = (float)(s->count_include_pad ? padded : (c - a) * (d - b));
-  return 1;
+/* PyTorch's divisor is a product of a row and a column factor: along each axis the window
+ * [o*stride - pad, +k) is first cut at the far edge of the padding (in ceil mode it may hang
+ * past it, and that part never counts), giving the count_include_pad length; then cut to
+ * the input, giving the other.  Returns <= 0 when the window misses the input. */
+static int avg_len(int o, int stride, int pad, int k, int n, int include_pad) {
+  int a = o * stride - pad, c = a + k < n + pad ? a + k : n + pad;
+  int a1 = a < 0 ? 0 : a, c1 = c > n ? n : c;
+  int len = include_pad ? c - a : c1 - a1;
+  return c1 > a1 ? len : 0; /* no input cell: PyTorch outputs 0 */
+}
+
+/* dst[k] = src[k] / divisor of output column b0 + k, k < nb, in a row whose row factor is
+ * rl (dst may be src).  Windows inside the input all have rl * KW: those get one vectorised
+ * loop, the few at the edges the general rule.  A window with no input cell has a sum and
+ * gradient share of 0: dividing it by 1 keeps it 0. */
+static void divide_cols(float *dst, const float *src, int b0, int nb, const nv_pool2d_shape *s,
+                        int rl) {
+  int lo, hi, lo1, hi1;
+  valid_cols(-s->pw, s->sw, s->w, s->ow, &lo, &hi);                /* first tap inside */
+  valid_cols(s->kw - 1 - s->pw, s->sw, s->w, s->ow, &lo1, &hi1);   /* last tap inside */
+  lo = lo < b0 ? b0 : lo > b0 + nb ? b0 + nb : lo;
+  hi = hi1 < lo ? lo : hi1 > b0 + nb ? b0 + nb : hi1;
+  float full = (float)(rl > 0 ? rl * s->kw : 1);
+  for (int k = lo - b0; k < hi - b0; k++) dst[k] = src[k] / full;
+  for (int k = 0; k < nb; k++) {
+    if (k == lo - b0) k = hi - b0;
+    if (k >= nb) break;
+    int div = rl * avg_len(b0 + k, s->sw, s->pw, s->kw, s->w, s->count_include_pad);
+    dst[k] = src[k] / (float)(div > 0 ? div : 1);
+  }
+}
+
+/* o[ow] += row[ow*stride + x] for ow in [lo, hi): one tap of avg_pool2d's forward. */
+static void add_tap(float *restrict o, const float *restrict row, int lo, int hi, int stride,
+                    int x) {
+  if (stride == 1) /* the common case, spelled out so it vectorises with plain loads */
+    for (int ow = lo; ow < hi; ow++) o[ow] += row[ow + x];
+  else
+    for (int ow = lo; ow < hi; ow++) o[ow] += row[ow * stride + x];
+}
+
+/* row[ow*stride + x] += g[ow]: the mirror of add_tap, for backward. */
+static void scatter_tap(float *restrict row, const float *restrict g, int lo, int hi,
+                        int stride, int x) {
+  if (stride == 1)
+    for (int ow = lo; ow < hi; ow++) row[ow + x] += g[ow];
+  else
+    for (int ow = lo; ow < hi; ow++) row[ow * stride + x] += g[ow];
 }
 
 void nv_avg_pool2d_forward(float *out, const float *in, const nv_pool2d_shape *s) {
   const int64_t planes = (int64_t)s->n * s->c;
+  const int cip = s->count_include_pad;
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *p = in + pl * s->h * s->w;
-    float *o = out + pl * s->oh * s->ow;
-    for (int oh = 0; oh < s->oh; oh++)
-      for (int ow = 0; ow < s->ow; ow++) {
-        int h0, h1, w0, w1;
-        float div, sum = 0.0f;
-        if (avg_window(s, oh, ow, &h0, &h1, &w0, &w1, &div)) {
-          for (int ih = h0; ih < h1; ih++)
-            for (int iw = w0; iw < w1; iw++) sum += p[ih * s->w + iw];
-          sum /= div;
+    for (int oh = 0; oh < s->oh; oh++) {
+      float *o = out + (pl * s->oh + oh) * s->ow;
+      for (int ow = 0; ow < s->ow; ow++) o[ow] = 0.0f;
+      for (int i = 0; i < s->kh; i++) {
+        int ih = oh * s->sh - s->ph + i;
+        if (ih < 0 || ih >= s->h) continue;
+        for (int j = 0; j < s->kw; j++) {
+          int x = j - s->pw, lo, hi;
+          valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
+          add_tap(o, p + (int64_t)ih * s->w, lo, hi, s->sw, x);
         }
-        o[oh * s->ow + ow] = sum;
       }
+      divide_cols(o, o, 0, s->ow, s, avg_len(oh, s->sh, s->ph, s->kh, s->h, cip));
+    }
   }
 }
 
+/* Output columns are done in blocks of BLK, whose gradients divided by their divisors
+ * (d out / d x = 1 / divisor for each cell of the window) wait in a small buffer. */
+#define BLK 256
+
 void nv_avg_pool2d_backward(float *din, const float *dout, const nv_pool2d_shape *s) {
   const int64_t planes = (int64_t)s->n * s->c;
+  const int cip = s->count_include_pad;
+  float gs[BLK];
   for (int64_t pl = 0; pl < planes; pl++) {
     float *d = din + pl * s->h * s->w;
-    const float *g = dout + pl * s->oh * s->ow;
-    for (int oh = 0; oh < s->oh; oh++)
-      for (int ow = 0; ow < s->ow; ow++) {
-        int h0, h1, w0, w1;
-        float div;
-        if (!avg_window(s, oh, ow, &h0, &h1, &w0, &w1, &div)) continue;
-        float v = g[oh * s->ow + ow] / div; /* d out / d x = 1/div for each cell */
-        for (int ih = h0; ih < h1; ih++)
-          for (int iw = w0; iw < w1; iw++) d[ih * s->w + iw] += v;
+    for (int oh = 0; oh < s->oh; oh++) {
+      const float *g = dout + (pl * s->oh + oh) * s->ow;
+      int rl = avg_len(oh, s->sh, s->ph, s->kh, s->h, cip);
+      if (rl <= 0) continue;
+      for (int b0 = 0; b0 < s->ow; b0 += BLK) {
+        int nb = s->ow - b0 < BLK ? s->ow - b0 : BLK;
+        divide_cols(gs, g + b0, b0, nb, s, rl);
+        for (int i = 0; i < s->kh; i++) {
+          int ih = oh * s->sh - s->ph + i;
+          if (ih < 0 || ih >= s->h) continue;
+          for (int j = 0; j < s->kw; j++) {
+            int x = j - s->pw, lo, hi;
+            valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
+            lo = lo > b0 ? lo : b0;
+            hi = hi < b0 + nb ? hi : b0 + nb;
+            /* block-relative: column ow = b0 + k reads cell (b0 + k)*stride + x */
+            scatter_tap(d + (int64_t)ih * s->w, gs - b0, lo, hi, s->sw, x);
+          }
+        }
       }
+    }
   }
 }
 

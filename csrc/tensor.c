@@ -124,7 +124,7 @@ nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t 
 }
 
 nv_tensor *nv_empty(int ndim, const int64_t *size) {
-  int64_t n;
+  int64_t n = 0;
   if (!check_sizes(ndim, size, &n)) return NULL;
   nv_storage *st = storage_new(n);
   if (!st) return NULL;

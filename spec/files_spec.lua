@@ -216,11 +216,22 @@ describe("nnvis.io", function()
     end)
 
     it("converts to luminance 0.299 R + 0.587 G + 0.114 B in gray mode", function()
-      local img = assert(load_png(png(3, 1, 2, 8, {string.char(255, 0, 0, 0, 255, 0, 255, 128, 0)}), "gray"))
+      local rgb = string.char(255, 0, 0, 0, 255, 0, 255, 128, 0)
+      local img = assert(load_png(png(3, 1, 2, 8, {rgb}), "gray"))
       assert.are.same({1, 1, 3}, img:shape())
       assert_values({0.299, 0.587, (0.299 * 255 + 0.587 * 128) / 255}, img, 1e-5)
       img = assert(load_png(png(1, 1, 0, 16, {u16(12345)}), "gray"))
       assert_values({12345 / 65535}, img)   -- gray files pass through exactly
+    end)
+
+    it("resizes bilinearly to opts.size = {h, w}", function()
+      local bytes = png(2, 2, 0, 8, {string.char(0, 255), string.char(0, 255)})
+      local img = assert(nio.load_image(tmp(bytes), {size = {1, 4}}))
+      assert.are.same({1, 1, 4}, img:shape())
+      assert_values({0, 0.25, 0.75, 1}, img)   -- PyTorch's align_corners = false
+      assert.are.same({3, 2, 2}, assert(nio.load_image(tmp(bytes), {mode = "rgb", size = 2})):shape())
+      assert.error_matches(function() nio.load_image("x.png", {size = {0, 4}}) end,
+        "load_image: opts.size must be a positive integer or {h, w}", nil, true)
     end)
 
     it("loads from a string of bytes with png_load_bytes", function()
@@ -258,7 +269,8 @@ describe("nnvis.io", function()
 
     it("clamps to [0,1], sends NaN to 0 and rounds to the nearest of 256 levels", function()
       local path = tmp()
-      assert.is_true(nio.save_image(core.tensor{{-0.5, 1.7, 0 / 0, 0.5, 0.1 / 255, 0.6 / 255}}, path))
+      local t = core.tensor{{-0.5, 1.7, 0 / 0, 0.5, 0.1 / 255, 0.6 / 255}}
+      assert.is_true(nio.save_image(t, path))
       assert_values({0, 1, 0, 128 / 255, 0, 1 / 255}, assert(nio.load_image(path)))
     end)
 
@@ -276,7 +288,8 @@ describe("nnvis.io", function()
         "png_save: expected (C,H,W) with C in 1..4 or (H,W), got (1,2,3,4)")
       assert.has_error(function() core.png_save(core.zeros{3, 0, 4}, tmp()) end,
         "png_save: expected (C,H,W) with C in 1..4 or (H,W), got (3,0,4)")
-      assert.error_matches(function() nio.save_image({}, tmp()) end, "save_image: image must be a tensor")
+      assert.error_matches(function() nio.save_image({}, tmp()) end,
+        "save_image: image must be a tensor")
     end)
 
     it("raises for an unknown mode", function()
@@ -400,71 +413,65 @@ describe("nnvis.io", function()
     end)
 
     it("returns nil and a message naming the problem for corrupt files", function()
-      local f32 = string.pack("<f", 1)
+      local f32, zeros8 = string.pack("<f", 1), ("\0"):rep(8)
       local good = safetensors({{"a", "F32", {2}, f32 .. f32}, {"b", "F32", {1}, f32}})
-      local function entry(offsets, dtype, shape)
-        return ('"%s":{"dtype":"%s","shape":%s,"data_offsets":%s}'):format(
-          offsets[3] or "a", dtype or "F32", shape or "[1]", offsets[1] .. "," .. offsets[2])
+      -- the JSON of one header entry
+      local function entry(name, dtype, shape, offsets)
+        return ('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%s]}'):format(
+          name, dtype, shape, offsets)
       end
+      local function file(entries, data) return raw_safetensors("{" .. entries .. "}", data) end
+      local json = "header is not valid JSON: "
       local cases = {
         {"", "too short for a safetensors header"},
         {"\1\2\3", "too short for a safetensors header"},
-        {string.pack("<I8", 1000) .. "{}", "header length 1000 is larger than the rest of the file"},
+        {string.pack("<I8", 1000) .. "{}",
+          "header length 1000 is larger than the rest of the file"},
         {string.pack("<I8", -1), "is larger than the rest of the file"},
         {good:sub(1, #good - 2), "run past the end of the data"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,400]}}', f32),
+        {file(entry("a", "F32", "1", "0,400"), f32),
           "data_offsets [0, 400] run past the end of the data (4 bytes"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}', ("\0"):rep(8)),
-          "data_offsets [8, 4] have begin > end"},
-        {raw_safetensors("{" .. entry({"[0", "4]"}) .. "," .. entry({"[2", "6]", "b"}) .. "}", ("\0"):rep(8)),
+        {file(entry("a", "F32", "1", "8,4"), zeros8), "data_offsets [8, 4] have begin > end"},
+        {file(entry("a", "F32", "1", "0,4") .. "," .. entry("b", "F32", "1", "2,6"), zeros8),
           "data of tensors 'a' [0, 4] and 'b' [2, 6] overlap"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', f32),
+        {file(entry("a", "F32", "1", "0,4") .. "," .. entry("b", "F32", "1", "0,4"), f32),
+          "data of tensors 'a' [0, 4] and 'b' [0, 4] overlap"},
+        {file(entry("a", "F32", "2", "0,4"), f32),
           "tensor 'a' of shape (2) and dtype F32 needs 8 bytes, data_offsets [0, 4] hold 4"},
-        {raw_safetensors('{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}', "\0"),
-          'unsupported dtype "F8_E4M3"'},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', f32),
-          "shape entry 1 is not a non-negative integer"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}', f32),
-          "shape entry 1 is not a non-negative integer"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],'
-          .. '"data_offsets":[0,4]}}', f32), "is too large"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}}', f32),
+        {file(entry("a", "F8_E4M3", "1", "0,1"), "\0"), 'unsupported dtype "F8_E4M3"'},
+        {file(entry("a", "F32", "-1", "0,4"), f32), "shape entry 1 is not a non-negative integer"},
+        {file(entry("a", "F32", "1.5", "0,4"), f32), "shape entry 1 is not a non-negative integer"},
+        {file(entry("a", "F32", "4294967296,4294967296,4294967296", "0,4"), f32), "is too large"},
+        {file(entry("a", "F32", "1,1,1,1,1,1,1,1,1", "0,4"), f32),
           "has 9 dimensions, nnvis supports at most 8"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1]}}', f32), 'missing "data_offsets"'},
-        {raw_safetensors('{"a":[1,2]}', ""), "expected an object with dtype, shape and data_offsets"},
-        {raw_safetensors('{"__metadata__":{"k":1}}', ""), "'k' is not a string"},
-        {raw_safetensors('{"a": [1, 2,}', ""), "header is not valid JSON: unexpected character at byte 12"},
-        {raw_safetensors('{"a": "unterminated}', ""), "header is not valid JSON: unterminated string"},
-        {raw_safetensors('{"a": "\\x"}', ""), "header is not valid JSON: bad escape"},
-        {raw_safetensors('{"\\ud83d": 1}', ""), "header is not valid JSON: unpaired surrogate"},
-        {raw_safetensors('{"a": 01}', ""), "header is not valid JSON"},
-        {raw_safetensors('{} {}', ""), "trailing characters after the JSON value"},
-        {raw_safetensors(("["):rep(40) .. ("]"):rep(40), ""), "nesting deeper than 32 levels"},
-        {raw_safetensors('[]', ""), "header is not a JSON object"},
-        {raw_safetensors('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
-          .. '"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', f32 .. f32), "'a' appears twice"},
+        {file(entry("a", "F32", "1", "0"), f32), "data_offsets must be [begin, end]"},
+        {file('"a":{"dtype":"F32","shape":[1]}', f32), 'missing "data_offsets"'},
+        {file('"a":[1,2]', ""), "expected an object with dtype, shape and data_offsets"},
+        {file('"__metadata__":{"k":1}', ""), "'k' is not a string"},
+        {file(entry("a", "F32", "1", "0,4") .. "," .. entry("a", "F32", "1", "4,8"), f32 .. f32),
+          "'a' appears twice"},
+        {raw_safetensors('{"a": [1, 2,}'), json .. "unexpected character at byte 12"},
+        {raw_safetensors('{"a": "unterminated}'), json .. "unterminated string"},
+        {raw_safetensors('{"a": "\\x"}'), json .. "bad escape"},
+        {raw_safetensors('{"\\ud83d": 1}'), json .. "unpaired surrogate"},
+        {raw_safetensors('{"a": 01}'), json .. "expected ',' or '}'"},
+        {raw_safetensors('{"a": tru}'), json .. "unexpected character"},
+        {raw_safetensors('{} {}'), json .. "trailing characters after the JSON value"},
+        {raw_safetensors(("["):rep(40) .. ("]"):rep(40)), json .. "nesting deeper than 32 levels"},
+        {raw_safetensors('[]'), "header is not a JSON object"},
       }
+      collectgarbage()
+      local before = core.stats().tensors
       for i, c in ipairs(cases) do
         local t, err = nio.load_safetensors(tmp(c[1]))
         assert.is_nil(t, "case " .. i)
         assert.is_string(err, "case " .. i)
         assert.matches(c[2], err, 1, true)
       end
+      assert.are.equal(before, core.stats().tensors)   -- failures leave nothing allocated
       local t, err = nio.load_safetensors("/nonexistent-dir/x.safetensors")
       assert.is_nil(t)
       assert.matches("cannot open /nonexistent-dir/x.safetensors", err, 1, true)
-    end)
-
-    it("leaves no tensors behind when a load fails half-way", function()
-      local f32 = string.pack("<f", 1)
-      collectgarbage()
-      local before = core.stats().tensors
-      -- "a" reads fine; "b" is refused only after the header passed, when its data is short.
-      local bytes = safetensors({{"a", "F32", {1}, f32}, {"b", "F32", {1}, f32}})
-      local t = nio.load_safetensors(tmp(bytes:sub(1, #bytes - 1)))
-      assert.is_nil(t)
-      collectgarbage()
-      assert.are.equal(before, core.stats().tensors)
     end)
 
     it("raises for tables that are not name -> tensor", function()
@@ -549,7 +556,8 @@ describe("nnvis.io", function()
         {"\0\0\8\0", "IDX file has 0 dimensions"},
         {"\0\0\8\3\0\0", "truncated IDX header (3 dimensions need 12 bytes, found 2)"},
         {idx(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, ""), "hold more than"},
-        {gzip(idx(0x0E, {65536, 65536, 2}, ("\0"):rep(100))), "truncated: (65536,65536,2) double data"},
+        {gzip(idx(0x0E, {65536, 65536, 2}, ("\0"):rep(100))),
+          "truncated: (65536,65536,2) double data"},
         {"\x1f\x8b\x08\0\0\0\0\0\0\255" .. ("\255"):rep(40), "corrupt gzip data"},
       }
       for i, c in ipairs(cases) do

@@ -17,12 +17,17 @@ end
 
 core.tensor_mt.__tostring = printer.tostring
 
+-- functional ops: linear, conv2d, pooling, normalization, softmax, losses, resampling
+for name, f in pairs(require "nnvis.functional") do nv[name] = f end
+
 -- t:zeros_like() style helpers written in Lua
 function core.Tensor.zeros_like(t) return core.zeros(t:shape()) end
 function core.Tensor.ones_like(t) return core.ones(t:shape()) end
 function core.Tensor.float(t) return t end
 function core.Tensor.type() return "nnvis.Tensor" end
 function core.Tensor.zero_grad(t) t.grad = nil; return t end
+function core.Tensor.softmax(t, d) return core.softmax(t, d) end
+function core.Tensor.log_softmax(t, d) return core.log_softmax(t, d) end
 function core.Tensor.flatten(t, start_d)
   start_d = start_d or 1
   local s = t:shape()
@@ -40,7 +45,7 @@ for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos
                         "sign", "floor", "ceil", "round", "clamp", "leaky_relu", "elu", "sum",
                         "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp",
                         "gather", "index_select", "transpose", "permute", "reshape", "view",
-                        "flatten", "pow", "maximum", "minimum" } do
+                        "pow", "maximum", "minimum" } do
   nv[name] = nv[name] or function(x, ...) return core.Tensor[name](x, ...) end
 end
 
