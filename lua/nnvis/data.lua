@@ -1,0 +1,105 @@
+-- nnvis.data — datasets and batches: the IDX reader (MNIST's format, gzip or not),
+-- Fashion-MNIST from Debian's dataset-fashion-mnist package, and a seeded batch iterator.
+local core = require "nnvis.core"
+local io_ = require "nnvis.io"
+
+local M = {}
+
+M.DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+--- Fashion-MNIST's ten classes, in label order (label k + 1 here is the dataset's k)
+M.fashion_mnist_classes = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                            "Sneaker", "Bag", "Ankle boot" }
+
+--- IDX file -> float tensor of its shape (raw values); nil, message on a bad file
+function M.idx(path) return io_.load_idx(path) end
+
+local function exists(p)
+  local f = io.open(p, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- Fashion-MNIST split: {images = (N,1,28,28) in [0,1], labels = (N) 1-based, classes}.
+--- opts.split "train" (60,000) or "test" (10,000); opts.path the folder with the four
+--- *-idx?-ubyte(.gz) files (default: Debian's package folder); opts.limit keeps the first n.
+function M.fashion_mnist(opts)
+  opts = opts or {}
+  local split = opts.split or "train"
+  if split ~= "train" and split ~= "test" then
+    error('fashion_mnist: split must be "train" or "test", got ' .. tostring(split), 2)
+  end
+  local dir = opts.path or M.DEFAULT_FASHION_MNIST
+  local prefix = split == "train" and "train" or "t10k"
+  local function find(kind)
+    for _, ext in ipairs { ".gz", "" } do
+      local p = string.format("%s/%s-%s%s", dir, prefix, kind, ext)
+      if exists(p) then return p end
+    end
+  end
+  local ip, lp = find("images-idx3-ubyte"), find("labels-idx1-ubyte")
+  if not ip or not lp then
+    error(string.format("fashion_mnist: no %s-images-idx3-ubyte(.gz) and %s-labels-idx1-ubyte(.gz) in %s; " ..
+      "install Debian's package with `apt-get install dataset-fashion-mnist` (or pass opts.path)", prefix, prefix, dir), 2)
+  end
+  local images, err = io_.load_idx(ip)
+  if not images then error("fashion_mnist: " .. err, 2) end
+  local labels, err2 = io_.load_idx(lp)
+  if not labels then error("fashion_mnist: " .. err2, 2) end
+  local s = images:shape()
+  if #s ~= 3 or s[2] ~= 28 or s[3] ~= 28 or labels:dim() ~= 1 or labels:size(1) ~= s[1] then
+    error(string.format("fashion_mnist: unexpected shapes: images (%s), labels (%s)",
+      table.concat(s, ","), table.concat(labels:shape(), ",")), 2)
+  end
+  local lo, hi = labels:min():item(), labels:max():item()
+  if lo < 0 or hi > 9 then error(string.format("fashion_mnist: labels out of range 0..9 (%g..%g)", lo, hi), 2) end
+  local n = s[1]
+  if opts.limit and opts.limit < n then
+    n = opts.limit
+    images, labels = images:narrow(1, 1, n), labels:narrow(1, 1, n)
+  end
+  return {
+    images = (images:reshape(n, 1, 28, 28) * (1 / 255)),
+    labels = labels + 1,
+    classes = M.fashion_mnist_classes,
+    n = n,
+  }
+end
+
+--- Iterator over mini-batches of (x, y) selected along dim 1:
+---   for x, y, i in nv.data.batches(images, labels, {batch_size = 64, shuffle = true, seed = 1}) do
+--- y may be nil.  drop_last drops a final short batch.  The seed makes the order repeatable.
+function M.batches(x, y, opts)
+  opts = opts or {}
+  local n = x:size(1)
+  if y and y:size(1) ~= n then
+    error(string.format("batches: x has %d samples, y has %d", n, y:size(1)), 2)
+  end
+  local bs = opts.batch_size or 64
+  if bs < 1 then error("batches: batch_size must be >= 1", 2) end
+  local order
+  if opts.shuffle then
+    if opts.seed then core.manual_seed(opts.seed) end
+    order = core.randperm(n)
+  end
+  local start, k = 1, 0
+  return function()
+    if start > n then return nil end
+    local len = math.min(bs, n - start + 1)
+    if len < bs and opts.drop_last then return nil end
+    local bx, by
+    if order then
+      local idx = order:narrow(1, start, len)
+      bx = x:index_select(1, idx)
+      by = y and y:index_select(1, idx)
+    else
+      bx = x:narrow(1, start, len)
+      by = y and y:narrow(1, start, len)
+    end
+    start = start + len
+    k = k + 1
+    return bx, by, k
+  end
+end
+
+return M
