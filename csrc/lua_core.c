@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
  * lua_core.c — luaopen_nnvis_core, the only exported symbol: loads OpenBLAS (choosing its
  * kernels), and assembles the module from the binding files' function tables.
@@ -7,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void nv_lua_open_tensor(lua_State *L);
 
@@ -46,6 +48,13 @@ static int l_memcpy_seconds(lua_State *L) {
   return 1;
 }
 
+/* isatty(): 1 = stdout, 2 = stderr; trainers draw progress bars only on terminals */
+static int l_isatty(lua_State *L) {
+  lua_Integer fd = luaL_optinteger(L, 1, 1);
+  lua_pushboolean(L, isatty((int)fd));
+  return 1;
+}
+
 int luaopen_nnvis_core(lua_State *L) {
   if (!nv_blas_init()) return luaL_error(L, "nnvis.core: %s", nv_last_error());
   lua_newtable(L);
@@ -54,6 +63,8 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_files(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
   lua_pushcfunction(L, l_memcpy_seconds);
   lua_setfield(L, -2, "_memcpy_seconds");
   return 1;

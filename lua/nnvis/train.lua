@@ -1,0 +1,122 @@
+-- nnvis.train — a small trainer for classifiers: fit() with a progress bar on a terminal
+-- (plain periodic lines otherwise), loss and accuracy history per step and per epoch kept
+-- for plotting, and evaluate().
+local core = require "nnvis.core"
+local F = require "nnvis.functional"
+local data = require "nnvis.data"
+
+local T = {}
+
+local function no_grad(f, ...)
+  local was = core.set_grad_enabled(false)
+  local res = table.pack(pcall(f, ...))
+  core.set_grad_enabled(was)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- number of correct top-1 predictions
+local function correct(logits, y)
+  return logits:argmax(2):view(-1):eq(y):sum():item()
+end
+
+--- Loss and top-1 accuracy of model on (x, y) in eval mode, without recording a graph.
+--- opts.batch_size (256), opts.loss (cross_entropy).  Returns {loss =, accuracy =, n =}.
+function T.evaluate(model, x, y, opts)
+  opts = opts or {}
+  local lossf = opts.loss or F.cross_entropy
+  local was_training = model.training
+  if model.eval then model:eval() end
+  local total, right, n = 0, 0, 0
+  no_grad(function()
+    for bx, by in data.batches(x, y, { batch_size = opts.batch_size or 256 }) do
+      local out = model(bx)
+      local b = bx:size(1)
+      total = total + lossf(out, by):item() * b
+      right = right + correct(out, by)
+      n = n + b
+    end
+  end)
+  if was_training and model.train then model:train() end
+  return { loss = total / n, accuracy = right / n, n = n }
+end
+
+local function bar(frac, width)
+  local full = math.floor(frac * width + 0.5)
+  return string.rep("=", full) .. (full < width and ">" or "") .. string.rep(" ", math.max(0, width - full - 1))
+end
+
+--- Trains a classifier.  opts: x, y (training data, y 1-based ids); val_x, val_y (optional);
+--- epochs (1); batch_size (64); optimizer (default Adam, lr 1e-3); loss (cross_entropy);
+--- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
+--- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
+--- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
+--- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
+function T.fit(model, opts)
+  opts = opts or {}
+  local x, y = opts.x, opts.y
+  if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
+  local epochs, bs = opts.epochs or 1, opts.batch_size or 64
+  local opt = opts.optimizer or require("nnvis.optim").Adam(model:parameters(), { lr = opts.lr or 1e-3 })
+  local lossf = opts.loss or F.cross_entropy
+  local tty = opts.progress
+  if tty == nil then tty = core.isatty(1) end
+  local log_every = opts.log_every or 100
+  local out = opts.out or io.stdout
+  local hist = { steps = { loss = {}, accuracy = {} },
+                 epochs = { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {}, seconds = {}, images_per_second = {} } }
+  local n = x:size(1)
+  local per_epoch = opts.drop_last and n // bs or math.ceil(n / bs)
+  local step = 0
+  for epoch = 1, epochs do
+    if model.train then model:train() end
+    local t0 = core.now()
+    local sum_loss, right, seen = 0, 0, 0
+    for bx, by, k in data.batches(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
+                                          seed = opts.seed and opts.seed + epoch, drop_last = opts.drop_last }) do
+      local logits = model(bx)
+      local loss = lossf(logits, by)
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      step = step + 1
+      local b = bx:size(1)
+      local lv = loss:item()
+      local c = no_grad(correct, logits, by)
+      sum_loss, right, seen = sum_loss + lv * b, right + c, seen + b
+      hist.steps.loss[step] = lv
+      hist.steps.accuracy[step] = c / b
+      local dt = core.now() - t0
+      local info = { epoch = epoch, step = step, batch = k, loss = lv, accuracy = c / b,
+                     images_per_second = seen / math.max(dt, 1e-9) }
+      if tty then
+        out:write(string.format("\repoch %d/%d [%s] %d/%d loss %.4f acc %.3f %5.0f img/s ", epoch, epochs,
+          bar(k / per_epoch, 24), k, per_epoch, sum_loss / seen, right / seen, info.images_per_second))
+        out:flush()
+      elseif k % log_every == 0 then
+        out:write(string.format("epoch %d/%d step %d/%d loss %.4f acc %.3f %.0f img/s\n", epoch, epochs, k, per_epoch,
+          sum_loss / seen, right / seen, info.images_per_second))
+      end
+      if opts.on_step then opts.on_step(info) end
+      if opts.max_steps and step >= opts.max_steps then break end
+    end
+    local secs = core.now() - t0
+    local e = hist.epochs
+    e.loss[epoch], e.accuracy[epoch], e.seconds[epoch] = sum_loss / seen, right / seen, secs
+    e.images_per_second[epoch] = seen / secs
+    local line = string.format("epoch %d/%d loss %.4f acc %.4f (%.1f s, %.0f img/s)", epoch, epochs,
+      e.loss[epoch], e.accuracy[epoch], secs, seen / secs)
+    if opts.val_x then
+      local r = T.evaluate(model, opts.val_x, opts.val_y, { loss = lossf })
+      e.val_loss[epoch], e.val_accuracy[epoch] = r.loss, r.accuracy
+      line = line .. string.format(" val_loss %.4f val_acc %.4f", r.loss, r.accuracy)
+    end
+    if tty then out:write("\r" .. line .. string.rep(" ", 20) .. "\n") else out:write(line .. "\n") end
+    if opts.scheduler then opts.scheduler:step() end
+    if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
+    if opts.max_steps and step >= opts.max_steps then break end
+  end
+  return hist
+end
+
+return T
