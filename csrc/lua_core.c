@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 void nv_lua_open_tensor(lua_State *L);
+void nv_lua_open_draw(lua_State *L);
 
 static int l_config(lua_State *L) {
   if (lua_istable(L, 1)) {
@@ -61,6 +62,7 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_tensor(L);
   nv_lua_open_nn(L);
   nv_lua_open_files(L);
+  nv_lua_open_draw(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");
   lua_pushcfunction(L, l_isatty);
