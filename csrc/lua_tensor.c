@@ -627,6 +627,12 @@ static int m_logsumexp(lua_State *L) {
   return PUSH(nv_logsumexp(t, optdim(L, 2, t, "logsumexp"), lua_toboolean(L, 3)), "logsumexp");
 }
 
+/* t:histc([bins = 100 [, min, max]]) as torch.histc */
+static int m_histc(lua_State *L) {
+  nv_tensor *t = T(1);
+  return PUSH(nv_histc(t, luaL_optinteger(L, 2, 100), luaL_optnumber(L, 3, 0), luaL_optnumber(L, 4, 0)), "histc");
+}
+
 static int m_matmul(lua_State *L) { return PUSH(nv_matmul(T(1), T(2)), "matmul"); }
 
 static int m_gather(lua_State *L) {
@@ -809,7 +815,7 @@ static const luaL_Reg methods[] = {
   {"elu", m_elu},
   {"sum", m_sum}, {"mean", m_mean}, {"max", m_max}, {"min", m_min}, {"argmax", m_argmax},
   {"argmin", m_argmin}, {"var", m_var}, {"std", m_std}, {"logsumexp", m_logsumexp},
-  {"matmul", m_matmul}, {"gather", m_gather}, {"index_select", m_index_select},
+  {"matmul", m_matmul}, {"histc", m_histc}, {"gather", m_gather}, {"index_select", m_index_select},
   {"backward", m_backward}, {"set_requires_grad", m_set_requires_grad},
   {NULL, NULL}
 };

@@ -37,6 +37,8 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
 nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased);
 nv_tensor *nv_logsumexp(nv_tensor *x, int dim, int keepdim);
 nv_tensor *nv_softmax(nv_tensor *x, int dim, int log);
+/* counts in `bins` equal bins over [lo, hi]; lo == hi means x's own range (no graph) */
+nv_tensor *nv_histc(nv_tensor *x, int64_t bins, double lo, double hi);
 
 /* ---- shapes and views (shape.c) ------------------------------------------------------- */
 nv_tensor *nv_view(nv_tensor *x, int ndim, const int64_t *size);      /* must be viewable */

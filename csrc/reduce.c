@@ -263,3 +263,35 @@ int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
   }
   return nv_seterr("reduce backward: unexpected op %s", nv_op_names[n->op]);
 }
+
+/* histc: counts of x's finite values in `bins` equal bins over [lo, hi] (values outside are
+ * ignored; hi itself falls in the last bin), as torch.histc.  lo == hi: x's own range. */
+nv_tensor *nv_histc(nv_tensor *x, int64_t bins, double lo, double hi) {
+  if (bins < 1) return nv_seterr("histc: bins must be >= 1, got %lld", (long long)bins), NULL;
+  nv_tensor *xc = nv_contiguous_data(x);
+  if (!xc) return NULL;
+  const float *p = nv_data(xc);
+  int64_t n = nv_numel(xc);
+  if (lo == hi) {
+    double a = INFINITY, b = -INFINITY;
+    for (int64_t i = 0; i < n; i++) if (isfinite(p[i])) { if (p[i] < a) a = p[i]; if (p[i] > b) b = p[i]; }
+    if (a > b) { a = 0; b = 0; }
+    lo = a; hi = b;
+    if (lo == hi) { lo -= 1; hi += 1; }
+  }
+  if (!(lo < hi)) { nv_release(xc); return nv_seterr("histc: min %g must be below max %g", lo, hi), NULL; }
+  nv_tensor *o = nv_zeros(1, &bins);
+  if (o) {
+    float *c = nv_data(o);
+    double scale = (double)bins / (hi - lo);
+    for (int64_t i = 0; i < n; i++) {
+      double v = p[i];
+      if (!(v >= lo && v <= hi)) continue;
+      int64_t b = (int64_t)((v - lo) * scale);
+      if (b >= bins) b = bins - 1;
+      c[b] += 1.0f;
+    }
+  }
+  nv_release(xc);
+  return o;
+}
