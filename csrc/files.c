@@ -158,7 +158,7 @@ static int write_file(const char *path, const void *buf, size_t len) {
   return 1;
 }
 
-int nv_png_save(const nv_tensor *t, const char *path) {
+int nv_png_encode_tensor(const nv_tensor *t, unsigned char **png, size_t *len) {
   if (!nv_png_check_shape(t)) return 0;
   int three = t->ndim == 3;
   int64_t C = three ? t->size[0] : 1, H = t->size[three], W = t->size[three + 1];
@@ -170,7 +170,7 @@ int nv_png_save(const nv_tensor *t, const char *path) {
                      PNG_MAX_PIXELS);
   }
   unsigned char *px = malloc((size_t)(C * H * W));
-  if (!px) return nv_seterr("out of memory encoding %s", path);
+  if (!px) return nv_seterr("out of memory encoding a PNG");
   const float *d = nv_data(t);
   unsigned char *p = px;
   for (int64_t y = 0; y < H; y++)
@@ -180,11 +180,18 @@ int nv_png_save(const nv_tensor *t, const char *path) {
         v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;   /* also sends NaN to 0 */
         *p++ = (unsigned char)(v * 255.0f + 0.5f);
       }
+  *png = NULL;
+  *len = 0;
+  unsigned err = nv_png_encode(px, (unsigned)W, (unsigned)H, (int)C, png, len);
+  free(px);
+  if (err) return nv_seterr("PNG encoding failed (%s)", nv_png_error_text(err));
+  return 1;
+}
+
+int nv_png_save(const nv_tensor *t, const char *path) {
   unsigned char *png = NULL;
   size_t len = 0;
-  unsigned err = nv_png_encode(px, (unsigned)W, (unsigned)H, (int)C, &png, &len);
-  free(px);
-  if (err) return nv_seterr("%s: PNG encoding failed (%s)", path, nv_png_error_text(err));
+  if (!nv_png_encode_tensor(t, &png, &len)) return 0;
   int ok = write_file(path, png, len);
   nv_png_free(png);
   return ok;

@@ -71,6 +71,8 @@ int nv_png_check_shape(const nv_tensor *t);
 /* Writes t (borrowed, any strides) as an 8-bit PNG: values clamped to [0,1], NaN -> 0,
  * rounded to the nearest of 256 levels.  Returns 1, or 0 with the error set. */
 int nv_png_save(const nv_tensor *t, const char *path);
+/* PNG bytes of t in *png (free with nv_png_free), *len their count; 1, or 0 with the error set */
+int nv_png_encode_tensor(const nv_tensor *t, unsigned char **png, size_t *len);
 
 /* ---- safetensors ----------------------------------------------------------------------- */
 /* https://github.com/huggingface/safetensors: u64 little-endian header length N, N bytes of

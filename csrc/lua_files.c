@@ -46,6 +46,17 @@ static int l_png_save(lua_State *L) {
   return 1;
 }
 
+/* png_encode(t) -> the PNG file's bytes as a string; raises for a shape that is not an image */
+static int l_png_encode(lua_State *L) {
+  nv_tensor *t = nv_lua_checktensor(L, 1);
+  unsigned char *png = NULL;
+  size_t len = 0;
+  if (!nv_png_encode_tensor(t, &png, &len)) return nv_lua_raise(L, "png_encode");
+  lua_pushlstring(L, (const char *)png, len);   /* raises only if Lua itself runs out of memory */
+  nv_png_free(png);
+  return 1;
+}
+
 static int st_box_gc(lua_State *L) {
   nv_safetensors **box = luaL_checkudata(L, 1, NV_SAFETENSORS_MT);
   nv_safetensors_free(*box);
@@ -147,7 +158,7 @@ static int l_idx_load(lua_State *L) {
 }
 
 static const luaL_Reg functions[] = {
-  {"png_load", l_png_load}, {"png_load_bytes", l_png_load_bytes}, {"png_save", l_png_save},
+  {"png_load", l_png_load}, {"png_load_bytes", l_png_load_bytes}, {"png_save", l_png_save}, {"png_encode", l_png_encode},
   {"safetensors_load", l_safetensors_load}, {"safetensors_save", l_safetensors_save},
   {"idx_load", l_idx_load},
   {NULL, NULL}
