@@ -70,6 +70,9 @@ void nv_save(nv_node *n, int k, nv_tensor *t) {
 
 /* ---- grad mode ----------------------------------------------------------------------------- */
 static int grad_on = 1;
+static int guided = 0;
+int nv_guided_relu(void) { return guided; }
+int nv_set_guided_relu(int on) { int old = guided; guided = on != 0; return old; }
 int nv_grad_enabled(void) { return grad_on; }
 int nv_set_grad_enabled(int on) { int old = grad_on; grad_on = on != 0; return old; }
 

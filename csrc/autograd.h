@@ -58,6 +58,9 @@ void nv_save(nv_node *n, int k, nv_tensor *t);
 
 int nv_grad_enabled(void);
 int nv_set_grad_enabled(int on);   /* returns the previous setting */
+/* guided-backprop mode: relu's backward passes only positive gradients (for saliency) */
+int nv_guided_relu(void);
+int nv_set_guided_relu(int on);    /* returns the previous setting */
 /* 1 when grad mode is on and any of ts[0..n) (NULLs allowed) requires grad. */
 int nv_needs_grad(int n, nv_tensor *const *ts);
 

@@ -246,7 +246,10 @@ static void unary_backward_kernel(int op, float *restrict gi, const float *restr
   case NV_OP_COS: LOOP(-d * sinf(v));
   case NV_OP_TANH: LOOP(d * (1.0f - o * o));
   case NV_OP_SIGMOID: LOOP(d * o * (1.0f - o));
-  case NV_OP_RELU: LOOP(v > 0.0f ? d : 0.0f);
+  case NV_OP_RELU:
+    /* guided backpropagation (Springenberg et al. 2015) also drops negative gradients */
+    if (nv_guided_relu()) { LOOP((v > 0.0f && d > 0.0f) ? d : 0.0f); }
+    else { LOOP(v > 0.0f ? d : 0.0f); }
   case NV_OP_POWS: LOOP(p0 == 0.0f ? 0.0f : d * p0 * powf(v, p0 - 1.0f));
   case NV_OP_CLAMP: LOOP((v >= p0 && v <= p1) ? d : 0.0f);
   case NV_OP_LEAKY_RELU: LOOP(v > 0.0f ? d : d * p0);

@@ -733,6 +733,11 @@ static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, nv_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
 }
+static int l_set_guided_relu(lua_State *L) {
+  lua_pushboolean(L, nv_set_guided_relu(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static int l_is_grad_enabled(lua_State *L) { lua_pushboolean(L, nv_grad_enabled()); return 1; }
 
 /* ---- fields: t.requires_grad, t.grad, t.is_leaf, t.grad_fn -------------------------------------- */
@@ -825,7 +830,7 @@ static const luaL_Reg functions[] = {
   {"rand", l_randu}, {"randn", l_randn}, {"randperm", l_randperm}, {"arange", l_arange},
   {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
-  {"grad", l_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"is_grad_enabled", l_is_grad_enabled},
+  {"grad", l_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
   {"stats", l_stats},
   {NULL, NULL}
 };

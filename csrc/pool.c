@@ -130,10 +130,15 @@ static int avg_len(int o, int stride, int pad, int k, int n, int include_pad) {
   return c1 > a1 ? len : 0; /* no input cell: PyTorch outputs 0 */
 }
 
+static float edge_div(int ow, const nv_pool2d_shape *s, int rl) {
+  int div = rl * avg_len(ow, s->sw, s->pw, s->kw, s->w, s->count_include_pad);
+  return (float)(div > 0 ? div : 1);
+}
+
 /* dst[k] = src[k] / divisor of output column b0 + k, k < nb, in a row whose row factor is
  * rl (dst may be src).  Windows inside the input all have rl * KW: those get one vectorised
- * loop, the few at the edges the general rule.  A window with no input cell has a sum and
- * gradient share of 0: dividing it by 1 keeps it 0. */
+ * loop, the few at the edges the general rule.  A window with no input cell is divided by 1:
+ * its sum is 0 (PyTorch outputs 0) and its gradient reaches no cell. */
 static void divide_cols(float *dst, const float *src, int b0, int nb, const nv_pool2d_shape *s,
                         int rl) {
   int lo, hi, lo1, hi1;
@@ -143,12 +148,8 @@ static void divide_cols(float *dst, const float *src, int b0, int nb, const nv_p
   hi = hi1 < lo ? lo : hi1 > b0 + nb ? b0 + nb : hi1;
   float full = (float)(rl > 0 ? rl * s->kw : 1);
   for (int k = lo - b0; k < hi - b0; k++) dst[k] = src[k] / full;
-  for (int k = 0; k < nb; k++) {
-    if (k == lo - b0) k = hi - b0;
-    if (k >= nb) break;
-    int div = rl * avg_len(b0 + k, s->sw, s->pw, s->kw, s->w, s->count_include_pad);
-    dst[k] = src[k] / (float)(div > 0 ? div : 1);
-  }
+  for (int k = 0; k < lo - b0; k++) dst[k] = src[k] / edge_div(b0 + k, s, rl);
+  for (int k = hi - b0; k < nb; k++) dst[k] = src[k] / edge_div(b0 + k, s, rl);
 }
 
 /* o[ow] += row[ow*stride + x] for ow in [lo, hi): one tap of avg_pool2d's forward. */

@@ -78,6 +78,12 @@ setmetatable(nv, {
   end,
 })
 
+--- nv.summary(model, input_or_shape [, {depth = 3}]): the layer table of a model
+function nv.summary(model, input, opts) return require("nnvis.summary").summary(model, input, opts) end
+
+--- nv.capture(model, x, {layers = {...}, grads = bool, target = ...}): name -> {output, grad}
+function nv.capture(model, x, opts) return require("nnvis.capture").capture(model, x, opts) end
+
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end

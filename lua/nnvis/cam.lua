@@ -1,0 +1,394 @@
+-- nnvis.cam — class activation maps and gradient attributions.
+--
+-- Every method takes (model, x, opts) with x (N,C,H,W) (or (C,H,W)) and returns an
+-- (N,H,W) map in [0,1] at the input's resolution (each sample min-max normalized).
+-- opts.target: a 1-based class id, one id per sample, or a function of the output returning
+-- a score per sample (regression, custom scores); default each sample's top class.
+-- opts.layer: the dotted name of the layer whose activations A (N,K,h,w) are explained
+-- (default: the last layer to produce a spatial map).  opts.aug_smooth: average over
+-- horizontal flips and brightness changes (test-time augmentation).
+-- Second return value: the raw map before upsampling and normalization, or the raw
+-- attributions (N,C,H,W) for the gradient methods.
+local core = require "nnvis.core"
+local targets = require "nnvis.targets"
+
+local M = {}
+
+local EPS = 1e-7
+
+local function is_tensor(t) return getmetatable(t) == core.tensor_mt end
+
+local function as_batch(x, fname)
+  if not is_tensor(x) then error(fname .. ": expected an input tensor", 3) end
+  if x:dim() == 3 then return x:unsqueeze(1), true end
+  if x:dim() ~= 4 then error(fname .. ": expected an input (N,C,H,W) or (C,H,W), got (" .. table.concat(x:shape(), ",") .. ")", 3) end
+  return x, false
+end
+
+local function with_eval(model, f)
+  local was = model.training
+  model:eval()
+  local res = table.pack(pcall(f))
+  if was then model:train() end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+local function no_grad(f, ...)
+  local was = core.set_grad_enabled(false)
+  local res = table.pack(pcall(f, ...))
+  core.set_grad_enabled(was)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- per-sample min-max normalization of (N,H,W) maps to [0,1]
+local function normalize(maps)
+  local n = maps:size(1)
+  local flat = maps:reshape(n, -1)
+  local lo = flat:min(2, true)
+  local hi = flat:max(2, true)
+  return ((flat - lo) / (hi - lo + EPS)):reshape(maps:shape())
+end
+M.normalize = normalize
+
+local function upsample(maps, h, w)
+  if maps:size(2) == h and maps:size(3) == w then return maps end
+  return core.interpolate(maps:unsqueeze(2), { size = { h, w }, mode = "bilinear" }):squeeze(2)
+end
+
+local function finish(raw, x)
+  return normalize(upsample(raw:detach(), x:size(3), x:size(4))), raw:detach()
+end
+
+-- Runs the model on x, keeping the activations of opts.layer (or, without one, of the last
+-- module to output a spatial map).  With grad, x gets requires_grad so every layer's output
+-- is in the graph.  Returns A, output, the layer name.
+local function forward_with_layer(model, x, layer, grad, fname)
+  local handles, seen = {}, {}
+  local A
+  if layer then
+    local ok, m = pcall(model.get, model, layer)
+    if not ok or not m then error(string.format("%s: the model has no layer '%s'", fname, tostring(layer)), 3) end
+    handles[1] = m:register_forward_hook(function(_, _, out) A = out end)
+  else
+    for name, m in model:named_modules() do
+      if name ~= "" then
+        handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+          if is_tensor(out) and out:dim() == 4 and out:size(3) * out:size(4) > 1 then
+            seen[#seen + 1] = { name = name, out = out }
+          end
+        end)
+      end
+    end
+  end
+  local xin = x:detach()
+  if grad then xin:set_requires_grad(true) end
+  local ok, out = pcall(function()
+    if grad then return model(xin) end
+    return no_grad(model, xin)
+  end)
+  for _, h in ipairs(handles) do h:remove() end
+  if not ok then error(fname .. ": the forward pass failed: " .. tostring(out), 3) end
+  if not layer then
+    if #seen == 0 then error(fname .. ": no layer of the model outputs a spatial map (N,C,h,w); pass opts.layer", 3) end
+    A, layer = seen[#seen].out, seen[#seen].name
+  end
+  if not is_tensor(A) or A:dim() ~= 4 then
+    error(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer), 3)
+  end
+  return A, out, layer
+end
+
+-- activations A, their gradients G for the target's scores, the class ids used
+local function acts_and_grads(model, x, opts, fname)
+  local A, out = forward_with_layer(model, x, opts.layer, true, fname)
+  local scores, ids = targets.scores(out, opts.target, fname)
+  local G = core.grad(scores:sum(), { A })[1]
+  return A:detach(), G, ids, out:detach()
+end
+
+local function spatial_sum(t) return t:sum(4):sum(3) end          -- (N,K,h,w) -> (N,K)
+local function weighted(A, w)                                     -- sum_k w_k A_k
+  return (A * w:view(w:size(1), w:size(2), 1, 1)):sum(2)
+end
+
+-- ---- methods on a layer's activations -------------------------------------------------------
+local layer_methods = {}
+
+--- Grad-CAM (Selvaraju et al. 2017, Eq. 1-2): alpha_k = mean_ij dy/dA_ij^k,
+--- L = ReLU(sum_k alpha_k A^k)
+function layer_methods.gradcam(model, x, opts)
+  local A, G = acts_and_grads(model, x, opts, "gradcam")
+  return weighted(A, G:mean(4):mean(3)):relu()
+end
+
+--- Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 with the exponential-score closed form):
+--- a_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3), w_k = sum_ij a_ij^k ReLU(g_ij^k)
+function layer_methods.gradcampp(model, x, opts)
+  local A, G = acts_and_grads(model, x, opts, "gradcampp")
+  local g2 = G:square()
+  local g3 = g2 * G
+  local sumA = spatial_sum(A)
+  local denom = g2 * 2 + g3 * sumA:view(sumA:size(1), sumA:size(2), 1, 1) + EPS
+  local a = core.where(G:ne(0), g2 / denom, 0)
+  return weighted(A, spatial_sum(a * G:relu())):relu()
+end
+
+--- XGrad-CAM (Fu et al. 2020, Eq. 13): w_k = sum_ij (A_ij^k / sum_ab A_ab^k) dy/dA_ij^k
+function layer_methods.xgradcam(model, x, opts)
+  local A, G = acts_and_grads(model, x, opts, "xgradcam")
+  local sumA = spatial_sum(A)
+  local w = spatial_sum(A * G) / (sumA + EPS)
+  return weighted(A, w):relu()
+end
+
+--- LayerCAM (Jiang et al. 2021, Eq. 5-6): L = ReLU(sum_k ReLU(g^k) * A^k), per position
+function layer_methods.layercam(model, x, opts)
+  local A, G = acts_and_grads(model, x, opts, "layercam")
+  return (G:relu() * A):sum(2):relu()
+end
+
+--- HiResCAM (Draelos & Carin 2020, Eq. 5): L = ReLU(sum_k g^k * A^k), element-wise
+function layer_methods.hirescam(model, x, opts)
+  local A, G = acts_and_grads(model, x, opts, "hirescam")
+  return (G * A):sum(2):relu()
+end
+
+--- CAM (Zhou et al. 2016, Eq. 2) for global-average-pooling models: M_c = sum_k w_k^c A^k
+--- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
+function layer_methods.cam(model, x, opts)
+  if type(opts.target) == "function" then error("cam: CAM needs class targets, not a function", 3) end
+  local A, out = forward_with_layer(model, x, opts.layer, false, "cam")
+  local fc
+  if opts.fc then fc = model:get(opts.fc)
+  else
+    for _, m in model:named_modules() do if m.kind == "Linear" then fc = m end end
+  end
+  if not fc or not fc.weight then error("cam: no final Linear layer found; pass opts.fc", 3) end
+  if fc.weight:size(2) ~= A:size(2) then
+    error(string.format("cam: the linear layer has %d inputs but layer output has %d channels (CAM needs GAP + linear)",
+      fc.weight:size(2), A:size(2)), 3)
+  end
+  local _, ids = targets.scores(out, opts.target, "cam")
+  local w = fc.weight:detach():index_select(1, ids)
+  return weighted(A:detach(), w):relu()
+end
+
+--- Eigen-CAM (Muhammad & Yeasin 2020): the activations' first principal component,
+--- M = A_flat v1 with v1 the top right-singular vector of the centred (hw, K) matrix
+--- (power iteration); class-agnostic, gradient-free.  The sign is chosen so the map
+--- correlates positively with the mean activation.
+function layer_methods.eigencam(model, x, opts)
+  local A = forward_with_layer(model, x, opts.layer, false, "eigencam"):detach()
+  local n, k, h, w = table.unpack(A:shape())
+  local maps = {}
+  for i = 1, n do
+    local Mx = A:select(1, i):reshape(k, h * w):t():contiguous()      -- (hw, K)
+    local Mc = Mx - Mx:mean(1, true)
+    local v = core.ones(k, 1) / math.sqrt(k)
+    for _ = 1, 60 do
+      v = core.matmul(Mc:t(), core.matmul(Mc, v))
+      local nrm = v:square():sum():sqrt():item()
+      if nrm == 0 then break end
+      v = v / nrm
+    end
+    local proj = core.matmul(Mc, v):view(h, w)
+    local meanmap = Mx:mean(2):view(h, w)
+    if (proj * (meanmap - meanmap:mean())):sum():item() < 0 then proj = -proj end
+    maps[i] = proj
+  end
+  return core.stack(maps, 1):relu()
+end
+
+--- Score-CAM (Wang et al. 2020, Eq. 5-7): each activation map, upsampled and scaled to
+--- [0,1], masks the input; the target's score on each masked input, softmaxed over the
+--- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
+--- per sample (opts.batch_size at a time, default 32).
+function layer_methods.scorecam(model, x, opts)
+  local A, out = forward_with_layer(model, x, opts.layer, false, "scorecam")
+  A = A:detach()
+  local _, ids = targets.scores(out, type(opts.target) == "function" and nil or opts.target, "scorecam")
+  local n, k = A:size(1), A:size(2)
+  local H, W = x:size(3), x:size(4)
+  local bs = opts.batch_size or 32
+  local ws = {}
+  for i = 1, n do
+    local up = upsample(A:select(1, i), H, W)                         -- (K,H,W)
+    local masks = normalize(up)
+    local xi = x:select(1, i)
+    local scores = {}
+    for s = 1, k, bs do
+      local len = math.min(bs, k - s + 1)
+      local m = masks:narrow(1, s, len):unsqueeze(2)                  -- (len,1,H,W)
+      local batch = m * xi:unsqueeze(1)                               -- (len,C,H,W)
+      local o = no_grad(model, batch)
+      local sc
+      if type(opts.target) == "function" then sc = no_grad(opts.target, o)
+      else sc = o:reshape(len, -1):select(2, ids:get(i)) end
+      for _, v in ipairs(sc:values()) do scores[#scores + 1] = v end
+    end
+    ws[i] = core.softmax(core.tensor(scores), 1)
+  end
+  return weighted(A, core.stack(ws, 1)):relu()
+end
+
+--- Ablation-CAM (Desai & Ramaswamy 2020, Eq. 3): w_k = (y_c - y_c^k) / y_c, y_c^k the score
+--- with activation map k set to zero; L = ReLU(sum_k w_k A^k).  K forwards per sample,
+--- opts.batch_size at a time (32).
+function layer_methods.ablationcam(model, x, opts)
+  local A, out, layer = forward_with_layer(model, x, opts.layer, false, "ablationcam")
+  A = A:detach()
+  local base, ids = targets.scores(out, opts.target, "ablationcam")
+  base = base:detach()
+  local n, k = A:size(1), A:size(2)
+  local bs = opts.batch_size or 32
+  local mod = model:get(layer)
+  local ws = {}
+  for i = 1, n do
+    local ai = A:select(1, i)
+    local drops = {}
+    for s = 1, k, bs do
+      local len = math.min(bs, k - s + 1)
+      local ablated = ai:unsqueeze(1):expand(len, ai:size(1), ai:size(2), ai:size(3)):contiguous()
+      for j = 1, len do ablated:select(1, j):select(1, s + j - 1):fill(0) end
+      local h = mod:register_forward_hook(function() return ablated end)
+      local xb = x:select(1, i):unsqueeze(1):expand(len, x:size(2), x:size(3), x:size(4))
+      local ok, o = pcall(no_grad, model, xb)
+      h:remove()
+      if not ok then error("ablationcam: " .. tostring(o), 3) end
+      local sc
+      if type(opts.target) == "function" then sc = no_grad(opts.target, o)
+      else sc = o:reshape(len, -1):select(2, ids:get(i)) end
+      for _, v in ipairs(sc:values()) do drops[#drops + 1] = v end
+    end
+    local y = base:get(i)
+    ws[i] = (y - core.tensor(drops)) / (math.abs(y) > EPS and y or EPS)
+  end
+  return weighted(A, core.stack(ws, 1)):relu()
+end
+
+-- flips the last dim (differentiable)
+local function hflip(t)
+  local w = t:size(t:dim())
+  return t:index_select(t:dim(), core.arange(w, 0, -1))
+end
+M.hflip = hflip
+
+-- public entry points: batch handling, eval mode, test-time augmentation, upsampling
+for name, f in pairs(layer_methods) do
+  M[name] = function(model, x, opts)
+    opts = opts or {}
+    local xb, single = as_batch(x, name)
+    local raw = with_eval(model, function()
+      if not opts.aug_smooth then return f(model, xb, opts) end
+      -- average over {identity, horizontal flip} x {brightness 1, 1.1, 0.9}
+      local acc, count = nil, 0
+      for _, flip in ipairs { false, true } do
+        for _, mul in ipairs { 1, 1.1, 0.9 } do
+          local xi = xb * mul
+          if flip then xi = hflip(xi) end
+          local r = f(model, xi, opts)
+          if flip then r = hflip(r) end
+          acc = acc and (acc + r) or r
+          count = count + 1
+        end
+      end
+      return acc / count
+    end)
+    local map, rawmap = finish(raw, xb)
+    if single then return map:select(1, 1), rawmap:select(1, 1) end
+    return map, rawmap
+  end
+end
+M.methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam", "ablationcam" }
+M["gradcam++"] = M.gradcampp
+
+-- ---- gradient attributions on the input -----------------------------------------------------
+local function input_grad(model, x, target, fname)
+  local xin = x:detach():set_requires_grad(true)
+  local out = model(xin)
+  local scores = targets.scores(out, target, fname)
+  return core.grad(scores:sum(), { xin })[1]
+end
+
+local function channel_max_abs(g) return g:abs():max(2) end      -- (N,C,H,W) -> (N,H,W)
+
+local function input_method(name, f)
+  M[name] = function(model, x, opts)
+    opts = opts or {}
+    local xb, single = as_batch(x, name)
+    local map, attr = with_eval(model, function() return f(model, xb, opts) end)
+    map = normalize(map:detach())
+    if single then return map:select(1, 1), attr:select(1, 1) end
+    return map, attr
+  end
+end
+
+--- vanilla saliency (Simonyan et al. 2014, Eq. 2-3): max over channels of |dy/dx|
+input_method("saliency", function(model, x, opts)
+  local g = input_grad(model, x, opts.target, "saliency")
+  return channel_max_abs(g), g
+end)
+
+--- SmoothGrad (Smilkov et al. 2017, Eq. 3): mean over n noisy copies x + N(0, sigma^2) of
+--- |dy/dx|, sigma = noise_level * (max x - min x); opts.samples (25), opts.noise_level (0.15)
+input_method("smoothgrad", function(model, x, opts)
+  local n = opts.samples or 25
+  local sigma = (opts.noise_level or 0.15) * (x:max():item() - x:min():item())
+  local acc
+  for _ = 1, n do
+    local g = input_grad(model, x + core.randn(x:shape()) * sigma, opts.target, "smoothgrad"):abs()
+    acc = acc and (acc + g) or g
+  end
+  acc = acc / n
+  return acc:max(2), acc
+end)
+
+--- Integrated Gradients (Sundararajan et al. 2017, Eq. 3, Riemann sum): attr = (x - x') *
+--- mean_k dy/dx (x' + k/m (x - x')), k = 1..m; the attributions sum to y(x) - y(x').
+--- opts.steps (32), opts.baseline (zeros).  Map: |sum over channels of attr|.
+input_method("integrated_gradients", function(model, x, opts)
+  local m = opts.steps or 32
+  local base = opts.baseline or core.zeros(x:shape())
+  local diff = x - base
+  -- the target classes are fixed from the input itself, not from each interpolated point
+  local target = opts.target
+  if target == nil then
+    local out = no_grad(model, x)
+    target = out:reshape(x:size(1), -1):argmax(2):view(-1)
+  end
+  local acc
+  for k = 1, m do
+    local g = input_grad(model, base + diff * (k / m), target, "integrated_gradients")
+    acc = acc and (acc + g) or g
+  end
+  local attr = diff * (acc / m)
+  return attr:sum(2):abs(), attr
+end)
+
+--- guided backpropagation (Springenberg et al. 2015): gradients through ReLUs that pass
+--- only positive gradients at positive inputs.  Map: max over channels of |g|.
+input_method("guided_backprop", function(model, x, opts)
+  local was = core.set_guided_relu(true)
+  local ok, g = pcall(input_grad, model, x, opts.target, "guided_backprop")
+  core.set_guided_relu(was)
+  if not ok then error(g, 0) end
+  return channel_max_abs(g), g
+end)
+
+--- Guided Grad-CAM (Selvaraju et al. 2017, Sec. 3): guided backpropagation times the
+--- upsampled Grad-CAM map
+function M.guided_gradcam(model, x, opts)
+  opts = opts or {}
+  local gb, g = M.guided_backprop(model, x, opts)
+  local gc = M.gradcam(model, x, opts)
+  local prod = gb * gc
+  local single = prod:dim() == 2
+  local n = single and prod:unsqueeze(1) or prod
+  local res = normalize(n)
+  if single then res = res:select(1, 1) end
+  return res, g * (single and gc:unsqueeze(1) or gc:unsqueeze(2))
+end
+
+return M

@@ -1,0 +1,127 @@
+-- nnvis.capture — the activations and gradients of any named layers for an input, taken
+-- through forward hooks that are always removed, and per-layer statistics (mean, std, min,
+-- max, share of zeros, dead units, gradient norm) as a printable table for diagnosing
+-- vanishing or exploding gradients and dead ReLUs.
+local core = require "nnvis.core"
+local targets = require "nnvis.targets"
+
+local M = {}
+
+local function leaf_names(model)
+  local names = {}
+  for name, m in model:named_modules() do
+    local leaf = true
+    for _ in m:named_children() do leaf = false; break end
+    if leaf and name ~= "" then names[#names + 1] = name end
+  end
+  return names
+end
+
+--- nv.capture(model, x, opts) -> table name -> {output = t, grad = t}, plus a list
+--- `order` of the names.  opts.layers: dotted names (default: every leaf layer);
+--- opts.grads: also the gradient of the target's score with respect to each output;
+--- opts.target: what the gradient explains (see nnvis.targets; default each sample's top
+--- class); opts.loss: alternatively a function(output) returning the scalar to differentiate;
+--- opts.train: run in training mode (default: eval).
+function M.capture(model, x, opts)
+  opts = opts or {}
+  if getmetatable(x) ~= core.tensor_mt then error("capture: expected an input tensor", 2) end
+  local names = opts.layers or leaf_names(model)
+  local mods = {}
+  for i, name in ipairs(names) do
+    local ok, m = pcall(model.get, model, name)
+    if not ok or not m then error(string.format("capture: the model has no layer '%s'", tostring(name)), 2) end
+    mods[i] = m
+  end
+  local result = { order = {} }
+  local handles = {}
+  for i, m in ipairs(mods) do
+    local name = names[i]
+    result.order[i] = name
+    handles[i] = m:register_forward_hook(function(_, _, out)
+      if getmetatable(out) == core.tensor_mt then
+        result[name] = { output = out }
+      end
+    end)
+  end
+  local was_training = model.training
+  if opts.train then model:train() else model:eval() end
+  local ok, err = pcall(function()
+    if opts.grads then
+      local xin = x:detach():set_requires_grad(true)   -- so every layer's output is in the graph
+      local out = model(xin)
+      local score
+      if opts.loss then score = opts.loss(out)
+      else score = targets.scores(out, opts.target, "capture"):sum() end
+      local list, present = {}, {}
+      for _, name in ipairs(names) do
+        if result[name] then list[#list + 1] = result[name].output; present[#present + 1] = name end
+      end
+      local g = core.grad(score, list)
+      for k, name in ipairs(present) do
+        result[name].grad = g[k]
+        result[name].output = result[name].output:detach()
+      end
+      result.output = out:detach()
+    else
+      local was = core.set_grad_enabled(false)
+      local ok2, out = pcall(model, x)
+      core.set_grad_enabled(was)
+      if not ok2 then error(out, 0) end
+      result.output = out
+    end
+  end)
+  for _, h in ipairs(handles) do h:remove() end
+  if was_training then model:train() else model:eval() end
+  if not ok then error("capture: " .. tostring(err), 2) end
+  return result
+end
+
+local Stats = {}
+Stats.__index = Stats
+
+--- per-layer statistics of a capture: rows {name, shape, mean, std, min, max, zeros (share
+--- of exactly-zero values), dead (share of channels zero for every sample and position),
+--- grad_norm, grad_mean_abs}
+function M.stats(cap)
+  local rows = {}
+  for _, name in ipairs(cap.order) do
+    local e = cap[name]
+    if e then
+      local t = e.output:detach()
+      local n = t:numel()
+      local r = { name = name, shape = t:shape(), mean = t:mean():item(), min = t:min():item(), max = t:max():item(),
+                  std = n > 1 and t:std():item() or 0, zeros = t:eq(0):sum():item() / n }
+      if t:dim() >= 2 then
+        -- a unit (channel / feature) is dead when it is 0 for every sample and position
+        local c = t:size(2)
+        local per = t:transpose(1, 2):reshape(c, -1):abs():max(2)
+        r.dead = per:eq(0):sum():item() / c
+      end
+      if e.grad then
+        r.grad_norm = e.grad:square():sum():sqrt():item()
+        r.grad_mean_abs = e.grad:abs():mean():item()
+      end
+      rows[#rows + 1] = r
+    end
+  end
+  return setmetatable({ rows = rows }, Stats)
+end
+
+function Stats.__tostring(s)
+  local out = {}
+  local head = string.format("%-28s %-18s %10s %10s %10s %10s %7s %7s %11s", "layer", "shape", "mean", "std", "min",
+    "max", "zeros", "dead", "grad norm")
+  out[1] = head
+  out[2] = string.rep("-", #head)
+  for _, r in ipairs(s.rows) do
+    local name = #r.name > 28 and ("..." .. r.name:sub(-25)) or r.name
+    out[#out + 1] = string.format("%-28s %-18s %10.4g %10.4g %10.4g %10.4g %6.1f%% %6s %11s", name,
+      "(" .. table.concat(r.shape, ",") .. ")", r.mean, r.std, r.min, r.max, 100 * r.zeros,
+      r.dead and string.format("%.1f%%", 100 * r.dead) or "--", r.grad_norm and string.format("%.4g", r.grad_norm) or "--")
+  end
+  return table.concat(out, "\n")
+end
+
+setmetatable(M, { __call = function(_, ...) return M.capture(...) end })
+return M
