@@ -66,7 +66,8 @@ function nv.config(opts) return core.config(opts) end
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
-               tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas" }
+               tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas",
+               features = "nnvis.features" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]

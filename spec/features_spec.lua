@@ -1,0 +1,40 @@
+local nv = require "nnvis"
+local nn = nv.nn
+
+describe("nnvis.features", function()
+  it("maps shows one tile per channel, brightest where the channel is active", function()
+    local m = nn.Sequential { nn.Conv2d(1, 2, 1) }
+    nv.no_grad(function()
+      m:get("0").weight:copy(nv.tensor { 1, -1 }:view(2, 1, 1, 1))
+      m:get("0").bias:fill(0)
+    end)
+    local x = nv.zeros(1, 8, 8)
+    x:narrow(2, 1, 4):narrow(3, 1, 4):fill(1)
+    local img, acts = nv.features.maps(m, x, "0", { colormap = "gray", tile = 8, labels = false })
+    assert.same({ 2, 8, 8 }, acts:shape())
+    assert.equal(3, img:size(1))
+    -- channel 1 is bright top-left; channel 2 (negated) is bright everywhere else
+    assert.equal(1, acts:select(1, 1):get(1, 1))
+    assert.equal(-1, acts:select(1, 2):get(1, 1))
+    assert.is_true(img:max():item() > 0.99 and img:min():item() < 0.01)
+  end)
+
+  it("filters draws RGB tiles for 3-channel first layers with 0 at mid-gray", function()
+    local conv = nn.Conv2d(3, 4, 3)
+    nv.no_grad(function() conv.weight:fill(0); conv.weight:select(1, 1):select(1, 1):fill(0.5) end)
+    local m = nn.Sequential { conv }
+    local img = nv.features.filters(m, "0", { tile = 3, labels = false })
+    assert.equal(3, img:size(1))
+    -- the first tile: red channel at 1 (max), green and blue at 0.5 (zero weight)
+    local red = img:select(1, 1):gt(0.99) * (img:select(1, 2) - 0.5):abs():lt(0.01) * (img:select(1, 3) - 0.5):abs():lt(0.01)
+    assert.equal(9, red:sum():item())                      -- the 3x3 red filter, nothing else
+  end)
+
+  it("filters draws one tile per channel pair otherwise", function()
+    local m = nn.Sequential { nn.Conv2d(2, 3, 3) }
+    local img = nv.features.filters(m, "0", { tile = 6, labels = false, nrow = 2 })
+    -- 6 tiles of 6x6 in rows of 2, padding 3, plus a 12-pixel caption strip on top
+    assert.equal(3 * 6 + 4 * 3, img:size(2) - 12)
+    assert.has_error(function() nv.features.filters(m, nv.zeros(3, 3)) end)
+  end)
+end)
