@@ -26,6 +26,7 @@ const char *const nv_op_names[NV_OP_COUNT] = {
   "gather", "index_select", "cat",
   "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
   "batch_norm", "dropout", "nll_loss", "interpolate", "pad", "linear",
+  "rotate",
 };
 _Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
 
@@ -103,6 +104,8 @@ int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gi
   case NV_OP_VIEW: case NV_OP_STRIDED: case NV_OP_EXPAND: case NV_OP_COPY:
   case NV_OP_GATHER: case NV_OP_INDEX_SELECT: case NV_OP_CAT:
     return nv_shape_backward(n, out, gout, gin);
+  case NV_OP_WARP:
+    return nv_warp_backward(n, out, gout, gin);
   default:
     return nv_nn_backward(n, out, gout, gin);
   }

@@ -179,7 +179,15 @@ static int l_pad(lua_State *L) {
   return PUSH(nv_pad(x, pad, n, mode, (float)opt_num(L, 3, "value", 0)), "pad");
 }
 
+/* rotate(x, degrees [, scale]): (..., H, W) rotated counter-clockwise about the centre */
+static int l_rotate(lua_State *L) {
+  nv_tensor *x = T(1);
+  double deg = luaL_checknumber(L, 2), scale = luaL_optnumber(L, 3, 1.0);
+  return PUSH(nv_rotate(x, deg * 3.14159265358979323846 / 180.0, scale), "rotate");
+}
+
 static const luaL_Reg functions[] = {
+  {"rotate", l_rotate},
   {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
   {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},

@@ -71,5 +71,9 @@ int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
 int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
 int nv_linalg_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
 int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+int nv_warp_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
+/* ---- warp.c: rotation (radians, counter-clockwise) and scaling about the centre ---- */
+nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale);
 
 #endif

@@ -85,6 +85,11 @@ function nv.summary(model, input, opts) return require("nnvis.summary").summary(
 --- nv.capture(model, x, {layers = {...}, grads = bool, target = ...}): name -> {output, grad}
 function nv.capture(model, x, opts) return require("nnvis.capture").capture(model, x, opts) end
 
+--- nv.maximize(model, {layer =, channel = | neuron = | class = | objective =, ...}): an image
+--- (C,H,W) in [0,1] that excites the unit; nv.objectives builds composable objectives
+function nv.maximize(model, opts) return require("nnvis.maximize").maximize(model, opts) end
+nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvis.maximize").objectives[k] end })
+
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
