@@ -88,6 +88,9 @@ describe("nnvis.models", function()
       assert.is_nil(sd["layer1.0.downsample.0.weight"])      -- no projection where the shape is kept
       assert.is_nil(sd["conv1.bias"])
       assert.same({ 1000, 512 }, sd["fc.weight"]:shape())
+      assert.equal("ResNet (resnet18) {", tostring(m):match("^[^\n]+"))
+      assert.equal("  (conv1): Conv2d(3 -> 64, 7x7, 2,2, 3,3) without bias", tostring(m):match("\n([^\n]+)"))
+      assert.same({ name = "resnet18", num_classes = 1000, block = "BasicBlock", layers = { 2, 2, 2, 2 } }, m:config())
     end)
 
     it("resnet50 has Bottleneck blocks with conv3/bn3 and a projection in layer1", function()

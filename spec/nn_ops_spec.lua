@@ -327,6 +327,17 @@ describe("nnvis functional ops", function()
     end)
   end)
 
+  describe("rotate", function()
+    it("turns images counter-clockwise about the centre and has central-difference gradients", function()
+      local x = nv.zeros(1, 5, 5)
+      x:set(1, 1, 3, 5)                                  -- right-middle
+      local r = nv.core.rotate(x, 90)
+      assert.equal(1, r:get(1, 1, 3))                    -- -> top-middle
+      H.close(nv.core.rotate(x, 0), x, 1e-6)
+      H.gradcheck(function(t) return nv.core.rotate(t, 17, 1.1) end, { nv.randn(2, 4, 5) })
+    end)
+  end)
+
   describe("cat, stack and flatten", function()
     it("flatten keeps leading dims", function()
       assert.same({ 2, 12 }, nv.zeros(2, 3, 4):flatten(2):shape())

@@ -103,6 +103,9 @@ describe("nnvis.nn", function()
       assert.same({ "0.weight", "0.bias", "1.weight", "1.bias", "4.conv.weight", "4.conv.bias",
                     "4.bn.weight", "4.bn.bias", "7.weight", "7.bias" }, names(net.named_parameters, net))
       assert.equal(10, #net:parameters())
+      local r = net:get("4")
+      assert.same({}, names(function(m) return m:named_parameters { recurse = false } end, r))
+      assert.same({ "weight", "bias" }, names(function(m) return m:named_parameters { recurse = false } end, r.conv))
       assert.equal(4 * 2 * 9 + 4 + 4 + 4 + 4 * 4 * 9 + 4 + 4 + 4 + 5 * 36 + 5, net:num_parameters())
     end)
 

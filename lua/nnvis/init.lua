@@ -7,6 +7,7 @@ local nv = {}
 nv.core = core
 nv.Tensor = core.Tensor          -- the methods table: add methods here to extend tensors
 nv.version = "scm-1"
+nv.class = require "nnvis.class"  -- the class helper: local Block = nv.class("Block", nv.nn.Module)
 
 -- creation, random numbers, clock
 for _, name in ipairs { "tensor", "zeros", "ones", "full", "rand", "randn", "randperm", "arange",

@@ -294,10 +294,12 @@ local function module_list(self)
   return out
 end
 
--- {path, tensor} of parameters or buffers, each module's own first, each tensor once
-local function tensor_list(self, kind)
+-- {path, tensor} of parameters or buffers, each module's own first, each tensor once;
+-- opts.recurse = false: the module's own only
+local function tensor_list(self, kind, opts)
   local out, seen = {}, {}
-  for _, me in ipairs(module_list(self)) do
+  local mods = (opts and opts.recurse == false) and { { "", self } } or module_list(self)
+  for _, me in ipairs(mods) do
     for _, e in ipairs(own(me[2], kind)) do
       if not seen[e[2]] then
         seen[e[2]] = true
@@ -324,18 +326,19 @@ function Module:modules()
   for _, e in ipairs(module_list(self)) do out[#out + 1] = e[2] end
   return out
 end
---- for name, p in model:named_parameters() — dotted paths in definition order, shared ones once
-function Module:named_parameters() return iterate(tensor_list(self, "param")) end
-function Module:named_buffers() return iterate(tensor_list(self, "buffer")) end
+--- for name, p in model:named_parameters() — dotted paths in definition order, shared ones once;
+--- {recurse = false}: only the module's own (as PyTorch's recurse=False)
+function Module:named_parameters(opts) return iterate(tensor_list(self, "param", opts)) end
+function Module:named_buffers(opts) return iterate(tensor_list(self, "buffer", opts)) end
 --- array of the parameter tensors, definition order, shared ones once
-function Module:parameters()
+function Module:parameters(opts)
   local out = {}
-  for _, e in ipairs(tensor_list(self, "param")) do out[#out + 1] = e[2] end
+  for _, e in ipairs(tensor_list(self, "param", opts)) do out[#out + 1] = e[2] end
   return out
 end
-function Module:buffers()
+function Module:buffers(opts)
   local out = {}
-  for _, e in ipairs(tensor_list(self, "buffer")) do out[#out + 1] = e[2] end
+  for _, e in ipairs(tensor_list(self, "buffer", opts)) do out[#out + 1] = e[2] end
   return out
 end
 
@@ -464,8 +467,12 @@ end
 --- hyperparameters as a table (like Keras get_config); each layer lists its own
 function Module:config() return {} end
 
---- one-line description; containers add their children below it
-function Module:repr() return self.kind end
+--- one-line description; containers add their children below it.  The default is the kind,
+--- and the instance's `name` string if it has one: "ResNet (resnet18)".
+function Module:repr()
+  local name = rawget(self, "name")
+  return type(name) == "string" and self.kind .. " (" .. name .. ")" or self.kind
+end
 
 function Module.__tostring(self)
   local children = own(self, "module")

@@ -96,6 +96,7 @@ function T.fit(model, opts)
       elseif k % log_every == 0 then
         out:write(string.format("epoch %d/%d step %d/%d loss %.4f acc %.3f %.0f img/s\n", epoch, epochs, k, per_epoch,
           sum_loss / seen, right / seen, info.images_per_second))
+        if out.flush then out:flush() end
       end
       if opts.on_step then opts.on_step(info) end
       if opts.max_steps and step >= opts.max_steps then break end
@@ -112,6 +113,7 @@ function T.fit(model, opts)
       line = line .. string.format(" val_loss %.4f val_acc %.4f", r.loss, r.accuracy)
     end
     if tty then out:write("\r" .. line .. string.rep(" ", 20) .. "\n") else out:write(line .. "\n") end
+    if out.flush then out:flush() end
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end
