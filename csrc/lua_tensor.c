@@ -54,9 +54,13 @@ int nv_lua_fail(lua_State *L, const char *fmt, ...) {
   return 2;
 }
 
-/* Lua's collector sees only the small userdata; run it when C memory has grown a lot. */
-static void gc_pressure(lua_State *L) {
+/* Lua's collector sees only the small userdata, not the storage behind it: tell it about
+ * big allocations (an incremental step sized by the bytes) so dead tensors return their
+ * buffers to the storage cache promptly, and collect fully when C memory has grown a lot. */
+static void gc_pressure(lua_State *L, const nv_tensor *t) {
   static int64_t next = 256ll << 20;
+  int64_t bytes = t->st->n * (int64_t)sizeof(float);
+  if (bytes >= (64 << 10)) lua_gc(L, LUA_GCSTEP, (int)(bytes >> 10 < INT32_MAX ? bytes >> 10 : INT32_MAX));
   nv_stats s = nv_get_stats();
   if (s.bytes > next) {
     lua_gc(L, LUA_GCCOLLECT);
@@ -70,7 +74,7 @@ void nv_lua_pushtensor(lua_State *L, nv_tensor *t, const char *fname) {
   nv_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = t;
   luaL_setmetatable(L, NV_TENSOR_MT);
-  gc_pressure(L);
+  gc_pressure(L, t);
 }
 
 static int t_gc(lua_State *L) {
@@ -790,9 +794,21 @@ static int t_eq(lua_State *L) {
   return 1;
 }
 
+/* cache_limit([bytes]): sets the storage cache's size (0 empties it); returns bytes held */
+static int l_cache_limit(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer b = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, b >= 0, 1, "cache_limit: bytes must be >= 0");
+    nv_cache_config((size_t)b);
+  }
+  lua_pushinteger(L, (lua_Integer)nv_cache_bytes());
+  return 1;
+}
+
 static int l_stats(lua_State *L) {
   nv_stats s = nv_get_stats();
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, (lua_Integer)nv_cache_bytes()); lua_setfield(L, -2, "cached_bytes");
   lua_pushinteger(L, s.storages); lua_setfield(L, -2, "storages");
   lua_pushinteger(L, s.tensors); lua_setfield(L, -2, "tensors");
   lua_pushinteger(L, s.nodes); lua_setfield(L, -2, "nodes");
@@ -831,7 +847,7 @@ static const luaL_Reg functions[] = {
   {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
   {"grad", l_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
-  {"stats", l_stats},
+  {"stats", l_stats}, {"cache_limit", l_cache_limit},
   {NULL, NULL}
 };
 

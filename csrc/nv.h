@@ -42,6 +42,10 @@ typedef struct nv_stats {
   int64_t bytes;                      /* live storage bytes */
 } nv_stats;
 nv_stats nv_get_stats(void);
+/* Freed storage buffers of 64 KiB and more are kept for reuse up to `limit` bytes in all
+ * (default 512 MiB); nv_cache_config(0) empties the cache.  nv_cache_bytes: what it holds. */
+void nv_cache_config(size_t limit);
+size_t nv_cache_bytes(void);
 
 /* ---- storage and tensors ------------------------------------------------------------ */
 typedef struct nv_storage {

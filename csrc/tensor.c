@@ -44,6 +44,61 @@ void nv_stats_node(int delta) { stats.nodes += delta; }
 /* ---- storage ------------------------------------------------------------------------- */
 #define NV_MAX_ELEMS ((int64_t)1 << 40)
 
+/* A cache of freed storage buffers, by size class.  Large buffers come from mmap and go
+ * back to the system on free, and touching fresh pages is slow (a page fault each, ~10 us
+ * per 4 KiB on some virtual machines): a training step that frees and reallocates the same
+ * activations would fault them all in again.  Classes round sizes up by at most 1/4. */
+#define CACHE_SLOTS 128
+#define CACHE_MIN_BYTES ((size_t)64 << 10)
+static struct { void *p; size_t bytes; } cache[CACHE_SLOTS];
+static int ncache;
+static size_t cached_bytes, cache_limit = (size_t)512 << 20;
+
+static size_t size_class(size_t bytes) {
+  if (bytes < CACHE_MIN_BYTES) return (bytes + 63) & ~(size_t)63;
+  size_t top = (size_t)1 << (63 - __builtin_clzll(bytes)), step = top >> 2;
+  return (bytes + step - 1) / step * step;
+}
+
+static void *buffer_alloc(size_t bytes) {
+  size_t cls = size_class(bytes);
+  if (cls >= CACHE_MIN_BYTES)
+    for (int i = ncache - 1; i >= 0; i--)
+      if (cache[i].bytes == cls) {
+        void *p = cache[i].p;
+        cache[i] = cache[--ncache];
+        cached_bytes -= cls;
+        return p;
+      }
+  return aligned_alloc(64, cls);
+}
+
+static void buffer_free(void *p, size_t bytes) {
+  size_t cls = size_class(bytes);
+  if (cls >= CACHE_MIN_BYTES && cls <= cache_limit) {
+    while (ncache > 0 && (ncache == CACHE_SLOTS || cached_bytes + cls > cache_limit)) {
+      free(cache[0].p);                 /* evict the oldest */
+      cached_bytes -= cache[0].bytes;
+      cache[0] = cache[--ncache];
+    }
+    cache[ncache].p = p;
+    cache[ncache++].bytes = cls;
+    cached_bytes += cls;
+    return;
+  }
+  free(p);
+}
+
+void nv_cache_config(size_t limit) {
+  cache_limit = limit;
+  while (ncache > 0 && cached_bytes > cache_limit) {
+    free(cache[ncache - 1].p);
+    cached_bytes -= cache[--ncache].bytes;
+  }
+}
+
+size_t nv_cache_bytes(void) { return cached_bytes; }
+
 static nv_storage *storage_new(int64_t n) {
   if (n < 0 || n > NV_MAX_ELEMS) {
     nv_seterr("tensor too large (%lld elements)", (long long)n);
@@ -51,9 +106,7 @@ static nv_storage *storage_new(int64_t n) {
   }
   nv_storage *s = malloc(sizeof *s);
   if (!s) { nv_seterr("out of memory"); return NULL; }
-  size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
-  bytes = (bytes + 63) & ~(size_t)63;
-  s->data = aligned_alloc(64, bytes);
+  s->data = buffer_alloc((size_t)(n ? n : 1) * sizeof(float));
   if (!s->data) {
     free(s);
     nv_seterr("out of memory allocating %lld floats", (long long)n);
@@ -70,7 +123,7 @@ static void storage_release(nv_storage *s) {
   if (!s || --s->refcount > 0) return;
   stats.storages--;
   stats.bytes -= s->n * (int64_t)sizeof(float);
-  free(s->data);
+  buffer_free(s->data, (size_t)(s->n ? s->n : 1) * sizeof(float));
   free(s);
 }
 
