@@ -733,6 +733,72 @@ static int l_grad(lua_State *L) {
   return 1;
 }
 
+/* tensor_id(t): a light userdata naming the tensor (views are distinct tensors) */
+static int l_tensor_id(lua_State *L) {
+  lua_pushlightuserdata(L, T(1));
+  return 1;
+}
+
+/* graph(t): the recorded graph behind t as a list of records {id, op (nil for leaves),
+ * inputs = {ids}, shape, leaf}, inputs before the tensors that use them. */
+static int l_graph(lua_State *L) {
+  nv_tensor *root = T(1);
+  lua_newtable(L);                       /* result */
+  int res = lua_gettop(L);
+  lua_newtable(L);                       /* seen: id -> true */
+  int seen = res + 1;
+  lua_newtable(L);                       /* explicit stack of light userdata */
+  int stack = res + 2;
+  int sp = 0, n = 0;
+  lua_pushlightuserdata(L, root);
+  lua_rawseti(L, stack, ++sp);
+  while (sp > 0) {
+    lua_rawgeti(L, stack, sp);
+    nv_tensor *t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, t);
+    if (lua_rawget(L, seen) == LUA_TNUMBER) { lua_pop(L, 1); sp--; continue; }   /* done */
+    int state = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    nv_node *fn = t->fn && !t->fn->freed ? t->fn : NULL;
+    if (!state) {                        /* first visit: push unvisited inputs */
+      lua_pushlightuserdata(L, t);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, seen);
+      for (int k = 0; fn && k < fn->nin; k++) {
+        if (!fn->in[k]) continue;
+        lua_pushlightuserdata(L, fn->in[k]);
+        int st = lua_rawget(L, seen);
+        lua_pop(L, 1);
+        if (st == LUA_TNIL) { lua_pushlightuserdata(L, fn->in[k]); lua_rawseti(L, stack, ++sp); }
+      }
+      continue;
+    }
+    sp--;                                /* second visit: emit the record */
+    lua_pushlightuserdata(L, t);
+    lua_pushinteger(L, ++n);
+    lua_rawset(L, seen);
+    lua_createtable(L, 0, 5);
+    lua_pushlightuserdata(L, t); lua_setfield(L, -2, "id");
+    if (fn) { lua_pushstring(L, nv_op_names[fn->op]); lua_setfield(L, -2, "op"); }
+    lua_pushboolean(L, fn == NULL); lua_setfield(L, -2, "leaf");
+    lua_pushboolean(L, t->requires_grad); lua_setfield(L, -2, "requires_grad");
+    lua_createtable(L, fn ? fn->nin : 0, 0);
+    for (int k = 0; fn && k < fn->nin; k++) {
+      if (!fn->in[k]) continue;
+      lua_pushlightuserdata(L, fn->in[k]);
+      lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "inputs");
+    lua_createtable(L, t->ndim, 0);
+    for (int i = 0; i < t->ndim; i++) { lua_pushinteger(L, t->size[i]); lua_rawseti(L, -2, i + 1); }
+    lua_setfield(L, -2, "shape");
+    lua_rawseti(L, res, n);
+  }
+  lua_settop(L, res);
+  return 1;
+}
+
 static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, nv_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
@@ -847,7 +913,7 @@ static const luaL_Reg functions[] = {
   {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
   {"grad", l_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
-  {"stats", l_stats}, {"cache_limit", l_cache_limit},
+  {"stats", l_stats}, {"cache_limit", l_cache_limit}, {"graph", l_graph}, {"tensor_id", l_tensor_id},
   {NULL, NULL}
 };
 

@@ -91,6 +91,10 @@ function nv.capture(model, x, opts) return require("nnvis.capture").capture(mode
 function nv.maximize(model, opts) return require("nnvis.maximize").maximize(model, opts) end
 nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvis.maximize").objectives[k] end })
 
+--- nv.diagram(model, input_or_shape [, {depth = d}]): the model's structure as a picture
+--- (d:image(), d:save_png(path), d:save_svg(path), d:dot())
+function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(model, input, opts) end
+
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
