@@ -4,7 +4,7 @@
 local nv = require "nnvis"
 
 local outdir = arg[1] or "out"
-local epochs = tonumber(arg[2]) or 3
+local epochs = tonumber(arg[2]) or 5
 os.execute("mkdir -p '" .. outdir .. "'")
 
 local train = nv.data.fashion_mnist { split = "train" }
