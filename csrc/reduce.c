@@ -35,8 +35,15 @@ static void acc_reduce(nv_tensor *dst, const nv_tensor *src) {
     const float *sp = s + w.off[1];
     if (sd == 0) {
       double acc = 0.0;
-      if (ss == 1) for (int64_t j = 0; j < n; j++) acc += sp[j];
-      else for (int64_t j = 0; j < n; j++) acc += sp[j * ss];
+      if (ss == 1) {
+        /* 8 independent partial sums: no serial dependency, and the compiler vectorizes */
+        double lane[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8)
+          for (int k = 0; k < 8; k++) lane[k] += sp[j + k];
+        for (; j < n; j++) acc += sp[j];
+        for (int k = 0; k < 8; k++) acc += lane[k];
+      } else for (int64_t j = 0; j < n; j++) acc += sp[j * ss];
       *dp += (float)acc;
     } else if (sd == 1 && ss == 1) {
       for (int64_t j = 0; j < n; j++) dp[j] += sp[j];
@@ -135,7 +142,33 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
   const float *px = nv_data(xc);
   float *pv = nv_data(v), *pi = nv_data(ix);
   float sign = ismin ? -1.0f : 1.0f;
-  for (int64_t o = 0; o < outer; o++) {
+  for (int64_t o = 0; o < outer && inner == 1; o++) {
+    /* a contiguous row: a branch-free (vectorizable) pass for the extremum and any NaN,
+     * then a short scan for its first position */
+    const float *row = px + o * len;
+    float lane[16];
+    int nanl[16];
+    for (int k = 0; k < 16; k++) { lane[k] = row[0]; nanl[k] = 0; }
+    int64_t j = 0;
+    if (ismin) {
+      for (; j + 16 <= len; j += 16)
+        for (int k = 0; k < 16; k++) { float r = row[j + k]; lane[k] = r < lane[k] ? r : lane[k]; nanl[k] |= r != r; }
+    } else {
+      for (; j + 16 <= len; j += 16)
+        for (int k = 0; k < 16; k++) { float r = row[j + k]; lane[k] = r > lane[k] ? r : lane[k]; nanl[k] |= r != r; }
+    }
+    float m = lane[0];
+    int nan = 0;
+    for (int k = 0; k < 16; k++) { m = ismin ? (lane[k] < m ? lane[k] : m) : (lane[k] > m ? lane[k] : m); nan |= nanl[k]; }
+    for (; j < len; j++) { float r = row[j]; m = ismin ? (r < m ? r : m) : (r > m ? r : m); nan |= r != r; }
+    nan |= row[0] != row[0];
+    int64_t at = 0;
+    if (nan) { while (row[at] == row[at]) at++; m = row[at]; }
+    else while (row[at] != m) at++;
+    pv[o] = m;
+    pi[o] = (float)(at + 1);
+  }
+  for (int64_t o = 0; o < outer && inner != 1; o++) {
     const float *base = px + o * len * inner;
     float *bv = pv + o * inner, *bi = pi + o * inner;
     for (int64_t i = 0; i < inner; i++) { bv[i] = base[i]; bi[i] = 1.0f; }
