@@ -12,14 +12,6 @@ local function best_of(n, f)
   return best
 end
 
-local function rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s+(%d+)")) / 1024, tonumber(s:match("VmRSS:%s+(%d+)")) / 1024
-end
-
 local cfg = nv.config()
 local a, b = nv.randn(2048, 2048), nv.randn(2048, 2048)
 nv.matmul(a, b)
@@ -57,15 +49,4 @@ print(string.format("\nconv stack: %.1f GFLOP, forward %.3f s = %.1f GFLOPS = %.
 print(string.format("forward+backward %.3f s = %.1f GFLOPS", tot_fb, 3 * tot_flop / tot_fb / 1e9))
 print("for scale (issue 3): a whole VGG16 forward takes ~0.09 s in ONNX Runtime 1.30 and ~0.39 s in PyTorch 1.13 here")
 
--- whole VGG16 forward under no_grad, when the models module is available
-local ok, models = pcall(function() return nv.models end)
-if ok and models and models.vgg16 then
-  collectgarbage()
-  local m = models.vgg16()
-  m:eval()
-  local x = nv.randn(1, 3, 224, 224)
-  nv.no_grad(function() m(x) end)
-  local t = nv.no_grad(function() return best_of(3, function() m(x) end) end)
-  local hwm = rss_mb()
-  print(string.format("VGG16 forward (224, batch 1, no_grad): %.3f s; peak resident %.0f MiB (limit 1024)", t, hwm))
-end
+-- the whole VGG16 forward runs in bench/vgg16_forward.lua, in its own process

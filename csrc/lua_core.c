@@ -56,8 +56,14 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* dead tensors may sit in Lua's heap: a full collection returns their buffers to the cache */
+static void collect(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
+
 int luaopen_nnvis_core(lua_State *L) {
   if (!nv_blas_init()) return luaL_error(L, "nnvis.core: %s", nv_last_error());
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  nv_set_alloc_miss_hook(collect, lua_tothread(L, -1));
+  lua_pop(L, 1);
   lua_newtable(L);
   nv_lua_open_tensor(L);
   nv_lua_open_nn(L);

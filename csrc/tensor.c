@@ -60,16 +60,38 @@ static size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+/* The host's garbage collector may hold dead tensors whose buffers would serve; after
+ * enough fresh big allocations, ask it (once) to collect before faulting in new pages. */
+static void (*miss_hook)(void *);
+static void *miss_ud;
+static size_t fresh_bytes;
+void nv_set_alloc_miss_hook(void (*fn)(void *), void *ud) { miss_hook = fn; miss_ud = ud; }
+
+static void *cache_take(size_t cls) {
+  for (int i = ncache - 1; i >= 0; i--)
+    if (cache[i].bytes == cls) {
+      void *p = cache[i].p;
+      cache[i] = cache[--ncache];
+      cached_bytes -= cls;
+      return p;
+    }
+  return NULL;
+}
+
 static void *buffer_alloc(size_t bytes) {
   size_t cls = size_class(bytes);
-  if (cls >= CACHE_MIN_BYTES)
-    for (int i = ncache - 1; i >= 0; i--)
-      if (cache[i].bytes == cls) {
-        void *p = cache[i].p;
-        cache[i] = cache[--ncache];
-        cached_bytes -= cls;
-        return p;
+  if (cls >= CACHE_MIN_BYTES) {
+    void *p = cache_take(cls);
+    if (p) return p;
+    if (cls >= ((size_t)1 << 20) && miss_hook) {
+      fresh_bytes += cls;
+      if (fresh_bytes >= ((size_t)16 << 20)) {
+        fresh_bytes = 0;
+        miss_hook(miss_ud);
+        if ((p = cache_take(cls))) return p;
       }
+    }
+  }
   return aligned_alloc(64, cls);
 }
 
