@@ -799,6 +799,16 @@ static int l_graph(lua_State *L) {
   return 1;
 }
 
+/* no_grad(fn, ...): fn(...) with graph recording off; the mode is restored even on error */
+static int l_no_grad(lua_State *L) {
+  luaL_checkany(L, 1);                   /* a function or a callable (a module) */
+  int was = nv_set_grad_enabled(0);
+  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  nv_set_grad_enabled(was);
+  if (st != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
 static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, nv_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
@@ -912,7 +922,7 @@ static const luaL_Reg functions[] = {
   {"rand", l_randu}, {"randn", l_randn}, {"randperm", l_randperm}, {"arange", l_arange},
   {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
-  {"grad", l_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
+  {"grad", l_grad}, {"no_grad", l_no_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
   {"stats", l_stats}, {"cache_limit", l_cache_limit}, {"graph", l_graph}, {"tensor_id", l_tensor_id},
   {NULL, NULL}
 };

@@ -34,13 +34,7 @@ local function with_eval(model, f)
   return table.unpack(res, 2, res.n)
 end
 
-local function no_grad(f, ...)
-  local was = core.set_grad_enabled(false)
-  local res = table.pack(pcall(f, ...))
-  core.set_grad_enabled(was)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+local no_grad = core.no_grad
 
 -- per-sample min-max normalization of (N,H,W) maps to [0,1]
 local function normalize(maps)

@@ -52,13 +52,7 @@ end
 
 --- Runs fn(...) with graph recording off and returns its results; the previous mode is
 --- restored even when fn raises.
-function nv.no_grad(fn, ...)
-  local was = core.set_grad_enabled(false)
-  local res = table.pack(pcall(fn, ...))
-  core.set_grad_enabled(was)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+nv.no_grad = core.no_grad
 
 --- nv.config() reports the BLAS core in use, the thread count, and grad mode;
 --- nv.config{threads = n} sets the thread count first.

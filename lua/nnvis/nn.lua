@@ -27,13 +27,7 @@ local tensor_mt = core.tensor_mt
 local function is_tensor(v) return getmetatable(v) == tensor_mt end
 local function shape_str(t) return "(" .. table.concat(t:shape(), ",") .. ")" end
 
-local function no_grad(fn, ...)
-  local was = core.set_grad_enabled(false)
-  local res = table.pack(pcall(fn, ...))
-  core.set_grad_enabled(was)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+local no_grad = core.no_grad
 
 -- a hyperparameter with a height and a width: n or {h, w} -> {h, w}
 local function pair(fname, what, v, min)

@@ -18,12 +18,7 @@ local function param_list(fname, params)
   return params
 end
 
-local function no_grad(f)
-  local was = core.set_grad_enabled(false)
-  local ok, err = pcall(f)
-  core.set_grad_enabled(was)
-  if not ok then error(err, 0) end
-end
+local no_grad = core.no_grad
 
 local Optimizer = {}
 Optimizer.__index = Optimizer

@@ -7,13 +7,7 @@ local data = require "nnvis.data"
 
 local T = {}
 
-local function no_grad(f, ...)
-  local was = core.set_grad_enabled(false)
-  local res = table.pack(pcall(f, ...))
-  core.set_grad_enabled(was)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+local no_grad = core.no_grad
 
 -- number of correct top-1 predictions
 local function correct(logits, y)
