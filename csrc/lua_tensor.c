@@ -108,6 +108,7 @@ static int read_sizes(lua_State *L, int idx, int64_t *size, const char *fname) {
       lua_geti(L, idx, i + 1);
       if (!lua_isinteger(L, -1) && !(lua_isnumber(L, -1) && lua_tonumber(L, -1) == floor(lua_tonumber(L, -1))))
         luaL_error(L, "%s: size %d must be an integer, got %s", fname, i + 1, luaL_typename(L, -1));
+      if (fabs(lua_tonumber(L, -1)) > 9.0e15) luaL_error(L, "%s: size %d is too large", fname, i + 1);
       size[i] = (int64_t)lua_tonumber(L, -1);
       lua_pop(L, 1);
     }
@@ -116,7 +117,7 @@ static int read_sizes(lua_State *L, int idx, int64_t *size, const char *fname) {
     for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
       if (nd == NV_MAXDIM) luaL_error(L, "%s: at most %d dimensions", fname, NV_MAXDIM);
       lua_Number v = lua_tonumber(L, i);
-      if (v != floor(v)) luaL_error(L, "%s: size %d must be an integer, got %f", fname, nd + 1, v);
+      if (v != floor(v) || fabs(v) > 9.0e15) luaL_error(L, "%s: size %d must be an integer, got %f", fname, nd + 1, v);
       size[nd++] = (int64_t)v;
     }
   }

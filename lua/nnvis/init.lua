@@ -32,7 +32,13 @@ function core.Tensor.log_softmax(t, d) return core.log_softmax(t, d) end
 function core.Tensor.flatten(t, start_d)
   start_d = start_d or 1
   local s = t:shape()
+  if math.type(start_d) ~= "integer" and not (type(start_d) == "number" and start_d == math.floor(start_d)) then
+    error("flatten: start dim must be an integer, got " .. tostring(start_d), 2)
+  end
   if start_d < 0 then start_d = start_d + #s + 1 end
+  if start_d < 1 or start_d > math.max(#s, 1) then
+    error(string.format("flatten: start dim %s is out of range for a tensor of %d dimensions", tostring(start_d), #s), 2)
+  end
   local ns, n = {}, 1
   for i = 1, start_d - 1 do ns[i] = s[i] end
   for i = start_d, #s do n = n * s[i] end
