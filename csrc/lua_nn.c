@@ -65,8 +65,36 @@ static int l_conv2d(lua_State *L) {
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
   int stride[2], pad[2], dil[2];
   opt_pair(L, 4, "stride", stride, 1, "conv2d");
-  opt_pair(L, 4, "padding", pad, 0, "conv2d");
   opt_pair(L, 4, "dilation", dil, 1, "conv2d");
+  int same = 0;
+  if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "padding");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *p = lua_tostring(L, -1);
+      if (strcmp(p, "same") == 0) same = 1;
+      else if (strcmp(p, "valid") != 0)
+        return luaL_error(L, "conv2d: padding must be a number, {h, w}, \"same\" or \"valid\", got \"%s\"", p);
+      lua_pushnil(L);
+      lua_replace(L, -2);
+    }
+    lua_pop(L, 1);
+  }
+  if (same) {
+    /* PyTorch's padding="same": stride 1, and an even total padding split evenly */
+    if (stride[0] != 1 || stride[1] != 1) return luaL_error(L, "conv2d: padding \"same\" needs stride 1");
+    if (w->ndim != 4) return luaL_error(L, "conv2d: weight must be (Cout, Cin/groups, KH, KW)");
+    for (int k = 0; k < 2; k++) {
+      int total = dil[k] * (int)(w->size[2 + k] - 1);
+      if (total % 2) return luaL_error(L, "conv2d: padding \"same\" with an even kernel needs asymmetric padding, use pad()");
+      pad[k] = total / 2;
+    }
+  } else if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "padding");
+    int isstr = lua_type(L, -1) == LUA_TSTRING;   /* "valid" */
+    lua_pop(L, 1);
+    if (isstr) pad[0] = pad[1] = 0;
+    else opt_pair(L, 4, "padding", pad, 0, "conv2d");
+  } else pad[0] = pad[1] = 0;
   int groups = (int)opt_num(L, 4, "groups", 1);
   return PUSH(nv_conv2d(x, w, b, stride, pad, dil, groups), "conv2d");
 }

@@ -131,6 +131,15 @@ describe("nnvis functional ops", function()
       H.close(y, ref_conv2d(x:unsqueeze(1), w, nil, { stride = { 2, 2 }, padding = { 1, 1 } }):squeeze(1), 1e-4)
     end)
 
+    it("accepts padding = \"same\" and \"valid\" like PyTorch", function()
+      local x, w = nv.randn(1, 2, 7, 9), nv.randn(3, 2, 3, 5)
+      H.close(nv.conv2d(x, w, nil, { padding = "same" }), nv.conv2d(x, w, nil, { padding = { 1, 2 } }), 1e-6)
+      assert.same({ 1, 3, 5, 5 }, nv.conv2d(x, w, nil, { padding = "valid" }):shape())
+      assert.same({ 1, 3, 7, 9 }, nv.nn.Conv2d(2, 3, 3, { padding = "same", dilation = 2 })(x):shape())
+      assert.has_error(function() nv.conv2d(x, nv.randn(3, 2, 2, 2), nil, { padding = "same" }) end,
+        "conv2d: padding \"same\" with an even kernel needs asymmetric padding, use pad()")
+    end)
+
     it("names the shapes when channels do not match", function()
       assert.has_error(function() nv.conv2d(nv.zeros(1, 4, 32, 32), nv.zeros(16, 3, 3, 3)) end,
         "conv2d: weight (16,3,3,3) expects 3 input channels, input has 4 (1,4,32,32)")

@@ -642,8 +642,19 @@ function Conv2d:init(cin, cout, k, opts)
   self.out_channels = check_int("Conv2d", "out_channels", cout, 1)
   self.kernel_size = pair("Conv2d", "kernel_size", k, 1)
   self.stride = pair("Conv2d", "stride", opts.stride or 1, 1)
-  self.padding = pair("Conv2d", "padding", opts.padding or 0, 0)
   self.dilation = pair("Conv2d", "dilation", opts.dilation or 1, 1)
+  local padding = opts.padding or 0
+  if padding == "valid" then padding = 0
+  elseif padding == "same" then   -- PyTorch's rule: stride 1 and an even total padding
+    if not is_pair(self.stride, 1) then error("Conv2d: padding \"same\" needs stride 1", 2) end
+    padding = {}
+    for i = 1, 2 do
+      local total = self.dilation[i] * (self.kernel_size[i] - 1)
+      if total % 2 ~= 0 then error("Conv2d: padding \"same\" with an even kernel needs asymmetric padding", 2) end
+      padding[i] = total // 2
+    end
+  end
+  self.padding = pair("Conv2d", "padding", padding, 0)
   self.groups = check_int("Conv2d", "groups", opts.groups or 1, 1)
   if cin % self.groups ~= 0 or cout % self.groups ~= 0 then
     error(string.format("Conv2d: in_channels %d and out_channels %d must be divisible by groups %d",
