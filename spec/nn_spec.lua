@@ -171,7 +171,7 @@ describe("nnvis.nn", function()
 
     it("reports a missing forward by the module's kind", function()
       local Empty = class("Empty", nn.Module)
-      assert.has_error(function() Empty()(nv.zeros(1)) end, "Empty: forward is not implemented")
+      assert.has_error(function() Empty()(nv.zeros(1)) end, "Empty: the module has no forward; define Empty:forward(x)")
     end)
   end)
 

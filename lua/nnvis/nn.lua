@@ -392,7 +392,7 @@ function Module:requires_grad_(b)
 end
 
 function Module:forward()
-  error(self.kind .. ": forward is not implemented", 2)
+  error(self.kind .. ": the module has no forward; define " .. self.kind .. ":forward(x)", 2)
 end
 
 -- A hook handle: h:remove(), or `local h <close> = m:register_forward_hook(f)`.
