@@ -27,8 +27,9 @@
 #include <string.h>
 
 /* Floats per column tile (scratch slots 0 and 1): 1 Mi floats = 4 MiB.  On VGG16's 3x3
- * layers (batch 1, 2 OpenBLAS threads) conv forward ran at 0.89-0.94 of the gemm rate with
- * it; 256 Ki floats gave 0.71-0.87 (the gemms get too thin), 16 Mi floats 0.81-0.95. */
+ * layers (batch 1, 2 OpenBLAS threads) conv forward ran at 0.86-1.0 of the rate of one gemm
+ * of the same size with it; 256 Ki floats gave 0.5-0.9 (the gemms get too thin), 16 Mi
+ * 0.81-0.95 (the tile leaves the cache), the whole matrix 0.81 on the 224x224 layer. */
 #ifndef COL_TILE
 #define COL_TILE (1 << 20)
 #endif
@@ -62,10 +63,16 @@ static int is_pointwise(const nv_conv2d_shape *s) {
   return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
-/* Output rows per column tile: as many as fit in COL_TILE floats, at least one. */
+#ifndef MIN_COLS
+#define MIN_COLS 512
+#endif
+
+/* Output rows per column tile: as many as fit in COL_TILE floats, but enough for MIN_COLS
+ * output positions (narrower gemms run slowly), and at least one. */
 static int tile_rows(const nv_conv2d_shape *s) {
   int64_t per_row = (int64_t)s->cin * s->kh * s->kw * s->ow;
-  int64_t r = COL_TILE / per_row;
+  int64_t r = COL_TILE / per_row, rmin = (MIN_COLS + s->ow - 1) / s->ow;
+  if (r < rmin) r = rmin;
   return r < 1 ? 1 : r > s->oh ? s->oh : (int)r;
 }
 
@@ -149,6 +156,21 @@ static void col2im(float *din, const float *col, const nv_conv2d_shape *s, int o
       }
 }
 
+/* sum x[0..n), P can be 50k: 16 float partial sums (a double chain would not vectorise),
+ * moved into a double every 1024 values so that they stay short. */
+static double sum(const float *x, int n) {
+  double acc = 0;
+  for (int i0 = 0; i0 < n; i0 += 1024) {
+    int i1 = n - i0 < 1024 ? n : i0 + 1024, i = i0;
+    float l[16] = {0};
+    for (; i + 16 <= i1; i += 16)
+      for (int k = 0; k < 16; k++) l[k] += x[i + k];
+    for (; i < i1; i++) l[0] += x[i];
+    for (int k = 0; k < 16; k++) acc += l[k];
+  }
+  return acc;
+}
+
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s) {
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
@@ -191,12 +213,8 @@ void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *d
     const float *in_n = in ? in + (size_t)n * s->cin * s->h * s->w : NULL;
     float *din_n = din ? din + (size_t)n * s->cin * s->h * s->w : NULL;
     const float *dout_n = dout + (size_t)n * s->cout * P;
-    if (dbias) /* dbias[co] += sum_p dout[n,co,p], summed in double: P can be 50k */
-      for (int co = 0; co < s->cout; co++) {
-        double acc = 0;
-        for (int p = 0; p < P; p++) acc += dout_n[(size_t)co * P + p];
-        dbias[co] += (float)acc;
-      }
+    if (dbias) /* dbias[co] += sum_p dout[n,co,p] */
+      for (int co = 0; co < s->cout; co++) dbias[co] += (float)sum(dout_n + (size_t)co * P, P);
     if (pointwise) {
       for (int g = 0; g < G; g++) {
         const float *dout_g = dout_n + (size_t)g * cog * P;

@@ -153,19 +153,28 @@ static int64_t planes_of(const nv_tensor *x) {
   return p;
 }
 
-nv_tensor *nv_adaptive_avg_pool2d(nv_tensor *x, int oh, int ow) {
+/* Shared by ops that resize the last two dims of (N,C,H,W) or (C,H,W) input to (oh, ow):
+ * checks, then returns the output and a contiguous copy of x in *xc (both new refs). */
+static nv_tensor *resized(const char *fname, nv_tensor *x, int oh, int ow, int *h, int *w, nv_tensor **xc) {
   char a[200];
+  *xc = NULL;
   if (x->ndim != 3 && x->ndim != 4)
-    return nv_seterr("adaptive_avg_pool2d: expected input (N,C,H,W) or (C,H,W), got %s", shp(a, sizeof a, x)), NULL;
-  if (oh < 1 || ow < 1) return nv_seterr("adaptive_avg_pool2d: output size must be positive, got (%d,%d)", oh, ow), NULL;
-  int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
-  if (h < 1 || w < 1) return nv_seterr("adaptive_avg_pool2d: input %s is empty", shp(a, sizeof a, x)), NULL;
+    return nv_seterr("%s: expected input (N,C,H,W) or (C,H,W), got %s", fname, shp(a, sizeof a, x)), NULL;
+  if (oh < 1 || ow < 1) return nv_seterr("%s: output size must be positive, got (%d,%d)", fname, oh, ow), NULL;
+  *h = (int)x->size[x->ndim - 2];
+  *w = (int)x->size[x->ndim - 1];
+  if (*h < 1 || *w < 1) return nv_seterr("%s: input %s is empty", fname, shp(a, sizeof a, x)), NULL;
   int64_t sz[NV_MAXDIM];
   memcpy(sz, x->size, sizeof sz);
   sz[x->ndim - 2] = oh;
   sz[x->ndim - 1] = ow;
-  nv_tensor *xc = nv_contiguous_data(x);
-  nv_tensor *o = xc ? nv_empty(x->ndim, sz) : NULL;
+  *xc = nv_contiguous_data(x);
+  return *xc ? nv_empty(x->ndim, sz) : NULL;
+}
+
+nv_tensor *nv_adaptive_avg_pool2d(nv_tensor *x, int oh, int ow) {
+  int h, w;
+  nv_tensor *xc, *o = resized("adaptive_avg_pool2d", x, oh, ow, &h, &w, &xc);
   if (o) nv_adaptive_avg_pool2d_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
@@ -249,18 +258,8 @@ nv_tensor *nv_softmax(nv_tensor *x, int d, int log) {
 
 /* ---- interpolate and pad ------------------------------------------------------------------- */
 nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_corners) {
-  char a[200];
-  if (x->ndim != 3 && x->ndim != 4)
-    return nv_seterr("interpolate: expected input (N,C,H,W) or (C,H,W), got %s", shp(a, sizeof a, x)), NULL;
-  if (oh < 1 || ow < 1) return nv_seterr("interpolate: output size must be positive, got (%d,%d)", oh, ow), NULL;
-  int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
-  if (h < 1 || w < 1) return nv_seterr("interpolate: input %s is empty", shp(a, sizeof a, x)), NULL;
-  int64_t sz[NV_MAXDIM];
-  memcpy(sz, x->size, sizeof sz);
-  sz[x->ndim - 2] = oh;
-  sz[x->ndim - 1] = ow;
-  nv_tensor *xc = nv_contiguous_data(x);
-  nv_tensor *o = xc ? nv_empty(x->ndim, sz) : NULL;
+  int h, w;
+  nv_tensor *xc, *o = resized("interpolate", x, oh, ow, &h, &w, &xc);
   if (o) {
     if (bilinear) nv_interpolate_bilinear_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow, align_corners);
     else nv_interpolate_nearest_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow);

@@ -13,6 +13,27 @@
 
 /* ---- batch_norm ------------------------------------------------------------------------ */
 
+/* Sums over one run of n floats, in double but fast: 16 float partial sums, which vectorise
+ * where a double accumulator chain does not, moved into the double every 1024 values so that
+ * they stay short.  what: SUM_X sums x, SUM_SQ (x - c)^2, SUM_DOT y * (x - c). */
+enum { SUM_X, SUM_SQ, SUM_DOT };
+static inline double run_sum(int what, const float *x, const float *y, float c, int64_t n) {
+  double acc = 0;
+  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+    int64_t i1 = n - i0 < 1024 ? n : i0 + 1024, i = i0;
+    float l[16] = {0};
+    for (; i < i1; i += 16) {
+      int nb = i1 - i < 16 ? (int)(i1 - i) : 16;
+      for (int k = 0; k < nb; k++) {
+        float v = x[i + k] - c;
+        l[k] += what == SUM_X ? x[i + k] : what == SUM_SQ ? v * v : y[i + k] * v;
+      }
+    }
+    for (int k = 0; k < 16; k++) acc += l[k];
+  }
+  return acc;
+}
+
 int nv_batch_norm_check(int n, int c, int64_t s, int training, int have_running) {
   if (n < 0 || c < 1 || s < 1)
     return nv_seterr("batch_norm: bad input size (%d,%d,%lld)", n, c, (long long)s);
@@ -33,17 +54,12 @@ void nv_batch_norm_forward(float *out, float *save_mean, float *save_invstd, con
   for (int ch = 0; ch < c; ch++) {
     double mean, var;
     if (training) {
-      /* two passes in double: mean = sum x / m, var = sum (x - mean)^2 / m (biased) */
+      /* two passes: mean = sum x / m, var = sum (x - mean)^2 / m (biased) */
       double sum = 0, sq = 0;
-      for (int i = 0; i < n; i++) {
-        const float *x = in + ((int64_t)i * c + ch) * s;
-        for (int64_t k = 0; k < s; k++) sum += x[k];
-      }
+      for (int i = 0; i < n; i++) sum += run_sum(SUM_X, in + ((int64_t)i * c + ch) * s, NULL, 0, s);
       mean = sum / m;
-      for (int i = 0; i < n; i++) {
-        const float *x = in + ((int64_t)i * c + ch) * s;
-        for (int64_t k = 0; k < s; k++) sq += (x[k] - mean) * (x[k] - mean);
-      }
+      for (int i = 0; i < n; i++)
+        sq += run_sum(SUM_SQ, in + ((int64_t)i * c + ch) * s, NULL, (float)mean, s);
       var = sq / m;
       /* running stats track the unbiased variance sum / (m - 1), as PyTorch does */
       if (running_mean)
@@ -77,7 +93,8 @@ void nv_batch_norm_backward(float *din, float *dweight, float *dbias, const floa
     double sdy = 0, sdyx = 0; /* sum dout, sum dout * (x - mean) */
     for (int i = 0; i < n; i++) {
       const float *x = in + ((int64_t)i * c + ch) * s, *dy = dout + ((int64_t)i * c + ch) * s;
-      for (int64_t k = 0; k < s; k++) sdy += dy[k], sdyx += dy[k] * (x[k] - mean);
+      sdy += run_sum(SUM_X, dy, NULL, 0, s);
+      sdyx += run_sum(SUM_DOT, x, dy, mean, s);
     }
     if (dbias) dbias[ch] += (float)sdy;
     if (dweight) dweight[ch] += (float)(sdyx * invstd); /* sum dout * xhat */
