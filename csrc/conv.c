@@ -34,7 +34,7 @@
 #define COL_TILE (1 << 20)
 #endif
 
-enum { SLOT_COL = 0, SLOT_DCOL = 1 };
+enum { SLOT_COL = 0, SLOT_DCOL = 1, SLOT_BLOCK = 2 };
 
 int nv_conv2d_init(nv_conv2d_shape *s) {
   if (s->n < 0 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1 || s->kh < 1 || s->kw < 1)
@@ -80,7 +80,26 @@ static size_t col_floats(const nv_conv2d_shape *s) {
   return is_pointwise(s) ? 0 : (size_t)s->cin * s->kh * s->kw * s->ow * tile_rows(s);
 }
 
+/* Small feature maps (fewer than MIN_COLS output positions) make narrow, slow gemms: then
+ * the columns of `batch_of(s)` samples sit side by side, (K, B*P), and one gemm serves them
+ * all; the (Cout, B*P) result is copied out to (B, Cout, P) through scratch slot 2. */
+static int batch_of(const nv_conv2d_shape *s) {
+  const int P = s->oh * s->ow;
+  if (is_pointwise(s) || s->n < 2 || P >= MIN_COLS) return 1;
+  int64_t per = (int64_t)s->cin * s->kh * s->kw * P;
+  int64_t b = COL_TILE / (per ? per : 1);
+  if (b * P > 8192) b = 8192 / P;
+  if (b > s->n) b = s->n;
+  return b < 1 ? 1 : (int)b;
+}
+
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
+  int B = batch_of(s);
+  if (B > 1) {
+    size_t ld = (size_t)B * s->oh * s->ow, n = (size_t)s->cin * s->kh * s->kw * ld;
+    return nv_scratch(SLOT_COL, n) && nv_scratch(SLOT_BLOCK, (size_t)s->cout * ld) &&
+           (!backward || nv_scratch(SLOT_DCOL, n));
+  }
   size_t n = col_floats(s);
   if (!n) return 1;
   return nv_scratch(SLOT_COL, n) && (!backward || nv_scratch(SLOT_DCOL, n));
@@ -107,10 +126,9 @@ static void valid_cols(const nv_conv2d_shape *s, int j, int *x0, int *lo, int *h
   *x0 = x, *lo = a, *hi = b;
 }
 
-/* col (Cin*KH*KW, rows*OW) = the column matrix of output rows [oh0, oh0+rows) of one sample
- * in (Cin,H,W); cells that fall in the padding are 0. */
-static void im2col(float *col, const float *in, const nv_conv2d_shape *s, int oh0, int rows) {
-  size_t nt = (size_t)rows * s->ow;
+/* col (Cin*KH*KW, rows*OW), rows ld floats apart = the column matrix of output rows
+ * [oh0, oh0+rows) of one sample in (Cin,H,W); cells that fall in the padding are 0. */
+static void im2col(float *col, size_t nt, const float *in, const nv_conv2d_shape *s, int oh0, int rows) {
   for (int c = 0; c < s->cin; c++)
     for (int i = 0; i < s->kh; i++)
       for (int j = 0; j < s->kw; j++) {
@@ -136,8 +154,7 @@ static void im2col(float *col, const float *in, const nv_conv2d_shape *s, int oh
 
 /* The mirror of im2col: din (Cin,H,W) += each column cell added back to the input cell it
  * was copied from; padding cells are dropped. */
-static void col2im(float *din, const float *col, const nv_conv2d_shape *s, int oh0, int rows) {
-  size_t nt = (size_t)rows * s->ow;
+static void col2im(float *din, const float *col, size_t nt, const nv_conv2d_shape *s, int oh0, int rows) {
   for (int c = 0; c < s->cin; c++)
     for (int i = 0; i < s->kh; i++)
       for (int j = 0; j < s->kw; j++) {
@@ -171,8 +188,63 @@ static double sum(const float *x, int n) {
   return acc;
 }
 
+static void conv_forward_batched(float *out, const float *in, const float *weight, const float *bias,
+                                 const nv_conv2d_shape *s, int B) {
+  const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
+  const int K = cg * s->kh * s->kw;
+  const size_t ld = (size_t)B * P, insz = (size_t)s->cin * s->h * s->w;
+  float *col = scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld);
+  float *blk = scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld);
+  for (int n0 = 0; n0 < s->n; n0 += B) {
+    int nb = s->n - n0 < B ? s->n - n0 : B;
+    size_t w = (size_t)nb * P;
+    for (int b = 0; b < nb; b++) im2col(col + (size_t)b * P, w, in + (size_t)(n0 + b) * insz, s, 0, s->oh);
+    for (int g = 0; g < G; g++)
+      nv_gemm(0, 0, cog, (int)w, K, 1.0f, weight + (size_t)g * cog * K, K, col + (size_t)g * K * w, (int)w, 0.0f,
+              blk + (size_t)g * cog * w, (int)w);
+    for (int b = 0; b < nb; b++)
+      for (int co = 0; co < s->cout; co++) {
+        float *o = out + ((size_t)(n0 + b) * s->cout + co) * P;
+        const float *src = blk + (size_t)co * w + (size_t)b * P;
+        float bv = bias ? bias[co] : 0.0f;
+        for (int p = 0; p < P; p++) o[p] = src[p] + bv;
+      }
+  }
+}
+
+static void conv_backward_batched(float *din, float *dweight, const float *dout, const float *in,
+                                  const float *weight, const nv_conv2d_shape *s, int B) {
+  const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
+  const int K = cg * s->kh * s->kw;
+  const size_t ld = (size_t)B * P, insz = (size_t)s->cin * s->h * s->w;
+  float *col = dweight ? scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld) : NULL;
+  float *dcol = din ? scratch_or_die(SLOT_DCOL, (size_t)s->cin * s->kh * s->kw * ld) : NULL;
+  float *blk = scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld);
+  for (int n0 = 0; n0 < s->n; n0 += B) {
+    int nb = s->n - n0 < B ? s->n - n0 : B;
+    size_t w = (size_t)nb * P;
+    for (int b = 0; b < nb; b++)           /* dout (B, Cout, P) -> (Cout, B*P) */
+      for (int co = 0; co < s->cout; co++)
+        memcpy(blk + (size_t)co * w + (size_t)b * P, dout + ((size_t)(n0 + b) * s->cout + co) * P, sizeof(float) * P);
+    if (dweight) {
+      for (int b = 0; b < nb; b++) im2col(col + (size_t)b * P, w, in + (size_t)(n0 + b) * insz, s, 0, s->oh);
+      for (int g = 0; g < G; g++)
+        nv_gemm(0, 1, cog, K, (int)w, 1.0f, blk + (size_t)g * cog * w, (int)w, col + (size_t)g * K * w, (int)w, 1.0f,
+                dweight + (size_t)g * cog * K, K);
+    }
+    if (din) {
+      for (int g = 0; g < G; g++)
+        nv_gemm(1, 0, K, (int)w, cog, 1.0f, weight + (size_t)g * cog * K, K, blk + (size_t)g * cog * w, (int)w, 0.0f,
+                dcol + (size_t)g * K * w, (int)w);
+      for (int b = 0; b < nb; b++) col2im(din + (size_t)(n0 + b) * insz, dcol + (size_t)b * P, w, s, 0, s->oh);
+    }
+  }
+}
+
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s) {
+  int B = batch_of(s);
+  if (B > 1) { conv_forward_batched(out, in, weight, bias, s, B); return; }
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
   const int K = cg * s->kh * s->kw;
   const float beta = bias ? 1.0f : 0.0f; /* with a bias the gemm adds onto it */
@@ -192,7 +264,7 @@ void nv_conv2d_forward(float *out, const float *in, const float *weight, const f
     }
     for (int oh0 = 0; oh0 < s->oh; oh0 += rmax) {
       int rows = s->oh - oh0 < rmax ? s->oh - oh0 : rmax, nt = rows * s->ow;
-      im2col(col, in_n, s, oh0, rows);
+      im2col(col, nt, in_n, s, oh0, rows);
       for (int g = 0; g < G; g++)
         nv_gemm(0, 0, cog, nt, K, 1.0f, weight + (size_t)g * cog * K, K,
                 col + (size_t)g * K * nt, nt, beta,
@@ -207,6 +279,14 @@ void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *d
   const int K = cg * s->kh * s->kw;
   const int pointwise = is_pointwise(s), rmax = tile_rows(s);
   float *col = NULL, *dcol = NULL;
+  int B = batch_of(s);
+  if (B > 1) {
+    if (dbias)
+      for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++) dbias[co] += (float)sum(dout + ((size_t)n * s->cout + co) * P, P);
+    conv_backward_batched(din, dweight, dout, in, weight, s, B);
+    return;
+  }
   if (!pointwise && dweight) col = scratch_or_die(SLOT_COL, col_floats(s));
   if (!pointwise && din) dcol = scratch_or_die(SLOT_DCOL, col_floats(s));
   for (int n = 0; n < s->n; n++) {
@@ -231,7 +311,7 @@ void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *d
       int rows = s->oh - oh0 < rmax ? s->oh - oh0 : rmax, nt = rows * s->ow;
       const float *dout_t = dout_n + (size_t)oh0 * s->ow; /* this tile's columns, ld P */
       if (dweight) {
-        im2col(col, in_n, s, oh0, rows);
+        im2col(col, nt, in_n, s, oh0, rows);
         for (int g = 0; g < G; g++)
           nv_gemm(0, 1, cog, K, nt, 1.0f, dout_t + (size_t)g * cog * P, P,
                   col + (size_t)g * K * nt, nt, 1.0f, dweight + (size_t)g * cog * K, K);
@@ -240,7 +320,7 @@ void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *d
         for (int g = 0; g < G; g++)
           nv_gemm(1, 0, K, nt, cog, 1.0f, weight + (size_t)g * cog * K, K,
                   dout_t + (size_t)g * cog * P, P, 0.0f, dcol + (size_t)g * K * nt, nt);
-        col2im(din_n, dcol, s, oh0, rows);
+        col2im(din_n, dcol, nt, s, oh0, rows);
       }
     }
   }
