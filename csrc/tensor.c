@@ -2,7 +2,7 @@
  * tensor.c — storage and tensor headers, reference counting, strided copy, errors,
  * allocation accounting, scratch buffers, random numbers and the clock.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "nv.h"
 #include "autograd.h"
 #include "walk.h"
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* ---- errors ----------------------------------------------------------------------- */
@@ -78,6 +79,23 @@ static void *cache_take(size_t cls) {
   return NULL;
 }
 
+/* Buffers of 1 MiB and more are mapped with MAP_POPULATE: the kernel fills all their pages
+ * in one call, about 5x faster than faulting them in one by one (7 vs 34 ms for 12.8 MB). */
+#define MAP_MIN_BYTES ((size_t)1 << 20)
+
+static void *raw_alloc(size_t cls) {
+  if (cls >= MAP_MIN_BYTES) {
+    void *p = mmap(NULL, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+  }
+  return aligned_alloc(64, cls);
+}
+
+static void raw_free(void *p, size_t cls) {
+  if (cls >= MAP_MIN_BYTES) munmap(p, cls);
+  else free(p);
+}
+
 static void *buffer_alloc(size_t bytes) {
   size_t cls = size_class(bytes);
   if (cls >= CACHE_MIN_BYTES) {
@@ -92,14 +110,14 @@ static void *buffer_alloc(size_t bytes) {
       }
     }
   }
-  return aligned_alloc(64, cls);
+  return raw_alloc(cls);
 }
 
 static void buffer_free(void *p, size_t bytes) {
   size_t cls = size_class(bytes);
   if (cls >= CACHE_MIN_BYTES && cls <= cache_limit) {
     while (ncache > 0 && (ncache == CACHE_SLOTS || cached_bytes + cls > cache_limit)) {
-      free(cache[0].p);                 /* evict the oldest */
+      raw_free(cache[0].p, cache[0].bytes);   /* evict the oldest */
       cached_bytes -= cache[0].bytes;
       cache[0] = cache[--ncache];
     }
@@ -108,13 +126,13 @@ static void buffer_free(void *p, size_t bytes) {
     cached_bytes += cls;
     return;
   }
-  free(p);
+  raw_free(p, cls);
 }
 
 void nv_cache_config(size_t limit) {
   cache_limit = limit;
   while (ncache > 0 && cached_bytes > cache_limit) {
-    free(cache[ncache - 1].p);
+    raw_free(cache[ncache - 1].p, cache[ncache - 1].bytes);
     cached_bytes -= cache[--ncache].bytes;
   }
 }
