@@ -163,7 +163,7 @@ out:
 /* acc += g, where acc may be shared: then a new tensor replaces it. Steals g. */
 static int accumulate(nv_tensor **acc, nv_tensor *g) {
   if (!*acc) { *acc = g; return 1; }
-  if ((*acc)->refcount == 1 && nv_is_contiguous(*acc) && (*acc)->fn == NULL) {
+  if ((*acc)->refcount == 1 && (*acc)->st->refcount == 1 && nv_is_contiguous(*acc) && (*acc)->fn == NULL) {
     int ok = nv_add_into(*acc, g);
     nv_release(g);
     return ok;
@@ -203,7 +203,9 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
   int ok = topo_sort(root, &order);
   int was = nv_set_grad_enabled(0);   /* backward computations record nothing */
   if (ok) {
-    nv_tensor *seed = grad ? nv_contiguous_data(grad) : nv_full(root->ndim, root->size, 1.0f);
+    /* a private seed: the caller's grad tensor must never be aliased or modified */
+    nv_tensor *seed = grad ? nv_empty_like(grad) : nv_full(root->ndim, root->size, 1.0f);
+    if (seed && grad) nv_copy_into(seed, grad);
     if (!seed) ok = 0;
     else { nv_release(root->gacc); root->gacc = seed; }
   }
@@ -240,7 +242,7 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
       /* a leaf: .grad += gacc */
       nv_tensor *g = t->gacc;
       t->gacc = NULL;
-      if (!t->grad && g->refcount > 1) {
+      if (!t->grad && (g->refcount > 1 || g->st->refcount > 1)) {
         nv_tensor *c = nv_empty_like(g);
         if (!c) { nv_release(g); ok = 0; break; }
         nv_copy_into(c, g);

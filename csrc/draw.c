@@ -13,6 +13,9 @@ int nv_draw_check(const nv_tensor *img) {
   if (img->ndim != 3 || img->size[0] < 1 || img->size[0] > 4)
     return nv_seterr("draw: expected an image (C,H,W) with C in 1..4, got %s",
                      nv_shape_str(a, sizeof a, img->ndim, img->size));
+  for (int i = 0; i < 3; i++)
+    if (img->size[i] > 1 && img->stride[i] == 0)
+      return nv_seterr("draw: the image is an expanded view (its pixels share memory); draw on a copy");
   return 1;
 }
 

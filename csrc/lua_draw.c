@@ -13,7 +13,7 @@ static void read_rgb(lua_State *L, int idx, float rgb[4]) {
   luaL_checktype(L, idx, LUA_TTABLE);
   for (int k = 0; k < 4; k++) {
     lua_geti(L, idx, k + 1);
-    rgb[k] = lua_isnil(L, -1) ? (k == 3 ? 1.0f : rgb[k - 1]) : (float)luaL_checknumber(L, -1);
+    rgb[k] = lua_isnil(L, -1) ? (k == 3 ? 1.0f : k == 0 ? 0.0f : rgb[k - 1]) : (float)luaL_checknumber(L, -1);
     lua_pop(L, 1);
   }
 }

@@ -17,8 +17,8 @@
 nv_tensor *nv_lua_checktensor(lua_State *L, int idx);
 /* The tensor at idx, or NULL when it is not one. Borrowed. */
 nv_tensor *nv_lua_totensor(lua_State *L, int idx);
-/* A number or a tensor at idx, as a tensor (a number becomes a new 0-d tensor).
- * Always returns a NEW reference the caller releases. */
+/* A number or a tensor at idx, as a tensor, BORROWED: a number becomes a new 0-d tensor
+ * pushed on the Lua stack (so Lua owns it and an error later cannot leak it). */
 nv_tensor *nv_lua_checktensor_or_number(lua_State *L, int idx);
 /* Pushes t, stealing one reference.  t == NULL raises nv_last_error() prefixed by fname. */
 void nv_lua_pushtensor(lua_State *L, nv_tensor *t, const char *fname);

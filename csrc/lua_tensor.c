@@ -31,10 +31,10 @@ nv_tensor *nv_lua_checktensor(lua_State *L, int idx) {
 nv_tensor *nv_lua_checktensor_or_number(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     nv_tensor *t = nv_full(0, NULL, (float)lua_tonumber(L, idx));
-    if (!t) nv_lua_raise(L, "tensor");
+    nv_lua_pushtensor(L, t, "tensor");   /* owned by Lua: a later error cannot leak it */
     return t;
   }
-  return nv_retain(nv_lua_checktensor(L, idx));
+  return nv_lua_checktensor(L, idx);
 }
 
 int nv_lua_raise(lua_State *L, const char *fname) {
@@ -364,6 +364,9 @@ static int m_get(lua_State *L) {
 static void check_inplace(lua_State *L, nv_tensor *t, const char *fname) {
   if (nv_grad_enabled() && t->requires_grad)
     luaL_error(L, "%s: in-place change of a tensor that requires grad (use nv.no_grad or detach)", fname);
+  for (int i = 0; i < t->ndim; i++)
+    if (t->size[i] > 1 && t->stride[i] == 0)
+      luaL_error(L, "%s: in-place change of an expanded view (several elements share memory; use contiguous)", fname);
 }
 
 static int m_set(lua_State *L) {
@@ -386,10 +389,11 @@ static int m_fill(lua_State *L) {
 }
 
 static int m_copy(lua_State *L) {
-  nv_tensor *t = T(1), *s = nv_lua_checktensor_or_number(L, 2);
+  nv_tensor *t = T(1);
   check_inplace(L, t, "copy");
+  lua_settop(L, 2);
+  nv_tensor *s = nv_lua_checktensor_or_number(L, 2);
   int ok = nv_copy_into(t, s);
-  nv_release(s);
   if (!ok) return nv_lua_raise(L, "copy");
   lua_settop(L, 1);
   return 1;
@@ -397,9 +401,11 @@ static int m_copy(lua_State *L) {
 
 /* t:add_(u [, alpha]): t += alpha*u, in place (optimizers) */
 static int m_add_(lua_State *L) {
-  nv_tensor *t = T(1), *u = nv_lua_checktensor_or_number(L, 2);
+  nv_tensor *t = T(1);
   double alpha = luaL_optnumber(L, 3, 1.0);
   check_inplace(L, t, "add_");
+  lua_settop(L, 3);
+  nv_tensor *u = nv_lua_checktensor_or_number(L, 2);
   int ok = 1;
   if (alpha == 1.0) ok = nv_add_into(t, u);
   else {
@@ -407,7 +413,6 @@ static int m_add_(lua_State *L) {
     if (s) { nv_copy_into(s, u); nv_scale_(s, (float)alpha); ok = nv_add_into(t, s); nv_release(s); }
     else ok = 0;
   }
-  nv_release(u);
   if (!ok) return nv_lua_raise(L, "add_");
   lua_settop(L, 1);
   return 1;
@@ -498,12 +503,10 @@ static int m_detach(lua_State *L) { return PUSH(nv_detach(T(1)), "detach"); }
 
 /* ---- arithmetic -------------------------------------------------------------------------------- */
 static int binary(lua_State *L, int op) {
+  lua_settop(L, 2);
   nv_tensor *a = nv_lua_checktensor_or_number(L, 1);
   nv_tensor *b = nv_lua_checktensor_or_number(L, 2);
-  nv_tensor *o = nv_binary(op, a, b);
-  nv_release(a);
-  nv_release(b);
-  return PUSH(o, nv_op_names[op]);
+  return PUSH(nv_binary(op, a, b), nv_op_names[op]);
 }
 static int m_add(lua_State *L) { return binary(L, NV_OP_ADD); }
 static int m_sub(lua_State *L) { return binary(L, NV_OP_SUB); }
@@ -521,12 +524,10 @@ static int m_pow(lua_State *L) {
 }
 
 static int compare(lua_State *L, int cmp) {
+  lua_settop(L, 2);
   nv_tensor *a = nv_lua_checktensor_or_number(L, 1);
   nv_tensor *b = nv_lua_checktensor_or_number(L, 2);
-  nv_tensor *o = nv_compare(cmp, a, b);
-  nv_release(a);
-  nv_release(b);
-  return PUSH(o, "compare");
+  return PUSH(nv_compare(cmp, a, b), "compare");
 }
 static int m_eq(lua_State *L) { return compare(L, NV_CMP_EQ); }
 static int m_ne(lua_State *L) { return compare(L, NV_CMP_NE); }
@@ -536,12 +537,11 @@ static int m_gt(lua_State *L) { return compare(L, NV_CMP_GT); }
 static int m_ge(lua_State *L) { return compare(L, NV_CMP_GE); }
 
 static int l_where(lua_State *L) {
+  lua_settop(L, 3);
   nv_tensor *c = nv_lua_checktensor_or_number(L, 1);
   nv_tensor *a = nv_lua_checktensor_or_number(L, 2);
   nv_tensor *b = nv_lua_checktensor_or_number(L, 3);
-  nv_tensor *o = nv_where(c, a, b);
-  nv_release(c); nv_release(a); nv_release(b);
-  return PUSH(o, "where");
+  return PUSH(nv_where(c, a, b), "where");
 }
 
 #define UNARY(fn, op)                                                       \
@@ -646,19 +646,20 @@ static int m_gather(lua_State *L) {
 }
 static int m_index_select(lua_State *L) {
   nv_tensor *t = T(1);
-  nv_tensor *ix = nv_lua_totensor(L, 3);
-  nv_tensor *own = NULL;
-  if (!ix && lua_istable(L, 3)) {   /* a Lua list of indices */
-    int64_t n = (int64_t)luaL_len(L, 3);
-    own = nv_empty(1, &n);
-    if (!own) return nv_lua_raise(L, "index_select");
-    for (int64_t i = 0; i < n; i++) { lua_geti(L, 3, i + 1); nv_data(own)[i] = (float)lua_tonumber(L, -1); lua_pop(L, 1); }
-    ix = own;
-  } else if (!ix) ix = T(3);
   int d = t->ndim ? checkdim(L, 2, t->ndim, "index_select") : 0;
-  nv_tensor *o = nv_index_select(t, d, ix);
-  nv_release(own);
-  return PUSH(o, "index_select");
+  lua_settop(L, 3);
+  nv_tensor *ix = nv_lua_totensor(L, 3);
+  if (!ix && lua_istable(L, 3)) {   /* a Lua list of indices, held by Lua while in use */
+    int64_t n = (int64_t)luaL_len(L, 3);
+    ix = nv_empty(1, &n);
+    nv_lua_pushtensor(L, ix, "index_select");
+    for (int64_t i = 0; i < n; i++) {
+      lua_geti(L, 3, i + 1);
+      nv_data(ix)[i] = (float)luaL_checknumber(L, -1);
+      lua_pop(L, 1);
+    }
+  } else if (!ix) ix = T(3);
+  return PUSH(nv_index_select(t, d, ix), "index_select");
 }
 
 /* list of tensors at idx -> array of borrowed pointers (kept alive by the Lua table) */
@@ -678,18 +679,19 @@ static int tensor_list(lua_State *L, int idx, nv_tensor ***out, const char *fnam
 
 static int l_cat(lua_State *L) {
   nv_tensor **v;
+  lua_settop(L, 2);
   int n = tensor_list(L, 1, &v, "cat");
   if (n == 0) return luaL_error(L, "cat: expected a non-empty list of tensors");
-  int d = v[0]->ndim ? checkdim(L, 2, v[0]->ndim, "cat") : 0;
-  if (lua_isnoneornil(L, 2)) d = 0;
+  int d = lua_isnil(L, 2) || v[0]->ndim == 0 ? 0 : checkdim(L, 2, v[0]->ndim, "cat");
   return PUSH(nv_cat(n, v, d), "cat");
 }
 
 static int l_stack(lua_State *L) {
   nv_tensor **v;
+  lua_settop(L, 2);
   int n = tensor_list(L, 1, &v, "stack");
   if (n == 0) return luaL_error(L, "stack: expected a non-empty list of tensors");
-  int d = lua_isnoneornil(L, 2) ? 0 : checkdim(L, 2, v[0]->ndim + 1, "stack");
+  int d = lua_isnil(L, 2) ? 0 : checkdim(L, 2, v[0]->ndim + 1, "stack");
   return PUSH(nv_stack(n, v, d), "stack");
 }
 
@@ -707,7 +709,7 @@ static int m_set_requires_grad(lua_State *L) {
 static int m_backward(lua_State *L) {
   nv_tensor *y = T(1);
   nv_tensor *g = nv_lua_totensor(L, 2);
-  int opts = g ? 3 : 2;
+  int opts = (g || lua_isnil(L, 2)) && !lua_istable(L, 2) ? 3 : 2;
   if (!g && lua_type(L, 2) == LUA_TNUMBER) return luaL_error(L, "backward: grad must be a tensor");
   if (!nv_backward(y, g, opt_bool(L, opts, "retain_graph", 0), 0, NULL, NULL)) return nv_lua_raise(L, "backward");
   return 0;
@@ -724,6 +726,7 @@ static int l_grad(lua_State *L) {
     g = nv_lua_totensor(L, -1);
     lua_pop(L, 1);
   }
+  if (n == 0) { lua_newtable(L); return 1; }
   for (int k = 0; k < n; k++)
     if (!wrt[k]->requires_grad)
       return luaL_error(L, "grad: input %d does not require grad", k + 1);

@@ -125,6 +125,12 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
   int64_t outer = 1, len, inner = 1;
   int64_t size[NV_MAXDIM];
   int ond;
+  /* positions are returned as float32, exact up to 2^24 (over all elements the backward
+   * keeps the exact position itself) */
+  if (d >= 0 && x->size[d] > ((int64_t)1 << 24))
+    return nv_seterr("%s: dim %d has %lld elements, too many to index exactly in float32 (at most 2^24)",
+                     fname, d + 1, (long long)x->size[d]);
+  int64_t exact = 0;
   if (d < 0) {
     len = nv_numel(x);
     ond = 0;
@@ -167,6 +173,7 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
     else while (row[at] != m) at++;
     pv[o] = m;
     pi[o] = (float)(at + 1);
+    exact = at;
   }
   for (int64_t o = 0; o < outer && inner != 1; o++) {
     const float *base = px + o * len * inner;
@@ -186,11 +193,16 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
     if (!(v = drop_dim(v, d)) || !(ix = drop_dim(ix, d))) { nv_release(v); nv_release(ix); return 0; }
   }
   if (nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(d < 0 ? NV_OP_MAXALL : NV_OP_MAXDIM, 1, &x);
-    if (!n) { nv_release(v); nv_release(ix); return 0; }
+    /* backward reads a private copy of the positions: the caller may change ix */
+    nv_tensor *own = nv_empty_like(ix);
+    nv_node *n = own ? nv_node_new(d < 0 ? NV_OP_MAXALL : NV_OP_MAXDIM, 1, &x) : NULL;
+    if (!n) { nv_release(own); nv_release(v); nv_release(ix); return 0; }
+    nv_copy_into(own, ix);
     n->i[0] = d;
     n->i[1] = keepdim;
-    nv_save(n, 0, ix);
+    n->i[2] = exact;                 /* the exact flat position, for a reduction over all */
+    nv_save(n, 0, own);
+    nv_release(own);
     nv_attach(v, n);
   }
   *vals = v;
@@ -267,8 +279,7 @@ int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
   case NV_OP_MAXALL: {
     nv_tensor *g = nv_zeros_like(x);
     if (!g) return 0;
-    int64_t k = (int64_t)nv_data(n->saved[0])[0] - 1;
-    nv_data(g)[k] = nv_data(gout)[0];
+    nv_data(g)[n->i[2]] = nv_data(gout)[0];
     gin[0] = g;
     return 1;
   }
@@ -301,6 +312,7 @@ int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
  * ignored; hi itself falls in the last bin), as torch.histc.  lo == hi: x's own range. */
 nv_tensor *nv_histc(nv_tensor *x, int64_t bins, double lo, double hi) {
   if (bins < 1) return nv_seterr("histc: bins must be >= 1, got %lld", (long long)bins), NULL;
+  if (!isfinite(lo) || !isfinite(hi)) return nv_seterr("histc: min and max must be finite"), NULL;
   nv_tensor *xc = nv_contiguous_data(x);
   if (!xc) return NULL;
   const float *p = nv_data(xc);

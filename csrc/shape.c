@@ -53,7 +53,9 @@ static int infer_shape(const char *fname, const nv_tensor *x, int nd, const int6
       infer = i;
     } else if (in[i] < 0) {
       return nv_seterr("%s: size %lld is negative", fname, (long long)in[i]);
-    } else known *= in[i];
+    } else if (__builtin_mul_overflow(known, in[i], &known) || known > ((int64_t)1 << 40)) {
+      return nv_seterr("%s: shape %s is too large", fname, nv_shape_str(a, sizeof a, nd, in));
+    }
     out[i] = in[i];
   }
   if (infer >= 0) {
@@ -166,7 +168,7 @@ nv_tensor *nv_narrow(nv_tensor *x, int d, int64_t start, int64_t len) {
   char a[200];
   if (!nv_wrap_dim("narrow", "dim", d, x->ndim, &dd)) return NULL;
   if (x->ndim == 0) return nv_seterr("narrow: cannot narrow a scalar"), NULL;
-  if (start < 0 || len < 0 || start + len > x->size[dd])
+  if (start < 0 || len < 0 || start > x->size[dd] || len > x->size[dd] - start)
     return nv_seterr("narrow: start %lld and length %lld exceed size %lld of dimension %d of %s",
                      (long long)start + 1, (long long)len, (long long)x->size[dd], dd + 1,
                      shp(a, sizeof a, x)), NULL;
@@ -252,8 +254,14 @@ nv_tensor *nv_contiguous(nv_tensor *x) { return nv_is_contiguous(x) ? nv_retain(
 nv_tensor *nv_detach(nv_tensor *x) { return nv_from_storage(x->st, x->off, x->ndim, x->size, x->stride); }
 
 /* ---- gather / index_select -------------------------------------------------------------- */
+static nv_tensor *copy_raw(const nv_tensor *t) {   /* a private copy, no graph */
+  nv_tensor *c = nv_empty_like(t);
+  if (c) nv_copy_into(c, t);
+  return c;
+}
+
 static int check_index(const char *fname, float v, int64_t limit, int64_t *out) {
-  if (!(v >= 1.0f && v <= (float)limit) || v != (float)(int64_t)v)
+  if (!((double)v >= 1.0 && (double)v <= (double)limit) || v != (float)(int64_t)v)
     return nv_seterr("%s: index %g is out of range 1..%lld", fname, (double)v, (long long)limit);
   *out = (int64_t)v - 1;
   return 1;
@@ -285,14 +293,17 @@ nv_tensor *nv_gather(nv_tensor *x, int d, nv_tensor *idx) {
     po[k] = px[off];
     for (int i = x->ndim - 1; i >= 0 && ++pos[i] == idx->size[i]; i--) pos[i] = 0;
   }
-  nv_release(ic);
   if (nv_needs_grad(1, &x)) {
-    nv_tensor *in[2] = {x, idx};
-    nv_node *nd = nv_node_new(NV_OP_GATHER, 2, in);
-    if (!nd) { nv_release(o); return NULL; }
+    /* backward reads a private copy: the caller may change idx afterwards */
+    nv_tensor *own = ic == idx ? copy_raw(idx) : nv_retain(ic);
+    nv_tensor *in[2] = {x, own};
+    nv_node *nd = own ? nv_node_new(NV_OP_GATHER, 2, in) : NULL;
+    nv_release(own);
+    if (!nd) { nv_release(ic); nv_release(o); return NULL; }
     nd->i[0] = dd;
     nv_attach(o, nd);
   }
+  nv_release(ic);
   return o;
 bad:
   return nv_seterr("gather: index %s does not fit input %s along dim %d", shp(a, sizeof a, idx),
@@ -320,14 +331,16 @@ nv_tensor *nv_index_select(nv_tensor *x, int d, nv_tensor *idx) {
     nv_release(src);
     nv_release(dst);
   }
-  nv_release(ic);
   if (o && nv_needs_grad(1, &x)) {
-    nv_tensor *in[2] = {x, idx};
-    nv_node *nd = nv_node_new(NV_OP_INDEX_SELECT, 2, in);
-    if (!nd) { nv_release(o); return NULL; }
+    nv_tensor *own = ic == idx ? copy_raw(idx) : nv_retain(ic);   /* private: see gather */
+    nv_tensor *in[2] = {x, own};
+    nv_node *nd = own ? nv_node_new(NV_OP_INDEX_SELECT, 2, in) : NULL;
+    nv_release(own);
+    if (!nd) { nv_release(ic); nv_release(o); return NULL; }
     nd->i[0] = dd;
     nv_attach(o, nd);
   }
+  nv_release(ic);
   return o;
 }
 
@@ -454,7 +467,8 @@ int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **g
       nv_tensor *t = n->in[k];
       if (t->requires_grad) {
         nv_tensor *v = view_raw(K_NARROW, gout, (int64_t[]){dd, off, t->size[dd]});
-        gin[k] = v ? nv_contiguous_data(v) : NULL;
+        gin[k] = v ? nv_empty_like(v) : NULL;   /* a copy: a view would alias gout */
+        if (gin[k]) nv_copy_into(gin[k], v);
         nv_release(v);
         if (!gin[k]) return 0;
       }

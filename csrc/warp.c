@@ -51,7 +51,8 @@ static void warp_planes(float *out, const float *in, int64_t planes, int64_t H, 
 nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale) {
   char s[200];
   if (x->ndim < 2) return nv_seterr("rotate: expected (..., H, W), got %s", nv_shape_str(s, sizeof s, x->ndim, x->size)), NULL;
-  if (!(scale > 0) || !isfinite(angle)) return nv_seterr("rotate: scale must be positive and angle finite"), NULL;
+  if (!(scale > 0) || !isfinite(1.0 / scale) || !isfinite(scale) || !isfinite(angle))
+    return nv_seterr("rotate: scale must be positive and finite, and angle finite"), NULL;
   int64_t H = x->size[x->ndim - 2], W = x->size[x->ndim - 1];
   int64_t planes = H * W > 0 ? nv_numel(x) / (H * W) : 0;
   nv_tensor *xc = nv_contiguous_data(x);
