@@ -4,6 +4,7 @@
  * walk.h) with the op chosen once per run, never per element.
  */
 #include "ops.h"
+#include "mathfn.h"
 #include "walk.h"
 
 #include <math.h>
@@ -173,16 +174,14 @@ nv_tensor *nv_where(nv_tensor *c, nv_tensor *a, nv_tensor *b) {
 
 /* ---- unary ---------------------------------------------------------------------------------- */
 static inline float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-static inline float sigmoid_f(float x) {
-  return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
-}
+static inline float sigmoid_f(float x) { return 1.0f / (1.0f + nv_expf(-x)); }   /* 0 and 1 at the ends */
 static inline float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 static void unary_kernel(int op, float *restrict o, const float *restrict x, int64_t n, float p0, float p1) {
   switch (op) {
 #define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j]; o[j] = (expr); } break
   case NV_OP_NEG: LOOP(-v);
-  case NV_OP_EXP: LOOP(expf(v));
+  case NV_OP_EXP: LOOP(nv_expf(v));
   case NV_OP_LOG: LOOP(logf(v));
   case NV_OP_SQRT: LOOP(sqrtf(v));
   case NV_OP_RSQRT: LOOP(1.0f / sqrtf(v));

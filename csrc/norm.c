@@ -7,6 +7,7 @@
  * strided runs of S floats.  Softmax sees its input as (outer, dim, inner) and reduces dim.
  */
 #include "nv.h"
+#include "mathfn.h"
 #include "nn_kernels.h"
 
 #include <math.h>
@@ -139,7 +140,7 @@ static inline void max_sum(float *e, const float *x, int64_t dim, int64_t inner,
   }
   for (int64_t d = 0; d < dim; d++)
     for (int j = 0; j < nb; j++) {
-      float v = expf(x[d * inner + j] - mx[j]);
+      float v = nv_expf(x[d * inner + j] - mx[j]);
       sm[j] += v;
       if (e) e[d * inner + j] = v;
     }
@@ -231,7 +232,7 @@ static inline void log_softmax_backward(float *din, const float *dout, const flo
       for (int64_t d = 0; d < dim; d++)
         for (int j = 0; j < nb; j++) {
           int64_t k = d * inner + j;
-          dx[k] += dy[k] - expf(y[k]) * sum[j];
+          dx[k] += dy[k] - nv_expf(y[k]) * sum[j];
         }
     }
 }

@@ -163,6 +163,24 @@ describe("nnvis.tensor", function()
       H.close(nv.tensor { 1 }:gelu(), { 0.8413447460685429 })
     end)
 
+    it("exp is accurate to float precision over its range and handles infinities and NaN", function()
+      local xs = nv.arange(-87, 88, 0.0137)
+      local e = xs:exp():values()
+      local worst = 0
+      for i, x in ipairs(xs:values()) do
+        local ref = math.exp(x)
+        worst = math.max(worst, math.abs(e[i] - ref) / ref)
+      end
+      assert.is_true(worst < 3e-7, "relative error " .. worst)
+      local sp = nv.tensor { math.huge, -math.huge, 0 / 0, 100, 0 }:exp():values()
+      assert.equal(math.huge, sp[1])
+      assert.equal(0, sp[2])
+      assert.is_true(sp[3] ~= sp[3])
+      assert.equal(math.huge, sp[4])
+      assert.equal(1, sp[5])
+      H.close(nv.tensor { -100, 0, 100 }:sigmoid(), { 0, 0.5, 1 }, 1e-7)
+    end)
+
     it("compares into 0/1 masks and selects with where", function()
       local a = nv.tensor { 1, 2, 3 }
       assert.same({ 0, 0, 1 }, a:gt(2):totable())
