@@ -272,6 +272,29 @@ static int l_manual_seed(lua_State *L) {
   return 0;
 }
 
+/* rng_state() -> a table of the generator's state; set_rng_state(t) restores it */
+static int l_rng_state(lua_State *L) {
+  uint64_t st[5];
+  nv_rng_get(st);
+  lua_createtable(L, 5, 0);
+  for (int i = 0; i < 5; i++) { lua_pushinteger(L, (lua_Integer)st[i]); lua_rawseti(L, -2, i + 1); }
+  return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  uint64_t st[5];
+  for (int i = 0; i < 5; i++) {
+    lua_geti(L, 1, i + 1);
+    if (!lua_isinteger(L, -1)) return luaL_error(L, "set_rng_state: expected a state from rng_state()");
+    st[i] = (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!(st[0] | st[1] | st[2] | st[3])) return luaL_error(L, "set_rng_state: an all-zero state is invalid");
+  nv_rng_set(st);
+  return 0;
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, nv_now());
   return 1;
@@ -924,7 +947,8 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg functions[] = {
   {"tensor", l_tensor}, {"zeros", l_zeros}, {"ones", l_ones}, {"full", l_full},
   {"rand", l_randu}, {"randn", l_randn}, {"randperm", l_randperm}, {"arange", l_arange},
-  {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now},
+  {"eye", l_eye}, {"manual_seed", l_manual_seed}, {"now", l_now}, {"rng_state", l_rng_state},
+  {"set_rng_state", l_set_rng_state},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
   {"grad", l_grad}, {"no_grad", l_no_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
   {"stats", l_stats}, {"cache_limit", l_cache_limit}, {"graph", l_graph}, {"tensor_id", l_tensor_id},

@@ -117,6 +117,9 @@ int nv_blas_coretype_forced(void);   /* 1 when nnvis chose the core type itself 
 
 /* ---- random numbers ------------------------------------------------------------------ */
 void nv_manual_seed(uint64_t seed);
+/* the generator's whole state (4 words and a cached normal), to save and restore it */
+void nv_rng_get(uint64_t st[5]);
+void nv_rng_set(const uint64_t st[5]);
 double nv_rand_uniform(void);        /* [0,1) */
 double nv_rand_normal(void);         /* standard normal */
 uint64_t nv_rand_u64(void);

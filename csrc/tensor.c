@@ -340,6 +340,20 @@ static uint64_t splitmix(uint64_t *x) {
   return z ^ (z >> 31);
 }
 
+void nv_rng_get(uint64_t st[5]) {
+  for (int i = 0; i < 4; i++) st[i] = rng[i];
+  union { double d; uint64_t u; } sp = {.d = have_spare ? spare : 0.0};
+  st[4] = have_spare ? sp.u : 0;   /* the cached normal, when there is one */
+  if (have_spare && st[4] == 0) st[4] = 1;  /* keep "has a spare" distinguishable */
+}
+
+void nv_rng_set(const uint64_t st[5]) {
+  for (int i = 0; i < 4; i++) rng[i] = st[i];
+  union { double d; uint64_t u; } sp = {.u = st[4]};
+  have_spare = st[4] != 0;
+  spare = sp.d;
+}
+
 void nv_manual_seed(uint64_t seed) {
   uint64_t x = seed;
   for (int i = 0; i < 4; i++) rng[i] = splitmix(&x);

@@ -25,14 +25,11 @@ local function as_batch(x, fname)
   return x, false
 end
 
-local function with_eval(model, f)
-  local was = model.training
-  model:eval()
-  local res = table.pack(pcall(f))
-  if was then model:train() end
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+local util = require "nnvis.util"
+local function with_eval(model, f) return util.with_mode(model, false, f) end
+
+-- class-id targets for the helpers that need ids (a function target gives none)
+local function class_target(t) if type(t) == "function" then return nil end return t end
 
 local no_grad = core.no_grad
 
@@ -99,7 +96,7 @@ local function acts_and_grads(model, x, opts, fname)
   local A, out = forward_with_layer(model, x, opts.layer, true, fname)
   local scores, ids = targets.scores(out, opts.target, fname)
   local G = core.grad(scores:sum(), { A })[1]
-  return A:detach(), G, ids, out:detach()
+  return A:detach(), G, ids
 end
 
 local function spatial_sum(t) return t:sum(4):sum(3) end          -- (N,K,h,w) -> (N,K)
@@ -202,7 +199,7 @@ end
 function layer_methods.scorecam(model, x, opts)
   local A, out = forward_with_layer(model, x, opts.layer, false, "scorecam")
   A = A:detach()
-  local _, ids = targets.scores(out, type(opts.target) == "function" and nil or opts.target, "scorecam")
+  local _, ids = targets.scores(out, class_target(opts.target), "scorecam")
   local n, k = A:size(1), A:size(2)
   local H, W = x:size(3), x:size(4)
   local bs = opts.batch_size or 32
@@ -219,7 +216,10 @@ function layer_methods.scorecam(model, x, opts)
       local o = no_grad(model, batch)
       local sc
       if type(opts.target) == "function" then sc = no_grad(opts.target, o)
-      else sc = o:reshape(len, -1):select(2, ids:get(i)) end
+      else sc = util.first_tensor(o):reshape(len, -1):select(2, ids:get(i)) end
+      if sc:numel() ~= len then
+        error(string.format("scorecam: the target function must return one score per input (%d), got %d", len, sc:numel()), 0)
+      end
       for _, v in ipairs(sc:values()) do scores[#scores + 1] = v end
     end
     ws[i] = core.softmax(core.tensor(scores), 1)
@@ -253,7 +253,10 @@ function layer_methods.ablationcam(model, x, opts)
       if not ok then error("ablationcam: " .. tostring(o), 3) end
       local sc
       if type(opts.target) == "function" then sc = no_grad(opts.target, o)
-      else sc = o:reshape(len, -1):select(2, ids:get(i)) end
+      else sc = util.first_tensor(o):reshape(len, -1):select(2, ids:get(i)) end
+      if sc:numel() ~= len then
+        error(string.format("ablationcam: the target function must return one score per input (%d), got %d", len, sc:numel()), 0)
+      end
       for _, v in ipairs(sc:values()) do drops[#drops + 1] = v end
     end
     local y = base:get(i)
@@ -329,10 +332,14 @@ end)
 --- |dy/dx|, sigma = noise_level * (max x - min x); opts.samples (25), opts.noise_level (0.15)
 input_method("smoothgrad", function(model, x, opts)
   local n = opts.samples or 25
-  local sigma = (opts.noise_level or 0.15) * (x:max():item() - x:min():item())
+  -- sigma per sample, from its own range; the target class fixed from the clean input
+  local flat = x:reshape(x:size(1), -1)
+  local sigma = ((flat:max(2) - flat:min(2)) * (opts.noise_level or 0.15)):view(x:size(1), 1, 1, 1)
+  local target = opts.target
+  if target == nil then target = select(2, no_grad(targets.scores, no_grad(model, x), nil, "smoothgrad")) end
   local acc
   for _ = 1, n do
-    local g = input_grad(model, x + core.randn(x:shape()) * sigma, opts.target, "smoothgrad"):abs()
+    local g = input_grad(model, x + core.randn(x:shape()) * sigma, target, "smoothgrad"):abs()
     acc = acc and (acc + g) or g
   end
   acc = acc / n
@@ -348,10 +355,7 @@ input_method("integrated_gradients", function(model, x, opts)
   local diff = x - base
   -- the target classes are fixed from the input itself, not from each interpolated point
   local target = opts.target
-  if target == nil then
-    local out = no_grad(model, x)
-    target = out:reshape(x:size(1), -1):argmax(2):view(-1)
-  end
+  if target == nil then target = select(2, no_grad(targets.scores, no_grad(model, x), nil, "integrated_gradients")) end
   local acc
   for k = 1, m do
     local g = input_grad(model, base + diff * (k / m), target, "integrated_gradients")
@@ -390,7 +394,7 @@ end
 local function probs(model, xs, target, ids_i)
   local o = no_grad(model, xs)
   if type(target) == "function" then return no_grad(target, o):values() end
-  return core.softmax(o:reshape(xs:size(1), -1), 2):select(2, ids_i):values()
+  return core.softmax(util.first_tensor(o):reshape(xs:size(1), -1), 2):select(2, ids_i):values()
 end
 
 -- 0-based rank of every pixel of an (H,W) map, highest first (ties by position)
@@ -426,7 +430,7 @@ local function curve(kind, model, x, maps, opts)
   local res = { curves = {}, auc = {} }
   with_eval(model, function()
     local out = no_grad(model, xb)
-    local _, ids = targets.scores(out, type(opts.target) == "function" and nil or opts.target, kind)
+    local _, ids = targets.scores(out, class_target(opts.target), kind)
     for i = 1, n do
       local r = ranks(maps:select(1, i))
       local frames = {}
@@ -442,7 +446,7 @@ local function curve(kind, model, x, maps, opts)
       local bs = opts.batch_size or 32
       for s = 1, steps + 1, bs do
         local len = math.min(bs, steps + 2 - s)
-        for _, v in ipairs(probs(model, batch:narrow(1, s, len), opts.target, ids:get(i))) do ys[#ys + 1] = v end
+        for _, v in ipairs(probs(model, batch:narrow(1, s, len), opts.target, ids and ids:get(i))) do ys[#ys + 1] = v end
       end
       res.curves[i] = ys
       res.auc[i] = trapezoid(ys)
@@ -471,12 +475,12 @@ function M.confidence_change(model, x, maps, opts)
   local res = { full = {}, kept = {}, drop = {} }
   with_eval(model, function()
     local out = no_grad(model, xb)
-    local _, ids = targets.scores(out, type(opts.target) == "function" and nil or opts.target, "confidence_change")
+    local _, ids = targets.scores(out, class_target(opts.target), "confidence_change")
     for i = 1, n do
       local m = maps:select(1, i)
       if opts.keep then m = ranks(m):lt(math.floor(opts.keep * H * W + 0.5)) end
       local both = core.stack({ xb:select(1, i), xb:select(1, i) * m:view(1, H, W) }, 1)
-      local p = probs(model, both, opts.target, ids:get(i))
+      local p = probs(model, both, opts.target, ids and ids:get(i))
       res.full[i], res.kept[i] = p[1], p[2]
       res.drop[i] = math.max(0, p[1] - p[2]) / math.max(p[1], EPS)
     end

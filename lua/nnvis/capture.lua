@@ -33,20 +33,21 @@ function M.capture(model, x, opts)
     if not ok or not m then error(string.format("capture: the model has no layer '%s'", tostring(name)), 2) end
     mods[i] = m
   end
-  local result = { order = {} }
+  -- layer names are the keys; `order` (the names in order) and `output` (the model's
+  -- output) are reached through the metatable, so a layer called "output" keeps its entry
+  local info = { order = {} }
+  local result = setmetatable({}, { __index = info })
   local handles = {}
   for i, m in ipairs(mods) do
     local name = names[i]
-    result.order[i] = name
+    info.order[i] = name
     handles[i] = m:register_forward_hook(function(_, _, out)
       if getmetatable(out) == core.tensor_mt then
         result[name] = { output = out }
       end
     end)
   end
-  local was_training = model.training
-  if opts.train then model:train() else model:eval() end
-  local ok, err = pcall(function()
+  local ok, err = pcall(require("nnvis.util").with_mode, model, opts.train and true or false, function()
     if opts.grads then
       local xin = x:detach():set_requires_grad(true)   -- so every layer's output is in the graph
       local out = model(xin)
@@ -55,24 +56,20 @@ function M.capture(model, x, opts)
       else score = targets.scores(out, opts.target, "capture"):sum() end
       local list, present = {}, {}
       for _, name in ipairs(names) do
-        if result[name] then list[#list + 1] = result[name].output; present[#present + 1] = name end
+        local e = rawget(result, name)
+        if e then list[#list + 1] = e.output; present[#present + 1] = name end
       end
       local g = core.grad(score, list)
       for k, name in ipairs(present) do
         result[name].grad = g[k]
         result[name].output = result[name].output:detach()
       end
-      result.output = out:detach()
+      info.output = getmetatable(out) == core.tensor_mt and out:detach() or out
     else
-      local was = core.set_grad_enabled(false)
-      local ok2, out = pcall(model, x)
-      core.set_grad_enabled(was)
-      if not ok2 then error(out, 0) end
-      result.output = out
+      info.output = core.no_grad(model, x)
     end
   end)
   for _, h in ipairs(handles) do h:remove() end
-  if was_training then model:train() else model:eval() end
   if not ok then error("capture: " .. tostring(err), 2) end
   return result
 end
@@ -86,7 +83,7 @@ Stats.__index = Stats
 function M.stats(cap)
   local rows = {}
   for _, name in ipairs(cap.order) do
-    local e = cap[name]
+    local e = rawget(cap, name)
     if e then
       local t = e.output:detach()
       local n = t:numel()

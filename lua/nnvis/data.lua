@@ -78,9 +78,8 @@ function M.batches(x, y, opts)
   local bs = opts.batch_size or 64
   if bs < 1 then error("batches: batch_size must be >= 1", 2) end
   local order
-  if opts.shuffle then
-    if opts.seed then core.manual_seed(opts.seed) end
-    order = core.randperm(n)
+  if opts.shuffle then   -- a seed makes the order repeatable without reseeding the caller's stream
+    order = require("nnvis.util").with_seed(opts.seed, core.randperm, n)
   end
   local start, k = 1, 0
   return function()

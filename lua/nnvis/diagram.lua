@@ -49,12 +49,11 @@ function M.diagram(model, input, opts)
       end
     end
   end
-  local was = model.training
-  model:eval()
-  local ok, out = pcall(model, x)
+  local ok, out = pcall(require("nnvis.util").with_mode, model, false, model, x)
   for _, h in ipairs(handles) do h:remove() end
-  if was then model:train() end
   if not ok then error("diagram: the forward pass failed: " .. tostring(out), 2) end
+  out = require("nnvis.util").first_tensor(out)
+  if not out then error("diagram: the model's output holds no tensor", 2) end
   local records = core.graph(out)
   local xid = core.tensor_id(x)
   -- which records depend on the input (activations, not parameters)
@@ -152,7 +151,7 @@ function M.diagram(model, input, opts)
     n.y = MARGIN + (n.row - 1) * (BOX_H + ROW_GAP)
   end
   local self = setmetatable({ nodes = nodes, edges = edges, rows = #rows, cols = ncols, model = model }, Diagram)
-  self.width = MARGIN * 2 + ncols * BOX_W + (ncols - 1) * COL_GAP + (lanes > 0 and (lanes % 6 + 1) * lane_w + 10 or 0)
+  self.width = MARGIN * 2 + ncols * BOX_W + (ncols - 1) * COL_GAP + (lanes > 0 and math.min(lanes, 6) * lane_w + 10 or 0)
   self.height = MARGIN * 2 + #rows * BOX_H + (#rows - 1) * ROW_GAP
   self.lane_x0 = MARGIN + ncols * BOX_W + (ncols - 1) * COL_GAP + 10
   return self

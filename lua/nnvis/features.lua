@@ -84,7 +84,7 @@ function M.filters(model, layer_or_weight, opts)
       end
     end
   end
-  local g = image.grid(tiles, { nrow = opts.nrow or (ci == 3 and math.ceil(math.sqrt(co)) or ci <= 16 and ci or nil),
+  local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
                                 padding = 3, labels = opts.labels ~= false and labels or nil })
   return image.caption(g, string.format("%s: %dx%dx%dx%d, range +-%.3g", title, co, ci, w:size(3), w:size(4), a))
 end

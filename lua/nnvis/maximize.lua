@@ -57,6 +57,9 @@ function Objective:layers()
   local set, list = {}, {}
   for _, t in ipairs(self.terms) do
     if t.layer and not set[t.layer] then set[t.layer] = true; list[#list + 1] = t.layer end
+    for _, l in ipairs(t.layers_extra or {}) do
+      if not set[l] then set[l] = true; list[#list + 1] = l end
+    end
   end
   return list
 end
@@ -228,6 +231,8 @@ function M.maximize(model, opts)
   if type(size) == "number" then size = { size, size } end
   local h, w = size[1], size[2]
   local c = opts.channels or first_conv_channels(model) or 3
+  -- a seed makes the result repeatable; the caller's random stream is restored afterwards
+  local rng = opts.seed and core.rng_state()
   if opts.seed then core.manual_seed(opts.seed) end
   local decorrelate = opts.decorrelate
   if decorrelate == nil then decorrelate = c == 3 end
@@ -250,10 +255,8 @@ function M.maximize(model, opts)
     if not ok or not m then error(string.format("maximize: the model has no layer '%s'", name), 2) end
     handles[#handles + 1] = m:register_forward_hook(function(_, _, out) acts[name] = out end)
   end
-  local was_training = model.training
-  model:eval()
   local history = {}
-  local ok, err = pcall(function()
+  local ok, err = pcall(require("nnvis.util").with_mode, model, false, function()
     for step = 1, opts.steps or 256 do
       local img = to_image()
       local x = img
@@ -277,15 +280,16 @@ function M.maximize(model, opts)
       if opts.lp then loss = loss + ((img - 0.5):abs():pow(opts.lp.p or 6)):mean() * (opts.lp.weight or 1) end
       if opts.tv then loss = loss + total_variation(img) * opts.tv end
       if opts.blur then loss = loss + (img - blur(img):detach()):square():mean() * opts.blur end
-      optim:zero_grad()
-      loss:backward()
+      -- gradients for the image's parameters only: the model's .grad stay untouched
+      local g = core.grad(loss, params)
+      for i, p in ipairs(params) do p.grad = g[i] end
       optim:step()
       history[step] = value:item()
       if opts.progress then opts.progress(step, history[step], img) end
     end
   end)
   for _, hd in ipairs(handles) do hd:remove() end
-  if was_training then model:train() end
+  if rng then core.set_rng_state(rng) end
   if not ok then error("maximize: " .. tostring(err), 2) end
   local was = core.set_grad_enabled(false)
   local final = to_image():select(1, 1):detach()

@@ -774,9 +774,10 @@ function BatchNorm:forward(x)
       shape_str(x), x:size(2)), 3)
   end
   local batch_stats = self.training or not self.track_running_stats
-  if self.training and self.track_running_stats then self.num_batches_tracked:add_(1) end
-  return core.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+  local y = core.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
     { training = batch_stats, momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then self.num_batches_tracked:add_(1) end
+  return y
 end
 
 function BatchNorm:config()

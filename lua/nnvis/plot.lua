@@ -236,10 +236,13 @@ function M.sparkline(v, opts)
     y = r
   end
   local lo, hi = math.huge, -math.huge
-  for _, x in ipairs(y) do if x == x then lo, hi = math.min(lo, x), math.max(hi, x) end end
+  for _, x in ipairs(y) do if x == x and math.abs(x) ~= math.huge then lo, hi = math.min(lo, x), math.max(hi, x) end end
+  if lo > hi then lo, hi = 0, 0 end
   local out = {}
   for i, x in ipairs(y) do
     if x ~= x then out[i] = " "
+    elseif x == math.huge then out[i] = BLOCKS[8]
+    elseif x == -math.huge then out[i] = BLOCKS[1]
     else
       local k = hi > lo and math.floor((x - lo) / (hi - lo) * 7 + 0.5) + 1 or 4
       out[i] = BLOCKS[k]

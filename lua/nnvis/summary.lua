@@ -88,16 +88,8 @@ function M.summary(model, input, opts)
       end
     end)
   end
-  local was_training = model.training
-  model:eval()
-  local ok, err = pcall(function()
-    local was = core.set_grad_enabled(false)
-    local ok2, e2 = pcall(model, x)
-    core.set_grad_enabled(was)
-    if not ok2 then error(e2, 0) end
-  end)
+  local ok, err = pcall(require("nnvis.util").with_mode, model, false, core.no_grad, model, x)
   for _, h in ipairs(handles) do h:remove() end
-  if was_training then model:train() end
   if not ok then error("summary: the forward pass failed: " .. tostring(err), 2) end
   -- recursive totals: each row's parameters and mult-adds include its descendants'
   local seen_total, total, trainable = {}, 0, 0

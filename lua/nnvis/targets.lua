@@ -21,11 +21,12 @@ function M.scores(out, target, fname)
     if s:dim() ~= 1 then error(fname .. ": the target function must return one score per sample (N) or a scalar", 3) end
     return s, nil
   end
-  if not is_tensor(out) or out:dim() < 2 then
+  if not is_tensor(out) then out = require("nnvis.util").first_tensor(out) end
+  if not is_tensor(out) or out:dim() ~= 2 then
     error(fname .. ": a class target needs an output of shape (N, C); give a function of the output instead", 3)
   end
-  local n, c = out:size(1), out:size(2)
-  local flat = out:dim() == 2 and out or out:reshape(n, -1)
+  local n = out:size(1)
+  local flat = out
   local ids
   if target == nil then
     ids = flat:detach():argmax(2):view(n)

@@ -64,8 +64,12 @@ local function f_packed_doubles(field, list)
 end
 
 -- Event: wall_time = 1 (double), step = 2 (int64), file_version = 3 (string), summary = 5
+-- wall time in seconds since 1970 (what TensorBoard plots), sub-second from the monotonic clock
+local t_epoch, t_mono = os.time(), core.now()
+local function wall_now() return t_epoch + (core.now() - t_mono) end
+
 local function event(step, body, wall)
-  return f_double(1, wall or core.now()) .. f_varint(2, math.floor(step or 0)) .. body
+  return f_double(1, wall or wall_now()) .. f_varint(2, math.floor(step or 0)) .. body
 end
 
 -- Summary { repeated Value value = 1 };  Value: tag = 1, simple_value = 2, image = 4, histo = 5

@@ -19,10 +19,9 @@ end
 function T.evaluate(model, x, y, opts)
   opts = opts or {}
   local lossf = opts.loss or F.cross_entropy
-  local was_training = model.training
-  if model.eval then model:eval() end
+  if x:size(1) == 0 then error("evaluate: no samples to evaluate", 2) end
   local total, right, n = 0, 0, 0
-  no_grad(function()
+  require("nnvis.util").with_mode(model, false, no_grad, function()
     for bx, by in data.batches(x, y, { batch_size = opts.batch_size or 256 }) do
       local out = model(bx)
       local b = bx:size(1)
@@ -31,7 +30,6 @@ function T.evaluate(model, x, y, opts)
       n = n + b
     end
   end)
-  if was_training and model.train then model:train() end
   return { loss = total / n, accuracy = right / n, n = n }
 end
 
