@@ -45,25 +45,31 @@ function Canvas:line(points, color, thick, alpha)
   return self
 end
 
---- text with its top-left corner at (x, y); scale enlarges each font pixel
-function Canvas:text(x, y, s, color, scale)
-  scale = scale or 1
-  s = tostring(s)
+-- the rectangles of a string's font pixels; place(i, cx, row) gives the top-left of pixel
+-- (column cx 1..5, row 0..7) of character i
+local function glyph_rects(s, scale, place)
   local rects = {}
   for i = 1, #s do
     local cols = font.glyph(s:byte(i))
-    local gx = x + (i - 1) * font.width * scale
     for cx = 1, 5 do
-      local bits = cols[cx]
       for row = 0, 7 do
-        if (bits >> row) & 1 == 1 then
+        if (cols[cx] >> row) & 1 == 1 then
+          local px, py = place(i, cx, row)
           local n = #rects
-          rects[n + 1], rects[n + 2] = gx + (cx - 1) * scale, y + row * scale
-          rects[n + 3], rects[n + 4] = scale, scale
+          rects[n + 1], rects[n + 2], rects[n + 3], rects[n + 4] = px, py, scale, scale
         end
       end
     end
   end
+  return rects
+end
+
+--- text with its top-left corner at (x, y); scale enlarges each font pixel
+function Canvas:text(x, y, s, color, scale)
+  scale = scale or 1
+  local rects = glyph_rects(tostring(s), scale, function(i, cx, row)
+    return x + (i - 1) * font.width * scale + (cx - 1) * scale, y + row * scale
+  end)
   if #rects > 0 then core.fill_rects(self.img, rects, rgb(color)) end
   return self
 end
@@ -76,21 +82,9 @@ end
 --- text drawn vertically (rotated 90 degrees counter-clockwise), bottom-left at (x, y)
 function Canvas:text_vertical(x, y, s, color, scale)
   scale = scale or 1
-  s = tostring(s)
-  local rects = {}
-  for i = 1, #s do
-    local cols = font.glyph(s:byte(i))
-    local gy = y - (i - 1) * font.width * scale
-    for cx = 1, 5 do
-      for row = 0, 7 do
-        if (cols[cx] >> row) & 1 == 1 then
-          local n = #rects
-          rects[n + 1], rects[n + 2] = x + row * scale, gy - (cx - 1) * scale - scale
-          rects[n + 3], rects[n + 4] = scale, scale
-        end
-      end
-    end
-  end
+  local rects = glyph_rects(tostring(s), scale, function(i, cx, row)
+    return x + row * scale, y - (i - 1) * font.width * scale - cx * scale
+  end)
   if #rects > 0 then core.fill_rects(self.img, rects, rgb(color)) end
   return self
 end

@@ -48,25 +48,21 @@ local function frame(opts, xlo, xhi, ylo, yhi)
   local logy, logx = opts.logy, opts.logx
   local function ty(v) return logy and math.log(v, 10) or v end
   local function tx(v) return logx and math.log(v, 10) or v end
+  -- ticks of one axis: powers of ten on a log scale, else "nice" steps; the range widens to them
+  local function axis(log, lo, hi, t, n)
+    local ticks
+    if log then
+      ticks = {}
+      for e = math.floor(t(lo)), math.ceil(t(hi)) do ticks[#ticks + 1] = e end
+      if #ticks == 1 then ticks[2] = ticks[1] + 1 end
+      return ticks, ticks[1], ticks[#ticks]
+    end
+    ticks = M.ticks(lo, hi, n)
+    return ticks, math.min(lo, ticks[1]), math.max(hi, ticks[#ticks])
+  end
   local yt, xt
-  if logy then
-    yt = {}
-    for e = math.floor(ty(ylo)), math.ceil(ty(yhi)) do yt[#yt + 1] = e end
-    ylo, yhi = yt[1], yt[#yt]
-    if ylo == yhi then yhi = ylo + 1; yt[#yt + 1] = yhi end
-  else
-    yt = M.ticks(ylo, yhi, 5)
-    ylo, yhi = math.min(ylo, yt[1]), math.max(yhi, yt[#yt])
-  end
-  if logx then
-    xt = {}
-    for e = math.floor(tx(xlo)), math.ceil(tx(xhi)) do xt[#xt + 1] = e end
-    xlo, xhi = xt[1], xt[#xt]
-    if xlo == xhi then xhi = xlo + 1; xt[#xt + 1] = xhi end
-  else
-    xt = M.ticks(xlo, xhi, 6)
-    xlo, xhi = math.min(xlo, xt[1]), math.max(xhi, xt[#xt])
-  end
+  yt, ylo, yhi = axis(logy, ylo, yhi, ty, 5)
+  xt, xlo, xhi = axis(logx, xlo, xhi, tx, 6)
   local ylabels = {}
   local lw = 0
   for i, v in ipairs(yt) do
