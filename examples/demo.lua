@@ -123,8 +123,8 @@ end
 -- ---- images that maximize each class ----------------------------------------------------------------
 local maxed = {}
 for k = 1, #classes do
-  local img = nv.maximize(model, { class = k, size = 28, steps = 160, lr = 0.05, seed = k, param = "pixel",
-                                   tv = 1, l2 = 2 })
+  local img = nv.maximize(model, { objective = nv.objectives.class(k, { logprob = true }), size = 28, steps = 160,
+                                   lr = 0.02, seed = k, param = "fourier", tv = 0.3, l2 = 0.5 })
   maxed[k] = nv.image.resize(img, { 84, 84 })
 end
 save(nv.image.grid(maxed, { nrow = 5, labels = classes, padding = 4 }), "maximized_classes.png")

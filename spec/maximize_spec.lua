@@ -54,6 +54,7 @@ describe("nnvis.maximize", function()
     local m = edge_model(1)
     local obj = O.channel("1", 1) + 0.5 * O.class(2) - 0.1 * O.neuron("1", 2)
     assert.equal("1*channel(1,1) + 0.5*class(2) + -0.1*neuron(1,2)", tostring(obj))
+    assert.equal("1*logprob(3)", tostring(O.class(3, { logprob = true })))
     local calls = 0
     local img = nv.maximize(m, { objective = obj, size = 12, steps = 5, seed = 1, tv = 0.1, l2 = 0.1, blur = 0.1,
                                  lp = { p = 4, weight = 0.1 }, progress = function(step, v, im)

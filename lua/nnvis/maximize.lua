@@ -85,10 +85,17 @@ function O.neuron(layer, k, pos)
     end } }
 end
 
---- the logit of class k (1-based) of the model's output (N, classes)
-function O.class(k)
-  return objective { { weight = 1, desc = string.format("class(%d)", k),
-    value = function(_, out) return out:reshape(out:size(1), -1):select(2, k):mean() end } }
+--- the logit of class k (1-based) of the model's output (N, classes); with
+--- opts.logprob, its log-probability instead (bounded above by 0, so the image stops
+--- growing more extreme once the class is certain)
+function O.class(k, opts)
+  local logprob = opts and opts.logprob
+  return objective { { weight = 1, desc = string.format(logprob and "logprob(%d)" or "class(%d)", k),
+    value = function(_, out)
+      local o = out:reshape(out:size(1), -1)
+      if logprob then o = core.log_softmax(o, 2) end
+      return o:select(2, k):mean()
+    end } }
 end
 
 --- mean squared activation of a whole layer (DeepDream's objective)
