@@ -35,11 +35,15 @@ nv_node *nv_node_new(int op, int nin, nv_tensor *const *in) {
   nv_node *n = calloc(1, sizeof *n);
   if (!n) { nv_seterr("out of memory"); return NULL; }
   n->in = calloc((size_t)(nin ? nin : 1), sizeof *n->in);
-  if (!n->in) { free(n); nv_seterr("out of memory"); return NULL; }
+  n->ver = calloc((size_t)(nin ? nin : 1), sizeof *n->ver);
+  if (!n->in || !n->ver) { free(n->in); free(n->ver); free(n); nv_seterr("out of memory"); return NULL; }
   n->op = op;
   n->refcount = 1;
   n->nin = nin;
-  for (int k = 0; k < nin; k++) n->in[k] = nv_retain(in[k]);
+  for (int k = 0; k < nin; k++) {
+    n->in[k] = nv_retain(in[k]);
+    n->ver[k] = in[k] ? in[k]->st->version : 0;
+  }
   nv_stats_node(1);
   return n;
 }
@@ -54,6 +58,7 @@ void nv_node_release(nv_node *n) {
   if (!n || --n->refcount > 0) return;
   node_free_graph(n);
   free(n->in);
+  free(n->ver);
   free(n);
   nv_stats_node(-1);
 }
@@ -109,6 +114,34 @@ int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gi
   default:
     return nv_nn_backward(n, out, gout, gin);
   }
+}
+
+/* Ops whose backward reads the values of their inputs; the others (sums, views, copies,
+ * pooling with saved positions...) only need shapes, so changing their inputs is harmless. */
+static int reads_inputs(int op) {
+  switch (op) {
+  case NV_OP_MUL: case NV_OP_DIV: case NV_OP_POW: case NV_OP_MAXIMUM: case NV_OP_MINIMUM:
+  case NV_OP_EXP: case NV_OP_LOG: case NV_OP_SQRT: case NV_OP_RSQRT: case NV_OP_ABS: case NV_OP_SIN:
+  case NV_OP_COS: case NV_OP_TANH: case NV_OP_SIGMOID: case NV_OP_RELU: case NV_OP_POWS: case NV_OP_CLAMP:
+  case NV_OP_LEAKY_RELU: case NV_OP_ELU: case NV_OP_GELU: case NV_OP_SQUARE: case NV_OP_RECIPROCAL:
+  case NV_OP_LOG1P: case NV_OP_SOFTPLUS: case NV_OP_WHERE: case NV_OP_MATMUL: case NV_OP_CONV2D:
+  case NV_OP_BATCH_NORM:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* A tensor this node's backward reads was changed in place after the forward: its gradient
+ * would be silently wrong, so stop (as PyTorch does). */
+static int inputs_unchanged(const nv_node *n) {
+  if (!reads_inputs(n->op)) return 1;
+  for (int k = 0; k < n->nin; k++)
+    if (n->in[k] && n->in[k]->st->version != n->ver[k])
+      return nv_seterr("an input of %s was changed in place after it was used (version %lld, recorded %lld): "
+                       "its gradient would be wrong; clone it before changing it, or change it after backward",
+                       nv_op_names[n->op], (long long)n->in[k]->st->version, (long long)n->ver[k]);
+  return 1;
 }
 
 /* ---- the reverse pass -------------------------------------------------------------------------- */
@@ -218,7 +251,7 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
       nv_tensor *gsmall[8] = {0};
       nv_tensor **gin = n->nin <= 8 ? gsmall : calloc((size_t)n->nin, sizeof *gin);
       if (!gin) { ok = nv_seterr("out of memory in backward"); break; }
-      ok = nv_node_backward(n, t, t->gacc, gin);
+      ok = inputs_unchanged(n) && nv_node_backward(n, t, t->gacc, gin);
       for (int k = 0; k < n->nin; k++) {
         nv_tensor *c = n->in[k];
         if (!gin[k]) continue;

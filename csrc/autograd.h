@@ -42,6 +42,7 @@ struct nv_node {
   int refcount;
   int nin;                         /* inputs in[0..nin) */
   nv_tensor **in;                  /* nin entries, retained; NULL after backward frees them */
+  int64_t *ver;                    /* in[k]'s storage version when the node was made */
   nv_tensor *saved[NV_MAXSAVED];   /* retained; what forward kept for backward */
   double f[NV_MAXPARAM];           /* float parameters (slope, eps, ...) */
   int64_t i[NV_MAXPARAM];          /* integer parameters (dims, strides, sizes, ...) */

@@ -48,6 +48,7 @@ static int l_fill_rects(lua_State *L) {
     r[i] = (int64_t)floor(x) - ((i % 4) < 2 ? 1 : 0);
   }
   nv_fill_rects(img, r, n / 4, rgb, alpha);
+  img->st->version++;   /* an in-place change, as autograd counts them */
   lua_settop(L, 1);
   return 1;
 }
@@ -64,6 +65,7 @@ static int l_polyline(lua_State *L) {
   double *v = read_numbers(L, 2, &n, 2, "polyline");
   for (int64_t i = 0; i < n; i++) v[i] -= 1.0;
   nv_draw_polyline(img, v, n / 2, rgb, thick, alpha);
+  img->st->version++;
   lua_settop(L, 1);
   return 1;
 }

@@ -390,6 +390,7 @@ static void check_inplace(lua_State *L, nv_tensor *t, const char *fname) {
   for (int i = 0; i < t->ndim; i++)
     if (t->size[i] > 1 && t->stride[i] == 0)
       luaL_error(L, "%s: in-place change of an expanded view (several elements share memory; use contiguous)", fname);
+  t->st->version++;   /* graphs that saved this storage will notice (autograd.c) */
 }
 
 static int m_set(lua_State *L) {

@@ -55,6 +55,7 @@ typedef struct nv_storage {
   float *data;        /* n floats, 64-byte aligned */
   int64_t n;          /* number of elements */
   int refcount;
+  int64_t version;    /* bumped by every in-place change made from Lua (see autograd) */
 } nv_storage;
 
 typedef struct nv_node nv_node;

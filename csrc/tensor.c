@@ -154,6 +154,7 @@ static nv_storage *storage_new(int64_t n) {
   }
   s->n = n;
   s->refcount = 1;
+  s->version = 0;
   stats.storages++;
   stats.bytes += n * (int64_t)sizeof(float);
   return s;

@@ -89,4 +89,18 @@ describe("corner cases", function()
     local base = nv.zeros(16777219 + 5)
     assert.has_error(function() base:narrow(1, 1, 16777219):index_select(1, { 16777220 }) end)
   end)
+
+  it("stops a backward whose saved input was changed in place, and allows harmless changes", function()
+    local w = nv.tensor({ 1, 2 }, { requires_grad = true })
+    local x = nv.tensor { 3, 4 }
+    local y = (w * x):sum()
+    x:fill(0)
+    assert.has_error(function() y:backward() end,
+      "backward: an input of mul was changed in place after it was used (version 1, recorded 0): " ..
+      "its gradient would be wrong; clone it before changing it, or change it after backward")
+    local y2 = (w + x):sum()     -- add's backward does not read x
+    x:fill(5)
+    y2:backward()
+    assert.same({ 1, 1 }, w.grad:totable())
+  end)
 end)
