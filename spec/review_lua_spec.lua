@@ -122,4 +122,18 @@ describe("review of the Lua modules", function()
     assert.equal(0, bn.num_batches_tracked:item())
     assert.equal("▁▅██", nv.plot.sparkline { 1, 2, math.huge, 3 })
   end)
+
+  it("ModuleList holds modules for a user forward, with PyTorch's names", function()
+    local Net = nv.class("Net", nn.Module)
+    function Net:init() self.blocks = nn.ModuleList { nn.Linear(3, 3), nn.Linear(3, 3) }; self.head = nn.Linear(3, 1) end
+    function Net:forward(t) for _, b in self.blocks:items() do t = b(t):relu() end return self.head(t) end
+    local m = Net()
+    assert.equal(2, #m.blocks)
+    assert.equal(m.blocks:at(2), m:get("blocks.1"))
+    local names = {}
+    for name in m:named_parameters() do names[#names + 1] = name end
+    assert.same({ "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias", "head.weight", "head.bias" }, names)
+    assert.same({ 4, 1 }, m(nv.randn(4, 3)):shape())
+    assert.has_error(function() m.blocks(nv.randn(1, 3)) end)
+  end)
 end)

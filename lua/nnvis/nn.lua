@@ -625,6 +625,44 @@ function Sequential:forward(x)
   return x
 end
 
+--- ModuleList{a, b, ...}: holds modules (registered as "0", "1", ... like PyTorch) for a
+--- user module's forward to use; it has no forward of its own.  list:at(i) is 1-based,
+--- #list counts, ipairs-style iteration: for i, m in list:items() do
+local ModuleList = class("ModuleList", Module)
+nn.ModuleList = ModuleList
+
+function ModuleList:init(list)
+  list = list or {}
+  if type(list) ~= "table" then error("ModuleList: expected a list of modules, got " .. type(list), 3) end
+  for i = 1, #list do
+    if not class.isinstance(list[i], Module) then
+      error(string.format("ModuleList: element %d is not a module (got %s)", i, type(list[i])), 3)
+    end
+    self:append(list[i])
+  end
+end
+ModuleList.append = Sequential.add
+ModuleList.add = Sequential.add
+ModuleList.__len = Sequential.__len
+
+function ModuleList:at(i)
+  local e = own(self, "module")[i]
+  if not e then error(string.format("ModuleList: index %s is out of range 1..%d", tostring(i), #self), 2) end
+  return e[2]
+end
+
+function ModuleList:items()
+  local list, i = own(self, "module"), 0
+  return function()
+    i = i + 1
+    if list[i] then return i, list[i][2] end
+  end
+end
+
+function ModuleList:forward()
+  error("ModuleList: a list of modules has no forward; call its modules from your module's forward", 2)
+end
+
 ------------------------------------------------------------------------------------------------
 -- Layers with parameters
 ------------------------------------------------------------------------------------------------
