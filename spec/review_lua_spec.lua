@@ -136,4 +136,13 @@ describe("review of the Lua modules", function()
     assert.same({ 4, 1 }, m(nv.randn(4, 3)):shape())
     assert.has_error(function() m.blocks(nv.randn(1, 3)) end)
   end)
+
+  it("BatchNorm with momentum = false keeps a cumulative average of the batch statistics", function()
+    local bn = nn.BatchNorm1d(2, { momentum = false })
+    local a, b = nv.randn(4, 2), nv.randn(6, 2) + 3
+    bn(a); bn(b)
+    local expect = (a:mean(1) + b:mean(1)) / 2
+    assert.is_true((bn.running_mean - expect):abs():max():item() < 1e-5)
+    assert.equal("BatchNorm1d(2, momentum=cumulative)", tostring(bn))
+  end)
 end)

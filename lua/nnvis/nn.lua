@@ -779,7 +779,8 @@ function BatchNorm:init(c, opts)
   opts = opts or {}
   self.num_features = check_int(self.kind, "num_features", c, 1)
   self.eps = opts.eps or 1e-5
-  self.momentum = opts.momentum or 0.1
+  -- momentum = false is PyTorch's momentum=None: a cumulative average over the batches seen
+  if opts.momentum == nil then self.momentum = 0.1 else self.momentum = opts.momentum end
   self.affine = opts.affine ~= false
   self.track_running_stats = opts.track_running_stats ~= false
   if self.affine then
@@ -813,7 +814,8 @@ function BatchNorm:forward(x)
   end
   local batch_stats = self.training or not self.track_running_stats
   local y = core.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-    { training = batch_stats, momentum = self.momentum, eps = self.eps })
+    { training = batch_stats, eps = self.eps,
+      momentum = self.momentum or 1 / (self.track_running_stats and self.num_batches_tracked:item() + 1 or 1) })
   if self.training and self.track_running_stats then self.num_batches_tracked:add_(1) end
   return y
 end
@@ -826,7 +828,8 @@ end
 function BatchNorm:repr()
   local s = string.format("%s(%d", self.kind, self.num_features)
   if self.eps ~= 1e-5 then s = s .. string.format(", eps=%g", self.eps) end
-  if self.momentum ~= 0.1 then s = s .. string.format(", momentum=%g", self.momentum) end
+  if self.momentum == false then s = s .. ", momentum=cumulative"
+  elseif self.momentum ~= 0.1 then s = s .. string.format(", momentum=%g", self.momentum) end
   if not self.affine then s = s .. ", affine=false" end
   if not self.track_running_stats then s = s .. ", track_running_stats=false" end
   return s .. ")"
