@@ -2,15 +2,7 @@
 -- forward+backward GFLOPS per layer next to the sgemm GFLOPS measured in the same run.
 local nv = require "nnvis"
 
-local function best_of(n, f)
-  local best = math.huge
-  for _ = 1, n do
-    local t0 = nv.now()
-    f()
-    best = math.min(best, nv.now() - t0)
-  end
-  return best
-end
+local best_of = require("timing").best_of
 
 local cfg = nv.config()
 local a, b = nv.randn(2048, 2048), nv.randn(2048, 2048)

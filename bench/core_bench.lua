@@ -3,15 +3,7 @@
 -- OPENBLAS_CORETYPE is unset), and elementwise / reduction throughput next to memcpy.
 local nv = require "nnvis"
 
-local function best_of(n, f)
-  local best = math.huge
-  for _ = 1, n do
-    local t0 = nv.now()
-    f()
-    best = math.min(best, nv.now() - t0)
-  end
-  return best
-end
+local best_of = require("timing").best_of
 
 local function sgemm_gflops(n)
   local a, b = nv.randn(n, n), nv.randn(n, n)

@@ -12,13 +12,6 @@ end
 local m = nv.models.vgg16 { init = false }   -- weights are zero: the arithmetic is the same
 m:eval()
 local x = nv.randn(1, 3, 224, 224)
-local best = math.huge
-nv.no_grad(function()
-  for _ = 1, 4 do
-    local t0 = nv.now()
-    m(x)
-    best = math.min(best, nv.now() - t0)
-  end
-end)
+local best = nv.no_grad(require("timing").best_of, 4, function() m(x) end)
 print(string.format("VGG16 forward (224, batch 1, no_grad): %.3f s = %.1f GFLOPS; peak resident %.0f MiB " ..
   "(parameters %.0f MiB; target < 1024)", best, 30.95 / best, status("VmHWM"), 138357544 * 4 / 2 ^ 20))

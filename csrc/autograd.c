@@ -19,13 +19,13 @@ const char *const nv_op_names[NV_OP_COUNT] = {
   "gelu", "square", "reciprocal", "log1p", "softplus",
   "sign", "floor", "ceil", "round",
   "where",
-  "sum", "mean", "max", "max", "var", "logsumexp",
+  "sum", "mean", "max", "max",
   "softmax", "log_softmax",
   "matmul",
   "view", "strided", "expand", "copy",
   "gather", "index_select", "cat",
   "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-  "batch_norm", "dropout", "nll_loss", "interpolate", "pad", "linear",
+  "batch_norm", "interpolate", "pad",
   "rotate",
 };
 _Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
@@ -101,8 +101,7 @@ int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gi
   case NV_OP_SOFTPLUS: case NV_OP_SIGN: case NV_OP_FLOOR: case NV_OP_CEIL: case NV_OP_ROUND:
   case NV_OP_WHERE:
     return nv_elementwise_backward(n, out, gout, gin);
-  case NV_OP_SUM: case NV_OP_MEAN: case NV_OP_MAXDIM: case NV_OP_MAXALL: case NV_OP_VAR:
-  case NV_OP_LOGSUMEXP:
+  case NV_OP_SUM: case NV_OP_MEAN: case NV_OP_MAXDIM: case NV_OP_MAXALL:
     return nv_reduce_backward(n, out, gout, gin);
   case NV_OP_MATMUL:
     return nv_linalg_backward(n, out, gout, gin);

@@ -32,11 +32,25 @@ static double *read_numbers(lua_State *L, int idx, int64_t *n, int multiple, con
   return v;
 }
 
-static int l_fill_rects(lua_State *L) {
+/* the image at 1 (checked) and the color at 3, shared by every primitive */
+static nv_tensor *draw_target(lua_State *L, const char *fname, float rgb[4]) {
   nv_tensor *img = nv_lua_checktensor(L, 1);
-  if (!nv_draw_check(img)) return nv_lua_raise(L, "fill_rects");
-  float rgb[4] = {0, 0, 0, 1};
+  if (!nv_draw_check(img)) nv_lua_raise(L, fname);
+  rgb[0] = rgb[1] = rgb[2] = 0.0f, rgb[3] = 1.0f;
   read_rgb(L, 3, rgb);
+  return img;
+}
+
+/* after drawing: an in-place change, as autograd counts them; returns the image */
+static int drawn(lua_State *L, nv_tensor *img) {
+  img->st->version++;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_fill_rects(lua_State *L) {
+  float rgb[4];
+  nv_tensor *img = draw_target(L, "fill_rects", rgb);
   float alpha = (float)luaL_optnumber(L, 4, 1.0);
   lua_settop(L, 4);
   int64_t n;
@@ -48,16 +62,12 @@ static int l_fill_rects(lua_State *L) {
     r[i] = (int64_t)floor(x) - ((i % 4) < 2 ? 1 : 0);
   }
   nv_fill_rects(img, r, n / 4, rgb, alpha);
-  img->st->version++;   /* an in-place change, as autograd counts them */
-  lua_settop(L, 1);
-  return 1;
+  return drawn(L, img);
 }
 
 static int l_polyline(lua_State *L) {
-  nv_tensor *img = nv_lua_checktensor(L, 1);
-  if (!nv_draw_check(img)) return nv_lua_raise(L, "polyline");
-  float rgb[4] = {0, 0, 0, 1};
-  read_rgb(L, 3, rgb);
+  float rgb[4];
+  nv_tensor *img = draw_target(L, "polyline", rgb);
   int thick = (int)luaL_optinteger(L, 4, 1);
   float alpha = (float)luaL_optnumber(L, 5, 1.0);
   lua_settop(L, 5);
@@ -65,9 +75,7 @@ static int l_polyline(lua_State *L) {
   double *v = read_numbers(L, 2, &n, 2, "polyline");
   for (int64_t i = 0; i < n; i++) v[i] -= 1.0;
   nv_draw_polyline(img, v, n / 2, rgb, thick, alpha);
-  img->st->version++;
-  lua_settop(L, 1);
-  return 1;
+  return drawn(L, img);
 }
 
 static const luaL_Reg functions[] = {

@@ -48,14 +48,6 @@ static lua_Number opt_num(lua_State *L, int opts, const char *field, lua_Number 
   return v;
 }
 
-static int opt_flag(lua_State *L, int opts, const char *field, int def) {
-  if (!lua_istable(L, opts)) return def;
-  lua_getfield(L, opts, field);
-  int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 static nv_tensor *opt_tensor(lua_State *L, int idx) {
   return lua_isnoneornil(L, idx) ? NULL : T(idx);
 }
@@ -108,7 +100,7 @@ static int l_max_pool2d(lua_State *L) {
   if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
   opt_pair(L, 3, "padding", pad, 0, "max_pool2d");
   opt_pair(L, 3, "dilation", dil, 1, "max_pool2d");
-  return PUSH(nv_max_pool2d(x, k, stride, pad, dil, opt_flag(L, 3, "ceil_mode", 0)), "max_pool2d");
+  return PUSH(nv_max_pool2d(x, k, stride, pad, dil, nv_lua_optflag(L, 3, "ceil_mode", 0)), "max_pool2d");
 }
 
 /* avg_pool2d(x, k [, {stride = k, padding, ceil_mode, count_include_pad = true}]) */
@@ -119,8 +111,8 @@ static int l_avg_pool2d(lua_State *L) {
   opt_pair(L, 3, "stride", stride, 0, "avg_pool2d");
   if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
   opt_pair(L, 3, "padding", pad, 0, "avg_pool2d");
-  return PUSH(nv_avg_pool2d(x, k, stride, pad, opt_flag(L, 3, "ceil_mode", 0),
-                            opt_flag(L, 3, "count_include_pad", 1)), "avg_pool2d");
+  return PUSH(nv_avg_pool2d(x, k, stride, pad, nv_lua_optflag(L, 3, "ceil_mode", 0),
+                            nv_lua_optflag(L, 3, "count_include_pad", 1)), "avg_pool2d");
 }
 
 static int l_adaptive_avg_pool2d(lua_State *L) {
@@ -133,7 +125,7 @@ static int l_adaptive_avg_pool2d(lua_State *L) {
 /* batch_norm(x, running_mean, running_var, weight, bias [, {training, momentum = 0.1, eps = 1e-5}]) */
 static int l_batch_norm(lua_State *L) {
   nv_tensor *x = T(1), *rm = opt_tensor(L, 2), *rv = opt_tensor(L, 3), *w = opt_tensor(L, 4), *b = opt_tensor(L, 5);
-  int training = opt_flag(L, 6, "training", 0);
+  int training = nv_lua_optflag(L, 6, "training", 0);
   return PUSH(nv_batch_norm(x, rm, rv, w, b, training, opt_num(L, 6, "momentum", 0.1), opt_num(L, 6, "eps", 1e-5)),
               "batch_norm");
 }
@@ -178,7 +170,7 @@ static int l_interpolate(lua_State *L) {
   if (!bilinear && strcmp(mode, "nearest") != 0)
     return luaL_error(L, "interpolate: mode must be \"nearest\" or \"bilinear\", got \"%s\"", mode);
   lua_pop(L, 1);
-  int ac = opt_flag(L, 2, "align_corners", 0);
+  int ac = nv_lua_optflag(L, 2, "align_corners", 0);
   if (!bilinear && ac) return luaL_error(L, "interpolate: align_corners only applies to bilinear mode");
   return PUSH(nv_interpolate(x, size[0], size[1], bilinear, ac), "interpolate");
 }

@@ -24,6 +24,9 @@ nv_tensor *nv_lua_checktensor_or_number(lua_State *L, int idx);
 void nv_lua_pushtensor(lua_State *L, nv_tensor *t, const char *fname);
 /* Raises "fname: <nv_last_error()>". */
 int nv_lua_raise(lua_State *L, const char *fname);
+/* Field `field` of the options table at idx as a boolean; def when idx is no table or the
+ * field is nil. */
+int nv_lua_optflag(lua_State *L, int idx, const char *field, int def);
 /* Pushes nil, "<message>"; returns 2 (for outside data). */
 int nv_lua_fail(lua_State *L, const char *fmt, ...);
 

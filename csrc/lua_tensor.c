@@ -131,8 +131,7 @@ static int read_sizes_nonneg(lua_State *L, int idx, int64_t *size, const char *f
   return nd;
 }
 
-/* trailing options table: field as boolean */
-static int opt_bool(lua_State *L, int idx, const char *field, int def) {
+int nv_lua_optflag(lua_State *L, int idx, const char *field, int def) {
   if (!lua_istable(L, idx)) return def;
   lua_getfield(L, idx, field);
   int r = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
@@ -183,10 +182,10 @@ static int l_tensor(lua_State *L) {
     nv_lua_pushtensor(L, t, "tensor");   /* owned by Lua now: a raise below cannot leak it */
     float *p = nv_data(t);
     nested_fill(L, 1, 0, nd, size, &p);
-    if (opt_bool(L, 2, "requires_grad", 0)) t->requires_grad = 1;
+    if (nv_lua_optflag(L, 2, "requires_grad", 0)) t->requires_grad = 1;
     return 1;
   }
-  if (t && opt_bool(L, 2, "requires_grad", 0)) t->requires_grad = 1;
+  if (t && nv_lua_optflag(L, 2, "requires_grad", 0)) t->requires_grad = 1;
   return PUSH(t, "tensor");
 }
 
@@ -638,7 +637,7 @@ static int var_std(lua_State *L, int sd) {
   nv_tensor *t = T(1);
   const char *fname = sd ? "std" : "var";
   int d = optdim(L, 2, t, fname);
-  int unbiased = opt_bool(L, 3, "unbiased", 1), keep = opt_bool(L, 3, "keepdim", 0);
+  int unbiased = nv_lua_optflag(L, 3, "unbiased", 1), keep = nv_lua_optflag(L, 3, "keepdim", 0);
   if (lua_isboolean(L, 3)) keep = lua_toboolean(L, 3);
   nv_tensor *v = nv_var(t, d, keep, unbiased);
   if (v && sd) {
@@ -735,7 +734,7 @@ static int m_backward(lua_State *L) {
   nv_tensor *g = nv_lua_totensor(L, 2);
   int opts = (g || lua_isnil(L, 2)) && !lua_istable(L, 2) ? 3 : 2;
   if (!g && lua_type(L, 2) == LUA_TNUMBER) return luaL_error(L, "backward: grad must be a tensor");
-  if (!nv_backward(y, g, opt_bool(L, opts, "retain_graph", 0), 0, NULL, NULL)) return nv_lua_raise(L, "backward");
+  if (!nv_backward(y, g, nv_lua_optflag(L, opts, "retain_graph", 0), 0, NULL, NULL)) return nv_lua_raise(L, "backward");
   return 0;
 }
 
@@ -755,7 +754,7 @@ static int l_grad(lua_State *L) {
     if (!wrt[k]->requires_grad)
       return luaL_error(L, "grad: input %d does not require grad", k + 1);
   nv_tensor **outg = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *outg, 0);
-  if (!nv_backward(y, g, opt_bool(L, 3, "retain_graph", 0), n, wrt, outg)) return nv_lua_raise(L, "grad");
+  if (!nv_backward(y, g, nv_lua_optflag(L, 3, "retain_graph", 0), n, wrt, outg)) return nv_lua_raise(L, "grad");
   lua_createtable(L, n, 0);
   for (int k = 0; k < n; k++) { nv_lua_pushtensor(L, outg[k], "grad"); lua_rawseti(L, -2, k + 1); }
   return 1;

@@ -146,6 +146,11 @@ static inline void max_sum(float *e, const float *x, int64_t dim, int64_t inner,
     }
 }
 
+/* The usual last-dim case calls fn with a literal inner = 1, so that its inlined loops
+ * vectorise; other layouts pass inner through. */
+#define BY_INNER(fn, ...) \
+  do { if (inner == 1) fn(__VA_ARGS__, 1); else fn(__VA_ARGS__, inner); } while (0)
+
 static int block(int64_t inner, int64_t j0) { return inner - j0 < BLK ? (int)(inner - j0) : BLK; }
 
 static inline void softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
@@ -162,10 +167,7 @@ static inline void softmax_forward(float *out, const float *in, int64_t outer, i
 }
 
 void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
-  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
-    softmax_forward(out, in, outer, dim, 1);
-  else
-    softmax_forward(out, in, outer, dim, inner);
+  BY_INNER(softmax_forward, out, in, outer, dim);
 }
 
 static inline void softmax_backward(float *din, const float *dout, const float *out, int64_t outer, int64_t dim, int64_t inner) {
@@ -189,10 +191,7 @@ static inline void softmax_backward(float *din, const float *dout, const float *
 
 void nv_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
                          int64_t dim, int64_t inner) {
-  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
-    softmax_backward(din, dout, out, outer, dim, 1);
-  else
-    softmax_backward(din, dout, out, outer, dim, inner);
+  BY_INNER(softmax_backward, din, dout, out, outer, dim);
 }
 
 static inline void log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
@@ -212,10 +211,7 @@ static inline void log_softmax_forward(float *out, const float *in, int64_t oute
 
 void nv_log_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim,
                             int64_t inner) {
-  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
-    log_softmax_forward(out, in, outer, dim, 1);
-  else
-    log_softmax_forward(out, in, outer, dim, inner);
+  BY_INNER(log_softmax_forward, out, in, outer, dim);
 }
 
 static inline void log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer, int64_t dim, int64_t inner) {
@@ -239,8 +235,5 @@ static inline void log_softmax_backward(float *din, const float *dout, const flo
 
 void nv_log_softmax_backward(float *din, const float *dout, const float *out, int64_t outer,
                              int64_t dim, int64_t inner) {
-  if (inner == 1) /* the usual last-dim case, inlined with inner = 1 so its loops vectorise */
-    log_softmax_backward(din, dout, out, outer, dim, 1);
-  else
-    log_softmax_backward(din, dout, out, outer, dim, inner);
+  BY_INNER(log_softmax_backward, din, dout, out, outer, dim);
 }

@@ -16,7 +16,7 @@ local M = {}
 
 local EPS = 1e-7
 
-local function is_tensor(t) return getmetatable(t) == core.tensor_mt end
+local is_tensor = require("nnvis.util").is_tensor
 
 local function as_batch(x, fname)
   if not is_tensor(x) then error(fname .. ": expected an input tensor", 3) end

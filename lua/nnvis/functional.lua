@@ -5,7 +5,7 @@ local core = require "nnvis.core"
 
 local F = {}
 
-local function shape_str(t) return "(" .. table.concat(t:shape(), ",") .. ")" end
+local shape_str = require("nnvis.util").shape_str
 
 local function check_tensor(fname, t, what)
   if getmetatable(t) ~= core.tensor_mt then

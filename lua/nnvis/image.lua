@@ -8,8 +8,7 @@ local Canvas = require "nnvis.canvas"
 
 local M = {}
 
-local function shape_str(t) return "(" .. table.concat(t:shape(), ",") .. ")" end
-local function is_tensor(t) return getmetatable(t) == core.tensor_mt end
+local shape_str, is_tensor = require("nnvis.util").shape_str, require("nnvis.util").is_tensor
 
 --- PNG -> (C,H,W) float tensor in [0,1]; opts.mode "rgb" | "gray", opts.size {h, w}.
 --- Returns nil, message for files that cannot be read.

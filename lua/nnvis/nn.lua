@@ -22,10 +22,8 @@ local F = require "nnvis.functional"
 local class = require "nnvis.class"
 
 local nn = {}
-local tensor_mt = core.tensor_mt
 
-local function is_tensor(v) return getmetatable(v) == tensor_mt end
-local function shape_str(t) return "(" .. table.concat(t:shape(), ",") .. ")" end
+local is_tensor, shape_str = require("nnvis.util").is_tensor, require("nnvis.util").shape_str
 
 local no_grad = core.no_grad
 

@@ -5,7 +5,7 @@ local core = require "nnvis.core"
 
 local M = {}
 
-local function is_tensor(t) return getmetatable(t) == core.tensor_mt end
+local is_tensor = require("nnvis.util").is_tensor
 
 --- scores (N) from model output out (N, C) or (N, ...) and a target:
 ---   nil: each sample's top class;  k: class k for every sample;

@@ -31,6 +31,11 @@ function M.with_seed(seed, f, ...)
   return table.unpack(res, 2, res.n)
 end
 
+function M.is_tensor(t) return getmetatable(t) == core.tensor_mt end
+
+--- "(2,3)" for a tensor's shape, for error messages
+function M.shape_str(t) return "(" .. table.concat(t:shape(), ",") .. ")" end
+
 --- the first tensor of a model output (a tensor, or a table holding tensors)
 function M.first_tensor(out)
   if getmetatable(out) == core.tensor_mt then return out end
