@@ -19,26 +19,37 @@
 
 static const char *const png_modes[] = {"native", "rgb", "gray", NULL};   /* = NV_PNG_* */
 
-/* png_load(path [, mode]) -> (C,H,W) tensor | nil, msg */
-static int l_png_load(lua_State *L) {
+/* The image readers: from a path or from bytes in a string, with a mode name (png_modes). */
+typedef nv_tensor *(*path_reader)(const char *path, int mode);
+typedef nv_tensor *(*bytes_reader)(const unsigned char *buf, size_t len, int mode, const char *name);
+
+static int read_path(lua_State *L, path_reader f, const char *fname) {
   const char *path = luaL_checkstring(L, 1);
   int mode = luaL_checkoption(L, 2, "native", png_modes);
-  nv_tensor *t = nv_png_load(path, mode);
+  nv_tensor *t = f(path, mode);
   if (!t) return nv_lua_fail(L, "%s", nv_last_error());
-  nv_lua_pushtensor(L, t, "png_load");
+  nv_lua_pushtensor(L, t, fname);
   return 1;
 }
 
-/* png_load_bytes(str [, mode]) -> (C,H,W) tensor | nil, msg */
-static int l_png_load_bytes(lua_State *L) {
+static int read_bytes(lua_State *L, bytes_reader f, const char *fname) {
   size_t len;
   const char *buf = luaL_checklstring(L, 1, &len);
   int mode = luaL_checkoption(L, 2, "native", png_modes);
-  nv_tensor *t = nv_png_load_bytes((const unsigned char *)buf, len, mode, "png_load_bytes");
+  nv_tensor *t = f((const unsigned char *)buf, len, mode, fname);
   if (!t) return nv_lua_fail(L, "%s", nv_last_error());
-  nv_lua_pushtensor(L, t, "png_load_bytes");
+  nv_lua_pushtensor(L, t, fname);
   return 1;
 }
+
+/* png_load(path [, mode]) -> (C,H,W) tensor | nil, msg */
+static int l_png_load(lua_State *L) { return read_path(L, nv_png_load, "png_load"); }
+/* png_load_bytes(str [, mode]) -> (C,H,W) tensor | nil, msg */
+static int l_png_load_bytes(lua_State *L) { return read_bytes(L, nv_png_load_bytes, "png_load_bytes"); }
+/* image_load(path [, mode]) -> (C,H,W) tensor | nil, msg: PNG or JPEG, by the first bytes */
+static int l_image_load(lua_State *L) { return read_path(L, nv_image_load, "image_load"); }
+/* jpeg_load_bytes(str [, mode]) -> (C,H,W) tensor | nil, msg */
+static int l_jpeg_load_bytes(lua_State *L) { return read_bytes(L, nv_jpeg_load_bytes, "jpeg_load_bytes"); }
 
 /* png_save(t, path) -> true | nil, msg; raises for a shape that is not an image */
 static int l_png_save(lua_State *L) {
@@ -161,27 +172,6 @@ static int l_idx_load(lua_State *L) {
   return 1;
 }
 
-
-/* image_load(path [, mode]) -> (C,H,W) tensor | nil, msg: PNG or JPEG, by the first bytes */
-static int l_image_load(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  int mode = luaL_checkoption(L, 2, "native", png_modes);
-  nv_tensor *t = nv_image_load(path, mode);
-  if (!t) return nv_lua_fail(L, "%s", nv_last_error());
-  nv_lua_pushtensor(L, t, "image_load");
-  return 1;
-}
-
-/* jpeg_load_bytes(str [, mode]) -> (C,H,W) tensor | nil, msg */
-static int l_jpeg_load_bytes(lua_State *L) {
-  size_t len;
-  const char *buf = luaL_checklstring(L, 1, &len);
-  int mode = luaL_checkoption(L, 2, "native", png_modes);
-  nv_tensor *t = nv_jpeg_load_bytes((const unsigned char *)buf, len, mode, "jpeg_load_bytes");
-  if (!t) return nv_lua_fail(L, "%s", nv_last_error());
-  nv_lua_pushtensor(L, t, "jpeg_load_bytes");
-  return 1;
-}
 
 /* jpeg_save(t, path [, quality = 90]) -> true | nil, msg; raises for a shape that is not an image */
 static int l_jpeg_save(lua_State *L) {

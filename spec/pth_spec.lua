@@ -19,6 +19,13 @@ local function keys(t)
   return out
 end
 
+-- asserts that load_pth returns nil and a message matching pattern
+local function refused(path, pattern)
+  local v, err = nv.load_pth(path)
+  assert.is_nil(v)
+  assert.matches(pattern, err)
+end
+
 local function same_dict(got, want, tol)
   assert.same(keys(want), keys(got))
   for k, t in pairs(want) do H.close(got[k], t, tol or 0, k) end
@@ -90,35 +97,23 @@ describe("nv.load_pth", function()
     end)
 
     it("refuses a view reaching past its storage", function()
-      local v, err = nv.load_pth(FIX .. "forged_view.pth")
-      assert.is_nil(v)
-      assert.matches("view of size %(1000,1000%) at offset 0 reaches element 999999 of a storage of 12", err)
-      v, err = nv.load_pth(FIX .. "forged_offset.pth")
-      assert.is_nil(v)
-      assert.matches("at offset 10 reaches element 13", err)
+      refused(FIX .. "forged_view.pth", "view of size %(1000,1000%) at offset 0 reaches element 999999 of a storage of 12")
+      refused(FIX .. "forged_offset.pth", "at offset 10 reaches element 13")
     end)
 
     it("refuses a zip entry with a forged size", function()
-      local v, err = nv.load_pth(FIX .. "forged_size.pth")
-      assert.is_nil(v)
-      assert.matches("^load_pth: .*forged_size.pth: ", err)
+      refused(FIX .. "forged_size.pth", "^load_pth: .*forged_size.pth: ")
     end)
 
     it("refuses truncated zip and legacy files", function()
       for _, f in ipairs { "truncated.pth", "truncated_legacy.pth" } do
-        local v, err = nv.load_pth(FIX .. f)
-        assert.is_nil(v)
-        assert.matches("^load_pth: .*" .. f:gsub("%.", "%%.") .. ": ", err)
+        refused(FIX .. f, "^load_pth: .*" .. f:gsub("%.", "%%.") .. ": ")
       end
     end)
 
     it("refuses files that are not torch.save output and missing files", function()
-      local v, err = nv.load_pth(FIX .. "cnn.safetensors")
-      assert.is_nil(v)
-      assert.matches("not a file written by torch.save", err)
-      v, err = nv.load_pth("/nonexistent.pth")
-      assert.is_nil(v)
-      assert.matches("No such file", err)
+      refused(FIX .. "cnn.safetensors", "not a file written by torch.save")
+      refused("/nonexistent.pth", "No such file")
     end)
 
     it("survives every truncation of a legacy file", function()

@@ -97,6 +97,13 @@ local function size2(fname, v, name)
   return { v[1], v[2] }
 end
 
+local function check_batch(fname, x, what)
+  if not is_tensor(x) or (x:dim() ~= 3 and x:dim() ~= 4) then
+    error(("%s: expected a (C,H,W) or (N,C,H,W) %s, got %s"):format(fname, what,
+      is_tensor(x) and shape_str(x) or type(x)), 3)
+  end
+end
+
 local pre_opts = { resize = true, crop = true, mean = true, std = true }
 
 --- torchvision's standard evaluation transform, Resize(resize) + CenterCrop(crop) +
@@ -108,10 +115,7 @@ local pre_opts = { resize = true, crop = true, mean = true, std = true }
 --- Gray images become RGB and alpha is dropped when mean has 3 entries.
 function M.preprocess(img, opts)
   opts = check_options("preprocess", opts, pre_opts)
-  if not is_tensor(img) or (img:dim() ~= 3 and img:dim() ~= 4) then
-    error("preprocess: expected a (C,H,W) or (N,C,H,W) image tensor, got " ..
-      (is_tensor(img) and shape_str(img) or type(img)), 2)
-  end
+  check_batch("preprocess", img, "image tensor")
   local mean = check_stats("preprocess", opts.mean, M.IMAGENET_MEAN, "mean")
   local std = check_stats("preprocess", opts.std, M.IMAGENET_STD, "std")
   if #mean ~= #std then error(("preprocess: mean has %d entries, std %d"):format(#mean, #std), 2) end
@@ -152,10 +156,7 @@ end
 --- [0,1]; (N,C,H,W) or (C,H,W) keep their shape.  opts: mean, std (ImageNet's).
 function M.unnormalize(x, opts)
   opts = check_options("unnormalize", opts, { mean = true, std = true })
-  if not is_tensor(x) or (x:dim() ~= 3 and x:dim() ~= 4) then
-    error("unnormalize: expected a (C,H,W) or (N,C,H,W) tensor, got " ..
-      (is_tensor(x) and shape_str(x) or type(x)), 2)
-  end
+  check_batch("unnormalize", x, "tensor")
   local mean = check_stats("unnormalize", opts.mean, M.IMAGENET_MEAN, "mean")
   local std = check_stats("unnormalize", opts.std, M.IMAGENET_STD, "std")
   local c = x:size(x:dim() - 2)
