@@ -49,11 +49,18 @@ int nv_conv2d_init(nv_conv2d_shape *s) {
   int64_t oh = nv_pool_out_size(s->h, s->kh, s->sh, s->ph, s->dh, 0);
   int64_t ow = nv_pool_out_size(s->w, s->kw, s->sw, s->pw, s->dw, 0);
   if (oh < 1 || ow < 1)
-    return nv_seterr("conv2d: padded input (%d,%d) is smaller than the dilated kernel (%d,%d)",
-                     s->h + 2 * s->ph, s->w + 2 * s->pw, s->dh * (s->kh - 1) + 1,
-                     s->dw * (s->kw - 1) + 1);
-  if (oh * ow > INT32_MAX || (int64_t)s->cin * s->kh * s->kw > INT32_MAX)
-    return nv_seterr("conv2d: output (%lld,%lld) too large", (long long)oh, (long long)ow);
+    return nv_seterr("conv2d: padded input (%lld,%lld) is smaller than the dilated kernel (%lld,%lld)",
+                     (long long)s->h + 2LL * s->ph, (long long)s->w + 2LL * s->pw,
+                     (long long)s->dh * (s->kh - 1) + 1, (long long)s->dw * (s->kw - 1) + 1);
+  /* each factor is below 2^32 first, so the products cannot overflow */
+  if (oh > INT32_MAX || ow > INT32_MAX || oh * ow > INT32_MAX ||
+      (int64_t)s->kh * s->kw > INT32_MAX || (int64_t)s->cin * ((int64_t)s->kh * s->kw) > INT32_MAX)
+    return nv_seterr("conv2d: output (%lld,%lld) or kernel (%d,%d) x %d channels too large", (long long)oh,
+                     (long long)ow, s->kh, s->kw, s->cin);
+  /* one column tile and the batched scratch must stay addressable as int */
+  if ((int64_t)s->cin * s->kh * s->kw * oh * ow > ((int64_t)1 << 40))
+    return nv_seterr("conv2d: the column matrix (%lld x %lld) is too large",
+                     (long long)s->cin * s->kh * s->kw, (long long)oh * ow);
   s->oh = (int)oh;
   s->ow = (int)ow;
   return 1;

@@ -79,6 +79,11 @@ nv_tensor *nv_png_load_bytes(const unsigned char *buf, size_t len, int mode, con
               info.width, info.height, PNG_MAX_PIXELS);
     return NULL;
   }
+  if (err == NV_PNG_FORGED) {
+    nv_seterr("%s: truncated or forged PNG: %ux%u pixels cannot fit in %zu bytes", name, info.width,
+              info.height, len);
+    return NULL;
+  }
   if (err) {
     nv_seterr("%s: not a readable PNG (%s)", name, nv_png_error_text(err));
     return NULL;
@@ -1058,6 +1063,11 @@ nv_tensor *nv_idx_load(const char *path) {
     else numel *= (uint64_t)size[k];
   }
   nv_shape_str(shape, sizeof shape, ndim, size);
+  if (numel <= IDX_MAX_ELEMS && (int64_t)numel * (es > 4 ? es : 4) > nv_max_alloc()) {
+    nv_seterr("%s: IDX dimensions %s need %lld bytes, more than max_alloc (%lld; nv.config{max_alloc = ...})",
+              path, shape, (long long)numel * es, (long long)nv_max_alloc());
+    goto done;
+  }
   if (numel > IDX_MAX_ELEMS) {
     nv_seterr("%s: IDX dimensions %s hold more than %llu elements", path, shape,
               (unsigned long long)IDX_MAX_ELEMS);

@@ -39,6 +39,8 @@ typedef struct nv_png_info {
 
 /* Returned by nv_png_decode when width*height exceeds max_pixels (lodepng's codes are < 200). */
 #define NV_PNG_TOO_LARGE 1000u
+/* Returned when the file is too small to hold the pixels its header claims. */
+#define NV_PNG_FORGED 1001u
 
 /* Decodes a PNG held in memory to interleaved RGBA: 8-bit samples, or 16-bit big-endian ones
  * when the file stores 16 bits.  On success returns 0 and *pixels is a new malloc'd buffer

@@ -22,8 +22,17 @@ static int l_config(lua_State *L) {
       nv_blas_set_threads((int)n);
     }
     lua_pop(L, 1);
+    lua_getfield(L, 1, "max_alloc");
+    if (!lua_isnil(L, -1)) {
+      int ok;
+      lua_Integer b = lua_tointegerx(L, -1, &ok);
+      if (!ok) return luaL_error(L, "config: max_alloc must be a whole number of bytes, got %s", luaL_typename(L, -1));
+      if (!nv_set_max_alloc((int64_t)b)) return nv_lua_raise(L, "config");
+    }
+    lua_pop(L, 1);
   }
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)nv_max_alloc()); lua_setfield(L, -2, "max_alloc");
   lua_pushstring(L, nv_blas_core()); lua_setfield(L, -2, "blas_core");
   lua_pushinteger(L, nv_blas_threads()); lua_setfield(L, -2, "threads");
   lua_pushboolean(L, nv_blas_coretype_forced()); lua_setfield(L, -2, "blas_core_chosen_by_nnvis");

@@ -3,6 +3,8 @@
  * interpolate and pad.  Options come in a trailing table; a pair option (stride, padding,
  * dilation, kernel, size) is a number or {h, w}.
  */
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lua_nv.h"
@@ -12,20 +14,18 @@
 #define T(i) nv_lua_checktensor(L, (i))
 #define PUSH(expr, name) (nv_lua_pushtensor(L, (expr), (name)), 1)
 
-/* value at idx (number or {h, w}) into p; def when nil */
-static void pair_at(lua_State *L, int idx, int p[2], int def, const char *fname, const char *what) {
+/* value at idx (number or {h, w}) into p, each an integer in [lo, INT32_MAX]; def when nil */
+static void pair_at(lua_State *L, int idx, int p[2], int def, int lo, const char *fname, const char *what) {
   if (lua_isnoneornil(L, idx)) { p[0] = p[1] = def; return; }
-  if (lua_isinteger(L, idx) || (lua_isnumber(L, idx) && lua_type(L, idx) == LUA_TNUMBER)) {
-    p[0] = p[1] = (int)lua_tointeger(L, idx);
-    if (!lua_isinteger(L, idx) && lua_tonumber(L, idx) != (lua_Number)p[0])
-      luaL_error(L, "%s: %s must be an integer", fname, what);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    p[0] = p[1] = (int)nv_lua_checkint(L, idx, lo, INT32_MAX, fname, what);
     return;
   }
   if (lua_istable(L, idx) && luaL_len(L, idx) == 2) {
     for (int k = 0; k < 2; k++) {
       lua_geti(L, idx, k + 1);
-      if (!lua_isinteger(L, -1)) luaL_error(L, "%s: %s must be a number or {h, w} of integers", fname, what);
-      p[k] = (int)lua_tointeger(L, -1);
+      if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: %s must be a number or {h, w} of integers", fname, what);
+      p[k] = (int)nv_lua_checkint(L, lua_gettop(L), lo, INT32_MAX, fname, what);
       lua_pop(L, 1);
     }
     return;
@@ -33,11 +33,20 @@ static void pair_at(lua_State *L, int idx, int p[2], int def, const char *fname,
   luaL_error(L, "%s: %s must be a number or {h, w}, got %s", fname, what, luaL_typename(L, idx));
 }
 
-static void opt_pair(lua_State *L, int opts, const char *field, int p[2], int def, const char *fname) {
+static void opt_pair(lua_State *L, int opts, const char *field, int p[2], int def, int lo, const char *fname) {
   if (!lua_istable(L, opts)) { p[0] = p[1] = def; return; }
   lua_getfield(L, opts, field);
-  pair_at(L, lua_gettop(L), p, def, fname, field);
+  pair_at(L, lua_gettop(L), p, def, lo, fname, field);
   lua_pop(L, 1);
+}
+
+/* integer option `field` in [lo, INT32_MAX], def when absent */
+static int opt_int(lua_State *L, int opts, const char *field, int def, int lo, const char *fname) {
+  if (!lua_istable(L, opts)) return def;
+  lua_getfield(L, opts, field);
+  int v = lua_isnil(L, -1) ? def : (int)nv_lua_checkint(L, lua_gettop(L), lo, INT32_MAX, fname, field);
+  lua_pop(L, 1);
+  return v;
 }
 
 static lua_Number opt_num(lua_State *L, int opts, const char *field, lua_Number def) {
@@ -56,8 +65,8 @@ static nv_tensor *opt_tensor(lua_State *L, int idx) {
 static int l_conv2d(lua_State *L) {
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
   int stride[2], pad[2], dil[2];
-  opt_pair(L, 4, "stride", stride, 1, "conv2d");
-  opt_pair(L, 4, "dilation", dil, 1, "conv2d");
+  opt_pair(L, 4, "stride", stride, 1, 1, "conv2d");
+  opt_pair(L, 4, "dilation", dil, 1, 1, "conv2d");
   int same = 0;
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "padding");
@@ -85,40 +94,40 @@ static int l_conv2d(lua_State *L) {
     int isstr = lua_type(L, -1) == LUA_TSTRING;   /* "valid" */
     lua_pop(L, 1);
     if (isstr) pad[0] = pad[1] = 0;
-    else opt_pair(L, 4, "padding", pad, 0, "conv2d");
+    else opt_pair(L, 4, "padding", pad, 0, 0, "conv2d");
   } else pad[0] = pad[1] = 0;
-  int groups = (int)opt_num(L, 4, "groups", 1);
+  int groups = opt_int(L, 4, "groups", 1, 1, "conv2d");
   return PUSH(nv_conv2d(x, w, b, stride, pad, dil, groups), "conv2d");
 }
 
 /* max_pool2d(x, k [, {stride = k, padding, dilation, ceil_mode}]) */
 static int l_max_pool2d(lua_State *L) {
   nv_tensor *x = T(1);
-  int k[2], stride[2], pad[2], dil[2];
-  pair_at(L, 2, k, 0, "max_pool2d", "kernel size");
-  opt_pair(L, 3, "stride", stride, 0, "max_pool2d");
+  int k[2] = {0, 0}, stride[2], pad[2], dil[2];
+  pair_at(L, 2, k, 0, 1, "max_pool2d", "kernel size");
+  opt_pair(L, 3, "stride", stride, 0, 1, "max_pool2d");
   if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
-  opt_pair(L, 3, "padding", pad, 0, "max_pool2d");
-  opt_pair(L, 3, "dilation", dil, 1, "max_pool2d");
+  opt_pair(L, 3, "padding", pad, 0, 0, "max_pool2d");
+  opt_pair(L, 3, "dilation", dil, 1, 1, "max_pool2d");
   return PUSH(nv_max_pool2d(x, k, stride, pad, dil, nv_lua_optflag(L, 3, "ceil_mode", 0)), "max_pool2d");
 }
 
 /* avg_pool2d(x, k [, {stride = k, padding, ceil_mode, count_include_pad = true}]) */
 static int l_avg_pool2d(lua_State *L) {
   nv_tensor *x = T(1);
-  int k[2], stride[2], pad[2];
-  pair_at(L, 2, k, 0, "avg_pool2d", "kernel size");
-  opt_pair(L, 3, "stride", stride, 0, "avg_pool2d");
+  int k[2] = {0, 0}, stride[2], pad[2];
+  pair_at(L, 2, k, 0, 1, "avg_pool2d", "kernel size");
+  opt_pair(L, 3, "stride", stride, 0, 1, "avg_pool2d");
   if (stride[0] == 0 && stride[1] == 0) { stride[0] = k[0]; stride[1] = k[1]; }
-  opt_pair(L, 3, "padding", pad, 0, "avg_pool2d");
+  opt_pair(L, 3, "padding", pad, 0, 0, "avg_pool2d");
   return PUSH(nv_avg_pool2d(x, k, stride, pad, nv_lua_optflag(L, 3, "ceil_mode", 0),
                             nv_lua_optflag(L, 3, "count_include_pad", 1)), "avg_pool2d");
 }
 
 static int l_adaptive_avg_pool2d(lua_State *L) {
   nv_tensor *x = T(1);
-  int s[2];
-  pair_at(L, 2, s, 1, "adaptive_avg_pool2d", "output size");
+  int s[2] = {1, 1};
+  pair_at(L, 2, s, 1, 1, "adaptive_avg_pool2d", "output size");
   return PUSH(nv_adaptive_avg_pool2d(x, s[0], s[1]), "adaptive_avg_pool2d");
 }
 
@@ -156,12 +165,16 @@ static int l_interpolate(lua_State *L) {
   }
   int size[2];
   lua_getfield(L, 2, "size");
-  if (!lua_isnil(L, -1)) pair_at(L, lua_gettop(L), size, 0, "interpolate", "size");
+  if (!lua_isnil(L, -1)) pair_at(L, lua_gettop(L), size, 0, 1, "interpolate", "size");
   else {
     lua_Number sf = opt_num(L, 2, "scale_factor", 0);
-    if (sf <= 0) return luaL_error(L, "interpolate: give size = {h, w} or a positive scale_factor");
-    size[0] = (int)(x->size[x->ndim - 2] * sf);
-    size[1] = (int)(x->size[x->ndim - 1] * sf);
+    if (!(sf > 0) || !isfinite(sf)) return luaL_error(L, "interpolate: give size = {h, w} or a positive, finite scale_factor");
+    for (int k = 0; k < 2; k++) {
+      double o = floor((double)x->size[x->ndim - 2 + k] * sf);
+      if (!(o >= 1 && o <= INT32_MAX))
+        return luaL_error(L, "interpolate: scale_factor %f gives output size %f along %s", sf, o, k ? "the width" : "the height");
+      size[k] = (int)o;
+    }
   }
   lua_pop(L, 1);
   lua_getfield(L, 2, "mode");
@@ -183,8 +196,7 @@ static int l_pad(lua_State *L) {
   if (n != 2 && n != 4) return luaL_error(L, "pad: expected {left, right} or {left, right, top, bottom}, got %d numbers", n);
   for (int k = 0; k < n; k++) {
     lua_geti(L, 2, k + 1);
-    if (!lua_isinteger(L, -1)) return luaL_error(L, "pad: padding %d must be an integer", k + 1);
-    pad[k] = (int)lua_tointeger(L, -1);
+    pad[k] = (int)nv_lua_checkint(L, lua_gettop(L), 0, INT32_MAX, "pad", "padding");
     lua_pop(L, 1);
   }
   int mode = NV_PAD_CONSTANT;

@@ -27,6 +27,11 @@ int nv_lua_raise(lua_State *L, const char *fname);
 /* Field `field` of the options table at idx as a boolean; def when idx is no table or the
  * field is nil. */
 int nv_lua_optflag(lua_State *L, int idx, const char *field, int def);
+/* The integer at idx, in [lo, hi]: an integer, or a float with an integral value.  NaN,
+ * infinities, fractions and values out of range raise "fname: what must be ...", so no
+ * argument is ever narrowed or converted with undefined behaviour. */
+lua_Integer nv_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *fname,
+                            const char *what);
 /* Pushes nil, "<message>"; returns 2 (for outside data). */
 int nv_lua_fail(lua_State *L, const char *fmt, ...);
 

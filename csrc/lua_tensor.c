@@ -87,6 +87,25 @@ static int t_gc(lua_State *L) {
 #define T(i) nv_lua_checktensor(L, (i))
 #define PUSH(expr, name) (nv_lua_pushtensor(L, (expr), (name)), 1)
 
+lua_Integer nv_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *fname,
+                            const char *what) {
+  lua_Integer v;
+  if (lua_isinteger(L, idx)) v = lua_tointeger(L, idx);
+  else if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Number f = lua_tonumber(L, idx);
+    /* the range test first: a cast of NaN, inf or 1e300 to an integer is undefined */
+    if (!(f >= -9007199254740992.0 && f <= 9007199254740992.0) || f != floor(f))
+      return luaL_error(L, "%s: %s must be an integer, got %s", fname, what, lua_tostring(L, idx));
+    v = (lua_Integer)f;
+  } else {
+    return luaL_error(L, "%s: %s must be an integer, got %s", fname, what, luaL_typename(L, idx));
+  }
+  if (v < lo || v > hi)
+    return luaL_error(L, "%s: %s must be between %I and %I, got %I", fname, what, lo,
+                      hi, v);
+  return v;
+}
+
 /* 1-based (or negative) Lua dim -> 0-based */
 static int checkdim(lua_State *L, int idx, int ndim, const char *fname) {
   lua_Integer d = luaL_checkinteger(L, idx);
@@ -491,15 +510,18 @@ static int m_narrow(lua_State *L) {
   nv_tensor *t = T(1);
   if (t->ndim == 0) return luaL_error(L, "narrow: cannot narrow a scalar");
   int d = checkdim(L, 2, t->ndim, "narrow");
-  return PUSH(nv_narrow(t, d, luaL_checkinteger(L, 3) - 1, luaL_checkinteger(L, 4)), "narrow");
+  lua_Integer start = nv_lua_checkint(L, 3, 1, t->size[d] + 1, "narrow", "start");
+  lua_Integer len = nv_lua_checkint(L, 4, 0, t->size[d] - start + 1, "narrow", "length");
+  return PUSH(nv_narrow(t, d, start - 1, len), "narrow");
 }
 
 static int m_select(lua_State *L) {
   nv_tensor *t = T(1);
   if (t->ndim == 0) return luaL_error(L, "select: cannot select from a scalar");
   int d = checkdim(L, 2, t->ndim, "select");
-  lua_Integer i = luaL_checkinteger(L, 3);
+  lua_Integer i = nv_lua_checkint(L, 3, -t->size[d], t->size[d], "select", "index");
   if (i < 0) i += t->size[d] + 1;
+  if (i == 0) return luaL_error(L, "select: index 0 is out of range (indices are 1-based) for size %d", (int)t->size[d]);
   return PUSH(nv_select(t, d, i - 1), "select");
 }
 

@@ -34,6 +34,16 @@ static nv_tensor *unbatch(nv_tensor *o, int unbatched) {
 
 static nv_node *node_for(int op, int nin, nv_tensor *const *in) { return nv_op_node(op, nn_backward, nin, in); }
 
+/* Image ops index with int: every size of t must fit one (a view expanded past 2^31 must not
+ * wrap to a small or negative size). */
+static int int_sized(const char *fname, const char *what, const nv_tensor *t) {
+  char a[200];
+  for (int i = 0; i < t->ndim; i++)
+    if (t->size[i] > INT32_MAX)
+      return nv_seterr("%s: %s %s has a size over 2^31-1", fname, what, shp(a, sizeof a, t));
+  return 1;
+}
+
 /* ---- conv2d ------------------------------------------------------------------------------ */
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
                      const int dil[2], int groups) {
@@ -43,6 +53,7 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
     return nv_seterr("conv2d: weight must be (Cout, Cin/groups, KH, KW), got %s", shp(a, sizeof a, w)), NULL;
   if (x0->ndim != 3 && x0->ndim != 4)
     return nv_seterr("conv2d: expected input (N,C,H,W) or (C,H,W), got %s", shp(a, sizeof a, x0)), NULL;
+  if (!int_sized("conv2d", "input", x0) || !int_sized("conv2d", "weight", w)) return NULL;
   int64_t cin = x0->size[x0->ndim - 3];
   if (groups < 1) return nv_seterr("conv2d: groups must be >= 1, got %d", groups), NULL;
   if (w->size[1] * groups != cin)
@@ -87,6 +98,7 @@ static int pool_setup(const char *fname, nv_tensor *x, nv_pool2d_shape *s) {
   char a[200];
   if (x->ndim != 3 && x->ndim != 4)
     return nv_seterr("%s: expected input (N,C,H,W) or (C,H,W), got %s", fname, shp(a, sizeof a, x));
+  if (!int_sized(fname, "input", x)) return 0;
   s->n = (int)(x->ndim == 4 ? x->size[0] : 1);
   s->c = (int)x->size[x->ndim - 3];
   s->h = (int)x->size[x->ndim - 2];
@@ -164,6 +176,7 @@ static nv_tensor *resized(const char *fname, nv_tensor *x, int oh, int ow, int *
   if (x->ndim != 3 && x->ndim != 4)
     return nv_seterr("%s: expected input (N,C,H,W) or (C,H,W), got %s", fname, shp(a, sizeof a, x)), NULL;
   if (oh < 1 || ow < 1) return nv_seterr("%s: output size must be positive, got (%d,%d)", fname, oh, ow), NULL;
+  if (!int_sized(fname, "input", x)) return NULL;
   *h = (int)x->size[x->ndim - 2];
   *w = (int)x->size[x->ndim - 1];
   if (*h < 1 || *w < 1) return nv_seterr("%s: input %s is empty", fname, shp(a, sizeof a, x)), NULL;
@@ -194,6 +207,7 @@ nv_tensor *nv_batch_norm(nv_tensor *x, nv_tensor *rm, nv_tensor *rv, nv_tensor *
                          int training, double momentum, double eps) {
   char a[200], c[200];
   if (x->ndim < 2) return nv_seterr("batch_norm: expected input (N,C) or (N,C,...), got %s", shp(a, sizeof a, x)), NULL;
+  if (!int_sized("batch_norm", "input", x)) return NULL;
   int64_t n = x->size[0], ch = x->size[1], s = 1;
   for (int i = 2; i < x->ndim; i++) s *= x->size[i];
   nv_tensor *vecs[4] = {rm, rv, w, b};
@@ -286,12 +300,17 @@ nv_tensor *nv_pad(nv_tensor *x, const int pad4[4], int npad, int mode, float val
                      shp(a, sizeof a, x)), NULL;
   int pad[4] = {pad4[0], pad4[1], npad == 4 ? pad4[2] : 0, npad == 4 ? pad4[3] : 0};
   for (int k = 0; k < 4; k++) if (pad[k] < 0) return nv_seterr("pad: negative padding %d is not supported", pad[k]), NULL;
-  int h = npad == 4 ? (int)x->size[x->ndim - 2] : 1, w = (int)x->size[x->ndim - 1];
+  int64_t h64 = npad == 4 ? x->size[x->ndim - 2] : 1, w64 = x->size[x->ndim - 1];
+  int64_t oh = h64 + pad[2] + pad[3], ow = w64 + pad[0] + pad[1];   /* 64-bit: int pads cannot wrap */
+  if (oh > INT32_MAX || ow > INT32_MAX)
+    return nv_seterr("pad: padded size (%lld,%lld) of %s is too large", (long long)oh, (long long)ow,
+                     shp(a, sizeof a, x)), NULL;
+  int h = (int)h64, w = (int)w64;
   if (!nv_pad_check(h, w, pad, (nv_pad_mode)mode)) return NULL;
   int64_t sz[NV_MAXDIM];
   memcpy(sz, x->size, sizeof sz);
-  sz[x->ndim - 1] += pad[0] + pad[1];
-  if (npad == 4) sz[x->ndim - 2] += pad[2] + pad[3];
+  sz[x->ndim - 1] = ow;
+  if (npad == 4) sz[x->ndim - 2] = oh;
   int64_t hw = (int64_t)h * w;
   int64_t planes = hw > 0 ? nv_numel(x) / hw : 0;
   nv_tensor *xc = nv_contiguous_data(x);

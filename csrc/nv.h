@@ -83,7 +83,14 @@ nv_tensor *nv_zeros(int ndim, const int64_t *size);
 nv_tensor *nv_full(int ndim, const int64_t *size, float v);
 nv_tensor *nv_empty_like(const nv_tensor *t);
 nv_tensor *nv_zeros_like(const nv_tensor *t);
-/* A tensor header over an existing storage (retains st). No bounds check: internal use. */
+/* Sizes checked and multiplied: non-negative, at most NV_MAXDIM of them, and the product
+ * (also of the non-zero ones) within max_alloc.  *numel set; 1, or 0 with the error set. */
+int nv_check_numel(int ndim, const int64_t *size, int64_t *numel);
+/* The allocation cap in bytes (default 3/4 of physical memory), and setting it (1/0). */
+int64_t nv_max_alloc(void);
+int nv_set_max_alloc(int64_t bytes);
+/* A tensor header over an existing storage (retains st).  Sizes are checked as by
+ * nv_check_numel (NULL with the error set); offsets and strides are not: internal use. */
 nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t *size,
                            const int64_t *stride);
 

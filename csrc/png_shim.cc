@@ -25,6 +25,14 @@ extern "C" unsigned nv_png_decode(const unsigned char *buf, size_t len, size_t m
     info->height = h;
     // Checked before decoding so a tiny file cannot make lodepng allocate gigabytes.
     if (!err && (size_t)w * h > max_pixels) err = NV_PNG_TOO_LARGE;
+    // Deflate expands at most 1032:1, so the file's bytes bound the scanlines it can hold.
+    // A header claiming more (16384x16384 RGBA16 in 68 bytes) is refused before lodepng
+    // reserves the output buffer.
+    if (!err) {
+      unsigned ch = lodepng_get_channels(&st.info_png.color), bits = st.info_png.color.bitdepth;
+      double raw = (double)h * (1.0 + ((double)w * ch * bits + 7.0) / 8.0);
+      if (raw > (double)len * 1032.0 + 1024.0) err = NV_PNG_FORGED;
+    }
     if (!err) {
       unsigned depth = st.info_png.color.bitdepth == 16 ? 16 : 8;
       st.info_raw.colortype = LCT_RGBA;   // lodepng expands gray, palette and keys for us

@@ -55,14 +55,34 @@ int nv_pool2d_init(nv_pool2d_shape *s, const char *op) {
  *
  * Output columns [lo, hi) are those whose tap at offset x = j*d - pad lands inside the
  * input row: 0 <= o*stride + x < n. */
-static void valid_cols(int x, int stride, int n, int nout, int *lo, int *hi) {
-  int a, b;
+static void valid_cols(int64_t x, int stride, int n, int nout, int *lo, int *hi) {
+  int64_t a, b;
   if (stride == 1) /* no division: this runs once per tap and output row */
     a = x >= 0 ? 0 : -x, b = n - x < 0 ? 0 : n - x;
   else
     a = x >= 0 ? 0 : (-x + stride - 1) / stride, b = n - 1 - x < 0 ? 0 : (n - 1 - x) / stride + 1;
   if (b > nout) b = nout;
-  *lo = a, *hi = a > b ? a : b;
+  if (a > nout) a = nout;
+  *lo = (int)a, *hi = (int)(a > b ? a : b);
+}
+
+/* The taps t in [0, k) with lo <= base + t*d <= hi (d >= 1), as [*t0, *t1).  The pooling
+ * loops visit only these, so their cost is bounded by the input, not by the kernel size (a
+ * 2^31-wide window over a 2x6 input visits a handful of taps, not 2^31). */
+static void tap_span(int64_t base, int64_t d, int64_t k, int64_t lo, int64_t hi, int *t0, int *t1) {
+  int64_t a = base >= lo ? 0 : (lo - base + d - 1) / d;
+  int64_t b = base > hi ? 0 : (hi - base) / d + 1;
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *t0 = (int)a, *t1 = (int)b;
+}
+
+/* window rows of output row oh inside the input; window columns that reach some input column */
+static void row_taps(const nv_pool2d_shape *s, int oh, int dil, int *i0, int *i1) {
+  tap_span((int64_t)oh * s->sh - s->ph, dil, s->kh, 0, s->h - 1, i0, i1);
+}
+static void col_taps(const nv_pool2d_shape *s, int dil, int *j0, int *j1) {
+  tap_span(-(int64_t)s->pw, dil, s->kw, -(int64_t)(s->ow - 1) * s->sw, s->w - 1, j0, j1);
 }
 
 /* ---- max_pool2d ------------------------------------------------------------------------ */
@@ -71,9 +91,9 @@ static void valid_cols(int x, int stride, int n, int nout, int *lo, int *hi) {
  * from it), then strict >, so ties keep the first max, and NaN wins.  Selects rather than
  * branches, on restrict pointers, so that it vectorises. */
 static void max_tap(float *restrict o, int32_t *restrict ix, const float *restrict row, int lo,
-                    int hi, int stride, int x, int32_t base) {
+                    int hi, int stride, int64_t x, int32_t base) {
   for (int ow = lo; ow < hi; ow++) {
-    int iw = ow * stride + x;
+    int iw = (int)((int64_t)ow * stride + x);
     float v = row[iw], m = o[ow];
     int32_t k = ix[ow];
     int take = (v > m) | (v != v) | (k < 0);
@@ -93,12 +113,15 @@ void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
       /* padding is -inf; a dilated window that misses the input entirely keeps -inf and
        * index -1, which backward skips */
       for (int ow = 0; ow < s->ow; ow++) o[ow] = -INFINITY, ix[ow] = -1;
-      for (int i = 0; i < s->kh; i++) {
-        int ih = oh * s->sh - s->ph + i * s->dh;
-        if (ih < 0 || ih >= s->h) continue;
+      int i0, i1, j0, j1;
+      row_taps(s, oh, s->dh, &i0, &i1);
+      col_taps(s, s->dw, &j0, &j1);
+      for (int i = i0; i < i1; i++) {
+        int ih = (int)((int64_t)oh * s->sh - s->ph + (int64_t)i * s->dh);
         const float *row = p + (int64_t)ih * s->w;
-        for (int j = 0; j < s->kw; j++) {
-          int x = j * s->dw - s->pw, lo, hi;
+        for (int j = j0; j < j1; j++) {
+          int64_t x = (int64_t)j * s->dw - s->pw;
+          int lo, hi;
           valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
           max_tap(o, ix, row, lo, hi, s->sw, x, ih * s->w);
         }
@@ -124,14 +147,14 @@ void nv_max_pool2d_backward(float *din, const float *dout, const int32_t *indice
  * past it, and that part never counts), giving the count_include_pad length; then cut to
  * the input, giving the other.  Returns <= 0 when the window misses the input. */
 static int avg_len(int o, int stride, int pad, int k, int n, int include_pad) {
-  int a = o * stride - pad, c = a + k < n + pad ? a + k : n + pad;
-  int a1 = a < 0 ? 0 : a, c1 = c > n ? n : c;
-  int len = include_pad ? c - a : c1 - a1;
-  return c1 > a1 ? len : 0; /* no input cell: PyTorch outputs 0 */
+  int64_t a = (int64_t)o * stride - pad, c = a + k < (int64_t)n + pad ? a + k : (int64_t)n + pad;
+  int64_t a1 = a < 0 ? 0 : a, c1 = c > n ? n : c;
+  int64_t len = include_pad ? c - a : c1 - a1;
+  return c1 > a1 ? (int)(len < INT32_MAX ? len : INT32_MAX) : 0; /* no input cell: PyTorch outputs 0 */
 }
 
 static float edge_div(int ow, const nv_pool2d_shape *s, int rl) {
-  int div = rl * avg_len(ow, s->sw, s->pw, s->kw, s->w, s->count_include_pad);
+  double div = (double)rl * avg_len(ow, s->sw, s->pw, s->kw, s->w, s->count_include_pad);
   return (float)(div > 0 ? div : 1);
 }
 
@@ -143,10 +166,10 @@ static void divide_cols(float *dst, const float *src, int b0, int nb, const nv_p
                         int rl) {
   int lo, hi, lo1, hi1;
   valid_cols(-s->pw, s->sw, s->w, s->ow, &lo, &hi);                /* first tap inside */
-  valid_cols(s->kw - 1 - s->pw, s->sw, s->w, s->ow, &lo1, &hi1);   /* last tap inside */
+  valid_cols((int64_t)s->kw - 1 - s->pw, s->sw, s->w, s->ow, &lo1, &hi1);   /* last tap inside */
   lo = lo < b0 ? b0 : lo > b0 + nb ? b0 + nb : lo;
   hi = hi1 < lo ? lo : hi1 > b0 + nb ? b0 + nb : hi1;
-  float full = (float)(rl > 0 ? rl * s->kw : 1);
+  float full = (float)(rl > 0 ? (double)rl * s->kw : 1);
   for (int k = lo - b0; k < hi - b0; k++) dst[k] = src[k] / full;
   for (int k = 0; k < lo - b0; k++) dst[k] = src[k] / edge_div(b0 + k, s, rl);
   for (int k = hi - b0; k < nb; k++) dst[k] = src[k] / edge_div(b0 + k, s, rl);
@@ -154,20 +177,20 @@ static void divide_cols(float *dst, const float *src, int b0, int nb, const nv_p
 
 /* o[ow] += row[ow*stride + x] for ow in [lo, hi): one tap of avg_pool2d's forward. */
 static void add_tap(float *restrict o, const float *restrict row, int lo, int hi, int stride,
-                    int x) {
+                    int64_t x) {
   if (stride == 1) /* the common case, spelled out so it vectorises with plain loads */
     for (int ow = lo; ow < hi; ow++) o[ow] += row[ow + x];
   else
-    for (int ow = lo; ow < hi; ow++) o[ow] += row[ow * stride + x];
+    for (int ow = lo; ow < hi; ow++) o[ow] += row[(int64_t)ow * stride + x];
 }
 
 /* row[ow*stride + x] += g[ow]: the mirror of add_tap, for backward. */
 static void scatter_tap(float *restrict row, const float *restrict g, int lo, int hi,
-                        int stride, int x) {
+                        int stride, int64_t x) {
   if (stride == 1)
     for (int ow = lo; ow < hi; ow++) row[ow + x] += g[ow];
   else
-    for (int ow = lo; ow < hi; ow++) row[ow * stride + x] += g[ow];
+    for (int ow = lo; ow < hi; ow++) row[(int64_t)ow * stride + x] += g[ow];
 }
 
 void nv_avg_pool2d_forward(float *out, const float *in, const nv_pool2d_shape *s) {
@@ -178,11 +201,14 @@ void nv_avg_pool2d_forward(float *out, const float *in, const nv_pool2d_shape *s
     for (int oh = 0; oh < s->oh; oh++) {
       float *o = out + (pl * s->oh + oh) * s->ow;
       for (int ow = 0; ow < s->ow; ow++) o[ow] = 0.0f;
-      for (int i = 0; i < s->kh; i++) {
-        int ih = oh * s->sh - s->ph + i;
-        if (ih < 0 || ih >= s->h) continue;
-        for (int j = 0; j < s->kw; j++) {
-          int x = j - s->pw, lo, hi;
+      int i0, i1, j0, j1;
+      row_taps(s, oh, 1, &i0, &i1);
+      col_taps(s, 1, &j0, &j1);
+      for (int i = i0; i < i1; i++) {
+        int ih = (int)((int64_t)oh * s->sh - s->ph + i);
+        for (int j = j0; j < j1; j++) {
+          int64_t x = (int64_t)j - s->pw;
+          int lo, hi;
           valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
           add_tap(o, p + (int64_t)ih * s->w, lo, hi, s->sw, x);
         }
@@ -209,11 +235,14 @@ void nv_avg_pool2d_backward(float *din, const float *dout, const nv_pool2d_shape
       for (int b0 = 0; b0 < s->ow; b0 += BLK) {
         int nb = s->ow - b0 < BLK ? s->ow - b0 : BLK;
         divide_cols(gs, g + b0, b0, nb, s, rl);
-        for (int i = 0; i < s->kh; i++) {
-          int ih = oh * s->sh - s->ph + i;
-          if (ih < 0 || ih >= s->h) continue;
-          for (int j = 0; j < s->kw; j++) {
-            int x = j - s->pw, lo, hi;
+        int i0, i1, j0, j1;
+        row_taps(s, oh, 1, &i0, &i1);
+        col_taps(s, 1, &j0, &j1);
+        for (int i = i0; i < i1; i++) {
+          int ih = (int)((int64_t)oh * s->sh - s->ph + i);
+          for (int j = j0; j < j1; j++) {
+            int64_t x = (int64_t)j - s->pw;
+            int lo, hi;
             valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
             lo = lo > b0 ? lo : b0;
             hi = hi < b0 + nb ? hi : b0 + nb;

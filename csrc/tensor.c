@@ -8,6 +8,7 @@
 #include "walk.h"
 
 #include <math.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,55 @@ void nv_stats_node(int delta) { stats.nodes += delta; }
 
 /* ---- storage ------------------------------------------------------------------------- */
 #define NV_MAX_ELEMS ((int64_t)1 << 40)
+
+/* The largest buffer nnvis allocates, in bytes (nv.config{max_alloc = ...}): by default 3/4
+ * of physical memory, so that one mistaken call raises an error instead of taking the
+ * machine's memory (big buffers are pre-faulted).  Views may not have more elements than a
+ * buffer of this size holds either: expand(1e12) would otherwise make a sum run for hours. */
+static int64_t max_alloc;
+
+int64_t nv_max_alloc(void) {
+  if (!max_alloc) {
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    int64_t phys = pages > 0 && psz > 0 ? (int64_t)pages * psz : ((int64_t)4 << 30);
+    max_alloc = phys / 4 * 3;
+    if (max_alloc > NV_MAX_ELEMS * (int64_t)sizeof(float)) max_alloc = NV_MAX_ELEMS * (int64_t)sizeof(float);
+  }
+  return max_alloc;
+}
+
+int nv_set_max_alloc(int64_t bytes) {
+  if (bytes < ((int64_t)1 << 20) || bytes > NV_MAX_ELEMS * (int64_t)sizeof(float))
+    return nv_seterr("max_alloc must be between 1 MiB and 4 TiB, got %lld bytes", (long long)bytes);
+  max_alloc = bytes;
+  return 1;
+}
+
+static int too_big(int64_t n) {
+  if (n < 0) return nv_seterr("a tensor of more than 2^63 elements exceeds max_alloc (%.3g GiB)",
+                              (double)nv_max_alloc() / 1073741824.0);
+  return nv_seterr("a tensor of %lld elements (%.3g GiB) exceeds max_alloc (%.3g GiB); "
+                   "raise it with nv.config{max_alloc = bytes} if this is meant",
+                   (long long)n, (double)n * sizeof(float) / 1073741824.0, (double)nv_max_alloc() / 1073741824.0);
+}
+
+int nv_check_numel(int ndim, const int64_t *size, int64_t *numel) {
+  if (ndim < 0 || ndim > NV_MAXDIM)
+    return nv_seterr("tensors have at most %d dimensions, got %d", NV_MAXDIM, ndim);
+  /* the product of the non-zero sizes is bounded too: (0, 2^31, 2^31, 2^31) is refused
+   * rather than left to overflow in whatever later multiplies its sizes */
+  int64_t nz = 1, zero = 0, limit = nv_max_alloc() / (int64_t)sizeof(float);
+  for (int i = 0; i < ndim; i++) {
+    if (size[i] < 0) return nv_seterr("size %lld at dimension %d is negative", (long long)size[i], i + 1);
+    if (size[i] == 0) { zero = 1; continue; }
+    int64_t p;
+    if (__builtin_mul_overflow(nz, size[i], &p)) return too_big(-1);
+    if (p > limit) return too_big(p);
+    nz = p;
+  }
+  *numel = zero ? 0 : nz;
+  return 1;
+}
 
 /* A cache of freed storage buffers, by size class.  Large buffers come from mmap and go
  * back to the system on free, and touching fresh pages is slow (a page fault each, ~10 us
@@ -140,8 +190,8 @@ void nv_cache_config(size_t limit) {
 size_t nv_cache_bytes(void) { return cached_bytes; }
 
 static nv_storage *storage_new(int64_t n) {
-  if (n < 0 || n > NV_MAX_ELEMS) {
-    nv_seterr("tensor too large (%lld elements)", (long long)n);
+  if (n < 0 || n > nv_max_alloc() / (int64_t)sizeof(float)) {
+    too_big(n);
     return NULL;
   }
   nv_storage *s = malloc(sizeof *s);
@@ -184,19 +234,6 @@ void nv_release(nv_tensor *t) {
   free(t);
 }
 
-static int check_sizes(int ndim, const int64_t *size, int64_t *numel) {
-  if (ndim < 0 || ndim > NV_MAXDIM)
-    return nv_seterr("tensors have at most %d dimensions, got %d", NV_MAXDIM, ndim);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
-    if (size[i] < 0) return nv_seterr("size %lld at dimension %d is negative", (long long)size[i], i + 1);
-    if (size[i] && n > NV_MAX_ELEMS / size[i]) return nv_seterr("tensor too large");
-    n *= size[i];
-  }
-  *numel = n;
-  return 1;
-}
-
 static nv_tensor *header_new(nv_storage *st, int64_t off, int ndim, const int64_t *size,
                              const int64_t *stride) {
   nv_tensor *t = calloc(1, sizeof *t);
@@ -212,6 +249,8 @@ static nv_tensor *header_new(nv_storage *st, int64_t off, int ndim, const int64_
 
 nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t *size,
                            const int64_t *stride) {
+  int64_t n;
+  if (!nv_check_numel(ndim, size, &n)) return NULL;
   nv_tensor *t = header_new(st, off, ndim, size, stride);
   if (t) st->refcount++;
   return t;
@@ -219,7 +258,7 @@ nv_tensor *nv_from_storage(nv_storage *st, int64_t off, int ndim, const int64_t 
 
 nv_tensor *nv_empty(int ndim, const int64_t *size) {
   int64_t n = 0;
-  if (!check_sizes(ndim, size, &n)) return NULL;
+  if (!nv_check_numel(ndim, size, &n)) return NULL;
   nv_storage *st = storage_new(n);
   if (!st) return NULL;
   int64_t stride[NV_MAXDIM];

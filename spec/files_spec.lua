@@ -557,7 +557,7 @@ describe("nnvis.io", function()
         {"\0\0\8\3\0\0", "truncated IDX header (3 dimensions need 12 bytes, found 2)"},
         {idx(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, ""), "hold more than"},
         {gzip(idx(0x0E, {65536, 65536, 2}, ("\0"):rep(100))),
-          "truncated: (65536,65536,2) double data"},
+          "IDX dimensions (65536,65536,2) need 68719476736 bytes, more than max_alloc"},
         {"\x1f\x8b\x08\0\0\0\0\0\0\255" .. ("\255"):rep(40), "corrupt gzip data"},
       }
       for i, c in ipairs(cases) do
