@@ -123,6 +123,7 @@ end
 function Model:forward(...)
   local info = rawget(self, "_onnx")
   local args = table.pack(...)
+  while args.n > 0 and args[args.n] == nil do args.n = args.n - 1 end
   if args.n ~= #info.inputs then
     error(string.format("onnx model: expected %d input%s (%s), got %d", #info.inputs, #info.inputs == 1 and "" or "s",
       table.concat(info.inputs, ", "), args.n), 3)

@@ -742,7 +742,7 @@ end
 
 function ops.Concat(node, inputs)
   local list = {}
-  for i = 1, #node.inputs do if inputs[i] ~= nil then list[#list + 1] = inputs[i] end end
+  for i = 1, inputs.n or #inputs do if inputs[i] ~= nil then list[#list + 1] = inputs[i] end end
   local r = #shape_of(list[1])
   local d = dim_of(node, node.attrs.axis, r)
   if all_ints(list, #list) then
