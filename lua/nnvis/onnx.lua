@@ -135,7 +135,7 @@ function Model:forward(...)
     env[name] = v
   end
   local scope_in = {}
-  for i, e in ipairs(info.nodes) do
+  for _, e in ipairs(info.nodes) do
     for _, sc in ipairs(e.opens) do scope_in[sc] = first_tensor_input(info, e.desc, env) end
     local ins, nin = {}, #e.desc.inputs
     for k = 1, nin do
@@ -153,7 +153,6 @@ function Model:forward(...)
       local name = outs[1]
       env[name] = sc(scope_in[sc], env[name])
     end
-    local _ = i
   end
   local res = {}
   for i, name in ipairs(info.outputs) do res[i] = env[name] end

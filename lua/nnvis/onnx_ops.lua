@@ -548,16 +548,11 @@ ops.GlobalMaxPool = global_pool(true)
 function ops.BatchNormalization(node, inputs)
   local x = tensor_of(inputs[1])
   local at = node.attrs
-  local scale, bias, mean, var = inputs[2], inputs[3], inputs[4], inputs[5]
-  local squeeze = false
-  if x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
-  if x:dim() == 2 or x:dim() == 3 or x:dim() == 4 then
-    local y = core.batch_norm(x, mean, var, tensor_of(scale), tensor_of(bias),
-      { training = node.training, momentum = 1 - (at.momentum or 0.9), eps = at.epsilon or 1e-5 })
-    if squeeze then y = y:squeeze(3) end
-    return { y, mean, var }
-  end
-  fail(node, "inputs of rank %d are not supported", x:dim())
+  local mean, var = inputs[4], inputs[5]
+  if x:dim() < 2 or x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
+  local y = core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]),
+    { training = node.training, momentum = 1 - (at.momentum or 0.9), eps = at.epsilon or 1e-5 })
+  return { y, mean, var }
 end
 
 -- normalizes (N, C, rest) over rest, per sample and channel
