@@ -18,6 +18,7 @@ dependencies = {
 external_dependencies = {
    LODEPNG = { header = "lodepng.h" },
    ZLIB = { header = "zlib.h" },
+   PROTOBUF_C = { header = "protobuf-c/protobuf-c.h" },   -- and protoc-c (protobuf-c-compiler) for the build
 }
 build = {
    type = "make",
