@@ -9,7 +9,7 @@ override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
 override LDLIBS += -llodepng -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
-           dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler
+           dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata
 
 BUILD    = build
 SO       = $(BUILD)/nnvis/core.so

@@ -224,8 +224,19 @@ static int l_onnx_read(lua_State *L) {
   return 1;
 }
 
+/* onnx_read_tensor(path) -> tensor | integer array table | nil, msg */
+static int l_onnx_read_tensor(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  onnx_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, NV_ONNX_MT);
+  if (!nv_onnx_read_tensor(path, &b->pending)) return nv_lua_fail(L, "%s", nv_last_error());
+  push_pending(L, b);
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
-  {"onnx_read", l_onnx_read},
+  {"onnx_read", l_onnx_read}, {"onnx_read_tensor", l_onnx_read_tensor},
   {NULL, NULL}
 };
 

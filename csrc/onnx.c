@@ -67,7 +67,9 @@ static char *dup_str(const char *s, size_t n) {
   return d;
 }
 
-nv_onnx_model *nv_onnx_read(const char *path) {
+/* A new model with path and dir set, and the file's bytes in *buf (*size of them), or NULL
+ * with the error set.  The file must be a regular one of 1 byte to 2 GiB. */
+static nv_onnx_model *open_model(const char *path, unsigned char **buf, size_t *size) {
   FILE *f = fopen(path, "rb");
   if (!f) { nv_seterr("onnx.load: cannot open %s: %s", path, strerror(errno)); return NULL; }
   struct stat sb;
@@ -76,37 +78,47 @@ nv_onnx_model *nv_onnx_read(const char *path) {
     nv_seterr("onnx.load: cannot read %s: not a regular file", path);
     return NULL;
   }
-  int64_t size = (int64_t)sb.st_size;
-  if (size > NV_ONNX_MAX_FILE) {
+  int64_t n = (int64_t)sb.st_size;
+  if (n > NV_ONNX_MAX_FILE) {
     fclose(f);
     nv_seterr("onnx.load: %s: file of %lld bytes is larger than the ONNX limit of 2 GiB (weights "
-              "that big belong in external data files)", path, (long long)size);
+              "that big belong in external data files)", path, (long long)n);
     return NULL;
   }
-  if (size == 0) { fclose(f); nv_seterr("onnx.load: %s: empty file, not an ONNX model", path); return NULL; }
-  unsigned char *buf = malloc((size_t)size);
+  if (n == 0) { fclose(f); nv_seterr("onnx.load: %s: empty file, not an ONNX model", path); return NULL; }
+  *buf = malloc((size_t)n);
   nv_onnx_model *m = calloc(1, sizeof *m);
   const char *slash = strrchr(path, '/');
   if (m) {
     m->path = dup_str(path, strlen(path));
     m->dir = slash ? dup_str(path, (size_t)(slash - path)) : dup_str(".", 1);
   }
-  if (!buf || !m || !m->path || !m->dir) {
-    fclose(f); free(buf); nv_onnx_free(m);
-    nv_seterr("onnx.load: out of memory reading %s (%lld bytes)", path, (long long)size);
+  if (!*buf || !m || !m->path || !m->dir) {
+    fclose(f); free(*buf); nv_onnx_free(m);
+    nv_seterr("onnx.load: out of memory reading %s (%lld bytes)", path, (long long)n);
     return NULL;
   }
-  size_t got = fread(buf, 1, (size_t)size, f);
+  size_t got = fread(*buf, 1, (size_t)n, f);
   int err = ferror(f);
   fclose(f);
-  if (got != (size_t)size) {
-    free(buf); nv_onnx_free(m);
+  if (got != (size_t)n) {
+    free(*buf); nv_onnx_free(m);
     if (err) nv_seterr("onnx.load: cannot read %s: %s", path, strerror(errno));
-    else nv_seterr("onnx.load: %s: truncated while reading (%zu of %lld bytes)", path, got, (long long)size);
+    else nv_seterr("onnx.load: %s: truncated while reading (%zu of %lld bytes)", path, got, (long long)n);
     return NULL;
   }
-  g_budget.left = 2 * (size_t)size + ((size_t)64 << 20);
-  m->proto = onnx__model_proto__unpack(&g_alloc, (size_t)size, buf);
+  *size = (size_t)n;
+  /* what protobuf-c may allocate: the raw bytes once more, and some slack for small fields */
+  g_budget.left = 2 * (size_t)n + ((size_t)64 << 20);
+  return m;
+}
+
+nv_onnx_model *nv_onnx_read(const char *path) {
+  unsigned char *buf;
+  size_t size;
+  nv_onnx_model *m = open_model(path, &buf, &size);
+  if (!m) return NULL;
+  m->proto = onnx__model_proto__unpack(&g_alloc, size, buf);
   free(buf);
   if (!m->proto) {
     nv_onnx_free(m);
@@ -349,4 +361,20 @@ int nv_onnx_tensor(const nv_onnx_model *m, const Onnx__TensorProto *tp, const ch
   }
   free(ext);
   return 1;
+}
+
+int nv_onnx_read_tensor(const char *path, nv_onnx_array *a) {
+  memset(a, 0, sizeof *a);
+  unsigned char *buf;
+  size_t size;
+  nv_onnx_model *m = open_model(path, &buf, &size);
+  if (!m) return 0;
+  Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&g_alloc, size, buf);
+  free(buf);
+  int ok = 0;
+  if (!tp) nv_seterr("onnx.load: %s: not a serialized ONNX TensorProto", path);
+  else ok = nv_onnx_tensor(m, tp, "the tensor", a);
+  if (tp) protobuf_c_message_free_unpacked(&tp->base, &g_alloc);
+  nv_onnx_free(m);
+  return ok;
 }

@@ -58,6 +58,9 @@ int nv_onnx_tensor(const nv_onnx_model *m, const Onnx__TensorProto *tp, const ch
 void nv_onnx_array_free(nv_onnx_array *a);   /* releases what *a still holds */
 /* Frees tp's raw bytes once they have been decoded, so peak memory stays near the weights. */
 void nv_onnx_drop_data(Onnx__TensorProto *tp);
+/* Reads a file holding one serialized TensorProto (ONNX's test data, input_0.pb) into *a;
+ * 1, or 0 with the error set. */
+int nv_onnx_read_tensor(const char *path, nv_onnx_array *a);
 /* "float", "int64", ... for an ONNX DataType; "?" when unknown */
 const char *nv_onnx_dtype_name(int dtype);
 

@@ -305,3 +305,31 @@ describe("nv.onnx.load on broken and hostile files", function()
     os.remove(path)
   end)
 end)
+
+describe("a torchvision ResNet-18 exported by torch.onnx.export", function()
+  local have_torch = os.execute("/usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null")
+  if not have_torch then
+    pending("needs python3-torch and python3-torchvision to export the model")
+    return
+  end
+  local dir = os.tmpname()
+  os.remove(dir)
+  local ok = os.execute("/usr/bin/python3 bench/lib/export_torchvision.py " .. dir .. " resnet18 > /dev/null 2>&1")
+
+  it("gives PyTorch's logits, and the native ResNet-18's Grad-CAM at layer4 with the same weights", function()
+    assert.is_true(ok, "the export failed")
+    local m = assert(nv.onnx.load(dir .. "/resnet18.onnx"))
+    local e = assert(nv.load_safetensors(dir .. "/resnet18.safetensors"))
+    H.close(nv.no_grad(m, e.x), e.logits, 1e-4)
+    local native = nv.models.resnet18()
+    native:load_state_dict(assert(nv.load_safetensors(dir .. "/resnet18_weights.safetensors")))
+    native:eval()
+    -- the imported model's state dict is PyTorch's, under PyTorch's names
+    local sd = m:state_dict()
+    H.close(sd["layer4.1.conv1.weight"], native:get("layer4.1.conv1").weight, 0)
+    local x = e.x
+    H.close(nv.cam.gradcam(m, x, { layer = "layer4" }), nv.cam.gradcam(native, x, { layer = "layer4" }), 1e-4)
+    H.close(nv.cam.gradcam(m, x, { layer = "layer3.1" }), nv.cam.gradcam(native, x, { layer = "layer3.1" }), 1e-4)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+end)

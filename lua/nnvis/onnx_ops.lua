@@ -450,8 +450,8 @@ function ops.ConvTranspose(node, inputs)
     local sizes = { x:size(3), x:size(4) }
     local want = at.output_shape and lift(at.output_shape, one, 1) or { sizes[1] * strides[1], sizes[2] * strides[2] }
     for i = 1, 2 do
+      -- a negative total pads the end: the output_shape asks for more than the kernel covers
       local total = strides[i] * (sizes[i] - 1) + outpad[i] + (k[i] - 1) * dil[i] + 1 - want[i]
-      total = math.max(total, 0)
       if at.auto_pad == "SAME_UPPER" then pb[i] = total // 2; pe[i] = total - pb[i]
       else pe[i] = total // 2; pb[i] = total - pe[i] end
     end
@@ -578,10 +578,18 @@ function ops.LayerNormalization(node, inputs)
   local d = dim_of(node, node.attrs.axis or -1, #s)
   local outer = 1
   for i = 1, d - 1 do outer = outer * s[i] end
-  local y = normalize_last(x:reshape(outer, -1), node.attrs.epsilon or 1e-5):reshape(s)
+  local flat = x:reshape(outer, -1)
+  local eps = node.attrs.epsilon or 1e-5
+  local y = normalize_last(flat, eps):reshape(s)
   y = y * tensor_of(inputs[2])
   if inputs[3] ~= nil then y = y + tensor_of(inputs[3]) end
-  return { y }
+  if #node.outputs == 1 then return { y } end
+  -- the optional Mean and InvStdDev outputs, of the input's shape with 1 from axis on
+  local ms = {}
+  for i = 1, #s do ms[i] = i < d and s[i] or 1 end
+  local mean = flat:mean(-1, true)
+  local inv = ((flat - mean):square():mean(-1, true) + eps):rsqrt()
+  return { y, mean:reshape(ms), inv:reshape(ms) }
 end
 
 -- LRN (Krizhevsky et al. 2012): x / (bias + alpha/size * sum over a window of channels of x^2)^beta
@@ -884,8 +892,13 @@ function ops.Dropout(node, inputs)
   local x = tensor_of(inputs[1])
   local ratio = node.attrs.ratio or 0.5
   if inputs[2] ~= nil then ratio = values(inputs[2])[1] end
-  if node.training and ratio > 0 then return { F.dropout(x, ratio, true) } end
-  return { x }
+  local want_mask = #node.outputs > 1 and node.outputs[2] ~= ""
+  if node.training and ratio > 0 then
+    if not want_mask then return { F.dropout(x, ratio, true) } end
+    local keep = core.rand(x:shape()):ge(ratio)
+    return { x * (keep * (1 / (1 - ratio))), keep }
+  end
+  return { x, want_mask and core.ones(x:shape()) or nil }
 end
 
 -- a decoded attribute tensor: float tensors stay tensors, integer ones are shape values
