@@ -17,9 +17,10 @@ MODELS = ["resnet18", "vgg11", "mobilenet_v2", "mobilenet_v3_small", "efficientn
 
 
 def save_safetensors(tensors, path):
+    """a safetensors writer (the python package is not in Debian); values are tensors or arrays"""
     header, blobs, off = {}, [], 0
     for k, v in tensors.items():
-        b = np.ascontiguousarray(v.detach().numpy(), dtype=np.float32).tobytes()
+        b = np.ascontiguousarray(v.detach().numpy() if torch.is_tensor(v) else v, dtype=np.float32).tobytes()
         header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)

@@ -78,14 +78,7 @@ function Model:repr()
 end
 
 -- the named entries in execution order
-function Model:named_modules()
-  local list, i = rawget(self, "_onnx").modules, 0
-  return function()
-    i = i + 1
-    local e = list[i]
-    if e then return e[1], e[2] end
-  end
-end
+function Model:named_modules() return require("nnvis.util").iterate(rawget(self, "_onnx").modules) end
 
 function Model:modules()
   local out = {}

@@ -384,22 +384,28 @@ local function pad_input(x, pb, pe, value)
   return F.pad(x, { pb[2], pe[2], pb[1], pe[1] }, { value = value }), { 0, 0 }
 end
 
+-- strides, dilations and begin/end pads of a 2-d window of kernel k over x (N,C,H,W);
+-- one: x was (N,C,L), lifted to (N,C,1,L), and the attributes have one entry
+local function window(node, x, one, k)
+  local at = node.attrs
+  local n = one and 1 or 2
+  local strides = lift(rep(at.strides, n, 1), one, 1)
+  local dil = lift(rep(at.dilations, n, 1), one, 1)
+  local sizes = { x:size(3), x:size(4) }
+  if one then
+    local b1, e1 = spatial_pads(node, { sizes[2] }, { k[2] }, { strides[2] }, { dil[2] })
+    return strides, dil, { 0, b1[1] }, { 0, e1[1] }, sizes
+  end
+  local pb, pe = spatial_pads(node, sizes, k, strides, dil)
+  return strides, dil, pb, pe, sizes
+end
+
 function ops.Conv(node, inputs)
   local x, one = as_2d(node, tensor_of(inputs[1]), "Conv")
   local w = tensor_of(inputs[2])
   if one then w = w:unsqueeze(3) end
   local at = node.attrs
-  local k = { w:size(3), w:size(4) }
-  local strides = lift(rep(at.strides, 2, 1), one, 1)
-  local dil = lift(rep(at.dilations, 2, 1), one, 1)
-  local sizes = { x:size(3), x:size(4) }
-  local pb, pe
-  if one then
-    local b1, e1 = spatial_pads(node, { sizes[2] }, { k[2] }, { strides[2] }, { dil[2] })
-    pb, pe = { 0, b1[1] }, { 0, e1[1] }
-  else
-    pb, pe = spatial_pads(node, sizes, k, strides, dil)
-  end
+  local strides, dil, pb, pe = window(node, x, one, { w:size(3), w:size(4) })
   local padding
   x, padding = pad_input(x, pb, pe, 0)
   local b = inputs[3] and tensor_of(inputs[3]) or nil
@@ -484,16 +490,7 @@ local function pool(kind)
     local x, one = as_2d(node, tensor_of(inputs[1]), kind)
     local at = node.attrs
     local k = lift(at.kernel_shape, one, 1)
-    local strides = lift(rep(at.strides, #at.kernel_shape, 1), one, 1)
-    local dil = lift(rep(at.dilations, #at.kernel_shape, 1), one, 1)
-    local sizes = { x:size(3), x:size(4) }
-    local pb, pe
-    if one then
-      local b1, e1 = spatial_pads(node, { sizes[2] }, { k[2] }, { strides[2] }, { dil[2] })
-      pb, pe = { 0, b1[1] }, { 0, e1[1] }
-    else
-      pb, pe = spatial_pads(node, sizes, k, strides, dil)
-    end
+    local strides, dil, pb, pe, sizes = window(node, x, one, k)
     local ceil = at.ceil_mode == 1
     -- nnvis's pools, like PyTorch's, take symmetric pads of at most half the kernel
     local direct = pb[1] == pe[1] and pb[2] == pe[2] and pb[1] * 2 <= k[1] and pb[2] * 2 <= k[2]

@@ -39,6 +39,16 @@ function M.tree_path(name, m) return rawget(m, "tree_path") or name end
 --- depth of a dotted path: "" 0, "a" 1, "a.b" 2
 function M.depth(path) return path == "" and 0 or select(2, path:gsub("%.", "")) + 1 end
 
+--- for a, b in iterate(list) over a list of {a, b} pairs (named_modules and the like)
+function M.iterate(list)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
 function M.is_tensor(t) return getmetatable(t) == core.tensor_mt end
 
 --- "(2,3)" for a tensor's shape, for error messages
