@@ -295,6 +295,34 @@ describe("nv.onnx.load on broken and hostile files", function()
     H.close(m(nv.tensor { 1, 1 }), nv.tensor { 2.5, -1 }, 0)
   end)
 
+  it("survives randomly corrupted files: a model or nil, message, never a crash", function()
+    local f = assert(io.open(DIR .. "small_cnn_op13.onnx", "rb"))
+    local good = f:read("a")
+    f:close()
+    local path = os.tmpname()
+    local rng = 12345
+    local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+    local rejected = 0
+    for _ = 1, 300 do
+      local b = { good:byte(1, #good) }
+      for _ = 1, rand(8) do b[rand(#b)] = ({ 0, 0x7f, 0xff, rand(256) - 1 })[rand(4)] end
+      local n = rand(5) == 1 and rand(#b) or #b
+      local parts = {}
+      for i = 1, n, 4096 do parts[#parts + 1] = string.char(table.unpack(b, i, math.min(i + 4095, n))) end
+      local out = assert(io.open(path, "wb"))
+      out:write(table.concat(parts))
+      out:close()
+      local m, err = nv.onnx.load(path)
+      if m then pcall(m, nv.randn(1, 3, 16, 16))
+      else
+        rejected = rejected + 1
+        assert.truthy(err:find("^onnx.load: "), err)
+      end
+    end
+    os.remove(path)
+    assert.is_true(rejected > 50)
+  end)
+
   it("gives nil, message for a file that is not ONNX at all and for an empty one", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "wb"))
