@@ -16,11 +16,14 @@
 typedef struct onnx_box {
   nv_onnx_model *m;
   nv_onnx_array pending;   /* a decoded tensor not yet handed to Lua */
+  Onnx__TensorProto *pending_tp;   /* an initializer being converted */
 } onnx_box;
 
 static int box_gc(lua_State *L) {
   onnx_box *b = luaL_checkudata(L, 1, NV_ONNX_MT);
   nv_onnx_array_free(&b->pending);
+  nv_onnx_initializer_free(b->pending_tp);
+  b->pending_tp = NULL;
   nv_onnx_free(b->m);
   b->m = NULL;
   return 0;
@@ -179,7 +182,7 @@ static int l_onnx_read(lua_State *L) {
   b->m = nv_onnx_read(path);
   if (!b->m) return nv_lua_fail(L, "%s", nv_last_error());
   Onnx__ModelProto *mp = b->m->proto;
-  Onnx__GraphProto *g = mp->graph;
+  Onnx__GraphProto *g = mp->graph;   /* its initializers are read one by one below */
   lua_createtable(L, 0, 10);
   lua_pushinteger(L, mp->has_ir_version ? mp->ir_version : 0);
   lua_setfield(L, -2, "ir_version");
@@ -206,9 +209,10 @@ static int l_onnx_read(lua_State *L) {
   push_nodes(L, b, &ok);
   if (!ok) return nv_lua_fail(L, "%s", nv_last_error());
   lua_setfield(L, -2, "nodes");
-  lua_createtable(L, (int)g->n_initializer, 0);
-  for (size_t k = 0; k < g->n_initializer; k++) {
-    Onnx__TensorProto *tp = g->initializer[k];
+  lua_createtable(L, b->m->n_init, 0);
+  for (int k = 0; k < b->m->n_init; k++) {
+    Onnx__TensorProto *tp = b->pending_tp = nv_onnx_initializer(b->m, k);
+    if (!tp) return nv_lua_fail(L, "%s", nv_last_error());
     char what[300];
     snprintf(what, sizeof what, "initializer '%s'", tp->name ? tp->name : "");
     lua_createtable(L, 0, 2);
@@ -216,7 +220,8 @@ static int l_onnx_read(lua_State *L) {
     if (!push_tensor(L, b, tp, what)) return nv_lua_fail(L, "%s", nv_last_error());
     lua_setfield(L, -2, "value");
     lua_rawseti(L, -2, (lua_Integer)k + 1);
-    nv_onnx_drop_data(tp);   /* the bytes live on in the tensor only */
+    nv_onnx_initializer_free(tp);
+    b->pending_tp = NULL;
   }
   lua_setfield(L, -2, "initializers");
   nv_onnx_free(b->m);   /* early, rather than at the next collection */

@@ -53,9 +53,43 @@ static void budget_free(void *ud, void *p) {
 static budget g_budget;   /* only touched between unpack and free_unpacked of one model */
 static ProtobufCAllocator g_alloc = {budget_alloc, budget_free, &g_budget};
 
+/* Initializers are unpacked one at a time, and the first big block protobuf-c asks for (the
+ * raw_data bytes) is the storage of an nnvis tensor: a float32 initializer then becomes a
+ * tensor without a copy, and loading needs little more memory than the weights. */
+#define ADOPT_MIN ((size_t)1 << 16)
+static struct { nv_tensor *t; size_t n; } g_adopt;
+static budget g_init_budget;
+
+static void *init_alloc(void *ud, size_t n) {
+  budget *b = ud;
+  if (!g_adopt.t && n >= ADOPT_MIN && n % sizeof(float) == 0 && n <= b->left) {
+    int64_t len = (int64_t)(n / sizeof(float));
+    g_adopt.t = nv_empty(1, &len);
+    if (!g_adopt.t) return NULL;
+    g_adopt.n = n;
+    b->left -= n;
+    return nv_data(g_adopt.t);
+  }
+  return budget_alloc(ud, n);
+}
+
+static void init_free(void *ud, void *p) {
+  if (p && g_adopt.t && p == (void *)nv_data(g_adopt.t)) {
+    ((budget *)ud)->left += g_adopt.n;
+    nv_release(g_adopt.t);   /* a tensor made from the bytes keeps the storage alive */
+    g_adopt.t = NULL;
+    return;
+  }
+  budget_free(ud, p);
+}
+
+static ProtobufCAllocator g_init_alloc = {init_alloc, init_free, &g_init_budget};
+
 void nv_onnx_free(nv_onnx_model *m) {
   if (!m) return;
   if (m->proto) protobuf_c_message_free_unpacked(&m->proto->base, &g_alloc);
+  if (m->f) fclose(m->f);
+  free(m->inits);
   free(m->path);
   free(m->dir);
   free(m);
@@ -67,9 +101,9 @@ static char *dup_str(const char *s, size_t n) {
   return d;
 }
 
-/* A new model with path and dir set, and the file's bytes in *buf (*size of them), or NULL
- * with the error set.  The file must be a regular one of 1 byte to 2 GiB. */
-static nv_onnx_model *open_model(const char *path, unsigned char **buf, size_t *size) {
+/* A new model with path, dir, f and size set (the file open, nothing read), or NULL with the
+ * error set.  The file must be a regular one of 1 byte to 2 GiB. */
+static nv_onnx_model *open_model(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) { nv_seterr("onnx.load: cannot open %s: %s", path, strerror(errno)); return NULL; }
   struct stat sb;
@@ -86,40 +120,165 @@ static nv_onnx_model *open_model(const char *path, unsigned char **buf, size_t *
     return NULL;
   }
   if (n == 0) { fclose(f); nv_seterr("onnx.load: %s: empty file, not an ONNX model", path); return NULL; }
-  *buf = malloc((size_t)n);
   nv_onnx_model *m = calloc(1, sizeof *m);
   const char *slash = strrchr(path, '/');
   if (m) {
+    m->f = f;
+    m->size = n;
     m->path = dup_str(path, strlen(path));
     m->dir = slash ? dup_str(path, (size_t)(slash - path)) : dup_str(".", 1);
   }
-  if (!*buf || !m || !m->path || !m->dir) {
-    fclose(f); free(*buf); nv_onnx_free(m);
-    nv_seterr("onnx.load: out of memory reading %s (%lld bytes)", path, (long long)n);
+  if (!m || !m->path || !m->dir) {
+    if (!m) fclose(f);
+    nv_onnx_free(m);
+    nv_seterr("onnx.load: out of memory opening %s", path);
     return NULL;
   }
-  size_t got = fread(*buf, 1, (size_t)n, f);
-  int err = ferror(f);
-  fclose(f);
-  if (got != (size_t)n) {
-    free(*buf); nv_onnx_free(m);
-    if (err) nv_seterr("onnx.load: cannot read %s: %s", path, strerror(errno));
-    else nv_seterr("onnx.load: %s: truncated while reading (%zu of %lld bytes)", path, got, (long long)n);
-    return NULL;
-  }
-  *size = (size_t)n;
-  /* what protobuf-c may allocate: the raw bytes once more, and some slack for small fields */
-  g_budget.left = 2 * (size_t)n + ((size_t)64 << 20);
   return m;
 }
 
+/* n bytes at off of the model's file into dst; 0 with the error set when they are not there */
+static int read_at(nv_onnx_model *m, int64_t off, void *dst, size_t n) {
+  if (off < 0 || off > m->size || n > (uint64_t)(m->size - off))
+    return nv_seterr("onnx.load: %s: not an ONNX model (the protobuf data is malformed or "
+                     "truncated)", m->path);
+  if (fseeko(m->f, (off_t)off, SEEK_SET) != 0 || fread(dst, 1, n, m->f) != n)
+    return nv_seterr("onnx.load: cannot read %s: %s", m->path, strerror(errno));
+  return 1;
+}
+
+/* ---- framing ----------------------------------------------------------------------------- */
+/* Only the framing of two messages is walked here, to find where each initializer's bytes are:
+ * ModelProto's fields (7 = graph) and GraphProto's (5 = initializer), each a key varint
+ * (field << 3 | wire type) and, for length-delimited ones, a length varint.  protobuf-c
+ * decodes the graph without its initializers in one go, then each initializer on its own,
+ * so the whole file is never in memory twice. */
+typedef struct bytes { unsigned char *p; size_t n, cap; } bytes;
+
+static int bytes_put(bytes *b, const void *src, size_t n) {
+  if (n > b->cap - b->n) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->n < n) cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p) return nv_seterr("onnx.load: out of memory");
+    b->p = p;
+    b->cap = cap;
+  }
+  if (n) memcpy(b->p + b->n, src, n);
+  b->n += n;
+  return 1;
+}
+
+static int bytes_varint(bytes *b, uint64_t v) {
+  unsigned char t[10];
+  size_t n = 0;
+  do { t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
+  return bytes_put(b, t, n);
+}
+
+/* appends the file's bytes [off, end) to b */
+static int bytes_copy(bytes *b, nv_onnx_model *m, int64_t off, int64_t end) {
+  unsigned char tmp[1 << 14];
+  while (off < end) {
+    size_t n = (size_t)(end - off) < sizeof tmp ? (size_t)(end - off) : sizeof tmp;
+    if (!read_at(m, off, tmp, n) || !bytes_put(b, tmp, n)) return 0;
+    off += (int64_t)n;
+  }
+  return 1;
+}
+
+static int read_varint(nv_onnx_model *m, int64_t *off, int64_t end, uint64_t *v) {
+  unsigned char b[10];
+  size_t n = end - *off < 10 ? (size_t)(end - *off) : 10;
+  if (n == 0 || !read_at(m, *off, b, n)) return 0;
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; i++) {
+    x |= (uint64_t)(b[i] & 0x7f) << (7 * i);
+    if (!(b[i] & 0x80)) { *v = x; *off += (int64_t)i + 1; return 1; }
+  }
+  return 0;
+}
+
+/* the fields of a message in [off, end): field number, wire type, where the field starts and
+ * where its payload starts and ends; 0 when the framing is broken */
+typedef int (*field_fn)(void *ud, nv_onnx_model *m, uint64_t field, int wt, int64_t start,
+                        int64_t dstart, int64_t dend);
+
+static int walk_fields(nv_onnx_model *m, int64_t off, int64_t end, field_fn fn, void *ud) {
+  while (off < end) {
+    int64_t start = off, dstart, dend;
+    uint64_t key, len;
+    if (!read_varint(m, &off, end, &key)) return 0;
+    int wt = (int)(key & 7);
+    dstart = off;
+    switch (wt) {
+    case 0: if (!read_varint(m, &off, end, &len)) return 0; dend = off; break;
+    case 1: dend = off + 8; break;
+    case 5: dend = off + 4; break;
+    case 2:
+      if (!read_varint(m, &off, end, &len) || len > (uint64_t)(end - off)) return 0;
+      dstart = off;
+      dend = off + (int64_t)len;
+      break;
+    default: return 0;   /* groups (3, 4) are not in ONNX; 6, 7 do not exist */
+    }
+    if (dend > end) return 0;
+    if (!fn(ud, m, key >> 3, wt, start, dstart, dend)) return 0;
+    off = dend;
+  }
+  return 1;
+}
+
+typedef struct framing { bytes model, graph; int64_t gstart, gend; int graphs; } framing;
+
+static int graph_field(void *ud, nv_onnx_model *m, uint64_t field, int wt, int64_t start,
+                       int64_t dstart, int64_t dend) {
+  framing *fr = ud;
+  if (field == 5 && wt == 2) {   /* an initializer: remember where it is */
+    if (m->n_init % 64 == 0) {
+      if (m->n_init >= (1 << 24)) return 0;
+      void *p = realloc(m->inits, ((size_t)m->n_init + 64) * sizeof *m->inits);
+      if (!p) return 0;
+      m->inits = p;
+    }
+    m->inits[m->n_init].off = dstart;
+    m->inits[m->n_init].len = dend - dstart;
+    m->n_init++;
+    return 1;
+  }
+  return bytes_copy(&fr->graph, m, start, dend);
+}
+
+static int model_field(void *ud, nv_onnx_model *m, uint64_t field, int wt, int64_t start,
+                       int64_t dstart, int64_t dend) {
+  framing *fr = ud;
+  if (field == 7 && wt == 2) {
+    fr->graphs++;
+    fr->gstart = dstart;
+    fr->gend = dend;
+    return 1;
+  }
+  return bytes_copy(&fr->model, m, start, dend);
+}
+
 nv_onnx_model *nv_onnx_read(const char *path) {
-  unsigned char *buf;
-  size_t size;
-  nv_onnx_model *m = open_model(path, &buf, &size);
+  nv_onnx_model *m = open_model(path);
   if (!m) return NULL;
-  m->proto = onnx__model_proto__unpack(&g_alloc, size, buf);
-  free(buf);
+  framing fr;
+  memset(&fr, 0, sizeof fr);
+  int ok = walk_fields(m, 0, m->size, model_field, &fr) && fr.graphs <= 1 &&
+           (fr.graphs == 0 || walk_fields(m, fr.gstart, fr.gend, graph_field, &fr));
+  if (ok && fr.graphs == 1) {   /* the model's own fields, then the graph without initializers */
+    unsigned char key = 7 << 3 | 2;
+    ok = bytes_put(&fr.model, &key, 1) && bytes_varint(&fr.model, fr.graph.n) &&
+         bytes_put(&fr.model, fr.graph.p, fr.graph.n);
+  }
+  free(fr.graph.p);
+  if (ok) {
+    g_budget.left = 2 * fr.model.n + ((size_t)64 << 20);
+    m->proto = onnx__model_proto__unpack(&g_alloc, fr.model.n, fr.model.p);
+  }
+  free(fr.model.p);
   if (!m->proto) {
     nv_onnx_free(m);
     nv_seterr("onnx.load: %s: not an ONNX model (the protobuf data is malformed, truncated or "
@@ -132,6 +291,53 @@ nv_onnx_model *nv_onnx_read(const char *path) {
     return NULL;
   }
   return m;
+}
+
+/* TensorProto's fields but raw_data (9), whose payload is read from the file straight into
+ * the tensor's storage afterwards */
+typedef struct tensor_framing { bytes rest; int64_t raw_off, raw_len; } tensor_framing;
+
+static int tensor_field(void *ud, nv_onnx_model *m, uint64_t field, int wt, int64_t start,
+                        int64_t dstart, int64_t dend) {
+  tensor_framing *tf = ud;
+  if (field == 9 && wt == 2) {   /* the last raw_data wins, as in protobuf */
+    tf->raw_off = dstart;
+    tf->raw_len = dend - dstart;
+    return 1;
+  }
+  return bytes_copy(&tf->rest, m, start, dend);
+}
+
+Onnx__TensorProto *nv_onnx_initializer(nv_onnx_model *m, int k) {
+  int64_t off = m->inits[k].off, end = off + m->inits[k].len;
+  tensor_framing tf;
+  memset(&tf, 0, sizeof tf);
+  tf.raw_off = -1;
+  Onnx__TensorProto *tp = NULL;
+  g_init_budget.left = 2 * (size_t)m->inits[k].len + ((size_t)64 << 20);
+  if (walk_fields(m, off, end, tensor_field, &tf))
+    tp = onnx__tensor_proto__unpack(&g_init_alloc, tf.rest.n, tf.rest.p ? tf.rest.p : (const uint8_t *)"");
+  free(tf.rest.p);
+  if (!tp) {
+    nv_seterr("onnx.load: %s: initializer %d is not a valid TensorProto", m->path, k + 1);
+    return NULL;
+  }
+  if (tf.raw_off >= 0) {
+    size_t n = (size_t)tf.raw_len;
+    tp->raw_data.data = n ? g_init_alloc.alloc(g_init_alloc.allocator_data, n) : NULL;
+    tp->raw_data.len = n;
+    tp->has_raw_data = 1;
+    if (n && (!tp->raw_data.data || !read_at(m, tf.raw_off, tp->raw_data.data, n))) {
+      if (!tp->raw_data.data) nv_seterr("onnx.load: %s: out of memory for initializer %d", m->path, k + 1);
+      nv_onnx_initializer_free(tp);
+      return NULL;
+    }
+  }
+  return tp;
+}
+
+void nv_onnx_initializer_free(Onnx__TensorProto *tp) {
+  if (tp) protobuf_c_message_free_unpacked(&tp->base, &g_init_alloc);
 }
 
 /* ---- tensors ------------------------------------------------------------------------------ */
@@ -268,14 +474,6 @@ void nv_onnx_array_free(nv_onnx_array *a) {
   a->ints = NULL;
 }
 
-void nv_onnx_drop_data(Onnx__TensorProto *tp) {
-  if (tp->has_raw_data && tp->raw_data.data) {
-    g_alloc.free(g_alloc.allocator_data, tp->raw_data.data);
-    tp->raw_data.data = NULL;
-    tp->raw_data.len = 0;
-  }
-}
-
 /* count of the typed field that holds dtype, and whether it is the right one */
 static size_t typed_count(const Onnx__TensorProto *tp, int dt) {
   switch (dt) {
@@ -346,6 +544,15 @@ int nv_onnx_tensor(const nv_onnx_model *m, const Onnx__TensorProto *tp, const ch
                      m->path, what, (long long)numel, nv_onnx_dtype_name(dt), typed_count(tp, dt));
   }
   if (a->is_float) {
+    if (raw && dt == DT_FLOAT && g_adopt.t && raw == (const unsigned char *)nv_data(g_adopt.t) &&
+        g_adopt.n == need) {
+      /* the bytes are an nnvis storage already: a contiguous view of the right shape */
+      int64_t st[NV_MAXDIM], acc = 1;
+      for (int k = a->ndim - 1; k >= 0; k--) { st[k] = acc; acc *= a->dims[k]; }
+      a->t = nv_from_storage(g_adopt.t->st, 0, a->ndim, a->dims, st);
+      if (!a->t) return nv_seterr("onnx.load: %s: out of memory for %s", m->path, what);
+      return 1;
+    }
     a->t = nv_empty(a->ndim, a->dims);
     if (!a->t) { free(ext); return nv_seterr("onnx.load: %s: out of memory for %s", m->path, what); }
     float *d = nv_data(a->t);
@@ -365,11 +572,17 @@ int nv_onnx_tensor(const nv_onnx_model *m, const Onnx__TensorProto *tp, const ch
 
 int nv_onnx_read_tensor(const char *path, nv_onnx_array *a) {
   memset(a, 0, sizeof *a);
-  unsigned char *buf;
-  size_t size;
-  nv_onnx_model *m = open_model(path, &buf, &size);
+  nv_onnx_model *m = open_model(path);
   if (!m) return 0;
-  Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&g_alloc, size, buf);
+  unsigned char *buf = malloc((size_t)m->size);
+  if (!buf || !read_at(m, 0, buf, (size_t)m->size)) {
+    if (!buf) nv_seterr("onnx.load: out of memory reading %s", path);
+    free(buf);
+    nv_onnx_free(m);
+    return 0;
+  }
+  g_budget.left = 2 * (size_t)m->size + ((size_t)64 << 20);
+  Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&g_alloc, (size_t)m->size, buf);
   free(buf);
   int ok = 0;
   if (!tp) nv_seterr("onnx.load: %s: not a serialized ONNX TensorProto", path);

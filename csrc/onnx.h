@@ -10,15 +10,17 @@
  * Worked example (C):
  *     nv_onnx_model *m = nv_onnx_read("resnet18.onnx");
  *     if (!m) { fprintf(stderr, "%s\n", nv_last_error()); return; }
- *     Onnx__GraphProto *g = m->proto->graph;         // never NULL after a successful read
+ *     Onnx__TensorProto *tp = nv_onnx_initializer(m, 0);   // m->n_init of them
  *     nv_onnx_array a;
- *     if (nv_onnx_tensor(m, g->initializer[0], &a)) { ...; nv_onnx_array_free(&a); }
+ *     if (tp && nv_onnx_tensor(m, tp, "initializer 1", &a)) { ...; nv_onnx_array_free(&a); }
+ *     nv_onnx_initializer_free(tp);
  *     nv_onnx_free(m);
  */
 #ifndef NV_ONNX_H
 #define NV_ONNX_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nv.h"
 #include "onnx.pb-c.h"
@@ -30,9 +32,13 @@
 #define NV_ONNX_MAX_INTS ((int64_t)1 << 22)
 
 typedef struct nv_onnx_model {
-  Onnx__ModelProto *proto;   /* owned; proto->graph is non-NULL */
+  Onnx__ModelProto *proto;   /* owned; proto->graph is non-NULL, its initializers left out */
   char *path;                /* owned copy of the path, for messages */
   char *dir;                 /* owned: the model's folder, where external data is looked up */
+  FILE *f;                   /* the open file: initializers are read from it one by one */
+  int64_t size;              /* its length in bytes */
+  int n_init;                /* initializers of the graph, in file order */
+  struct { int64_t off, len; } *inits;   /* where each one's TensorProto bytes are */
 } nv_onnx_model;
 
 /* A decoded TensorProto: float types (FLOAT, FLOAT16, BFLOAT16, DOUBLE) as a float32
@@ -56,8 +62,11 @@ void nv_onnx_free(nv_onnx_model *m);   /* NULL-safe */
 int nv_onnx_tensor(const nv_onnx_model *m, const Onnx__TensorProto *tp, const char *what,
                    nv_onnx_array *a);
 void nv_onnx_array_free(nv_onnx_array *a);   /* releases what *a still holds */
-/* Frees tp's raw bytes once they have been decoded, so peak memory stays near the weights. */
-void nv_onnx_drop_data(Onnx__TensorProto *tp);
+/* Initializer k (0-based, < m->n_init), unpacked from the file: a new message to decode with
+ * nv_onnx_tensor and free with nv_onnx_initializer_free (one at a time), or NULL with the error
+ * set.  A float32 initializer's tensor then shares the unpacked bytes (no copy). */
+Onnx__TensorProto *nv_onnx_initializer(nv_onnx_model *m, int k);
+void nv_onnx_initializer_free(Onnx__TensorProto *tp);   /* NULL-safe */
 /* Reads a file holding one serialized TensorProto (ONNX's test data, input_0.pb) into *a;
  * 1, or 0 with the error set. */
 int nv_onnx_read_tensor(const char *path, nv_onnx_array *a);
