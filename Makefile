@@ -6,9 +6,10 @@ CXX      ?= c++
 OPT      ?= -O3 -march=native
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -llodepng -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
+           libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
            dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata
 
 BUILD    = build

@@ -2,47 +2,40 @@
  * autograd.c — graph nodes, grad mode, and the reverse pass.
  *
  * The reverse pass sorts the tensors reachable from the root (through out->fn->in[])
- * in topological order, seeds root->gacc, and visits them from the root down: each
- * visited non-leaf hands its gradient to its node's backward, whose results are summed
- * into the inputs' gacc.  Leaves add gacc into .grad (or, for nv.grad, it is returned).
+ * in topological order and marks the ones that lead to what was asked for: a leaf that
+ * requires grad for backward, one of wrt[] for nv.grad.  It seeds root->gacc and visits
+ * the marked tensors from the root down: each visited non-leaf hands its gradient to its
+ * node's own backward, with need[k] set only for the marked inputs, and the results are
+ * summed into the inputs' gacc.  Leaves add gacc into .grad (or, for nv.grad, it is
+ * returned).  This file knows nothing of any op: it sits below all of them.
  */
 #include "autograd.h"
-#include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-const char *const nv_op_names[NV_OP_COUNT] = {
-  "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-  "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
-  "tanh", "sigmoid", "relu", "pow", "clamp", "leaky_relu", "elu",
-  "gelu", "square", "reciprocal", "log1p", "softplus",
-  "sign", "floor", "ceil", "round",
-  "where",
-  "sum", "mean", "max", "max",
-  "softmax", "log_softmax",
-  "matmul",
-  "view", "strided", "expand", "copy",
-  "gather", "index_select", "cat",
-  "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-  "batch_norm", "interpolate", "pad",
-  "rotate",
-};
-_Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
-
 /* ---- nodes ------------------------------------------------------------------------------ */
-nv_node *nv_node_new(int op, int nin, nv_tensor *const *in) {
+nv_node *nv_node_new(const char *name, nv_backward_fn backward, int op, int nin, nv_tensor *const *in) {
   nv_node *n = calloc(1, sizeof *n);
   if (!n) { nv_seterr("out of memory"); return NULL; }
-  n->in = calloc((size_t)(nin ? nin : 1), sizeof *n->in);
-  n->ver = calloc((size_t)(nin ? nin : 1), sizeof *n->ver);
-  if (!n->in || !n->ver) { free(n->in); free(n->ver); free(n); nv_seterr("out of memory"); return NULL; }
+  size_t m = (size_t)(nin ? nin : 1);
+  n->in = calloc(m, sizeof *n->in);
+  n->ver = calloc(m, sizeof *n->ver);
+  n->need = calloc(m, 1);
+  if (!n->in || !n->ver || !n->need) {
+    free(n->in); free(n->ver); free(n->need); free(n);
+    nv_seterr("out of memory");
+    return NULL;
+  }
+  n->name = name;
+  n->backward = backward;
   n->op = op;
   n->refcount = 1;
   n->nin = nin;
   for (int k = 0; k < nin; k++) {
     n->in[k] = nv_retain(in[k]);
     n->ver[k] = in[k] ? in[k]->st->version : 0;
+    n->need[k] = in[k] && in[k]->requires_grad;
   }
   nv_stats_node(1);
   return n;
@@ -59,6 +52,7 @@ void nv_node_release(nv_node *n) {
   node_free_graph(n);
   free(n->in);
   free(n->ver);
+  free(n->need);
   free(n);
   nv_stats_node(-1);
 }
@@ -89,57 +83,15 @@ int nv_needs_grad(int n, nv_tensor *const *ts) {
   return 0;
 }
 
-/* ---- the per-op backward switch ------------------------------------------------------------ */
-int nv_node_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
-  switch (n->op) {
-  case NV_OP_ADD: case NV_OP_SUB: case NV_OP_MUL: case NV_OP_DIV: case NV_OP_POW:
-  case NV_OP_MAXIMUM: case NV_OP_MINIMUM:
-  case NV_OP_NEG: case NV_OP_EXP: case NV_OP_LOG: case NV_OP_SQRT: case NV_OP_RSQRT:
-  case NV_OP_ABS: case NV_OP_SIN: case NV_OP_COS: case NV_OP_TANH: case NV_OP_SIGMOID:
-  case NV_OP_RELU: case NV_OP_POWS: case NV_OP_CLAMP: case NV_OP_LEAKY_RELU: case NV_OP_ELU:
-  case NV_OP_GELU: case NV_OP_SQUARE: case NV_OP_RECIPROCAL: case NV_OP_LOG1P:
-  case NV_OP_SOFTPLUS: case NV_OP_SIGN: case NV_OP_FLOOR: case NV_OP_CEIL: case NV_OP_ROUND:
-  case NV_OP_WHERE:
-    return nv_elementwise_backward(n, out, gout, gin);
-  case NV_OP_SUM: case NV_OP_MEAN: case NV_OP_MAXDIM: case NV_OP_MAXALL:
-    return nv_reduce_backward(n, out, gout, gin);
-  case NV_OP_MATMUL:
-    return nv_linalg_backward(n, out, gout, gin);
-  case NV_OP_VIEW: case NV_OP_STRIDED: case NV_OP_EXPAND: case NV_OP_COPY:
-  case NV_OP_GATHER: case NV_OP_INDEX_SELECT: case NV_OP_CAT:
-    return nv_shape_backward(n, out, gout, gin);
-  case NV_OP_WARP:
-    return nv_warp_backward(n, out, gout, gin);
-  default:
-    return nv_nn_backward(n, out, gout, gin);
-  }
-}
-
-/* Ops whose backward reads the values of their inputs; the others (sums, views, copies,
- * pooling with saved positions...) only need shapes, so changing their inputs is harmless. */
-static int reads_inputs(int op) {
-  switch (op) {
-  case NV_OP_MUL: case NV_OP_DIV: case NV_OP_POW: case NV_OP_MAXIMUM: case NV_OP_MINIMUM:
-  case NV_OP_EXP: case NV_OP_LOG: case NV_OP_SQRT: case NV_OP_RSQRT: case NV_OP_ABS: case NV_OP_SIN:
-  case NV_OP_COS: case NV_OP_TANH: case NV_OP_SIGMOID: case NV_OP_RELU: case NV_OP_POWS: case NV_OP_CLAMP:
-  case NV_OP_LEAKY_RELU: case NV_OP_ELU: case NV_OP_GELU: case NV_OP_SQUARE: case NV_OP_RECIPROCAL:
-  case NV_OP_LOG1P: case NV_OP_SOFTPLUS: case NV_OP_WHERE: case NV_OP_MATMUL: case NV_OP_CONV2D:
-  case NV_OP_BATCH_NORM:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
 /* A tensor this node's backward reads was changed in place after the forward: its gradient
  * would be silently wrong, so stop (as PyTorch does). */
 static int inputs_unchanged(const nv_node *n) {
-  if (!reads_inputs(n->op)) return 1;
+  if (!n->reads_inputs) return 1;
   for (int k = 0; k < n->nin; k++)
     if (n->in[k] && n->in[k]->st->version != n->ver[k])
       return nv_seterr("an input of %s was changed in place after it was used (version %lld, recorded %lld): "
                        "its gradient would be wrong; clone it before changing it, or change it after backward",
-                       nv_op_names[n->op], (long long)n->in[k]->st->version, (long long)n->ver[k]);
+                       n->name, (long long)n->in[k]->st->version, (long long)n->ver[k]);
   return 1;
 }
 
@@ -195,20 +147,40 @@ out:
 /* acc += g, where acc may be shared: then a new tensor replaces it. Steals g. */
 static int accumulate(nv_tensor **acc, nv_tensor *g) {
   if (!*acc) { *acc = g; return 1; }
-  if ((*acc)->refcount == 1 && (*acc)->st->refcount == 1 && nv_is_contiguous(*acc) && (*acc)->fn == NULL) {
-    int ok = nv_add_into(*acc, g);
-    nv_release(g);
-    return ok;
+  nv_tensor *a = *acc;
+  if (!(a->refcount == 1 && a->st->refcount == 1 && nv_is_contiguous(a) && a->fn == NULL)) {
+    a = nv_empty_like(*acc);
+    if (!a || !nv_copy_into(a, *acc)) { nv_release(a); nv_release(g); return 0; }
+    nv_release(*acc);
+    *acc = a;
   }
-  int was = nv_set_grad_enabled(0);
-  nv_tensor *s = nv_binary(NV_OP_ADD, *acc, g);
-  nv_set_grad_enabled(was);
+  int ok = nv_add_into(a, g);
   nv_release(g);
-  if (!s) return 0;
-  nv_release(*acc);
-  *acc = s;
+  return ok;
+}
+
+/* ---- counters: how often each op's backward ran and which input gradients it gave ------- */
+#define NCOUNT 64
+static struct { const char *name; int64_t calls, inputs[8]; } counts[NCOUNT];
+
+static void count(const nv_node *n) {
+  int i = 0;
+  while (i < NCOUNT && counts[i].name && counts[i].name != n->name && strcmp(counts[i].name, n->name)) i++;
+  if (i == NCOUNT) return;
+  counts[i].name = n->name;
+  counts[i].calls++;
+  for (int k = 0; k < n->nin && k < 8; k++) counts[i].inputs[k] += n->need[k];
+}
+
+int nv_backward_counts(int i, const char **name, int64_t *calls, int64_t inputs[8]) {
+  if (i < 0 || i >= NCOUNT || !counts[i].name) return 0;
+  *name = counts[i].name;
+  *calls = counts[i].calls;
+  memcpy(inputs, counts[i].inputs, sizeof counts[i].inputs);
   return 1;
 }
+
+void nv_backward_counts_reset(void) { memset(counts, 0, sizeof counts); }
 
 static int in_list(nv_tensor *t, int n, nv_tensor *const *l) {
   for (int i = 0; i < n; i++) if (l[i] == t) return 1;
@@ -233,6 +205,20 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
   }
   tlist order = {0};
   int ok = topo_sort(root, &order);
+  /* Mark what leads to a tensor asked about (children come first in the order): wrt[] for
+   * grad, a leaf for backward.  Nothing else is visited, and no other input gradient is
+   * computed.  (A freed node counts, so that the pass stops with its error.) */
+  enum { LEADS = 4 };
+  for (int i = 0; ok && i < order.n; i++) {
+    nv_tensor *t = order.v[i];
+    int leads = nwrt ? in_list(t, nwrt, wrt) : t->fn == NULL;
+    if (!leads && t->fn && t->fn->freed) leads = 1;
+    for (int k = 0; !leads && t->fn && !t->fn->freed && k < t->fn->nin; k++) {
+      nv_tensor *c = t->fn->in[k];
+      leads = c && c->requires_grad && (c->mark & LEADS);
+    }
+    if (leads) t->mark |= LEADS;
+  }
   int was = nv_set_grad_enabled(0);   /* backward computations record nothing */
   if (ok) {
     /* a private seed: the caller's grad tensor must never be aliased or modified */
@@ -243,20 +229,31 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
   }
   for (int i = order.n - 1; ok && i >= 0; i--) {
     nv_tensor *t = order.v[i];
-    if (!t->gacc) continue;
+    if (!t->gacc || !(t->mark & LEADS)) continue;
     if (t->fn) {
       nv_node *n = t->fn;
       if (n->freed) { ok = nv_seterr("part of the graph was already freed by an earlier backward (pass retain_graph = true)"); break; }
+      int any = 0;
+      for (int k = 0; k < n->nin; k++) {
+        nv_tensor *c = n->in[k];
+        n->need[k] = c && c->requires_grad && (c->mark & LEADS);
+        any |= n->need[k];
+      }
+      if (!any) {   /* a tensor asked about, with nothing asked about below it */
+        if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(t->gacc); t->gacc = NULL; }
+        continue;
+      }
       nv_tensor *gsmall[8] = {0};
       nv_tensor **gin = n->nin <= 8 ? gsmall : calloc((size_t)n->nin, sizeof *gin);
       if (!gin) { ok = nv_seterr("out of memory in backward"); break; }
-      ok = inputs_unchanged(n) && nv_node_backward(n, t, t->gacc, gin);
+      count(n);
+      ok = inputs_unchanged(n) && n->backward(n, t, t->gacc, gin);
       for (int k = 0; k < n->nin; k++) {
         nv_tensor *c = n->in[k];
         if (!gin[k]) continue;
-        if (ok && c && c->requires_grad) {
+        if (ok && c && n->need[k]) {
           if (!nv_same_shape(gin[k], c)) {
-            ok = nv_seterr("internal error: %s backward produced %s for an input of %s", nv_op_names[n->op],
+            ok = nv_seterr("internal error: %s backward produced %s for an input of %s", n->name,
                            nv_shape_str(a, sizeof a, gin[k]->ndim, gin[k]->size),
                            nv_shape_str(b, sizeof b, c->ndim, c->size));
             nv_release(gin[k]);

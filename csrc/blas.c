@@ -22,7 +22,10 @@ enum { NoTrans = 111, Trans = 112 };
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
                          int, float, float *, int);
+typedef void (*sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float,
+                         float *, int);
 static sgemm_fn p_sgemm;
+static sgemv_fn p_sgemv;
 static void (*p_set_threads)(int);
 static int (*p_get_threads)(void);
 static char *(*p_corename)(void);
@@ -51,11 +54,12 @@ int nv_blas_init(void) {
   }
   if (!h) return nv_seterr("cannot load OpenBLAS (install libopenblas0): %s", dlerror());
   p_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
+  p_sgemv = (sgemv_fn)dlsym(h, "cblas_sgemv");
   p_set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
   p_get_threads = (int (*)(void))dlsym(h, "openblas_get_num_threads");
   p_corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
   p_config = (char *(*)(void))dlsym(h, "openblas_get_config");
-  if (!p_sgemm) return nv_seterr("OpenBLAS has no cblas_sgemm");
+  if (!p_sgemm || !p_sgemv) return nv_seterr("OpenBLAS has no cblas_sgemm or cblas_sgemv");
   loaded = 1;
   return 1;
 }
@@ -75,6 +79,25 @@ void nv_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
     return;
   }
   if (!loaded && !nv_blas_init()) abort(); /* the binding initializes BLAS before any op */
+  /* A single row or column is a matrix-vector product.  sgemm would first pack the whole
+   * matrix into its panel layout (a full extra pass over, e.g., VGG16's 400 MB fc6 weight for
+   * a batch of one); sgemv streams it once. */
+  if ((M == 1 || N == 1) && beta == 0.0f) {   /* C may be uninitialized: never let BLAS read it */
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = 0.0f;
+  }
+  if (M == 1) {          /* c (N) = op(B)^T a: op(B) is (K,N) */
+    int inca = transA ? lda : 1;
+    if (transB) p_sgemv(RowMajor, NoTrans, N, K, alpha, B, ldb, A, inca, beta, C, 1);
+    else p_sgemv(RowMajor, Trans, K, N, alpha, B, ldb, A, inca, beta, C, 1);
+    return;
+  }
+  if (N == 1) {          /* c (M) = op(A) b: op(A) is (M,K) */
+    int incb = transB ? 1 : ldb;
+    if (transA) p_sgemv(RowMajor, Trans, K, M, alpha, A, lda, B, incb, beta, C, ldc);
+    else p_sgemv(RowMajor, NoTrans, M, K, alpha, A, lda, B, incb, beta, C, ldc);
+    return;
+  }
   p_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, M, N, K, alpha, A, lda, B,
           ldb, beta, C, ldc);
 }

@@ -11,6 +11,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
+const char *const nv_op_names[NV_OP_COUNT] = {
+  "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+  "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
+  "tanh", "sigmoid", "relu", "pow", "clamp", "leaky_relu", "elu",
+  "gelu", "square", "reciprocal", "log1p", "softplus",
+  "sign", "floor", "ceil", "round",
+  "where",
+  "sum", "mean", "max", "max",
+  "softmax", "log_softmax",
+  "matmul",
+  "view", "strided", "expand", "copy",
+  "gather", "index_select", "cat",
+  "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+  "batch_norm", "interpolate", "pad",
+  "rotate",
+};
+_Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
+
+nv_node *nv_op_node(int op, nv_backward_fn backward, int nin, nv_tensor *const *in) {
+  return nv_node_new(nv_op_names[op], backward, op, nin, in);
+}
+
+/* Whether an elementwise op's backward reads its inputs' values (see autograd's check of
+ * in-place changes): sums, differences, negation and the piecewise-constant ops do not. */
+static int reads_inputs(int op) {
+  return !(op == NV_OP_ADD || op == NV_OP_SUB || op == NV_OP_NEG || (op >= NV_OP_SIGN && op <= NV_OP_ROUND));
+}
+
+
 int nv_broadcast_shape(const char *fname, const nv_tensor *a, const nv_tensor *b, int *ndim,
                        int64_t *size) {
   int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
@@ -82,8 +113,9 @@ nv_tensor *nv_binary(int op, nv_tensor *a, nv_tensor *b) {
   nv_tensor *o = binary_raw(nv_op_names[op], ks[op - NV_OP_ADD], a, b);
   nv_tensor *in[2] = {a, b};
   if (o && nv_needs_grad(2, in)) {
-    nv_node *n = nv_node_new(op, 2, in);
+    nv_node *n = nv_op_node(op, elementwise_backward, 2, in);
     if (!n) { nv_release(o); return NULL; }
+    n->reads_inputs = reads_inputs(op);
     nv_attach(o, n);
   }
   return o;
@@ -96,31 +128,6 @@ nv_tensor *nv_compare(int cmp, nv_tensor *a, nv_tensor *b) {
   return binary_raw(names[cmp], ks[cmp], a, b);
 }
 
-int nv_add_into(nv_tensor *dst, const nv_tensor *src) {
-  for (int i = 0; i < src->ndim; i++) {
-    int j = dst->ndim - src->ndim + i;
-    if (j < 0 || (src->size[i] != 1 && src->size[i] != dst->size[j])) {
-      char x[200], y[200];
-      return nv_seterr("add_: %s cannot be broadcast to %s", nv_shape_str(x, sizeof x, src->ndim, src->size),
-                       nv_shape_str(y, sizeof y, dst->ndim, dst->size));
-    }
-  }
-  nv_walk w;
-  nv_walk_init(&w, dst->ndim, dst->size, 2);
-  nv_walk_operand(&w, 0, dst);
-  nv_walk_operand(&w, 1, src);
-  if (!nv_walk_start(&w)) return 1;
-  float *d = nv_data(dst);
-  const float *s = nv_data(src);
-  int64_t n = w.inner, sd = w.is[0], ss = w.is[1];
-  do {
-    float *dp = d + w.off[0];
-    const float *sp = s + w.off[1];
-    if (sd == 1 && ss == 1) for (int64_t j = 0; j < n; j++) dp[j] += sp[j];
-    else for (int64_t j = 0; j < n; j++) dp[j * sd] += sp[j * ss];
-  } while (nv_walk_next(&w));
-  return 1;
-}
 
 void nv_scale_(nv_tensor *t, float s) {
   nv_walk w;
@@ -165,7 +172,8 @@ nv_tensor *nv_where(nv_tensor *c, nv_tensor *a, nv_tensor *b) {
   }
   nv_tensor *in[3] = {c, a, b};
   if (nv_needs_grad(2, in + 1)) {
-    nv_node *n = nv_node_new(NV_OP_WHERE, 3, in);
+    nv_node *n = nv_op_node(NV_OP_WHERE, elementwise_backward, 3, in);
+    if (n) n->reads_inputs = 1;
     if (!n) { nv_release(o); return NULL; }
     nv_attach(o, n);
   }
@@ -220,8 +228,9 @@ nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1) {
   if (o) unary_kernel(op, nv_data(o), nv_data(xc), nv_numel(o), (float)p0, (float)p1);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(op, 1, &x);
+    nv_node *n = nv_op_node(op, elementwise_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
+    n->reads_inputs = reads_inputs(op);
     n->f[0] = p0;
     n->f[1] = p1;
     nv_attach(o, n);
@@ -274,11 +283,11 @@ static nv_tensor *reduce_for(nv_tensor *g, nv_tensor *t) {
 static nv_tensor *mul_raw(nv_tensor *a, nv_tensor *b) { return binary_raw("mul", k_mul, a, b); }
 static nv_tensor *div_raw(nv_tensor *a, nv_tensor *b) { return binary_raw("div", k_div, a, b); }
 
-int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *a = n->in[0], *b = n->nin > 1 ? n->in[1] : NULL;
   int op = n->op;
   if (op >= NV_OP_NEG && op <= NV_OP_ROUND) {
-    if (!a->requires_grad) return 1;
+    if (!nv_need(n, 0)) return 1;
     nv_tensor *xc = nv_contiguous_data(a);
     nv_tensor *oc = xc ? nv_contiguous_data(out) : NULL;
     nv_tensor *g = oc ? nv_empty_like(a) : NULL;
@@ -292,20 +301,20 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
   nv_tensor *ta = NULL, *tb = NULL;   /* full-shape gradients before reduction */
   switch (op) {
   case NV_OP_ADD:
-    if (a->requires_grad) ta = nv_retain(gout);
-    if (b->requires_grad) tb = nv_retain(gout);
+    if (nv_need(n, 0)) ta = nv_retain(gout);
+    if (nv_need(n, 1)) tb = nv_retain(gout);
     break;
   case NV_OP_SUB:
-    if (a->requires_grad) ta = nv_retain(gout);
-    if (b->requires_grad) tb = nv_unary(NV_OP_NEG, gout, 0, 0);
+    if (nv_need(n, 0)) ta = nv_retain(gout);
+    if (nv_need(n, 1)) tb = nv_unary(NV_OP_NEG, gout, 0, 0);
     break;
   case NV_OP_MUL:
-    if (a->requires_grad) ta = mul_raw(gout, b);
-    if (b->requires_grad) tb = mul_raw(gout, a);
+    if (nv_need(n, 0)) ta = mul_raw(gout, b);
+    if (nv_need(n, 1)) tb = mul_raw(gout, a);
     break;
   case NV_OP_DIV:   /* d(a/b) = da/b - a/b^2 db = da/b - out/b db */
-    if (a->requires_grad) ta = div_raw(gout, b);
-    if (b->requires_grad) {
+    if (nv_need(n, 0)) ta = div_raw(gout, b);
+    if (nv_need(n, 1)) {
       nv_tensor *q = div_raw(out, b);
       tb = q ? mul_raw(gout, q) : NULL;
       if (tb) nv_scale_(tb, -1.0f);
@@ -313,7 +322,7 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
     }
     break;
   case NV_OP_POW: {  /* d(a^b) = b a^(b-1) da + a^b log(a) db */
-    if (a->requires_grad) {
+    if (nv_need(n, 0)) {
       nv_tensor *one = nv_full(0, NULL, 1.0f);
       nv_tensor *bm1 = one ? binary_raw("pow", k_sub, b, one) : NULL;
       nv_tensor *p = bm1 ? binary_raw("pow", k_pow, a, bm1) : NULL;
@@ -321,7 +330,7 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
       ta = q ? mul_raw(gout, q) : NULL;
       nv_release(one); nv_release(bm1); nv_release(p); nv_release(q);
     }
-    if (b->requires_grad) {
+    if (nv_need(n, 1)) {
       nv_tensor *la = nv_unary(NV_OP_LOG, a, 0, 0);
       nv_tensor *q = la ? mul_raw(out, la) : NULL;
       tb = q ? mul_raw(gout, q) : NULL;
@@ -335,8 +344,8 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
     nv_tensor *eq = gt ? binary_raw("max", k_eq, a, b) : NULL;
     if (eq) nv_scale_(eq, 0.5f);
     nv_tensor *wa = eq ? binary_raw("max", k_add, gt, eq) : NULL;
-    if (wa && a->requires_grad) ta = mul_raw(gout, wa);
-    if (wa && b->requires_grad) {
+    if (wa && nv_need(n, 0)) ta = mul_raw(gout, wa);
+    if (wa && nv_need(n, 1)) {
       nv_tensor *one = nv_full(0, NULL, 1.0f);
       nv_tensor *wb = one ? binary_raw("max", k_sub, one, wa) : NULL;
       tb = wb ? mul_raw(gout, wb) : NULL;
@@ -349,13 +358,13 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
     nv_tensor *c = n->in[0], *x = n->in[1], *y = n->in[2];
     nv_tensor *zero = nv_full(0, NULL, 0.0f);
     if (!zero) return 0;
-    if (x->requires_grad) {
+    if (nv_need(n, 1)) {
       nv_tensor *t = nv_where(c, gout, zero);
       gin[1] = t ? reduce_for(t, x) : NULL;
       nv_release(t);
       if (!gin[1]) { nv_release(zero); return 0; }
     }
-    if (y->requires_grad) {
+    if (nv_need(n, 2)) {
       nv_tensor *t = nv_where(c, zero, gout);
       gin[2] = t ? reduce_for(t, y) : NULL;
       nv_release(t);
@@ -366,8 +375,8 @@ int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tens
   }
   }
   int ok = 1;
-  if (a->requires_grad) { gin[0] = ta ? reduce_for(ta, a) : NULL; ok &= gin[0] != NULL; }
-  if (b->requires_grad) { gin[1] = tb ? reduce_for(tb, b) : NULL; ok &= gin[1] != NULL; }
+  if (nv_need(n, 0)) { gin[0] = ta ? reduce_for(ta, a) : NULL; ok &= gin[0] != NULL; }
+  if (nv_need(n, 1)) { gin[1] = tb ? reduce_for(tb, b) : NULL; ok &= gin[1] != NULL; }
   nv_release(ta);
   nv_release(tb);
   return ok;

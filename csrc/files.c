@@ -114,13 +114,14 @@ nv_tensor *nv_png_load_bytes(const unsigned char *buf, size_t len, int mode, con
   return t;
 }
 
-nv_tensor *nv_png_load(const char *path, int mode) {
+/* Reads a whole regular file of at most max bytes into a new malloc'd buffer. */
+static unsigned char *read_whole(const char *path, int64_t max, const char *what, size_t *len) {
   int64_t size;
   FILE *f = open_regular(path, &size);
   if (!f) return NULL;
-  if (size > PNG_MAX_FILE) {
+  if (size > max) {
     fclose(f);
-    nv_seterr("%s: file of %lld bytes is too large for a PNG", path, (long long)size);
+    nv_seterr("%s: file of %lld bytes is too large for %s", path, (long long)size, what);
     return NULL;
   }
   unsigned char *buf = malloc(size ? (size_t)size : 1);
@@ -131,7 +132,34 @@ nv_tensor *nv_png_load(const char *path, int mode) {
   }
   int ok = read_exact(f, buf, (size_t)size, path, "the file");
   fclose(f);
-  nv_tensor *t = ok ? nv_png_load_bytes(buf, (size_t)size, mode, path) : NULL;
+  if (!ok) { free(buf); return NULL; }
+  *len = (size_t)size;
+  return buf;
+}
+
+nv_tensor *nv_png_load(const char *path, int mode) {
+  size_t len;
+  unsigned char *buf = read_whole(path, PNG_MAX_FILE, "a PNG", &len);
+  nv_tensor *t = buf ? nv_png_load_bytes(buf, len, mode, path) : NULL;
+  free(buf);
+  return t;
+}
+
+nv_tensor *nv_image_load(const char *path, int mode) {
+  size_t len;
+  unsigned char *buf = read_whole(path, PNG_MAX_FILE, "an image", &len);
+  if (!buf) return NULL;
+  nv_tensor *t = NULL;
+  static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (len >= 8 && memcmp(buf, png_magic, 8) == 0) t = nv_png_load_bytes(buf, len, mode, path);
+  else if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
+    t = nv_jpeg_load_bytes(buf, len, mode, path);
+  else {
+    unsigned char b[4] = {0};
+    memcpy(b, buf, len < 4 ? len : 4);
+    nv_seterr("%s: neither a PNG nor a JPEG file (first bytes %02x %02x %02x %02x of %zu)", path,
+              b[0], b[1], b[2], b[3], len);
+  }
   free(buf);
   return t;
 }
@@ -1077,5 +1105,85 @@ nv_tensor *nv_idx_load(const char *path) {
 done:
   free(raw);
   gzclose(gz);
+  return t;
+}
+
+/* ---- raw tensor bytes (PyTorch storages) ------------------------------------------------- */
+static int dtype_index(const char *dtype) {
+  for (int k = 0; k < DT_COUNT; k++)
+    if (strcmp(dtype, dt_names[k]) == 0) return k;
+  return -1;
+}
+
+int nv_dtype_size(const char *dtype) {
+  int dt = dtype_index(dtype);
+  return dt < 0 ? 0 : dt_sizes[dt];
+}
+
+#define FROM_BYTES_MIN_CAP ((int64_t)1 << 24)
+
+nv_tensor *nv_tensor_from_bytes(const unsigned char *b, size_t nbytes, const char *dtype,
+                                int64_t offset, int ndim, const int64_t *size,
+                                const int64_t *stride, const char *name) {
+  int dt = dtype_index(dtype);
+  if (dt < 0) { nv_seterr("%s: unknown dtype %s", name, dtype); return NULL; }
+  if (ndim < 0 || ndim > NV_MAXDIM) {
+    nv_seterr("%s: %d dimensions (nnvis supports 0 to %d)", name, ndim, NV_MAXDIM);
+    return NULL;
+  }
+  int es = dt_sizes[dt];
+  int64_t nel = (int64_t)(nbytes / (size_t)es), cap = nel > FROM_BYTES_MIN_CAP ? nel : FROM_BYTES_MIN_CAP;
+  char s[200];
+  nv_shape_str(s, sizeof s, ndim, size);
+  if (offset < 0) { nv_seterr("%s: negative storage offset %lld", name, (long long)offset); return NULL; }
+  /* numel and the furthest element, saturating instead of overflowing */
+  int64_t numel = 1, last = offset;
+  for (int k = 0; k < ndim; k++) {
+    if (size[k] < 0 || stride[k] < 0) {
+      nv_seterr("%s: size %s with a negative size or stride", name, s);
+      return NULL;
+    }
+    numel = size[k] == 0 ? 0 : (numel > cap / size[k] ? cap + 1 : numel * size[k]);
+  }
+  if (numel > cap) {
+    nv_seterr("%s: size %s has more than %lld elements", name, s, (long long)cap);
+    return NULL;
+  }
+  if (numel > 0) {
+    for (int k = 0; k < ndim; k++) {
+      int64_t reach = size[k] - 1;
+      if (stride[k] && reach > (INT64_MAX / 2) / stride[k]) { last = INT64_MAX; break; }
+      last += reach * stride[k];
+      if (last > INT64_MAX / 2) { last = INT64_MAX; break; }
+    }
+    if (last >= nel) {
+      nv_seterr("%s: view of size %s at offset %lld reaches element %lld of a storage of %lld "
+                "%s elements", name, s, (long long)offset, (long long)last, (long long)nel, dtype);
+      return NULL;
+    }
+  }
+  nv_tensor *t = nv_empty(ndim, size);
+  if (!t || numel == 0) return t;
+  float *d = nv_data(t);
+  int contiguous = 1;
+  int64_t want = 1;
+  for (int k = ndim - 1; k >= 0; k--) {
+    if (size[k] != 1 && stride[k] != want) contiguous = 0;
+    want *= size[k];
+  }
+  if (contiguous) {
+    st_convert(dt, b + (size_t)offset * (size_t)es, d, (size_t)numel);
+    return t;
+  }
+  int64_t idx[NV_MAXDIM] = {0}, pos = offset;
+  for (int64_t i = 0; i < numel; i++) {
+    st_convert(dt, b + (size_t)pos * (size_t)es, d + i, 1);
+    for (int k = ndim - 1; k >= 0; k--) {   /* odometer over the view's indices */
+      pos += stride[k];
+      if (++idx[k] < size[k]) break;
+      pos -= stride[k] * size[k];
+      idx[k] = 0;
+    }
+  }
   return t;
 }

@@ -1,5 +1,6 @@
 /*
- * files.h — file formats: PNG images, safetensors and IDX (the MNIST format).
+ * files.h — file formats: PNG and JPEG images, safetensors, IDX (the MNIST format), zip
+ * archives and raw tensor bytes (for PyTorch checkpoints).
  * Pure C, no Lua: lua_files.c binds these.
  *
  * Everything read comes from outside and is untrusted: readers check every size and
@@ -111,6 +112,48 @@ float nv_half_to_float(uint16_t h);
  * then big-endian data of type ubyte 0x08, byte 0x09, short 0x0B, int 0x0C, float 0x0D or
  * double 0x0E.  Returns a new float32 tensor of that shape holding the raw values. */
 nv_tensor *nv_idx_load(const char *path);
+
+/* ---- raw tensor bytes ------------------------------------------------------------------ */
+/* Element types as safetensors names them: F64 F32 F16 BF16 I64 I32 I16 I8 U64 U32 U16 U8
+ * BOOL.  nv_dtype_size returns the element size in bytes, or 0 for an unknown name. */
+int nv_dtype_size(const char *dtype);
+/* New contiguous float32 tensor of shape size[ndim] whose element (i1..in) is the little-endian
+ * element at offset + sum(ik * stride[k]) of the storage b[0..nbytes) of dtype (a strided view
+ * into a shared storage, as PyTorch saves one).  Sizes, strides and the offset are untrusted:
+ * all non-negative, the furthest element inside the storage, the element count at most
+ * max(storage elements, 2^24).  NULL with the error set (prefixed by name) otherwise. */
+nv_tensor *nv_tensor_from_bytes(const unsigned char *b, size_t nbytes, const char *dtype,
+                                int64_t offset, int ndim, const int64_t *size,
+                                const int64_t *stride, const char *name);
+
+/* ---- images: PNG or JPEG, told apart by their first bytes ------------------------------- */
+/* New (C,H,W) tensor in [0,1] from a PNG or JPEG file (mode as for PNG), or NULL. */
+nv_tensor *nv_image_load(const char *path, int mode);
+
+/* ---- JPEG (jpeg.c, libjpeg-turbo) -------------------------------------------------------- */
+/* Decodes baseline or progressive JPEG bytes: gray files give 1 channel and colour ones 3
+ * natively (NV_PNG_RGB / NV_PNG_GRAY convert, gray through libjpeg's own 0.299/0.587/0.114).
+ * The pixel count is checked from the header before anything is allocated; corrupt data
+ * returns NULL with the error set, never exits.  New (C,H,W) tensor in [0,1], samples / 255. */
+nv_tensor *nv_jpeg_load_bytes(const unsigned char *buf, size_t len, int mode, const char *name);
+/* Writes t (borrowed; shape as for nv_png_check_shape) as a baseline JPEG of quality 1..100:
+ * 1 or 2 channels as grayscale, 3 or 4 as colour (alpha dropped), values clamped to [0,1].
+ * Returns 1, or 0 with the error set. */
+int nv_jpeg_save(const nv_tensor *t, const char *path, int quality);
+
+/* ---- zip archives (zip.c, libzip) -------------------------------------------------------- */
+typedef struct nv_zip nv_zip;
+/* Opens an archive read-only, with libzip's consistency checks.  New handle or NULL. */
+nv_zip *nv_zip_open(const char *path);
+void nv_zip_close(nv_zip *z);                  /* NULL-safe */
+int64_t nv_zip_count(nv_zip *z);               /* entries */
+const char *nv_zip_name(nv_zip *z, int64_t i); /* borrowed, valid until close; NULL if none */
+/* Finds entry `name` and its declared (uncompressed) size, refused above max so that a forged
+ * size is caught before anything is allocated.  Returns its index, or -1 with the error set. */
+int64_t nv_zip_entry(nv_zip *z, const char *name, size_t max, size_t *size);
+/* Reads entry idx whole into buf[size] (size from nv_zip_entry, buf the caller's).  The bytes
+ * must be exactly the declared size and pass libzip's CRC check.  1, or 0 with the error set. */
+int nv_zip_read_into(nv_zip *z, int64_t idx, unsigned char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int matmul_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
 /* How a (..., R, C) operand reaches gemm: transposed flag and leading dimension. */
 static int gemm_layout(const nv_tensor *t, int *trans, int *ld) {
   int64_t r = t->size[t->ndim - 2], c = t->size[t->ndim - 1];
@@ -89,9 +91,9 @@ nv_tensor *nv_matmul(nv_tensor *a, nv_tensor *b) {
   nv_tensor *o = nv_matmul_raw(a2, b2);
   if (o && nv_needs_grad(2, (nv_tensor *[]){a2, b2})) {
     nv_tensor *in[2] = {a2, b2};
-    nv_node *n = nv_node_new(NV_OP_MATMUL, 2, in);
+    nv_node *n = nv_op_node(NV_OP_MATMUL, matmul_backward, 2, in);
     if (!n) { nv_release(o); o = NULL; }
-    else nv_attach(o, n);
+    else { n->reads_inputs = 1; nv_attach(o, n); }
   }
   nv_release(a2);
   nv_release(b2);
@@ -114,11 +116,11 @@ static nv_tensor *mT(nv_tensor *t) {   /* transposed view of the last two dims, 
 }
 
 /* dA = dC B^T, dB = A^T dC, each summed over broadcast batch dims. */
-int nv_linalg_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int matmul_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *a = n->in[0], *b = n->in[1];
   for (int k = 0; k < 2; k++) {
     nv_tensor *x = n->in[k];
-    if (!x->requires_grad) continue;
+    if (!nv_need(n, k)) continue;
     nv_tensor *t = mT(k == 0 ? b : a);
     nv_tensor *g = t ? (k == 0 ? nv_matmul_raw(gout, t) : nv_matmul_raw(t, gout)) : NULL;
     nv_release(t);

@@ -807,7 +807,7 @@ static int l_graph(lua_State *L) {
     lua_rawset(L, seen);
     lua_createtable(L, 0, 5);
     lua_pushlightuserdata(L, t); lua_setfield(L, -2, "id");
-    if (fn) { lua_pushstring(L, nv_op_names[fn->op]); lua_setfield(L, -2, "op"); }
+    if (fn) { lua_pushstring(L, fn->name); lua_setfield(L, -2, "op"); }
     lua_pushboolean(L, fn == NULL); lua_setfield(L, -2, "leaf");
     lua_pushboolean(L, t->requires_grad); lua_setfield(L, -2, "requires_grad");
     lua_createtable(L, fn ? fn->nin : 0, 0);
@@ -861,7 +861,7 @@ static int t_index(lua_State *L) {
     return 1;
   }
   if (!strcmp(k, "is_leaf")) { lua_pushboolean(L, t->fn == NULL); return 1; }
-  if (!strcmp(k, "grad_fn")) { if (t->fn) lua_pushstring(L, nv_op_names[t->fn->op]); else lua_pushnil(L); return 1; }
+  if (!strcmp(k, "grad_fn")) { if (t->fn) lua_pushstring(L, t->fn->name); else lua_pushnil(L); return 1; }
   return 0;
 }
 
@@ -919,6 +919,27 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
+/* core.backward_counts([reset]): {op = {calls = n, inputs = {n1, n2, ...}}} of the backward
+ * passes since the last reset: how often each op's backward ran and how often it was asked
+ * for each input's gradient (which kernels a pruned backward ran). */
+static int l_backward_counts(lua_State *L) {
+  const char *name;
+  int64_t calls, inputs[8];
+  lua_newtable(L);
+  for (int i = 0; nv_backward_counts(i, &name, &calls, inputs); i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)calls); lua_setfield(L, -2, "calls");
+    lua_createtable(L, 8, 0);
+    int last = 0;
+    for (int k = 0; k < 8; k++) if (inputs[k]) last = k + 1;
+    for (int k = 0; k < (last > 3 ? last : 3); k++) { lua_pushinteger(L, (lua_Integer)inputs[k]); lua_rawseti(L, -2, k + 1); }
+    lua_setfield(L, -2, "inputs");
+    lua_setfield(L, -2, name);
+  }
+  if (lua_toboolean(L, 1)) nv_backward_counts_reset();
+  return 1;
+}
+
 static const luaL_Reg methods[] = {
   {"shape", m_shape}, {"size", m_size}, {"dim", m_dim}, {"numel", m_numel}, {"stride", m_stride},
   {"is_contiguous", m_is_contiguous}, {"totable", m_totable}, {"item", m_item}, {"values", m_values},
@@ -951,7 +972,7 @@ static const luaL_Reg functions[] = {
   {"set_rng_state", l_set_rng_state},
   {"where", l_where}, {"cat", l_cat}, {"stack", l_stack}, {"matmul", m_matmul},
   {"grad", l_grad}, {"no_grad", l_no_grad}, {"set_grad_enabled", l_set_grad_enabled}, {"set_guided_relu", l_set_guided_relu}, {"is_grad_enabled", l_is_grad_enabled},
-  {"stats", l_stats}, {"cache_limit", l_cache_limit}, {"graph", l_graph}, {"tensor_id", l_tensor_id},
+  {"stats", l_stats}, {"backward_counts", l_backward_counts}, {"cache_limit", l_cache_limit}, {"graph", l_graph}, {"tensor_id", l_tensor_id},
   {NULL, NULL}
 };
 

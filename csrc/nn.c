@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
 static char *shp(char *buf, size_t n, const nv_tensor *t) { return nv_shape_str(buf, n, t->ndim, t->size); }
 
 /* (C,H,W) -> (1,C,H,W) view (recorded); (N,C,H,W) retained; anything else an error. */
@@ -30,7 +32,7 @@ static nv_tensor *unbatch(nv_tensor *o, int unbatched) {
   return s;
 }
 
-static nv_node *node_for(int op, int nin, nv_tensor *const *in) { return nv_node_new(op, nin, in); }
+static nv_node *node_for(int op, int nin, nv_tensor *const *in) { return nv_op_node(op, nn_backward, nin, in); }
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
@@ -70,6 +72,7 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
     nv_node *n = node_for(NV_OP_CONV2D, b ? 3 : 2, in);
     if (!n) { nv_release(o); o = NULL; }
     else {
+      n->reads_inputs = 1;
       memcpy(n->i, &s, sizeof s < sizeof n->i ? sizeof s : sizeof n->i);
       nv_attach(o, n);
     }
@@ -217,6 +220,7 @@ nv_tensor *nv_batch_norm(nv_tensor *x, nv_tensor *rm, nv_tensor *rv, nv_tensor *
     nv_node *nd = node_for(NV_OP_BATCH_NORM, 3, in);
     if (!nd) { nv_release(o); o = NULL; }
     else {
+      nd->reads_inputs = 1;
       nd->i[0] = training;
       nv_save(nd, 0, mean);
       nv_save(nd, 1, invstd);
@@ -305,9 +309,12 @@ nv_tensor *nv_pad(nv_tensor *x, const int pad4[4], int npad, int mode, float val
 }
 
 /* ---- backward -------------------------------------------------------------------------------- */
-static nv_tensor *zeros_if(nv_tensor *t) { return t && t->requires_grad ? nv_zeros_like(t) : NULL; }
+/* a zero gradient for input k when the pass wants it, else NULL */
+static nv_tensor *zeros_if(nv_node *n, int k) {
+  return k < n->nin && n->in[k] && nv_need(n, k) ? nv_zeros_like(n->in[k]) : NULL;
+}
 
-int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *x = n->in[0];
   switch (n->op) {
   case NV_OP_CONV2D: {
@@ -315,7 +322,7 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
     memcpy(&s, n->i, sizeof s);
     nv_tensor *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     if (!nv_conv2d_scratch(&s, 1)) return 0;
-    nv_tensor *dx = zeros_if(x), *dw = zeros_if(w), *db = zeros_if(b);
+    nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
     nv_tensor *xc = nv_contiguous_data(x), *wc = nv_contiguous_data(w);
     if (xc && wc)
       nv_conv2d_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
@@ -327,8 +334,8 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
   case NV_OP_MAX_POOL2D: case NV_OP_AVG_POOL2D: {
     nv_pool2d_shape s;
     memcpy(&s, n->i, sizeof s);
-    nv_tensor *dx = zeros_if(x);
-    if (!dx) return x->requires_grad ? 0 : 1;
+    nv_tensor *dx = zeros_if(n, 0);
+    if (!dx) return nv_need(n, 0) ? 0 : 1;
     if (n->op == NV_OP_MAX_POOL2D)
       nv_max_pool2d_backward(nv_data(dx), nv_data(gout), (const int32_t *)(const void *)nv_data(n->saved[0]), &s);
     else nv_avg_pool2d_backward(nv_data(dx), nv_data(gout), &s);
@@ -336,18 +343,18 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
     return 1;
   }
   case NV_OP_ADAPTIVE_AVG_POOL2D: {
-    nv_tensor *dx = zeros_if(x);
-    if (!dx) return x->requires_grad ? 0 : 1;
+    nv_tensor *dx = zeros_if(n, 0);
+    if (!dx) return nv_need(n, 0) ? 0 : 1;
     nv_adaptive_avg_pool2d_backward(nv_data(dx), nv_data(gout), planes_of(x), (int)x->size[x->ndim - 2],
                                     (int)x->size[x->ndim - 1], (int)n->i[0], (int)n->i[1]);
     gin[0] = dx;
     return 1;
   }
   case NV_OP_BATCH_NORM: {
-    nv_tensor *w = n->in[1], *b = n->in[2];
+    nv_tensor *w = n->in[1];
     int64_t nb = x->size[0], ch = x->size[1], s = 1;
     for (int i = 2; i < x->ndim; i++) s *= x->size[i];
-    nv_tensor *dx = zeros_if(x), *dw = zeros_if(w), *db = zeros_if(b);
+    nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
     nv_tensor *xc = nv_contiguous_data(x);
     if (!xc) return 0;
     nv_batch_norm_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
@@ -358,8 +365,8 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
     return 1;
   }
   case NV_OP_SOFTMAX: case NV_OP_LOG_SOFTMAX: {
-    nv_tensor *dx = zeros_if(x);
-    if (!dx) return x->requires_grad ? 0 : 1;
+    nv_tensor *dx = zeros_if(n, 0);
+    if (!dx) return nv_need(n, 0) ? 0 : 1;
     int64_t outer, dim, inner;
     split_dims(x, (int)n->i[0], &outer, &dim, &inner);
     nv_tensor *oc = nv_contiguous_data(out);
@@ -371,8 +378,8 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
     return 1;
   }
   case NV_OP_INTERPOLATE: {
-    nv_tensor *dx = zeros_if(x);
-    if (!dx) return x->requires_grad ? 0 : 1;
+    nv_tensor *dx = zeros_if(n, 0);
+    if (!dx) return nv_need(n, 0) ? 0 : 1;
     int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
     if (n->i[2]) nv_interpolate_bilinear_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1], (int)n->i[3]);
     else nv_interpolate_nearest_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1]);
@@ -380,13 +387,13 @@ int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin)
     return 1;
   }
   case NV_OP_PAD: {
-    nv_tensor *dx = zeros_if(x);
-    if (!dx) return x->requires_grad ? 0 : 1;
+    nv_tensor *dx = zeros_if(n, 0);
+    if (!dx) return nv_need(n, 0) ? 0 : 1;
     int pad[4] = {(int)n->i[0], (int)n->i[1], (int)n->i[2], (int)n->i[3]};
     nv_pad_backward(nv_data(dx), nv_data(gout), n->i[7], (int)n->i[5], (int)n->i[6], pad, (nv_pad_mode)n->i[4]);
     gin[0] = dx;
     return 1;
   }
   }
-  return nv_seterr("backward: op %s has no backward", nv_op_names[n->op]);
+  return nv_seterr("backward: op %s has no backward", n->name);
 }

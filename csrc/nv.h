@@ -96,6 +96,8 @@ nv_tensor *nv_contiguous_data(nv_tensor *t);
 /* Copy src (broadcast to dst's shape) into dst, any strides. No graph. Returns 1/0. */
 int nv_copy_into(nv_tensor *dst, const nv_tensor *src);
 void nv_fill_raw(nv_tensor *t, float v);
+/* dst += src (src broadcast to the shape of dst), any strides.  No graph.  Returns 1/0. */
+int nv_add_into(nv_tensor *dst, const nv_tensor *src);
 
 /* ---- scratch memory ------------------------------------------------------------------ */
 /* Grow-only scratch buffers reused across calls (im2col columns and the like).

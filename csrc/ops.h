@@ -11,6 +11,32 @@
 #include "autograd.h"
 #include "nv.h"
 
+/* Op codes of the built-in ops (node->op, and which function nv_binary/nv_unary run).
+ * Keep nv_op_names[] (elementwise.c) in the same order.  A new op in a file of its own
+ * needs no code here: its node carries its own name and backward. */
+typedef enum {
+  NV_OP_ADD, NV_OP_SUB, NV_OP_MUL, NV_OP_DIV, NV_OP_POW, NV_OP_MAXIMUM, NV_OP_MINIMUM,
+  NV_OP_NEG, NV_OP_EXP, NV_OP_LOG, NV_OP_SQRT, NV_OP_RSQRT, NV_OP_ABS, NV_OP_SIN, NV_OP_COS,
+  NV_OP_TANH, NV_OP_SIGMOID, NV_OP_RELU, NV_OP_POWS, NV_OP_CLAMP, NV_OP_LEAKY_RELU, NV_OP_ELU,
+  NV_OP_GELU, NV_OP_SQUARE, NV_OP_RECIPROCAL, NV_OP_LOG1P, NV_OP_SOFTPLUS,
+  NV_OP_SIGN, NV_OP_FLOOR, NV_OP_CEIL, NV_OP_ROUND, /* zero gradient */
+  NV_OP_WHERE,
+  NV_OP_SUM, NV_OP_MEAN, NV_OP_MAXDIM, NV_OP_MAXALL,
+  NV_OP_SOFTMAX, NV_OP_LOG_SOFTMAX,
+  NV_OP_MATMUL,
+  NV_OP_VIEW, NV_OP_STRIDED, NV_OP_EXPAND, NV_OP_COPY,
+  NV_OP_GATHER, NV_OP_INDEX_SELECT, NV_OP_CAT,
+  NV_OP_CONV2D, NV_OP_MAX_POOL2D, NV_OP_AVG_POOL2D, NV_OP_ADAPTIVE_AVG_POOL2D,
+  NV_OP_BATCH_NORM, NV_OP_INTERPOLATE, NV_OP_PAD,
+  NV_OP_WARP,
+  NV_OP_COUNT
+} nv_op;
+
+extern const char *const nv_op_names[NV_OP_COUNT];
+
+/* A node for built-in op `op` (named nv_op_names[op]) with the given backward. */
+nv_node *nv_op_node(int op, nv_backward_fn backward, int nin, nv_tensor *const *in);
+
 /* ---- elementwise (elementwise.c) ---------------------------------------------------- */
 /* op: NV_OP_ADD .. NV_OP_MINIMUM; numpy broadcasting. */
 nv_tensor *nv_binary(int op, nv_tensor *a, nv_tensor *b);
@@ -22,8 +48,7 @@ nv_tensor *nv_where(nv_tensor *cond, nv_tensor *a, nv_tensor *b);
 /* out shape of broadcasting a and b; 1/0 */
 int nv_broadcast_shape(const char *fname, const nv_tensor *a, const nv_tensor *b, int *ndim,
                        int64_t *size);
-/* raw in-place kernels (no graph): dst += src (src broadcast to dst), dst *= s */
-int nv_add_into(nv_tensor *dst, const nv_tensor *src);
+/* raw in-place kernel (no graph): dst *= s  (dst += src is nv_add_into, nv.h) */
 void nv_scale_(nv_tensor *t, float s);
 
 /* ---- reductions (reduce.c) ---------------------------------------------------------- */
@@ -64,14 +89,6 @@ int nv_wrap_dim(const char *fname, const char *arg, int d, int ndim, int *out);
 nv_tensor *nv_matmul(nv_tensor *a, nv_tensor *b);
 /* raw batched matmul for tensors of >= 2 dims with broadcast batch dims; no graph */
 nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b);
-
-/* ---- backward entry points used by autograd.c's switch ----------------------------- */
-int nv_elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-int nv_linalg_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-int nv_nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-int nv_warp_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
 
 /* ---- warp.c: rotation (radians, counter-clockwise) and scaling about the centre ---- */
 nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale);

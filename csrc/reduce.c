@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
 int nv_wrap_dim(const char *fname, const char *arg, int d, int ndim, int *out) {
   int n = ndim > 0 ? ndim : 1;
   int r = d < 0 ? d + n : d;
@@ -100,7 +102,7 @@ static nv_tensor *sum_mean(int op, nv_tensor *x, int dim, int keepdim) {
   if (op == NV_OP_MEAN) nv_scale_(o, count ? 1.0f / (float)count : NAN);
   if (d >= 0 && !keepdim && !(o = drop_dim(o, d))) return NULL;
   if (nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(op, 1, &x);
+    nv_node *n = nv_op_node(op, reduce_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = d;
     n->i[1] = keepdim;
@@ -195,7 +197,7 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
   if (nv_needs_grad(1, &x)) {
     /* backward reads a private copy of the positions: the caller may change ix */
     nv_tensor *own = nv_empty_like(ix);
-    nv_node *n = own ? nv_node_new(d < 0 ? NV_OP_MAXALL : NV_OP_MAXDIM, 1, &x) : NULL;
+    nv_node *n = own ? nv_op_node(d < 0 ? NV_OP_MAXALL : NV_OP_MAXDIM, reduce_backward, 1, &x) : NULL;
     if (!n) { nv_release(own); nv_release(v); nv_release(ix); return 0; }
     nv_copy_into(own, ix);
     n->i[0] = d;
@@ -254,9 +256,9 @@ nv_tensor *nv_logsumexp(nv_tensor *x, int dim, int keepdim) {
   return r;
 }
 
-int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *x = n->in[0];
-  if (!x->requires_grad) return 1;
+  if (!nv_need(n, 0)) return 1;
   switch (n->op) {
   case NV_OP_SUM: case NV_OP_MEAN: {
     int d = (int)n->i[0];
@@ -305,7 +307,7 @@ int nv_reduce_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
     return 1;
   }
   }
-  return nv_seterr("reduce backward: unexpected op %s", nv_op_names[n->op]);
+  return nv_seterr("reduce backward: unexpected op %s", n->name);
 }
 
 /* histc: counts of x's finite values in `bins` equal bins over [lo, hi] (values outside are

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
 enum { K_VIEW, K_TRANSPOSE, K_PERMUTE, K_NARROW, K_SELECT };
 
 static char *shp(char *buf, size_t n, const nv_tensor *t) { return nv_shape_str(buf, n, t->ndim, t->size); }
@@ -113,7 +115,7 @@ static nv_tensor *view_raw(int kind, nv_tensor *x, const int64_t *p) {
 static nv_tensor *view_op(int kind, nv_tensor *x, const int64_t *p, int np) {
   nv_tensor *o = view_raw(kind, x, p);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(NV_OP_STRIDED, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_STRIDED, shape_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = kind;
     for (int k = 0; k < np; k++) n->i[1 + k] = p[k];
@@ -227,7 +229,7 @@ nv_tensor *nv_expand(nv_tensor *x, int ndim, const int64_t *size) {
   }
   nv_tensor *o = nv_from_storage(x->st, x->off, ndim, sz, st);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(NV_OP_EXPAND, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_EXPAND, shape_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     nv_attach(o, n);
   }
@@ -242,7 +244,7 @@ nv_tensor *nv_clone(nv_tensor *x) {
   if (!o) return NULL;
   nv_copy_into(o, x);
   if (nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(NV_OP_COPY, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_COPY, shape_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     nv_attach(o, n);
   }
@@ -297,7 +299,7 @@ nv_tensor *nv_gather(nv_tensor *x, int d, nv_tensor *idx) {
     /* backward reads a private copy: the caller may change idx afterwards */
     nv_tensor *own = ic == idx ? copy_raw(idx) : nv_retain(ic);
     nv_tensor *in[2] = {x, own};
-    nv_node *nd = own ? nv_node_new(NV_OP_GATHER, 2, in) : NULL;
+    nv_node *nd = own ? nv_op_node(NV_OP_GATHER, shape_backward, 2, in) : NULL;
     nv_release(own);
     if (!nd) { nv_release(ic); nv_release(o); return NULL; }
     nd->i[0] = dd;
@@ -334,7 +336,7 @@ nv_tensor *nv_index_select(nv_tensor *x, int d, nv_tensor *idx) {
   if (o && nv_needs_grad(1, &x)) {
     nv_tensor *own = ic == idx ? copy_raw(idx) : nv_retain(ic);   /* private: see gather */
     nv_tensor *in[2] = {x, own};
-    nv_node *nd = own ? nv_node_new(NV_OP_INDEX_SELECT, 2, in) : NULL;
+    nv_node *nd = own ? nv_op_node(NV_OP_INDEX_SELECT, shape_backward, 2, in) : NULL;
     nv_release(own);
     if (!nd) { nv_release(ic); nv_release(o); return NULL; }
     nd->i[0] = dd;
@@ -374,7 +376,7 @@ nv_tensor *nv_cat(int n, nv_tensor *const *ts, int d) {
     off += ts[k]->size[dd];
   }
   if (nv_needs_grad(n, ts)) {
-    nv_node *nd = nv_node_new(NV_OP_CAT, n, ts);
+    nv_node *nd = nv_op_node(NV_OP_CAT, shape_backward, n, ts);
     if (!nd) { nv_release(o); return NULL; }
     nd->i[0] = dd;
     nv_attach(o, nd);
@@ -403,11 +405,11 @@ nv_tensor *nv_stack(int n, nv_tensor *const *ts, int d) {
 }
 
 /* ---- backward ------------------------------------------------------------------------------ */
-int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *x = n->in[0];
   switch (n->op) {
   case NV_OP_STRIDED: {
-    if (!x->requires_grad) return 1;
+    if (!nv_need(n, 0)) return 1;
     nv_tensor *g = nv_zeros_like(x);
     nv_tensor *v = g ? view_raw((int)n->i[0], g, n->i + 1) : NULL;
     if (!v) { nv_release(g); return 0; }
@@ -417,13 +419,13 @@ int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **g
     return 1;
   }
   case NV_OP_EXPAND:
-    if (x->requires_grad) return (gin[0] = nv_sum_to(gout, x->ndim, x->size)) != NULL;
+    if (nv_need(n, 0)) return (gin[0] = nv_sum_to(gout, x->ndim, x->size)) != NULL;
     return 1;
   case NV_OP_COPY:
-    if (x->requires_grad) gin[0] = nv_retain(gout);
+    if (nv_need(n, 0)) gin[0] = nv_retain(gout);
     return 1;
   case NV_OP_GATHER: {
-    if (!x->requires_grad) return 1;
+    if (!nv_need(n, 0)) return 1;
     nv_tensor *idx = n->in[1];
     int dd = (int)n->i[0];
     nv_tensor *g = nv_zeros_like(x);
@@ -443,7 +445,7 @@ int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **g
     return 1;
   }
   case NV_OP_INDEX_SELECT: {
-    if (!x->requires_grad) return 1;
+    if (!nv_need(n, 0)) return 1;
     nv_tensor *idx = n->in[1];
     int dd = (int)n->i[0];
     nv_tensor *g = nv_zeros_like(x);
@@ -465,7 +467,7 @@ int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **g
     int64_t off = 0;
     for (int k = 0; k < n->nin; k++) {
       nv_tensor *t = n->in[k];
-      if (t->requires_grad) {
+      if (nv_need(n, k)) {
         nv_tensor *v = view_raw(K_NARROW, gout, (int64_t[]){dd, off, t->size[dd]});
         gin[k] = v ? nv_empty_like(v) : NULL;   /* a copy: a view would alias gout */
         if (gin[k]) nv_copy_into(gin[k], v);
@@ -477,5 +479,5 @@ int nv_shape_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **g
     return 1;
   }
   }
-  return nv_seterr("shape backward: unexpected op %s", nv_op_names[n->op]);
+  return nv_seterr("shape backward: unexpected op %s", n->name);
 }

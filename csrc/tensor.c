@@ -391,3 +391,30 @@ double nv_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* dst += src, src broadcast to dst (raw, no graph): gradient accumulation uses it. */
+int nv_add_into(nv_tensor *dst, const nv_tensor *src) {
+  for (int i = 0; i < src->ndim; i++) {
+    int j = dst->ndim - src->ndim + i;
+    if (j < 0 || (src->size[i] != 1 && src->size[i] != dst->size[j])) {
+      char x[200], y[200];
+      return nv_seterr("add_: %s cannot be broadcast to %s", nv_shape_str(x, sizeof x, src->ndim, src->size),
+                       nv_shape_str(y, sizeof y, dst->ndim, dst->size));
+    }
+  }
+  nv_walk w;
+  nv_walk_init(&w, dst->ndim, dst->size, 2);
+  nv_walk_operand(&w, 0, dst);
+  nv_walk_operand(&w, 1, src);
+  if (!nv_walk_start(&w)) return 1;
+  float *d = nv_data(dst);
+  const float *s = nv_data(src);
+  int64_t n = w.inner, sd = w.is[0], ss = w.is[1];
+  do {
+    float *dp = d + w.off[0];
+    const float *sp = s + w.off[1];
+    if (sd == 1 && ss == 1) for (int64_t j = 0; j < n; j++) dp[j] += sp[j];
+    else for (int64_t j = 0; j < n; j++) dp[j * sd] += sp[j * ss];
+  } while (nv_walk_next(&w));
+  return 1;
+}

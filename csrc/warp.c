@@ -10,6 +10,8 @@
 
 #include "ops.h"
 
+static int warp_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+
 typedef struct { int64_t y0, x0, y1, x1; float wy, wx; } tap;
 
 static tap source(int64_t oy, int64_t ox, int64_t H, int64_t W, double ca, double sa, double inv) {
@@ -60,7 +62,7 @@ nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale) {
   if (o && planes) warp_planes(nv_data(o), nv_data(xc), planes, H, W, angle, scale, 0);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = nv_node_new(NV_OP_WARP, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_WARP, warp_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->f[0] = angle;
     n->f[1] = scale;
@@ -69,9 +71,9 @@ nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale) {
   return o;
 }
 
-int nv_warp_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int warp_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *x = n->in[0];
-  if (!x->requires_grad) return 1;
+  if (!nv_need(n, 0)) return 1;
   int64_t H = x->size[x->ndim - 2], W = x->size[x->ndim - 1];
   int64_t planes = H * W > 0 ? nv_numel(x) / (H * W) : 0;
   nv_tensor *g = nv_zeros_like(x);

@@ -1,12 +1,12 @@
 -- examples/explore_onnx.lua — a CNN exported to ONNX, explored like nnvis's own models:
 -- summary, diagram, top-5 classes and the Grad-CAM of the top class, saved as pictures.
 --
---   lua5.4 examples/explore_onnx.lua MODEL.onnx IMAGE.png [OUTDIR] [LAYER]
+--   lua5.4 examples/explore_onnx.lua MODEL.onnx IMAGE.(png|jpg) [OUTDIR] [LAYER]
 --
 -- In PyTorch:  torch.onnx.export(model.eval(), torch.rand(1, 3, 224, 224), "resnet18.onnx",
 --                                input_names=["x"], output_names=["logits"])
--- The input is resized to 224x224 and normalized with ImageNet's mean and std (what
--- torchvision's classifiers expect).  LAYER (e.g. layer4) defaults to the last layer with a
+-- The image goes through torchvision's evaluation transform (resize 256, centre crop 224,
+-- ImageNet's mean and std), as torchvision's classifiers expect.  LAYER (e.g. layer4) defaults to the last layer with a
 -- spatial output.
 local nv = require "nnvis"
 
@@ -18,10 +18,9 @@ end
 os.execute("mkdir -p '" .. outdir .. "'")
 
 local model = assert(nv.onnx.load(model_path))
-local img = assert(nv.image.load(image_path, { mode = "rgb", size = { 224, 224 } }))
-local mean = nv.tensor { 0.485, 0.456, 0.406 }:view(3, 1, 1)
-local std = nv.tensor { 0.229, 0.224, 0.225 }:view(3, 1, 1)
-local x = ((img - mean) / std):unsqueeze(1)
+local photo = assert(nv.image.load(image_path, { mode = "rgb" }))   -- PNG or JPEG
+local x = nv.image.preprocess(photo)                                 -- (1,3,224,224), torchvision's transform
+local img = nv.image.preprocess(photo, { mean = { 0, 0, 0 }, std = { 1, 1, 1 } }):select(1, 1)   -- what the model sees
 
 print(model:repr())
 print(nv.summary(model, x, { depth = 2 }))
@@ -30,7 +29,7 @@ d:save_png(outdir .. "/diagram.png")
 
 local logits = nv.no_grad(model, x)
 local probs = nv.softmax(logits, 2):select(1, 1)
-local classes = rawget(nv.data or {}, "imagenet_classes")
+local classes = #probs:shape() == 1 and probs:size(1) == 1000 and nv.data.imagenet_classes or nil
 print("top-5 classes:")
 local order = {}
 for i, p in ipairs(probs:totable()) do order[i] = { i, p } end

@@ -18,6 +18,8 @@ dependencies = {
 external_dependencies = {
    LODEPNG = { header = "lodepng.h" },
    ZLIB = { header = "zlib.h" },
+   LIBZIP = { header = "zip.h" },
+   JPEG = { header = "jpeglib.h" },
    PROTOBUF_C = { header = "protobuf-c/protobuf-c.h" },   -- and protoc-c (protobuf-c-compiler) for the build
 }
 build = {

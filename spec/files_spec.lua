@@ -303,12 +303,12 @@ describe("nnvis.io", function()
       assert.matches("cannot open /nonexistent-dir/x.png for writing", err, 1, true)
     end)
 
-    it("returns nil and a message for missing, truncated, forged or non-PNG files", function()
+    it("returns nil and a message for missing, truncated, forged or non-image files", function()
       local good = png(2, 2, 2, 8, {string.char(1, 2, 3, 4, 5, 6), string.char(1, 2, 3, 4, 5, 6)})
       local cases = {
         {"/nonexistent-dir/x.png", "cannot open /nonexistent-dir/x.png"},
-        {tmp("hello, not a png"), "not a readable PNG"},
-        {tmp(""), "not a readable PNG"},
+        {tmp("hello, not a png"), "neither a PNG nor a JPEG file (first bytes 68 65 6c 6c of 16)"},
+        {tmp(""), "neither a PNG nor a JPEG file"},
         {tmp(good:sub(1, 40)), "not a readable PNG"},
         {tmp(good:sub(1, #good - 20)), "not a readable PNG"},
         {tmp(good:sub(1, 30) .. "X" .. good:sub(32)), "not a readable PNG"},   -- bad CRC

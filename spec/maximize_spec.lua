@@ -73,4 +73,18 @@ describe("nnvis.maximize", function()
     assert.has_error(function() nv.maximize(edge_model(1), { layer = "9", channel = 1, steps = 1 }) end,
       "maximize: the model has no layer '9'")
   end)
+
+  it("stops each forward at the objective's layer: the layers above it never run", function()
+    local m = nv.nn.Sequential { nv.nn.Conv2d(1, 4, 3, { padding = 1 }), nv.nn.ReLU(),
+                                 nv.nn.Conv2d(4, 4, 3, { padding = 1 }), nv.nn.Flatten(), nv.nn.Linear(4 * 12 * 12, 3) }
+    local above = 0
+    local h <close> = m:get("2"):register_forward_hook(function() above = above + 1 end)
+    local img, hist = nv.maximize(m, { layer = "1", channel = 2, size = 12, steps = 4, seed = 1 })
+    assert.equal(0, above)
+    assert.equal(4, #hist)
+    assert.same({ 1, 12, 12 }, img:shape())
+    -- a class objective needs the output: then the whole model runs
+    nv.maximize(m, { class = 2, size = 12, steps = 3, seed = 1 })
+    assert.equal(3, above)
+  end)
 end)

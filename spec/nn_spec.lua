@@ -308,10 +308,9 @@ describe("nnvis.nn", function()
       assert.is_true(b:get("0.weight").requires_grad)
     end)
 
-    it("load returns nil and a message for an unreadable file", function()
-      local ok, msg = small_net():load("/nonexistent/model.safetensors")
-      assert.is_nil(ok)
-      assert.is_string(msg)
+    it("load raises, naming the file, for an unreadable file", function()
+      assert.error_matches(function() small_net():load("/nonexistent/model.safetensors") end,
+        "load: /nonexistent/model.safetensors: No such file")
     end)
 
     it("in strict mode names missing, unexpected and mismatched keys in one error", function()

@@ -192,10 +192,21 @@ function layer_methods.eigencam(model, x, opts)
   return core.stack(maps, 1):relu()
 end
 
+-- the target's score for each row of a batch output o: class ids (one per row) or a function
+local function batch_scores(o, target, ids, len, fname)
+  local sc
+  if type(target) == "function" then sc = no_grad(target, o)
+  else sc = util.first_tensor(o):reshape(len, -1):gather(2, ids:view(len, 1)):view(len) end
+  if sc:numel() ~= len then
+    error(string.format("%s: the target function must return one score per input (%d), got %d", fname, len, sc:numel()), 0)
+  end
+  return sc
+end
+
 --- Score-CAM (Wang et al. 2020, Eq. 5-7): each activation map, upsampled and scaled to
 --- [0,1], masks the input; the target's score on each masked input, softmaxed over the
 --- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
---- per sample (opts.batch_size at a time, default 32).
+--- per sample, run opts.batch_size (32) masked inputs at a time; opts.progress.
 function layer_methods.scorecam(model, x, opts)
   local A, out = forward_with_layer(model, x, opts.layer, false, "scorecam")
   A = A:detach()
@@ -203,33 +214,31 @@ function layer_methods.scorecam(model, x, opts)
   local n, k = A:size(1), A:size(2)
   local H, W = x:size(3), x:size(4)
   local bs = opts.batch_size or 32
+  local bar = util.progress("scorecam", n * k, opts.progress)
   local ws = {}
   for i = 1, n do
-    local up = upsample(A:select(1, i), H, W)                         -- (K,H,W)
-    local masks = normalize(up)
-    local xi = x:select(1, i)
+    local masks = normalize(upsample(A:select(1, i), H, W))           -- (K,H,W)
+    local xi = x:select(1, i):unsqueeze(1)
     local scores = {}
     for s = 1, k, bs do
       local len = math.min(bs, k - s + 1)
-      local m = masks:narrow(1, s, len):unsqueeze(2)                  -- (len,1,H,W)
-      local batch = m * xi:unsqueeze(1)                               -- (len,C,H,W)
-      local o = no_grad(model, batch)
-      local sc
-      if type(opts.target) == "function" then sc = no_grad(opts.target, o)
-      else sc = util.first_tensor(o):reshape(len, -1):select(2, ids:get(i)) end
-      if sc:numel() ~= len then
-        error(string.format("scorecam: the target function must return one score per input (%d), got %d", len, sc:numel()), 0)
-      end
-      for _, v in ipairs(sc:values()) do scores[#scores + 1] = v end
+      local batch = masks:narrow(1, s, len):unsqueeze(2) * xi        -- (len,C,H,W)
+      local sc = batch_scores(no_grad(model, batch), opts.target, ids and core.full({ len }, ids:get(i)), len, "scorecam")
+      scores[#scores + 1] = sc
+      bar:step((i - 1) * k + s + len - 1)
     end
-    ws[i] = core.softmax(core.tensor(scores), 1)
+    ws[i] = core.softmax(core.cat(scores, 1), 1)
   end
+  bar:done()
   return weighted(A, core.stack(ws, 1)):relu()
 end
 
 --- Ablation-CAM (Desai & Ramaswamy 2020, Eq. 3): w_k = (y_c - y_c^k) / y_c, y_c^k the score
---- with activation map k set to zero; L = ReLU(sum_k w_k A^k).  K forwards per sample,
---- opts.batch_size at a time (32).
+--- with activation map k set to zero; L = ReLU(sum_k w_k A^k).  The layers below the
+--- target layer run once: a hook replaces the layer's (1,K,h,w) output by a batch of
+--- opts.batch_size (32) ablated copies, which the rest of the model runs as one batch
+--- (models whose later layers mix in batch-1 tensors that cannot broadcast fall back to
+--- running the whole model on each batch).  opts.progress.
 function layer_methods.ablationcam(model, x, opts)
   local A, out, layer = forward_with_layer(model, x, opts.layer, false, "ablationcam")
   A = A:detach()
@@ -238,6 +247,8 @@ function layer_methods.ablationcam(model, x, opts)
   local n, k = A:size(1), A:size(2)
   local bs = opts.batch_size or 32
   local mod = model:get(layer)
+  local bar = util.progress("ablationcam", n * k, opts.progress)
+  local suffix_only = true
   local ws = {}
   for i = 1, n do
     local ai = A:select(1, i)
@@ -246,22 +257,28 @@ function layer_methods.ablationcam(model, x, opts)
       local len = math.min(bs, k - s + 1)
       local ablated = ai:unsqueeze(1):expand(len, ai:size(1), ai:size(2), ai:size(3)):contiguous()
       for j = 1, len do ablated:select(1, j):select(1, s + j - 1):fill(0) end
-      local h = mod:register_forward_hook(function() return ablated end)
-      local xb = x:select(1, i):unsqueeze(1):expand(len, x:size(2), x:size(3), x:size(4))
-      local ok, o = pcall(no_grad, model, xb)
-      h:remove()
-      if not ok then error("ablationcam: " .. tostring(o), 3) end
-      local sc
-      if type(opts.target) == "function" then sc = no_grad(opts.target, o)
-      else sc = util.first_tensor(o):reshape(len, -1):select(2, ids:get(i)) end
-      if sc:numel() ~= len then
-        error(string.format("ablationcam: the target function must return one score per input (%d), got %d", len, sc:numel()), 0)
+      local function run(xb)
+        local h <close> = mod:register_forward_hook(function() return ablated end)
+        local ok, o = pcall(no_grad, model, xb)
+        if ok and util.first_tensor(o) and util.first_tensor(o):size(1) == len then return o end
+        return nil, o
       end
-      for _, v in ipairs(sc:values()) do drops[#drops + 1] = v end
+      local o, err
+      if suffix_only then
+        o = run(x:narrow(1, i, 1))
+        if not o then suffix_only = false end
+      end
+      if not o then
+        o, err = run(x:narrow(1, i, 1):expand(len, x:size(2), x:size(3), x:size(4)))
+        if not o then error("ablationcam: " .. tostring(err), 3) end
+      end
+      drops[#drops + 1] = batch_scores(o, opts.target, ids and core.full({ len }, ids:get(i)), len, "ablationcam")
+      bar:step((i - 1) * k + s + len - 1)
     end
     local y = base:get(i)
-    ws[i] = (y - core.tensor(drops)) / (math.abs(y) > EPS and y or EPS)
+    ws[i] = (y - core.cat(drops, 1)) / (math.abs(y) > EPS and y or EPS)
   end
+  bar:done()
   return weighted(A, core.stack(ws, 1)):relu()
 end
 
@@ -328,39 +345,72 @@ input_method("saliency", function(model, x, opts)
   return channel_max_abs(g), g
 end)
 
+-- Input gradients of the target's scores at many points derived from the samples of x:
+-- point(i, r) gives the r-th of `per` points of sample i.  They run opts.batch_size points
+-- at a time (default: all `per` points of a sample, at most 32) in one forward and one
+-- backward; returns the (N,C,H,W) sum over r of each sample's gradients (transformed by
+-- post, e.g. abs), with the target fixed per sample from the clean input.
+local function batched_grads(model, x, opts, per, point, post, fname)
+  local n = x:size(1)
+  local target = opts.target
+  local ids
+  if type(target) ~= "function" then
+    ids = select(2, no_grad(targets.scores, no_grad(model, x), target, fname))
+  end
+  local bs = opts.batch_size or math.min(per, 32)
+  local bar = util.progress(fname, n * per, opts.progress)
+  local sums = {}
+  for i = 1, n do
+    local acc
+    for r0 = 1, per, bs do
+      local len = math.min(bs, per - r0 + 1)
+      local pts = {}
+      for r = r0, r0 + len - 1 do pts[#pts + 1] = point(i, r) end
+      local xin = core.stack(pts, 1):detach():set_requires_grad(true)
+      local out = model(xin)
+      local sc = type(target) == "function" and targets.scores(out, target, fname)
+        or targets.scores(out, core.full({ len }, ids:get(i)), fname)
+      local g = core.grad(sc:sum(), { xin })[1]
+      if post then g = post(g) end
+      g = g:sum(1)
+      acc = acc and (acc + g) or g
+      bar:step((i - 1) * per + r0 + len - 1)
+    end
+    sums[i] = acc
+  end
+  bar:done()
+  return core.stack(sums, 1)
+end
+
 --- SmoothGrad (Smilkov et al. 2017, Eq. 3): mean over n noisy copies x + N(0, sigma^2) of
---- |dy/dx|, sigma = noise_level * (max x - min x); opts.samples (25), opts.noise_level (0.15)
+--- |dy/dx|, sigma = noise_level * (max x - min x); opts.samples (25), opts.noise_level (0.15);
+--- the copies run opts.batch_size at a time (all of them, up to 32).
 input_method("smoothgrad", function(model, x, opts)
   local n = opts.samples or 25
   -- sigma per sample, from its own range; the target class fixed from the clean input
   local flat = x:reshape(x:size(1), -1)
-  local sigma = ((flat:max(2) - flat:min(2)) * (opts.noise_level or 0.15)):view(x:size(1), 1, 1, 1)
-  local target = opts.target
-  if target == nil then target = select(2, no_grad(targets.scores, no_grad(model, x), nil, "smoothgrad")) end
-  local acc
-  for _ = 1, n do
-    local g = input_grad(model, x + core.randn(x:shape()) * sigma, target, "smoothgrad"):abs()
-    acc = acc and (acc + g) or g
-  end
+  local sigma = ((flat:max(2) - flat:min(2)) * (opts.noise_level or 0.15)):values()
+  local acc = batched_grads(model, x, opts, n, function(i)
+    local xi = x:select(1, i)
+    return xi + core.randn(xi:shape()) * sigma[i]
+  end, function(g) return g:abs() end, "smoothgrad")
   acc = acc / n
   return acc:max(2), acc
 end)
 
 --- Integrated Gradients (Sundararajan et al. 2017, Eq. 3, Riemann sum): attr = (x - x') *
 --- mean_k dy/dx (x' + k/m (x - x')), k = 1..m; the attributions sum to y(x) - y(x').
---- opts.steps (32), opts.baseline (zeros).  Map: |sum over channels of attr|.
+--- opts.steps (32), opts.baseline (zeros); the steps run as one batch (opts.batch_size).
+--- Map: |sum over channels of attr|.
 input_method("integrated_gradients", function(model, x, opts)
   local m = opts.steps or 32
   local base = opts.baseline or core.zeros(x:shape())
+  if base:dim() == 3 then base = base:unsqueeze(1) end
   local diff = x - base
-  -- the target classes are fixed from the input itself, not from each interpolated point
-  local target = opts.target
-  if target == nil then target = select(2, no_grad(targets.scores, no_grad(model, x), nil, "integrated_gradients")) end
-  local acc
-  for k = 1, m do
-    local g = input_grad(model, base + diff * (k / m), target, "integrated_gradients")
-    acc = acc and (acc + g) or g
-  end
+  local acc = batched_grads(model, x, opts, m, function(i, k)
+    local bi = base:select(1, base:size(1) == 1 and 1 or i)
+    return bi + diff:select(1, i) * (k / m)
+  end, nil, "integrated_gradients")
   local attr = diff * (acc / m)
   return attr:sum(2):abs(), attr
 end)

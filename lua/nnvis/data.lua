@@ -11,6 +11,15 @@ M.DEFAULT_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 M.fashion_mnist_classes = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                             "Sneaker", "Bag", "Ankle boot" }
 
+-- nv.data.imagenet_classes: the 1,000 ImageNet class names, 1-based, read on first use
+setmetatable(M, { __index = function(t, k)
+  if k == "imagenet_classes" then
+    local v = require "nnvis.imagenet_classes"
+    rawset(t, k, v)
+    return v
+  end
+end })
+
 --- IDX file -> float tensor of its shape (raw values); nil, message on a bad file
 function M.idx(path) return io_.load_idx(path) end
 

@@ -1,4 +1,5 @@
--- nnvis.image — images as (C,H,W) float tensors in [0,1]: PNG load/save, colormaps,
+-- nnvis.image — images as (C,H,W) float tensors in [0,1]: PNG and JPEG load/save,
+-- torchvision's evaluation transform (preprocess) and its inverse, colormaps,
 -- normalization, resizing, overlays of heatmaps, grids with padding and per-tile
 -- normalization, heatmaps with a colorbar, and captions in the built-in bitmap font.
 local core = require "nnvis.core"
@@ -10,12 +11,162 @@ local M = {}
 
 local shape_str, is_tensor = require("nnvis.util").shape_str, require("nnvis.util").is_tensor
 
---- PNG -> (C,H,W) float tensor in [0,1]; opts.mode "rgb" | "gray", opts.size {h, w}.
+--- PNG or JPEG -> (C,H,W) float tensor in [0,1]; opts.mode "rgb" | "gray", opts.size {h, w}.
 --- Returns nil, message for files that cannot be read.
 M.load = io_.load_image
 
---- (C,H,W) or (H,W) tensor in [0,1] -> PNG (values clamped). true, or nil, message.
+--- (C,H,W) or (H,W) tensor in [0,1] -> PNG or JPEG as the extension says (values clamped);
+--- opts.quality for JPEG.  true, or nil, message.
 M.save = io_.save_image
+
+--- ImageNet's channel statistics, as torchvision's models expect their input normalized
+M.IMAGENET_MEAN = { 0.485, 0.456, 0.406 }
+M.IMAGENET_STD = { 0.229, 0.224, 0.225 }
+
+-- Python's round(): halves to even (torchvision's CenterCrop uses it for the offsets)
+local function py_round(x)
+  local f = math.floor(x)
+  local d = x - f
+  if d > 0.5 or (d == 0.5 and f % 2 == 1) then f = f + 1 end
+  return math.tointeger(f)
+end
+
+-- (out, n) weights of PIL's antialiased bilinear resampling (ImagingResample's
+-- precompute_coeffs): a triangle filter widened by the scale when shrinking, so every input
+-- pixel contributes; weights normalized per output pixel.
+local function resample_matrix(out, n)
+  local scale = n / out
+  local fscale = math.max(scale, 1)
+  local support = fscale   -- bilinear support 1 x filter scale
+  local w = {}
+  for i = 0, out - 1 do
+    local center = (i + 0.5) * scale
+    local lo = math.max(math.tointeger(math.floor(center - support + 0.5)) or 0, 0)
+    local hi = math.min(math.tointeger(math.floor(center + support + 0.5)) or n, n)
+    local row, sum = {}, 0
+    for x = lo, hi - 1 do
+      local v = 1 - math.abs((x - center + 0.5) / fscale)
+      if v > 0 then row[x] = v; sum = sum + v end
+    end
+    for x = 0, n - 1 do w[i * n + x + 1] = sum > 0 and (row[x] or 0) / sum or 0 end
+  end
+  return core.tensor(w):view(out, n)
+end
+
+-- (B,H,W) -> (B,h,w) through PIL's resampling: columns then rows, each one matrix product
+local function resample(x, h, w)
+  local B, H, W = x:size(1), x:size(2), x:size(3)
+  if W ~= w then
+    x = core.matmul(x:reshape(B * H, W), resample_matrix(w, W):t()):view(B, H, w)
+  end
+  if H ~= h then
+    local rows = x:permute(2, 1, 3):reshape(H, B * w)
+    x = core.matmul(resample_matrix(h, H), rows):view(h, B, w):permute(2, 1, 3):contiguous()
+  end
+  return x
+end
+
+local function check_options(fname, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(("%s: opts must be a table, got %s"):format(fname, type(opts)), 3) end
+  for k in pairs(opts) do
+    if not known[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+  end
+  return opts
+end
+
+local function check_stats(fname, v, default, name)
+  v = v or default
+  if type(v) ~= "table" or #v < 1 then error(("%s: opts.%s must be a list of numbers"):format(fname, name), 3) end
+  for i = 1, #v do
+    if type(v[i]) ~= "number" then error(("%s: opts.%s must be a list of numbers"):format(fname, name), 3) end
+    if name == "std" and v[i] == 0 then error(("%s: opts.std has a zero"):format(fname), 3) end
+  end
+  return v
+end
+
+local function size2(fname, v, name)
+  if v == false then return nil end
+  if type(v) == "number" then
+    if math.type(v) ~= "integer" or v < 1 then error(("%s: opts.%s must be a positive integer or {h, w}"):format(fname, name), 3) end
+    return v
+  end
+  if type(v) ~= "table" or math.type(v[1]) ~= "integer" or math.type(v[2]) ~= "integer" or v[1] < 1 or v[2] < 1 then
+    error(("%s: opts.%s must be a positive integer or {h, w}"):format(fname, name), 3)
+  end
+  return { v[1], v[2] }
+end
+
+local function check_batch(fname, x, what)
+  if not is_tensor(x) or (x:dim() ~= 3 and x:dim() ~= 4) then
+    error(("%s: expected a (C,H,W) or (N,C,H,W) %s, got %s"):format(fname, what,
+      is_tensor(x) and shape_str(x) or type(x)), 3)
+  end
+end
+
+local pre_opts = { resize = true, crop = true, mean = true, std = true }
+
+--- torchvision's standard evaluation transform, Resize(resize) + CenterCrop(crop) +
+--- Normalize(mean, std): img (C,H,W) or (N,C,H,W) in [0,1] -> (1,C,h,w) or (N,C,h,w) ready
+--- for a model.  opts: resize (256: the shorter side becomes 256, the longer int(256 * long /
+--- short); {h, w} for an exact size; false to skip), crop (224 or {h, w}, a centred crop with
+--- Python's rounding of the offsets; false to skip), mean and std (ImageNet's).  Resizing is
+--- PIL's antialiased bilinear (what torchvision applies to PIL images), computed in float.
+--- Gray images become RGB and alpha is dropped when mean has 3 entries.
+function M.preprocess(img, opts)
+  opts = check_options("preprocess", opts, pre_opts)
+  check_batch("preprocess", img, "image tensor")
+  local mean = check_stats("preprocess", opts.mean, M.IMAGENET_MEAN, "mean")
+  local std = check_stats("preprocess", opts.std, M.IMAGENET_STD, "std")
+  if #mean ~= #std then error(("preprocess: mean has %d entries, std %d"):format(#mean, #std), 2) end
+  local resize = size2("preprocess", opts.resize == nil and 256 or opts.resize, "resize")
+  local crop = size2("preprocess", opts.crop == nil and 224 or opts.crop, "crop")
+  local x = img:detach()
+  if x:dim() == 3 then x = x:unsqueeze(1) end
+  local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
+  if #mean == 3 and C ~= 3 then
+    if C == 4 then x = x:narrow(2, 1, 3)
+    elseif C == 1 or C == 2 then x = x:narrow(2, 1, 1):expand(N, 3, H, W)
+    else error("preprocess: cannot make " .. shape_str(img) .. " RGB", 2) end
+    C = 3
+  elseif #mean ~= C and #mean ~= 1 then
+    error(("preprocess: %d channels in %s, %d in mean and std"):format(C, shape_str(img), #mean), 2)
+  end
+  if resize then
+    local h, w
+    if type(resize) == "table" then h, w = resize[1], resize[2]
+    elseif H <= W then h, w = resize, math.tointeger(resize * W // H)
+    else h, w = math.tointeger(resize * H // W), resize end
+    x = resample(x:contiguous():view(N * C, H, W), h, w):view(N, C, h, w)
+    H, W = h, w
+  end
+  if crop then
+    local ch, cw = type(crop) == "table" and crop[1] or crop, type(crop) == "table" and crop[2] or crop
+    if ch > H or cw > W then
+      error(("preprocess: crop %dx%d is larger than the resized image %dx%d"):format(ch, cw, H, W), 2)
+    end
+    x = x:narrow(3, py_round((H - ch) / 2) + 1, ch):narrow(4, py_round((W - cw) / 2) + 1, cw)
+  end
+  local m = core.tensor(mean):view(1, #mean, 1, 1)
+  local s = core.tensor(std):view(1, #std, 1, 1)
+  return ((x - m) / s):contiguous()
+end
+
+--- The inverse of preprocess's normalization, for display: x * std + mean, clamped to
+--- [0,1]; (N,C,H,W) or (C,H,W) keep their shape.  opts: mean, std (ImageNet's).
+function M.unnormalize(x, opts)
+  opts = check_options("unnormalize", opts, { mean = true, std = true })
+  check_batch("unnormalize", x, "tensor")
+  local mean = check_stats("unnormalize", opts.mean, M.IMAGENET_MEAN, "mean")
+  local std = check_stats("unnormalize", opts.std, M.IMAGENET_STD, "std")
+  local c = x:size(x:dim() - 2)
+  if #mean ~= c and #mean ~= 1 then
+    error(("unnormalize: %d channels in %s, %d in mean"):format(c, shape_str(x), #mean), 2)
+  end
+  local shape = x:dim() == 4 and { 1, #mean, 1, 1 } or { #mean, 1, 1 }
+  local m, s = core.tensor(mean):view(shape), core.tensor(std):view(shape)
+  return (x:detach() * s + m):clamp(0, 1)
+end
 
 M.colormaps = cmap.names
 

@@ -98,5 +98,8 @@ function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
+--- what torch.save wrote (zip or legacy format) as Lua values; never executes code;
+--- nil, message on a bad file
+function nv.load_pth(path) return require("nnvis.pth").load(path) end
 
 return nv

@@ -1,4 +1,4 @@
---- nnvis.io — images (PNG), safetensors and IDX files.
+--- nnvis.io — images (PNG and JPEG), safetensors and IDX files.
 --
 -- Thin Lua layer over nnvis.core (csrc/files.c, csrc/lua_files.c): it checks arguments so
 -- that misuse raises an error naming the function here, and passes outside-data failures
@@ -36,10 +36,10 @@ local function check_size(size)
   return {size[1], size[2]}
 end
 
---- PNG -> (C,H,W) tensor in [0,1], or nil, message.
+--- PNG or JPEG (told apart by their first bytes) -> (C,H,W) tensor in [0,1], or nil, message.
 -- opts.mode: nil (the file's channels: gray 1, gray+alpha 2, RGB 3, RGBA 4; a palette
 -- gives 3, or 4 when it has transparency), "rgb" (3, alpha dropped) or "gray"
--- (1, luminance 0.299 R + 0.587 G + 0.114 B).
+-- (1, luminance 0.299 R + 0.587 G + 0.114 B).  A JPEG has 1 channel (gray) or 3 natively.
 -- opts.size: {h, w} (or one number) resizes bilinearly; this needs core.interpolate and
 -- raises when the core lacks it rather than silently returning another size.
 function M.load_image(path, opts)
@@ -56,7 +56,7 @@ function M.load_image(path, opts)
   if size and not core.interpolate then
     error("load_image: opts.size needs core.interpolate, which this build of nnvis.core lacks", 2)
   end
-  local img, err = core.png_load(path, mode)
+  local img, err = core.image_load(path, mode)
   if not img then return nil, err end
   if size then
     local shape = img:shape()
@@ -68,12 +68,37 @@ function M.load_image(path, opts)
   return img
 end
 
---- Writes a (C,H,W) tensor with C in 1..4, or an (H,W) one, as an 8-bit PNG; values are
--- clamped to [0,1].  Returns true, or nil, message when the file cannot be written.
-function M.save_image(t, path)
+local writers = {
+  png = function(t, path) return core.png_save(t, path) end,
+  jpg = function(t, path, q) return core.jpeg_save(t, path, q) end,
+}
+writers.jpeg = writers.jpg
+
+--- Writes a (C,H,W) tensor with C in 1..4, or an (H,W) one, in the format the path's
+-- extension names: .png (8-bit, also for a path without an extension) or .jpg / .jpeg
+-- (baseline, opts.quality 1..100, default 90; alpha dropped).  Values are clamped to [0,1].
+-- Raises for another extension; returns true, or nil, message when the file cannot be written.
+function M.save_image(t, path, opts)
   check_tensor("save_image", t, "image")
   check_path("save_image", path)
-  local ok, err = core.png_save(t, path)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("save_image: opts must be a table, got " .. type(opts), 2)
+  end
+  for k in pairs(opts or {}) do
+    if k ~= "quality" then error(("save_image: unknown option '%s'"):format(tostring(k)), 2) end
+  end
+  local ext = path:match("%.([%w]+)$")
+  local base = path:match("[^/]*$")
+  if not ext or base:sub(1, 1) == "." and not base:sub(2):find(".", 1, true) then ext = "png" end
+  local write = writers[ext:lower()]
+  if not write then
+    error(("save_image: cannot write .%s files (%s); nnvis writes .png, .jpg and .jpeg"):format(ext, path), 2)
+  end
+  local q = opts and opts.quality
+  if q ~= nil and (math.type(q) ~= "integer" or q < 1 or q > 100) then
+    error("save_image: opts.quality must be an integer in 1..100, got " .. tostring(q), 2)
+  end
+  local ok, err = write(t, path, q)
   return ok, err
 end
 

@@ -52,6 +52,12 @@ function Objective.__tostring(o)
   return table.concat(parts, " + ")
 end
 
+--- whether an objective reads the model's output (else only the layers it names)
+function Objective:uses_output()
+  for _, t in ipairs(self.terms) do if t.uses_output then return true end end
+  return false
+end
+
 --- the layers an objective reads
 function Objective:layers()
   local set, list = {}, {}
@@ -91,6 +97,7 @@ end
 function O.class(k, opts)
   local logprob = opts and opts.logprob
   return objective { { weight = 1, desc = string.format(logprob and "logprob(%d)" or "class(%d)", k),
+    uses_output = true,
     value = function(_, out)
       local o = out:reshape(out:size(1), -1)
       if logprob then o = core.log_softmax(o, 2) end
@@ -106,7 +113,7 @@ end
 
 --- any function(acts, out) -> scalar, where acts maps layer names to outputs
 function O.custom(fn, layers, desc)
-  return objective { { weight = 1, layers_extra = layers, desc = desc or "custom",
+  return objective { { weight = 1, layers_extra = layers, desc = desc or "custom", uses_output = true,
     value = function(_, out, acts) return fn(acts, out) end } }
 end
 
@@ -255,12 +262,20 @@ function M.maximize(model, opts)
     mean = core.tensor(opts.normalize.mean):view(1, c, 1, 1)
     std = core.tensor(opts.normalize.std):view(1, c, 1, 1)
   end
-  -- hooks on the layers the objective reads
-  local acts, handles = {}, {}
-  for _, name in ipairs(obj:layers()) do
+  -- hooks on the layers the objective reads.  When it reads no output, the forward stops
+  -- as soon as they have all run: the layers above them are never computed.
+  local acts, handles, got = {}, {}, 0
+  local layers = obj:layers()
+  local STOP = {}
+  local stop_early = #layers > 0 and not obj:uses_output()
+  for _, name in ipairs(layers) do
     local ok, m = pcall(model.get, model, name)
     if not ok or not m then error(string.format("maximize: the model has no layer '%s'", name), 2) end
-    handles[#handles + 1] = m:register_forward_hook(function(_, _, out) acts[name] = out end)
+    handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+      if acts[name] == nil then got = got + 1 end
+      acts[name] = out
+      if stop_early and got == #layers then error(STOP, 0) end
+    end)
   end
   local history = {}
   local ok, err = pcall(require("nnvis.util").with_mode, model, false, function()
@@ -280,7 +295,16 @@ function M.maximize(model, opts)
       -- back to the model's input size (models with a fixed-size head need it)
       if x:size(3) ~= h or x:size(4) ~= w then x = core.interpolate(x, { size = { h, w }, mode = "bilinear" }) end
       if mean then x = (x - mean) / std end
-      local out = model(x)
+      for k in pairs(acts) do acts[k] = nil end
+      got = 0
+      local out
+      if stop_early then
+        local fine, e = pcall(model, x)
+        if not fine and e ~= STOP then error(e, 0) end
+        if fine then out = e end
+      else
+        out = model(x)
+      end
       local value = evaluate(obj, acts, out)
       local loss = -value
       if opts.l2 then loss = loss + (img - 0.5):square():mean() * opts.l2 end

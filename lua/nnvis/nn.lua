@@ -565,13 +565,51 @@ function Module:save(path, meta)
   return require("nnvis.io").save_safetensors((self:state_dict()), path, meta)
 end
 
---- reads a safetensors state dict into the module: returns self, missing, unexpected (see
---- load_state_dict), or nil, message when the file cannot be read
+local checkpoint_keys = { "state_dict", "model", "model_state_dict" }
+
+-- the state dict inside what torch.save wrote: the object itself when all its values are
+-- tensors, else the table under one of the usual checkpoint keys
+local function state_dict_of(obj, path)
+  if type(obj) ~= "table" then
+    error(string.format("load: %s holds a %s, not a state dict", path, type(obj)), 3)
+  end
+  local all_tensors, keys = next(obj) ~= nil, {}
+  for k, v in pairs(obj) do
+    keys[#keys + 1] = tostring(k)
+    if not is_tensor(v) then all_tensors = false end
+  end
+  if all_tensors then return obj end
+  for _, k in ipairs(checkpoint_keys) do
+    if type(obj[k]) == "table" and not is_tensor(obj[k]) then return obj[k] end
+  end
+  table.sort(keys)
+  error(string.format("load: %s is not a state dict and has none under %s; its keys are: %s", path,
+    table.concat(checkpoint_keys, ", "), list_str(keys)), 3)
+end
+
+--- Reads weights into the module from safetensors or from what torch.save wrote (.pth, .pt,
+--- .bin; told apart by their bytes): a state dict, or a checkpoint holding one under
+--- state_dict, model or model_state_dict.  Returns self, missing, unexpected (see
+--- load_state_dict); raises on any failure, naming the file.
 function Module:load(path, opts)
-  local sd, meta = require("nnvis.io").load_safetensors(path)
-  if not sd then return nil, meta end
+  if type(path) ~= "string" then error("load: path must be a string, got " .. type(path), 2) end
+  local pth = require "nnvis.pth"
+  local kind, err = pth.sniff(path)
+  if not kind then error("load: " .. err, 2) end
+  local sd
+  if kind == "safetensors" then
+    sd, err = require("nnvis.io").load_safetensors(path)
+    if not sd then error("load: " .. err, 2) end
+  else
+    local obj
+    obj, err = pth.load(path)
+    if obj == nil then error("load: " .. (err or (path .. " holds None")):gsub("^load_pth: ", ""), 2) end
+    sd = state_dict_of(obj, path)
+  end
   local ok, missing, unexpected = pcall(self.load_state_dict, self, sd, opts)
-  if not ok then error(missing, 2) end
+  if not ok then
+    error(string.format("load: %s: %s", path, tostring(missing):gsub("^load_state_dict: ", "")), 2)
+  end
   return self, missing, unexpected
 end
 

@@ -33,10 +33,7 @@ function T.evaluate(model, x, y, opts)
   return { loss = total / n, accuracy = right / n, n = n }
 end
 
-local function bar(frac, width)
-  local full = math.floor(frac * width + 0.5)
-  return string.rep("=", full) .. (full < width and ">" or "") .. string.rep(" ", math.max(0, width - full - 1))
-end
+local bar = require("nnvis.util").bar
 
 --- Trains a classifier.  opts: x, y (training data, y 1-based ids); val_x, val_y (optional);
 --- epochs (1); batch_size (64); optimizer (default Adam, lr 1e-3); loss (cross_entropy);

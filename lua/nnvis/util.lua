@@ -63,4 +63,35 @@ function M.first_tensor(out)
   return nil
 end
 
+--- "[=====>    ]" for a fraction done
+function M.bar(frac, width)
+  local full = math.floor(frac * width + 0.5)
+  return string.rep("=", full) .. (full < width and ">" or "") .. string.rep(" ", math.max(0, width - full - 1))
+end
+
+--- A progress bar for a long computation of `total` steps: p:step(k) after step k, p:done()
+--- at the end.  It draws on stderr only when that is a terminal and the work has already
+--- taken more than a second (short calls stay silent); opts.progress = false silences it,
+--- true draws it whatever stderr is, a file handle draws there.
+function M.progress(name, total, opt)
+  local out = io.stderr
+  local always = opt == true or io.type(opt) == "file"
+  if opt == false or not (always or core.isatty(2)) then return { step = function() end, done = function() end } end
+  if io.type(opt) == "file" then out = opt end
+  local t0, drawn = core.now(), false
+  local p = {}
+  function p.step(_, k)
+    local dt = core.now() - t0
+    if dt < 1 and not always and not drawn then return end
+    drawn = true
+    local eta = k > 0 and dt / k * (total - k) or 0
+    out:write(string.format("\r%s [%s] %d/%d %.1f s, %.1f s left ", name, M.bar(k / total, 24), k, total, dt, eta))
+    out:flush()
+  end
+  function p.done()
+    if drawn then out:write(string.format("\r%s done in %.1f s%s\n", name, core.now() - t0, string.rep(" ", 40))); out:flush() end
+  end
+  return p
+end
+
 return M
