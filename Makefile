@@ -4,20 +4,23 @@ LUA_INC  ?= /usr/include/lua5.4
 CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O3 -march=native
-override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc
+override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -llodepng -lzip -ljpeg -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
-           dataset-fashion-mnist
+           dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata
 
 BUILD    = build
 SO       = $(BUILD)/nnvis/core.so
 CSRC     = $(wildcard csrc/*.c)
 CXXSRC   = $(wildcard csrc/*.cc)
-OBJS     = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC)) $(patsubst csrc/%.cc,$(BUILD)/obj/%.o,$(CXXSRC))
-HDRS     = $(wildcard csrc/*.h)
+# the ONNX reader's protobuf code is generated from csrc/onnx.proto by protoc-c (never committed)
+GEN      = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+OBJS     = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC)) $(patsubst csrc/%.cc,$(BUILD)/obj/%.o,$(CXXSRC)) \
+           $(BUILD)/obj/onnx.pb-c.o
+HDRS     = $(wildcard csrc/*.h) $(BUILD)/gen/onnx.pb-c.h
 
 # Lua finds the freshly built module and the sources without installing anything.
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/bench/lib/?.lua;;
@@ -30,6 +33,14 @@ all: $(SO)
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(GEN) &: csrc/onnx.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=csrc --c_out=$(BUILD)/gen csrc/onnx.proto
+
+$(BUILD)/obj/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-extra -c $< -o $@
 
 $(BUILD)/obj/%.o: csrc/%.cc $(HDRS)
 	@mkdir -p $(dir $@)

@@ -510,7 +510,7 @@ static const jval *jget(const jval *obj, const char *key) {
   return NULL;
 }
 
-static float half_to_float(uint16_t h) {
+float nv_half_to_float(uint16_t h) {
   int exp = h >> 10 & 0x1f, mant = h & 0x3ff;
   float v;
   if (exp == 0) v = ldexpf((float)mant, -24);                        /* subnormal: m 2^-24 */
@@ -532,7 +532,7 @@ static void st_convert(int dt, const unsigned char *b, float *d, size_t n) {
     switch (dt) {
     case DT_F64: { double x; memcpy(&x, &u, 8); d[i] = (float)x; break; }
     case DT_F32: { uint32_t w = (uint32_t)u; memcpy(&d[i], &w, 4); break; }
-    case DT_F16: d[i] = half_to_float((uint16_t)u); break;
+    case DT_F16: d[i] = nv_half_to_float((uint16_t)u); break;
     case DT_BF16: { uint32_t w = (uint32_t)u << 16; memcpy(&d[i], &w, 4); break; }  /* f32's top */
     case DT_I64: d[i] = (float)(int64_t)u; break;
     case DT_I32: d[i] = (float)(int32_t)(uint32_t)u; break;

@@ -106,6 +106,9 @@ void nv_safetensors_free(nv_safetensors *f);   /* NULL-safe; releases the tensor
 int nv_safetensors_save(const char *path, int n, const nv_str *names, nv_tensor *const *ts,
                         int nmeta, const nv_str *meta_keys, const nv_str *meta_values);
 
+/* IEEE half-precision bits to float (safetensors F16, ONNX FLOAT16) */
+float nv_half_to_float(uint16_t h);
+
 /* ---- IDX (MNIST) ------------------------------------------------------------------------- */
 /* Reads an IDX file, gzip-compressed or not: bytes 0 0 type ndim, ndim big-endian u32 sizes,
  * then big-endian data of type ubyte 0x08, byte 0x09, short 0x0B, int 0x0C, float 0x0D or

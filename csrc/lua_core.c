@@ -77,6 +77,7 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_tensor(L);
   nv_lua_open_nn(L);
   nv_lua_open_files(L);
+  nv_lua_open_onnx(L);
   nv_lua_open_draw(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");

@@ -20,6 +20,7 @@ external_dependencies = {
    ZLIB = { header = "zlib.h" },
    LIBZIP = { header = "zip.h" },
    JPEG = { header = "jpeglib.h" },
+   PROTOBUF_C = { header = "protobuf-c/protobuf-c.h" },   -- and protoc-c (protobuf-c-compiler) for the build
 }
 build = {
    type = "make",

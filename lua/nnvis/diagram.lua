@@ -17,7 +17,7 @@ local COLORS = {
   op = { 1.0, 0.95, 0.75 }, default = { 0.90, 0.90, 0.90 },
 }
 
-local function depth_of(name) return name == "" and 0 or select(2, name:gsub("%.", "")) + 1 end
+local util = require "nnvis.util"
 
 local Diagram = {}
 Diagram.__index = Diagram
@@ -33,7 +33,7 @@ function M.diagram(model, input, opts)
   local owner, handles = {}, {}
   for name, m in model:named_modules() do
     if name ~= "" then
-      local d = depth_of(name)
+      local d = util.depth(util.tree_path(name, m))
       local leaf = true
       for _ in m:named_children() do leaf = false; break end
       if d == maxd or (leaf and d < maxd) then

@@ -262,14 +262,7 @@ local function own(self, want)
   return out
 end
 
-local function iterate(list)
-  local i = 0
-  return function()
-    i = i + 1
-    local e = list[i]
-    if e then return e[1], e[2] end
-  end
-end
+local iterate = require("nnvis.util").iterate
 
 local function join(prefix, name) return prefix == "" and name or prefix .. "." .. name end
 

@@ -56,13 +56,15 @@ function M.summary(model, input, opts)
   end
   -- one record per module, in definition order
   local rows, by_module = {}, {}
+  local util = require "nnvis.util"
   for name, m in model:named_modules() do
-    local d = name == "" and 0 or select(2, name:gsub("%.", "")) + 1
+    local path = util.tree_path(name, m)
+    local d = util.depth(path)
     local own_params = {}
     for pname, p in m:named_parameters() do
       if not pname:find(".", 1, true) then own_params[#own_params + 1] = { name = pname, t = p } end
     end
-    local r = { name = name, kind = m.kind or "Module", depth = d, module = m, own = own_params,
+    local r = { name = name, path = path, kind = m.kind or "Module", depth = d, module = m, own = own_params,
                 params = 0, mult_adds = 0, activation_bytes = 0, calls = 0 }
     rows[#rows + 1] = r
     by_module[m] = r
@@ -95,9 +97,9 @@ function M.summary(model, input, opts)
   local seen_total, total, trainable = {}, 0, 0
   for _, r in ipairs(rows) do
     local seen = {}
-    local prefix = r.name == "" and "" or r.name .. "."
+    local prefix = r.path == "" and "" or r.path .. "."
     for _, q in ipairs(rows) do
-      if q.name == r.name or r.name == "" or q.name:sub(1, #prefix) == prefix then
+      if q.path == r.path or r.path == "" or q.path:sub(1, #prefix) == prefix then
         for _, p in ipairs(q.own) do
           if not seen[p.t] then seen[p.t] = true; r.params = r.params + p.t:numel() end
         end

@@ -31,6 +31,24 @@ function M.with_seed(seed, f, ...)
   return table.unpack(res, 2, res.n)
 end
 
+--- The dotted path of module m in its model's tree, when named_modules lists it under
+--- another name (an imported ONNX node is listed by its ONNX name, /layer1/layer1.0/conv1/Conv,
+--- and sits at layer1.0.conv1.Conv); depth and nesting follow this path.
+function M.tree_path(name, m) return rawget(m, "tree_path") or name end
+
+--- depth of a dotted path: "" 0, "a" 1, "a.b" 2
+function M.depth(path) return path == "" and 0 or select(2, path:gsub("%.", "")) + 1 end
+
+--- for a, b in iterate(list) over a list of {a, b} pairs (named_modules and the like)
+function M.iterate(list)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
 function M.is_tensor(t) return getmetatable(t) == core.tensor_mt end
 
 --- "(2,3)" for a tensor's shape, for error messages

@@ -1,0 +1,1130 @@
+-- nnvis.onnx_ops — ONNX operators written with nnvis's differentiable ops, one function per
+-- op_type: ops[op](node, inputs) -> outputs (a list).  `node` carries attrs (ONNX attribute
+-- name -> value), opset (the default domain's version), name, and training (the module's
+-- mode); `inputs` is a list indexed like the node's inputs (absent optional ones are nil).
+--
+-- Values are float32 tensors, or "shape values": the integer tensors of ONNX (Shape outputs,
+-- int64 constants, indices, axes) kept as Lua integers, ints.new(shape, list), so the shape
+-- arithmetic exports write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) is evaluated
+-- in Lua and never makes an nnvis tensor integer.  ONNX axes are 0-based and may be negative;
+-- they are turned into nnvis's 1-based dims by dim_of.
+-- Spec: https://github.com/onnx/onnx/blob/main/docs/Operators.md (opsets 7 to 18).
+local core = require "nnvis.core"
+local F = require "nnvis.functional"
+
+local is_tensor = require("nnvis.util").is_tensor
+
+local ops = {}
+
+------------------------------------------------------------------------------------------------
+-- shape values: {shape = {...}, [1..n] = integers}, row-major
+------------------------------------------------------------------------------------------------
+local Ints = { __name = "onnx.ints" }
+Ints.__index = Ints
+local ints = {}
+ops.ints = ints
+
+local function numel(shape)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  return n
+end
+
+function ints.new(shape, list) list.shape = shape; return setmetatable(list, Ints) end
+function ints.is(v) return getmetatable(v) == Ints end
+function ints.from_desc(v) return ints.new(v.shape, v) end  -- the binding's {shape =, dtype =, ...}
+function ints.scalar(i) return ints.new({}, { i }) end
+function ints.vector(list)
+  local c = {}
+  for i, x in ipairs(list) do c[i] = x end
+  return ints.new({ #c }, c)
+end
+
+local function fail(node, fmt, ...)
+  error(string.format("onnx: node %s (%s): " .. fmt, node.name, node.op_type, ...), 0)
+end
+ops.fail = fail
+
+-- a Lua list of the numbers in v (a shape value, a tensor, or nil)
+local function values(v)
+  if v == nil then return nil end
+  if ints.is(v) then
+    local c = {}
+    for i = 1, numel(v.shape) do c[i] = v[i] end
+    return c
+  end
+  if is_tensor(v) then
+    local t = v:detach():contiguous():reshape(-1):totable()
+    return t
+  end
+  if type(v) == "table" then return v end
+  return { v }
+end
+
+-- integers of v (truncated: ONNX's Cast of floats to int64)
+local function intlist(v)
+  local c = values(v)
+  if not c then return nil end
+  for i, x in ipairs(c) do c[i] = math.tointeger(x) or (x < 0 and math.ceil(x) or math.floor(x)) end
+  return c
+end
+ops.intlist = intlist
+
+-- a float tensor of v (a shape value becomes one)
+local function tensor_of(v)
+  if is_tensor(v) then return v end
+  if ints.is(v) then
+    local flat = {}
+    for i = 1, numel(v.shape) do flat[i] = v[i] + 0.0 end
+    if #v.shape == 0 then return core.tensor(flat[1]) end
+    if #flat == 0 then return core.zeros(v.shape) end
+    return core.tensor(flat):reshape(v.shape)
+  end
+  if type(v) == "number" then return core.tensor(v) end
+  error("onnx: expected a tensor, got " .. type(v), 0)
+end
+ops.tensor_of = tensor_of
+
+local function shape_of(v) return is_tensor(v) and v:shape() or v.shape end
+
+-- 1-based dim of a 0-based ONNX axis (negative counts from the end) in a rank-r value
+local function dim_of(node, axis, r)
+  local a = axis < 0 and axis + r or axis
+  if a < 0 or a >= r then fail(node, "axis %d is out of range for rank %d", axis, r) end
+  return a + 1
+end
+
+local function strides_of(shape)
+  local st, acc = {}, 1
+  for d = #shape, 1, -1 do st[d] = acc; acc = acc * shape[d] end
+  return st
+end
+
+-- numpy broadcasting of two shapes
+local function broadcast_shapes(node, a, b)
+  local out, n = {}, math.max(#a, #b)
+  for i = 1, n do
+    local x, y = a[#a - n + i] or 1, b[#b - n + i] or 1
+    if x ~= y and x ~= 1 and y ~= 1 then
+      fail(node, "shapes (%s) and (%s) do not broadcast", table.concat(a, ","), table.concat(b, ","))
+    end
+    out[i] = x == 1 and y or x
+  end
+  return out
+end
+
+-- element of an ints value at a multi-index of the broadcast shape
+local function int_binary(node, a, b, f)
+  local shape = broadcast_shapes(node, a.shape, b.shape)
+  local n, out = numel(shape), {}
+  local sa, sb = strides_of(a.shape), strides_of(b.shape)
+  for lin = 0, n - 1 do
+    local rem, ia, ib = lin, 0, 0
+    for d = #shape, 1, -1 do
+      local i = rem % shape[d]
+      rem = rem // shape[d]
+      local da, db = d - (#shape - #a.shape), d - (#shape - #b.shape)
+      if da >= 1 and a.shape[da] ~= 1 then ia = ia + i * sa[da] end
+      if db >= 1 and b.shape[db] ~= 1 then ib = ib + i * sb[db] end
+    end
+    out[lin + 1] = f(a[ia + 1], b[ib + 1])
+  end
+  return ints.new(shape, out)
+end
+
+local function all_ints(inputs, n)
+  for i = 1, n do if inputs[i] ~= nil and not ints.is(inputs[i]) then return false end end
+  return true
+end
+
+------------------------------------------------------------------------------------------------
+-- elementwise
+------------------------------------------------------------------------------------------------
+local function trunc_div(x, y)
+  if y == 0 then return 0 end
+  local q = x // y
+  if q < 0 and q * y ~= x then q = q + 1 end   -- C's truncation, as ONNX runtimes do
+  return q
+end
+
+local binary = {
+  Add = { function(a, b) return a + b end, function(x, y) return x + y end },
+  Sub = { function(a, b) return a - b end, function(x, y) return x - y end },
+  Mul = { function(a, b) return a * b end, function(x, y) return x * y end },
+  Div = { function(a, b) return a / b end, trunc_div },
+  Pow = { function(a, b)
+            if b:numel() == 1 and b:dim() == 0 or (b:numel() == 1 and not b.requires_grad) then
+              return a:pow(b:detach():reshape(-1):totable()[1])   -- the cheap scalar power
+            end
+            return a:pow(b)
+          end, function(x, y) return math.tointeger(x ^ y) or 0 end },
+  Max = { function(a, b) return a:maximum(b) end, math.max },
+  Min = { function(a, b) return a:minimum(b) end, math.min },
+}
+for op, f in pairs(binary) do
+  ops[op] = function(node, inputs)
+    if all_ints(inputs, #inputs) then
+      local acc = inputs[1]
+      for i = 2, #inputs do acc = int_binary(node, acc, inputs[i], f[2]) end
+      return { acc }
+    end
+    local acc = tensor_of(inputs[1])
+    for i = 2, #inputs do acc = f[1](acc, tensor_of(inputs[i])) end
+    return { acc }
+  end
+end
+ops.Sum = ops.Add
+function ops.Mean(node, inputs)
+  local s = ops.Add(node, inputs)[1]
+  return { tensor_of(s) / #inputs }
+end
+
+function ops.Equal(node, inputs)
+  if all_ints(inputs, 2) then return { int_binary(node, inputs[1], inputs[2], function(x, y) return x == y and 1 or 0 end) } end
+  return { tensor_of(inputs[1]):eq(tensor_of(inputs[2])) }
+end
+
+function ops.Where(node, inputs)
+  local c, a, b = inputs[1], inputs[2], inputs[3]
+  if all_ints(inputs, 3) then
+    local ab = int_binary(node, a, b, function(x, y) return { x, y } end)
+    return { int_binary(node, c, ab, function(k, p) return k ~= 0 and p[1] or p[2] end) }
+  end
+  return { core.where(tensor_of(c):ne(0), tensor_of(a), tensor_of(b)) }
+end
+
+-- erf by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7), from differentiable ops
+local function erf(x)
+  local ax = x:abs()
+  local t = (ax * 0.3275911 + 1):reciprocal()
+  local poly = ((((t * 1.061405429 - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+  return x:sign() * (1 - poly * (-(ax * ax)):exp())
+end
+ops.erf = erf
+
+local function unary(f) return function(node, inputs) return { f(tensor_of(inputs[1]), node.attrs, node) } end end
+ops.Sqrt = unary(function(x) return x:sqrt() end)
+ops.Exp = unary(function(x) return x:exp() end)
+ops.Log = unary(function(x) return x:log() end)
+ops.Abs = unary(function(x) return x:abs() end)
+ops.Neg = unary(function(x) return -x end)
+ops.Reciprocal = unary(function(x) return x:reciprocal() end)
+ops.Floor = unary(function(x) return x:floor() end)
+ops.Ceil = unary(function(x) return x:ceil() end)
+ops.Sin = unary(function(x) return x:sin() end)
+ops.Cos = unary(function(x) return x:cos() end)
+ops.Erf = unary(erf)
+ops.Relu = unary(function(x) return x:relu() end)
+ops.Sigmoid = unary(function(x) return x:sigmoid() end)
+ops.Tanh = unary(function(x) return x:tanh() end)
+ops.Softplus = unary(function(x) return x:softplus() end)
+ops.LeakyRelu = unary(function(x, a) return x:leaky_relu(a.alpha or 0.01) end)
+ops.Elu = unary(function(x, a) return x:elu(a.alpha or 1) end)
+-- Selu: gamma * (x > 0 ? x : alpha (e^x - 1)) = gamma * elu(x, alpha)
+ops.Selu = unary(function(x, a) return x:elu(a.alpha or 1.67326319217681884765625) * (a.gamma or 1.05070102214813232421875) end)
+ops.HardSigmoid = unary(function(x, a) return (x * (a.alpha or 0.2) + (a.beta or 0.5)):clamp(0, 1) end)
+ops.HardSwish = unary(function(x) return x * (x / 6 + 0.5):clamp(0, 1) end)
+-- Gelu (opset 20): x/2 (1 + erf(x / sqrt 2)), or the tanh form
+ops.Gelu = unary(function(x, a)
+  if a.approximate == "tanh" then
+    return x * 0.5 * ((x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)):tanh() + x * 0.5
+  end
+  return x * 0.5 * (erf(x / math.sqrt(2)) + 1)
+end)
+
+-- PRelu: x for x > 0, slope * x otherwise (slope broadcast to x)
+function ops.PRelu(node, inputs)
+  local x, slope = tensor_of(inputs[1]), tensor_of(inputs[2])
+  local pos = x:relu()
+  return { pos + (x - pos) * slope }
+end
+
+-- Clip: bounds as attributes (opset < 11) or as optional inputs
+function ops.Clip(node, inputs)
+  local lo, hi
+  if node.opset < 11 then
+    lo, hi = node.attrs.min, node.attrs.max
+  else
+    lo = inputs[2] and values(inputs[2])[1]
+    hi = inputs[3] and values(inputs[3])[1]
+  end
+  if ints.is(inputs[1]) then
+    local v = inputs[1]
+    local out = {}
+    for i = 1, numel(v.shape) do
+      local e = v[i]
+      if lo then e = math.max(e, lo) end
+      if hi then e = math.min(e, hi) end
+      out[i] = e
+    end
+    return { ints.new(v.shape, out) }
+  end
+  return { tensor_of(inputs[1]):clamp(lo or -math.huge, hi or math.huge) }
+end
+
+------------------------------------------------------------------------------------------------
+-- softmax and reductions
+------------------------------------------------------------------------------------------------
+-- opset < 13: the input is seen as 2-d (prod of dims before axis, prod after), softmax over
+-- the second; opset >= 13: over one axis (default -1)
+local function softmax_like(f)
+  return function(node, inputs)
+    local x = tensor_of(inputs[1])
+    local r = x:dim()
+    if node.opset < 13 then
+      local d = dim_of(node, node.attrs.axis or 1, math.max(r, 1))
+      local s, outer = x:shape(), 1
+      for i = 1, d - 1 do outer = outer * s[i] end
+      return { f(x:reshape(outer, -1), 2):reshape(s) }
+    end
+    return { f(x, dim_of(node, node.attrs.axis or -1, r)) }
+  end
+end
+ops.Softmax = softmax_like(core.softmax)
+ops.LogSoftmax = softmax_like(core.log_softmax)
+
+-- the reduced axes: attribute, or (ReduceSum from 13, the others from 18) an input
+local function reduce_axes(node, inputs, r)
+  local axes = node.attrs.axes
+  if inputs[2] ~= nil then axes = intlist(inputs[2]) end
+  if axes == nil or #axes == 0 then
+    if node.attrs.noop_with_empty_axes == 1 then return {} end
+    axes = {}
+    for i = 0, r - 1 do axes[#axes + 1] = i end
+  end
+  local dims = {}
+  for i, a in ipairs(axes) do dims[i] = dim_of(node, a, r) end
+  table.sort(dims, function(p, q) return p > q end)
+  return dims
+end
+
+local function reduction(f)
+  return function(node, inputs)
+    local x = tensor_of(inputs[1])
+    local dims = reduce_axes(node, inputs, x:dim())
+    for _, d in ipairs(dims) do x = f(x, d) end
+    if node.attrs.keepdims == 0 then
+      for _, d in ipairs(dims) do x = x:squeeze(d) end
+    end
+    return { x }
+  end
+end
+ops.ReduceMean = reduction(function(x, d) return x:mean(d, true) end)
+ops.ReduceSum = reduction(function(x, d) return x:sum(d, true) end)
+ops.ReduceMax = reduction(function(x, d) return (x:max(d, true)) end)
+ops.ReduceMin = reduction(function(x, d) return (x:min(d, true)) end)
+ops.ReduceSumSquare = reduction(function(x, d) return x:sum(d, true) end)
+local sum_square = ops.ReduceSumSquare
+ops.ReduceSumSquare = function(node, inputs) return sum_square(node, { tensor_of(inputs[1]):square(), inputs[2] }) end
+ops.ReduceL2 = function(node, inputs) return { sum_square(node, { tensor_of(inputs[1]):square(), inputs[2] })[1]:sqrt() } end
+
+------------------------------------------------------------------------------------------------
+-- linear algebra
+------------------------------------------------------------------------------------------------
+-- Gemm: alpha op(A) op(B) + beta C
+function ops.Gemm(node, inputs)
+  local a, b, c = tensor_of(inputs[1]), tensor_of(inputs[2]), inputs[3]
+  local at = node.attrs
+  if at.transA == 1 then a = a:t() end
+  if at.transB == 1 then b = b:t() end
+  local y = core.matmul(a, b)
+  if (at.alpha or 1) ~= 1 then y = y * at.alpha end
+  if c ~= nil then
+    c = tensor_of(c)
+    if (at.beta or 1) ~= 1 then c = c * at.beta end
+    y = y + c
+  end
+  return { y }
+end
+
+function ops.MatMul(node, inputs) return { core.matmul(tensor_of(inputs[1]), tensor_of(inputs[2])) } end
+
+------------------------------------------------------------------------------------------------
+-- convolution and pooling
+------------------------------------------------------------------------------------------------
+-- explicit begin/end padding per spatial axis from pads or auto_pad
+local function spatial_pads(node, in_sizes, kernel, strides, dilations)
+  local at, n = node.attrs, #in_sizes
+  local pb, pe = {}, {}
+  local auto = at.auto_pad or "NOTSET"
+  for i = 1, n do
+    if auto == "SAME_UPPER" or auto == "SAME_LOWER" then
+      local out = -(-in_sizes[i] // strides[i])   -- ceil
+      local total = math.max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in_sizes[i], 0)
+      local small = total // 2
+      if auto == "SAME_UPPER" then pb[i], pe[i] = small, total - small else pb[i], pe[i] = total - small, small end
+    elseif auto == "VALID" then
+      pb[i], pe[i] = 0, 0
+    else
+      local p = at.pads or {}
+      pb[i], pe[i] = p[i] or 0, p[i + n] or 0
+    end
+  end
+  return pb, pe
+end
+
+local function rep(v, n, def)
+  local out = {}
+  for i = 1, n do out[i] = v and v[i] or def end
+  return out
+end
+
+-- (N,C,L) convolutions and pools run as (N,C,1,L)
+local function as_2d(node, x, what)
+  if x:dim() == 4 then return x, false end
+  if x:dim() == 3 then return x:unsqueeze(3), true end
+  fail(node, "%s supports 1-d and 2-d inputs, got (%s)", what, table.concat(x:shape(), ","))
+end
+
+local function lift(v, one, def) if one then return { def, v[1] } end return v end
+
+-- pads of nnvis's ops are symmetric: unequal ones go through nv.pad first
+local function pad_input(x, pb, pe, value)
+  if pb[1] == pe[1] and pb[2] == pe[2] then return x, { pb[1], pb[2] } end
+  return F.pad(x, { pb[2], pe[2], pb[1], pe[1] }, { value = value }), { 0, 0 }
+end
+
+-- strides, dilations and begin/end pads of a 2-d window of kernel k over x (N,C,H,W);
+-- one: x was (N,C,L), lifted to (N,C,1,L), and the attributes have one entry
+local function window(node, x, one, k)
+  local at = node.attrs
+  local n = one and 1 or 2
+  local strides = lift(rep(at.strides, n, 1), one, 1)
+  local dil = lift(rep(at.dilations, n, 1), one, 1)
+  local sizes = { x:size(3), x:size(4) }
+  if one then
+    local b1, e1 = spatial_pads(node, { sizes[2] }, { k[2] }, { strides[2] }, { dil[2] })
+    return strides, dil, { 0, b1[1] }, { 0, e1[1] }, sizes
+  end
+  local pb, pe = spatial_pads(node, sizes, k, strides, dil)
+  return strides, dil, pb, pe, sizes
+end
+
+function ops.Conv(node, inputs)
+  local x, one = as_2d(node, tensor_of(inputs[1]), "Conv")
+  local w = tensor_of(inputs[2])
+  if one then w = w:unsqueeze(3) end
+  local at = node.attrs
+  local strides, dil, pb, pe = window(node, x, one, { w:size(3), w:size(4) })
+  local padding
+  x, padding = pad_input(x, pb, pe, 0)
+  local b = inputs[3] and tensor_of(inputs[3]) or nil
+  local y = core.conv2d(x, w, b, { stride = strides, padding = padding, dilation = dil, groups = at.group or 1 })
+  if one then y = y:squeeze(3) end
+  return { y }
+end
+
+-- zeros between the elements of dim d: (.., n, ..) -> (.., (n-1) s + 1, ..)
+local function dilate(x, d, s)
+  if s == 1 then return x end
+  local shape = x:shape()
+  local n = shape[d]
+  local v = {}
+  for i = 1, #shape do v[#v + 1] = shape[i]; if i == d then v[#v + 1] = 1 end end
+  local zs = {}
+  for i = 1, #v do zs[i] = v[i] end
+  zs[d + 1] = s - 1
+  local y = core.cat({ x:reshape(v), core.zeros(zs) }, d + 1)
+  local out = {}
+  for i = 1, #shape do out[i] = shape[i] end
+  out[d] = n * s
+  return y:reshape(out):narrow(d, 1, (n - 1) * s + 1)
+end
+
+-- ConvTranspose as a convolution: zeros inserted between the inputs (stride), padded by
+-- dilation (k-1) - pad, convolved with the kernel flipped and its in/out channels swapped
+function ops.ConvTranspose(node, inputs)
+  local x, one = as_2d(node, tensor_of(inputs[1]), "ConvTranspose")
+  local w = tensor_of(inputs[2])
+  if one then w = w:unsqueeze(3) end
+  local at = node.attrs
+  local g = at.group or 1
+  local cin, cout_g, kh, kw = table.unpack(w:shape())
+  local strides = lift(rep(at.strides, 2, 1), one, 1)
+  local dil = lift(rep(at.dilations, 2, 1), one, 1)
+  local outpad = lift(rep(at.output_padding, 2, 0), one, 0)
+  local k = { kh, kw }
+  local n = one and 1 or 2
+  local p = at.pads or {}
+  local pb, pe = {}, {}
+  for i = 1, 2 do
+    local j = one and 1 or i
+    pb[i] = (one and i == 1) and 0 or (p[j] or 0)
+    pe[i] = (one and i == 1) and 0 or (p[j + n] or 0)
+  end
+  if at.output_shape or (at.auto_pad and at.auto_pad ~= "NOTSET") then
+    local sizes = { x:size(3), x:size(4) }
+    local want = at.output_shape and lift(at.output_shape, one, 1) or { sizes[1] * strides[1], sizes[2] * strides[2] }
+    for i = 1, 2 do
+      -- a negative total pads the end: the output_shape asks for more than the kernel covers
+      local total = strides[i] * (sizes[i] - 1) + outpad[i] + (k[i] - 1) * dil[i] + 1 - want[i]
+      if at.auto_pad == "SAME_UPPER" then pb[i] = total // 2; pe[i] = total - pb[i]
+      else pe[i] = total // 2; pb[i] = total - pe[i] end
+    end
+  end
+  local y = dilate(dilate(x, 3, strides[1]), 4, strides[2])
+  local lo, hi = {}, {}
+  for i = 1, 2 do
+    lo[i] = dil[i] * (k[i] - 1) - pb[i]
+    hi[i] = dil[i] * (k[i] - 1) - pe[i] + outpad[i]
+  end
+  -- negative padding crops
+  for i = 1, 2 do
+    if lo[i] < 0 then y = y:narrow(i + 2, 1 - lo[i], y:size(i + 2) + lo[i]); lo[i] = 0 end
+    if hi[i] < 0 then y = y:narrow(i + 2, 1, y:size(i + 2) + hi[i]); hi[i] = 0 end
+  end
+  if lo[1] + lo[2] + hi[1] + hi[2] > 0 then y = F.pad(y, { lo[2], hi[2], lo[1], hi[1] }) end
+  local flip_h, flip_w = {}, {}
+  for i = 1, kh do flip_h[i] = kh + 1 - i end
+  for i = 1, kw do flip_w[i] = kw + 1 - i end
+  local wt = w:reshape(g, cin // g, cout_g, kh, kw):transpose(2, 3):reshape(g * cout_g, cin // g, kh, kw)
+  wt = wt:index_select(3, flip_h):index_select(4, flip_w)
+  local b = inputs[3] and tensor_of(inputs[3]) or nil
+  local out = core.conv2d(y, wt, b, { stride = 1, padding = 0, dilation = dil, groups = g })
+  if one then out = out:squeeze(3) end
+  return { out }
+end
+
+local function pool(kind)
+  return function(node, inputs)
+    local x, one = as_2d(node, tensor_of(inputs[1]), kind)
+    local at = node.attrs
+    local k = lift(at.kernel_shape, one, 1)
+    local strides, dil, pb, pe, sizes = window(node, x, one, k)
+    local ceil = at.ceil_mode == 1
+    -- nnvis's pools, like PyTorch's, take symmetric pads of at most half the kernel
+    local direct = pb[1] == pe[1] and pb[2] == pe[2] and pb[1] * 2 <= k[1] and pb[2] * 2 <= k[2]
+    local y
+    if kind == "MaxPool" then
+      local padding = { pb[1], pb[2] }
+      if not direct then x = F.pad(x, { pb[2], pe[2], pb[1], pe[1] }, { value = -math.huge }); padding = { 0, 0 } end
+      y = core.max_pool2d(x, k, { stride = strides, padding = padding, dilation = dil, ceil_mode = ceil })
+    else
+      local include = at.count_include_pad == 1
+      if direct then
+        y = core.avg_pool2d(x, k, { stride = strides, padding = { pb[1], pb[2] }, ceil_mode = ceil,
+                                    count_include_pad = include })
+      else
+        local padded = F.pad(x, { pb[2], pe[2], pb[1], pe[1] })
+        local opts = { stride = strides, padding = 0, ceil_mode = ceil }
+        y = core.avg_pool2d(padded, k, opts)
+        if not include then
+          -- average over the real elements only: divide by the share of them in each window
+          local ones = F.pad(core.ones(1, 1, sizes[1], sizes[2]), { pb[2], pe[2], pb[1], pe[1] })
+          y = y / core.avg_pool2d(ones, k, opts)
+        end
+      end
+    end
+    if one then y = y:squeeze(3) end
+    if #node.outputs > 1 and node.outputs[2] ~= "" then fail(node, "the Indices output of MaxPool is not supported") end
+    return { y }
+  end
+end
+ops.MaxPool = pool("MaxPool")
+ops.AveragePool = pool("AveragePool")
+
+local function global_pool(max)
+  return function(node, inputs)
+    local x = tensor_of(inputs[1])
+    local s = x:shape()
+    local flat = x:reshape(s[1], s[2], -1)
+    local y = max and (flat:max(3, true)) or flat:mean(3, true)
+    local out = { s[1], s[2] }
+    for i = 3, #s do out[i] = 1 end
+    return { y:reshape(out) }
+  end
+end
+ops.GlobalAveragePool = global_pool(false)
+ops.GlobalMaxPool = global_pool(true)
+
+------------------------------------------------------------------------------------------------
+-- normalization
+------------------------------------------------------------------------------------------------
+-- BatchNormalization: running statistics in eval; in training (the module's mode) batch
+-- statistics, and the running ones move by 1 - momentum (ONNX's momentum is PyTorch's 1 - m)
+function ops.BatchNormalization(node, inputs)
+  local x = tensor_of(inputs[1])
+  local at = node.attrs
+  local mean, var = inputs[4], inputs[5]
+  if x:dim() < 2 or x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
+  local y = core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]),
+    { training = node.training, momentum = 1 - (at.momentum or 0.9), eps = at.epsilon or 1e-5 })
+  return { y, mean, var }
+end
+
+-- normalizes (N, C, rest) over rest, per sample and channel
+local function normalize_last(x, eps)
+  local m = x:mean(-1, true)
+  local c = x - m
+  return c / ((c * c):mean(-1, true) + eps):sqrt()
+end
+
+function ops.InstanceNormalization(node, inputs)
+  local x = tensor_of(inputs[1])
+  local s = x:shape()
+  local y = normalize_last(x:reshape(s[1], s[2], -1), node.attrs.epsilon or 1e-5)
+  local c = s[2]
+  y = y * tensor_of(inputs[2]):view(1, c, 1) + tensor_of(inputs[3]):view(1, c, 1)
+  return { y:reshape(s) }
+end
+
+-- LayerNormalization (opset 17): over the dims from axis (default -1) to the end
+function ops.LayerNormalization(node, inputs)
+  local x = tensor_of(inputs[1])
+  local s = x:shape()
+  local d = dim_of(node, node.attrs.axis or -1, #s)
+  local outer = 1
+  for i = 1, d - 1 do outer = outer * s[i] end
+  local flat = x:reshape(outer, -1)
+  local eps = node.attrs.epsilon or 1e-5
+  local y = normalize_last(flat, eps):reshape(s)
+  y = y * tensor_of(inputs[2])
+  if inputs[3] ~= nil then y = y + tensor_of(inputs[3]) end
+  if #node.outputs == 1 then return { y } end
+  -- the optional Mean and InvStdDev outputs, of the input's shape with 1 from axis on
+  local ms = {}
+  for i = 1, #s do ms[i] = i < d and s[i] or 1 end
+  local mean = flat:mean(-1, true)
+  local inv = ((flat - mean):square():mean(-1, true) + eps):rsqrt()
+  return { y, mean:reshape(ms), inv:reshape(ms) }
+end
+
+-- LRN (Krizhevsky et al. 2012): x / (bias + alpha/size * sum over a window of channels of x^2)^beta
+function ops.LRN(node, inputs)
+  local x = tensor_of(inputs[1])
+  local at = node.attrs
+  local size = at.size
+  local s = x:shape()
+  local sq = x:square():reshape(s[1], 1, s[2], -1)
+  local before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+  local sum = core.avg_pool2d(F.pad(sq, { 0, 0, before, after }), { size, 1 }, { stride = 1 }) * size
+  local denom = (sum:reshape(s) * ((at.alpha or 1e-4) / size) + (at.bias or 1)):pow(at.beta or 0.75)
+  return { x / denom }
+end
+
+------------------------------------------------------------------------------------------------
+-- shapes
+------------------------------------------------------------------------------------------------
+local function reshape_value(v, shape)
+  if is_tensor(v) then return v:reshape(shape) end
+  local c = {}
+  for i = 1, numel(v.shape) do c[i] = v[i] end
+  return ints.new(shape, c)
+end
+
+-- the target of Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred
+function ops.Reshape(node, inputs)
+  local x = inputs[1]
+  local shape = intlist(inputs[2]) or node.attrs.shape
+  local s = shape_of(x)
+  local out, known, infer = {}, 1, nil
+  for i, d in ipairs(shape) do
+    if d == 0 and node.attrs.allowzero ~= 1 then d = s[i] end
+    if d == -1 then
+      if infer then fail(node, "more than one -1 in the shape") end
+      infer = i
+    else
+      if d == nil or d < 0 then fail(node, "bad target shape (%s)", table.concat(shape, ",")) end
+      known = known * d
+    end
+    out[i] = d
+  end
+  if infer then
+    local n = numel(s)
+    if known == 0 or n % known ~= 0 then
+      fail(node, "cannot reshape (%s) to (%s)", table.concat(s, ","), table.concat(shape, ","))
+    end
+    out[infer] = n // known
+  end
+  if numel(out) ~= numel(s) then
+    fail(node, "cannot reshape (%s) to (%s)", table.concat(s, ","), table.concat(out, ","))
+  end
+  return { reshape_value(x, out) }
+end
+
+function ops.Flatten(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local axis = node.attrs.axis or 1
+  if axis < 0 then axis = axis + #s end
+  local outer = 1
+  for i = 1, axis do outer = outer * s[i] end
+  return { reshape_value(x, { outer, numel(s) // math.max(outer, 1) }) }
+end
+
+-- the input's axes list (attribute before opset 13, input from 13)
+local function axes_of(node, inputs, idx)
+  if inputs[idx] ~= nil then return intlist(inputs[idx]) end
+  return node.attrs.axes
+end
+
+function ops.Squeeze(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local axes = axes_of(node, inputs, 2)
+  local drop = {}
+  if axes then
+    for _, a in ipairs(axes) do drop[dim_of(node, a, #s)] = true end
+  else
+    for i, d in ipairs(s) do if d == 1 then drop[i] = true end end
+  end
+  local out = {}
+  for i, d in ipairs(s) do
+    if drop[i] then
+      if d ~= 1 then fail(node, "cannot squeeze dim %d of size %d", i - 1, d) end
+    else
+      out[#out + 1] = d
+    end
+  end
+  return { reshape_value(x, out) }
+end
+
+function ops.Unsqueeze(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local axes = axes_of(node, inputs, 2)
+  local r = #s + #axes
+  local new = {}
+  for _, a in ipairs(axes) do new[dim_of(node, a, r)] = true end
+  local out, j = {}, 1
+  for i = 1, r do
+    if new[i] then out[i] = 1 else out[i] = s[j]; j = j + 1 end
+  end
+  return { reshape_value(x, out) }
+end
+
+function ops.Transpose(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local perm = node.attrs.perm
+  if not perm then
+    perm = {}
+    for i = 1, #s do perm[i] = #s - i end
+  end
+  local p = {}
+  for i, a in ipairs(perm) do p[i] = a + 1 end
+  if is_tensor(x) then return { x:permute(table.unpack(p)) } end
+  -- shape values: gather by the permuted strides
+  local out_shape = {}
+  for i, d in ipairs(p) do out_shape[i] = s[d] end
+  local st, c = strides_of(s), {}
+  for lin = 0, numel(out_shape) - 1 do
+    local rem, src = lin, 0
+    for d = #out_shape, 1, -1 do
+      local i = rem % out_shape[d]
+      rem = rem // out_shape[d]
+      src = src + i * st[p[d]]
+    end
+    c[lin + 1] = x[src + 1]
+  end
+  return { ints.new(out_shape, c) }
+end
+
+-- slices of shape values along one dim: keep(d, list of 0-based indices)
+local function int_index(v, d, idx)
+  local s = v.shape
+  local out_shape = {}
+  for i = 1, #s do out_shape[i] = s[i] end
+  out_shape[d] = #idx
+  local st = strides_of(s)
+  local c = {}
+  for lin = 0, numel(out_shape) - 1 do
+    local rem, src = lin, 0
+    for k = #out_shape, 1, -1 do
+      local i = rem % out_shape[k]
+      rem = rem // out_shape[k]
+      src = src + (k == d and idx[i + 1] or i) * st[k]
+    end
+    c[lin + 1] = v[src + 1]
+  end
+  return ints.new(out_shape, c)
+end
+
+function ops.Concat(node, inputs)
+  local list = {}
+  for i = 1, inputs.n or #inputs do if inputs[i] ~= nil then list[#list + 1] = inputs[i] end end
+  local r = #shape_of(list[1])
+  local d = dim_of(node, node.attrs.axis, r)
+  if all_ints(list, #list) then
+    -- concatenation of shape values, through a transpose-free walk of the outer dims
+    local s = list[1].shape
+    local out_shape = {}
+    for i = 1, r do out_shape[i] = s[i] end
+    out_shape[d] = 0
+    for _, v in ipairs(list) do out_shape[d] = out_shape[d] + v.shape[d] end
+    local outer, c = 1, {}
+    for i = 1, d - 1 do outer = outer * s[i] end
+    for o = 0, outer - 1 do
+      for _, v in ipairs(list) do
+        local block = numel(v.shape) // math.max(outer, 1)
+        for k = 1, block do c[#c + 1] = v[o * block + k] end
+      end
+    end
+    return { ints.new(out_shape, c) }
+  end
+  local ts = {}
+  for i, v in ipairs(list) do ts[i] = tensor_of(v) end
+  return { core.cat(ts, d) }
+end
+
+function ops.Split(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local d = dim_of(node, node.attrs.axis or 0, #s)
+  local split = (inputs[2] ~= nil and intlist(inputs[2])) or node.attrs.split
+  local n = #node.outputs
+  if not split then
+    split = {}
+    local each = -(-s[d] // n)
+    for i = 1, n do split[i] = math.max(math.min(each, s[d] - each * (i - 1)), 0) end
+  end
+  local outs, start = {}, 0
+  for i, len in ipairs(split) do
+    if is_tensor(x) then outs[i] = x:narrow(d, start + 1, len)
+    else
+      local idx = {}
+      for k = 1, len do idx[k] = start + k - 1 end
+      outs[i] = int_index(x, d, idx)
+    end
+    start = start + len
+  end
+  return outs
+end
+
+-- Slice (starts, ends, axes, steps as inputs from opset 10, attributes before)
+function ops.Slice(node, inputs)
+  local x = inputs[1]
+  local s = shape_of(x)
+  local starts, ends, axes, steps
+  if node.opset < 10 then
+    starts, ends, axes = node.attrs.starts, node.attrs.ends, node.attrs.axes
+  else
+    starts, ends, axes, steps = intlist(inputs[2]), intlist(inputs[3]), intlist(inputs[4]), intlist(inputs[5])
+  end
+  for i = 1, #starts do
+    local d = dim_of(node, axes and axes[i] or (i - 1), #s)
+    local n = s[d]
+    local step = steps and steps[i] or 1
+    if step == 0 then fail(node, "step 0") end
+    local a, b = starts[i], ends[i]
+    if a < 0 then a = a + n end
+    if b < 0 then b = b + n end
+    if step > 0 then
+      a, b = math.max(0, math.min(a, n)), math.max(0, math.min(b, n))
+    else
+      a, b = math.max(-1, math.min(a, n - 1)), math.max(-1, math.min(b, n - 1))
+    end
+    local idx = {}
+    if step > 0 then for k = a, b - 1, step do idx[#idx + 1] = k end
+    else for k = a, b + 1, step do idx[#idx + 1] = k end end
+    if is_tensor(x) then
+      if #idx == 0 then fail(node, "an empty slice of (%s) is not supported", table.concat(s, ",")) end
+      if step == 1 then x = x:narrow(d, a + 1, #idx)
+      else
+        for k, v in ipairs(idx) do idx[k] = v + 1 end
+        x = x:index_select(d, idx)
+      end
+    else
+      x = int_index(x, d, idx)
+    end
+    s = shape_of(x)
+  end
+  return { x }
+end
+
+function ops.Gather(node, inputs)
+  local x, ind = inputs[1], inputs[2]
+  local s = shape_of(x)
+  local d = dim_of(node, node.attrs.axis or 0, #s)
+  local idx = intlist(ind)
+  for i, v in ipairs(idx) do
+    if v < 0 then v = v + s[d] end
+    if v < 0 or v >= s[d] then fail(node, "index %d is out of range for a dim of size %d", idx[i], s[d]) end
+    idx[i] = v
+  end
+  local ishape = shape_of(ind)
+  local out_shape = {}
+  for i = 1, d - 1 do out_shape[#out_shape + 1] = s[i] end
+  for _, k in ipairs(ishape) do out_shape[#out_shape + 1] = k end
+  for i = d + 1, #s do out_shape[#out_shape + 1] = s[i] end
+  if is_tensor(x) then
+    if #ishape == 0 then return { x:select(d, idx[1] + 1) } end
+    local one = {}
+    for i, v in ipairs(idx) do one[i] = v + 1 end
+    return { x:index_select(d, one):reshape(out_shape) }
+  end
+  return { reshape_value(int_index(x, d, idx), out_shape) }
+end
+
+function ops.Shape(node, inputs)
+  local s = shape_of(inputs[1])
+  local a, b = node.attrs.start or 0, node.attrs["end"] or #s
+  if a < 0 then a = a + #s end
+  if b < 0 then b = b + #s end
+  local c = {}
+  for i = math.max(a, 0) + 1, math.min(b, #s) do c[#c + 1] = s[i] end
+  return { ints.vector(c) }
+end
+
+function ops.Size(node, inputs) return { ints.scalar(numel(shape_of(inputs[1]))) } end
+
+function ops.Expand(node, inputs)
+  local x = inputs[1]
+  local target = intlist(inputs[2])
+  local s = shape_of(x)
+  local out = broadcast_shapes(node, s, target)
+  if is_tensor(x) then
+    local v = {}
+    for i = 1, #out - #s do v[i] = 1 end
+    for _, d in ipairs(s) do v[#v + 1] = d end
+    return { x:reshape(v):expand(out):contiguous() }
+  end
+  return { int_binary(node, x, ints.new(out, {}), function(p) return p end) }
+end
+
+function ops.Identity(_, inputs) return { inputs[1] } end
+
+-- Dropout: ratio as an attribute (opset < 12) or input; identity in eval
+function ops.Dropout(node, inputs)
+  local x = tensor_of(inputs[1])
+  local ratio = node.attrs.ratio or 0.5
+  if inputs[2] ~= nil then ratio = values(inputs[2])[1] end
+  local want_mask = #node.outputs > 1 and node.outputs[2] ~= ""
+  if node.training and ratio > 0 then
+    if not want_mask then return { F.dropout(x, ratio, true) } end
+    local keep = core.rand(x:shape()):ge(ratio)
+    return { x * (keep * (1 / (1 - ratio))), keep }
+  end
+  return { x, want_mask and core.ones(x:shape()) or nil }
+end
+
+-- a decoded attribute tensor: float tensors stay tensors, integer ones are shape values
+local function const_value(v)
+  if is_tensor(v) then return v end
+  if type(v) == "table" and v.shape then return ints.from_desc(v) end
+  return v
+end
+ops.const_value = const_value
+
+function ops.Constant(node)
+  local at = node.attrs
+  if at.value ~= nil then return { const_value(at.value) } end
+  if at.value_float then return { core.tensor(at.value_float) } end
+  if at.value_floats then return { core.tensor(at.value_floats) } end
+  if at.value_int then return { ints.scalar(at.value_int) } end
+  if at.value_ints then return { ints.vector(at.value_ints) } end
+  fail(node, "a Constant without value, value_float(s) or value_int(s) is not supported")
+end
+
+function ops.ConstantOfShape(node, inputs)
+  local shape = intlist(inputs[1])
+  local v = node.attrs.value and const_value(node.attrs.value) or core.tensor { 0.0 }
+  if ints.is(v) then
+    local c = {}
+    for i = 1, numel(shape) do c[i] = v[1] end
+    return { ints.new(shape, c) }
+  end
+  return { core.full(shape, values(v)[1]) }
+end
+
+function ops.Range(node, inputs)
+  local a, b, d = values(inputs[1])[1], values(inputs[2])[1], values(inputs[3])[1]
+  local n = math.max(math.ceil((b - a) / d), 0)
+  local c = {}
+  for i = 1, n do c[i] = a + (i - 1) * d end
+  if all_ints(inputs, 3) then return { ints.vector(c) } end
+  return { core.tensor(c) }
+end
+
+-- TensorProto.DataType codes of the float types; the rest are integers (or bool)
+local FLOAT_TYPES = { [1] = true, [10] = true, [11] = true, [16] = true }
+
+function ops.Cast(node, inputs)
+  local x, to = inputs[1], node.attrs.to
+  if FLOAT_TYPES[to] then return { tensor_of(x) } end
+  if ints.is(x) then
+    if to == 9 then
+      local c = {}
+      for i = 1, numel(x.shape) do c[i] = x[i] ~= 0 and 1 or 0 end
+      return { ints.new(x.shape, c) }
+    end
+    return { x }
+  end
+  local c = intlist(x)
+  if to == 9 then for i, v in ipairs(c) do c[i] = v ~= 0 and 1 or 0 end end
+  return { ints.new(x:shape(), c) }
+end
+
+------------------------------------------------------------------------------------------------
+-- padding and resizing
+------------------------------------------------------------------------------------------------
+-- constant padding of one dim by cat (nv.pad covers the last two)
+local function pad_dim(x, d, before, after, value)
+  local parts = {}
+  local s = x:shape()
+  if before > 0 then s[d] = before; parts[#parts + 1] = core.full(s, value) end
+  parts[#parts + 1] = x
+  if after > 0 then
+    local s2 = x:shape()
+    s2[d] = after
+    parts[#parts + 1] = core.full(s2, value)
+  end
+  if #parts == 1 then return x end
+  return core.cat(parts, d)
+end
+
+function ops.Pad(node, inputs)
+  local x = tensor_of(inputs[1])
+  local at = node.attrs
+  local pads, value
+  if node.opset < 11 then
+    pads, value = at.pads or at.paddings, at.value or 0
+  else
+    pads = intlist(inputs[2])
+    value = inputs[3] ~= nil and values(inputs[3])[1] or 0
+  end
+  local r = x:dim()
+  local pb, pe = {}, {}
+  for i = 1, r do pb[i], pe[i] = 0, 0 end
+  local axes = inputs[4] ~= nil and intlist(inputs[4]) or nil
+  local n = #pads // 2
+  for i = 1, n do
+    local d = axes and dim_of(node, axes[i], r) or i
+    pb[d], pe[d] = pads[i], pads[i + n]
+    if pb[d] < 0 or pe[d] < 0 then fail(node, "negative pads are not supported") end
+  end
+  local mode = at.mode or "constant"
+  local nvmode = ({ constant = "constant", reflect = "reflect", edge = "replicate" })[mode]
+  if not nvmode then fail(node, "mode '%s' is not supported", mode) end
+  -- the last two dims through nv.pad, the others (constant mode only) by cat
+  for d = 1, r - 2 do
+    if pb[d] + pe[d] > 0 then
+      if nvmode ~= "constant" then fail(node, "%s padding of dim %d is not supported", mode, d - 1) end
+      x = pad_dim(x, d, pb[d], pe[d], value)
+    end
+  end
+  if r >= 2 and pb[r - 1] + pe[r - 1] + pb[r] + pe[r] > 0 then
+    if r == 2 or r == 3 then
+      local v = r == 2 and x:unsqueeze(1) or x
+      v = F.pad(v, { pb[r], pe[r], pb[r - 1], pe[r - 1] }, { mode = nvmode, value = value })
+      x = r == 2 and v:squeeze(1) or v
+    else
+      local s = x:shape()
+      local lead = {}
+      for i = 1, r - 2 do lead[i] = s[i] end
+      local v = x:reshape(1, -1, s[r - 1], s[r])
+      v = F.pad(v, { pb[r], pe[r], pb[r - 1], pe[r - 1] }, { mode = nvmode, value = value })
+      lead[#lead + 1] = v:size(3)
+      lead[#lead + 1] = v:size(4)
+      x = v:reshape(lead)
+    end
+  elseif r == 1 and pb[1] + pe[1] > 0 then
+    x = pad_dim(x, 1, pb[1], pe[1], value)
+  end
+  return { x }
+end
+
+-- source coordinate of output index i (0-based) for an axis of in size n, out size m, scale s
+local coordinate = {
+  half_pixel = function(i, n, m, s) return (i + 0.5) / s - 0.5 end,
+  pytorch_half_pixel = function(i, n, m, s) if m > 1 then return (i + 0.5) / s - 0.5 end return 0 end,
+  align_corners = function(i, n, m) if m == 1 then return 0 end return i * (n - 1) / (m - 1) end,
+  asymmetric = function(i, n, m, s) return i / s end,
+  tf_half_pixel_for_nn = function(i, n, m, s) return (i + 0.5) / s end,
+}
+
+local nearest_round = {
+  round_prefer_floor = function(v) if v - math.floor(v) == 0.5 then return math.floor(v) end return math.floor(v + 0.5) end,
+  round_prefer_ceil = function(v) return math.floor(v + 0.5) end,
+  floor = math.floor,
+  ceil = math.ceil,
+}
+
+-- Resize and Upsample, separably along each resized axis: nearest picks source indices,
+-- linear blends two of them (index_select and broadcasting, so gradients flow)
+local function resize(node, x, scales, sizes, mode, ctm, nearest_mode)
+  local s = x:shape()
+  local r = #s
+  for d = 1, r do
+    local n = s[d]
+    local m = sizes and sizes[d] or math.floor(n * scales[d])
+    local sc = scales and scales[d] or m / n
+    if m ~= n or sc ~= 1 then
+      local coord = coordinate[ctm]
+      if not coord then fail(node, "coordinate_transformation_mode '%s' is not supported", ctm) end
+      if mode == "nearest" then
+        local round = nearest_round[nearest_mode]
+        if not round then fail(node, "nearest_mode '%s' is not supported", nearest_mode) end
+        local idx = {}
+        for i = 0, m - 1 do idx[i + 1] = math.max(0, math.min(n - 1, round(coord(i, n, m, sc)))) + 1 end
+        x = x:index_select(d, idx)
+      elseif mode == "linear" or mode == "bilinear" then
+        local i0, i1, w1 = {}, {}, {}
+        for i = 0, m - 1 do
+          local v = math.max(0, math.min(n - 1, coord(i, n, m, sc)))
+          local f = math.floor(v)
+          i0[i + 1], i1[i + 1], w1[i + 1] = f + 1, math.min(f + 1, n - 1) + 1, v - f
+        end
+        local ws = {}
+        for k = 1, r do ws[k] = 1 end
+        ws[d] = m
+        local w = core.tensor(w1):reshape(ws)
+        local a = x:index_select(d, i0)
+        x = a + (x:index_select(d, i1) - a) * w
+      else
+        fail(node, "mode '%s' is not supported", mode)
+      end
+    end
+  end
+  return x
+end
+
+function ops.Resize(node, inputs)
+  local x = tensor_of(inputs[1])
+  local at = node.attrs
+  local scales, sizes
+  if node.opset < 11 then
+    scales = values(inputs[2])
+  else
+    if inputs[4] ~= nil and #values(inputs[4]) > 0 then sizes = intlist(inputs[4])
+    else scales = values(inputs[3]) end
+    if at.coordinate_transformation_mode == "tf_crop_and_resize" then
+      fail(node, "coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
+    end
+  end
+  local ctm = node.opset < 11 and "asymmetric" or (at.coordinate_transformation_mode or "half_pixel")
+  local nm = node.opset < 11 and "floor" or (at.nearest_mode or "round_prefer_floor")
+  return { resize(node, x, scales, sizes, at.mode or "nearest", ctm, nm) }
+end
+
+function ops.Upsample(node, inputs)
+  local x = tensor_of(inputs[1])
+  local scales = node.attrs.scales or values(inputs[2])
+  return { resize(node, x, scales, nil, node.attrs.mode or "nearest", "asymmetric", "floor") }
+end
+
+------------------------------------------------------------------------------------------------
+-- which inputs are settings rather than data: float initializers there stay constants and
+-- do not become parameters.  BatchNormalization's statistics are buffers.
+------------------------------------------------------------------------------------------------
+ops.static_inputs = {
+  Resize = { [2] = true, [3] = true, [4] = true }, Upsample = { [2] = true },
+  Clip = { [2] = true, [3] = true }, Pad = { [2] = true, [3] = true, [4] = true },
+  Dropout = { [2] = true, [3] = true }, Reshape = { [2] = true }, Expand = { [2] = true },
+  Slice = { [2] = true, [3] = true, [4] = true, [5] = true }, Split = { [2] = true },
+  Squeeze = { [2] = true }, Unsqueeze = { [2] = true }, ConstantOfShape = { [1] = true },
+  ReduceMean = { [2] = true }, ReduceSum = { [2] = true }, ReduceMax = { [2] = true }, ReduceMin = { [2] = true },
+  Pow = { [2] = true },
+}
+ops.buffer_inputs = { BatchNormalization = { [4] = true, [5] = true } }
+
+-- names of a node's parameter inputs in its module (for nv.summary's per-layer counts)
+ops.input_roles = {
+  Conv = { [2] = "weight", [3] = "bias" }, ConvTranspose = { [2] = "weight", [3] = "bias" },
+  Gemm = { [2] = "weight", [3] = "bias" }, MatMul = { [2] = "weight" },
+  BatchNormalization = { [2] = "weight", [3] = "bias", [4] = "running_mean", [5] = "running_var" },
+  InstanceNormalization = { [2] = "weight", [3] = "bias" }, LayerNormalization = { [2] = "weight", [3] = "bias" },
+  PRelu = { [2] = "weight" },
+}
+
+return ops
