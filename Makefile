@@ -4,6 +4,17 @@ LUA_INC  ?= /usr/include/lua5.4
 CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O3 -march=native
+# `make test SANITIZE=1`: the core built with AddressSanitizer and UBSan into build-asan/,
+# the suite run with their runtimes preloaded (lua5.4 itself is not instrumented).
+ifeq ($(SANITIZE),1)
+OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+BUILD    = build-asan
+SAN_ENV  = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+           ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
+           LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
 override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
@@ -12,7 +23,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
            dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata
 
-BUILD    = build
+BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
 CSRC     = $(wildcard csrc/*.c)
 CXXSRC   = $(wildcard csrc/*.cc)
@@ -63,7 +74,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	busted --lua=$(LUA) -o spec/summary_output.lua spec
+	$(SAN_ENV) busted --lua=$(LUA) -o spec/summary_output.lua spec
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -111,6 +111,9 @@ int nv_add_into(nv_tensor *dst, const nv_tensor *src);
  * slot in [0, NV_SCRATCH_SLOTS).  Valid until the next call with the same slot. */
 #define NV_SCRATCH_SLOTS 4
 float *nv_scratch(int slot, size_t nfloats);
+/* Frees the buffer cache and the scratch buffers, and stops caching and the allocation-miss
+ * hook: called when the host closes (tensors freed after it go straight back to the system). */
+void nv_shutdown(void);
 
 /* ---- BLAS ----------------------------------------------------------------------------- */
 /* Row-major C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T; the one gemm wrapper. */

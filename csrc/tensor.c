@@ -368,6 +368,16 @@ float *nv_scratch(int slot, size_t nfloats) {
   return scratch_buf[slot];
 }
 
+void nv_shutdown(void) {
+  nv_set_alloc_miss_hook(NULL, NULL);   /* the host that collected on misses is going away */
+  nv_cache_config(0);                   /* frees the cache; later frees bypass it */
+  for (int k = 0; k < NV_SCRATCH_SLOTS; k++) {
+    free(scratch_buf[k]);
+    scratch_buf[k] = NULL;
+    scratch_cap[k] = 0;
+  }
+}
+
 /* ---- random numbers: xoshiro256** seeded through splitmix64 ----------------------------- */
 static uint64_t rng[4] = {0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1};
 static int have_spare;
