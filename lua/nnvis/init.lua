@@ -68,7 +68,7 @@ function nv.config(opts) return core.config(opts) end
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
                tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas",
-               features = "nnvis.features" }
+               features = "nnvis.features", figure = "nnvis.figure", show = "nnvis.show" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]
