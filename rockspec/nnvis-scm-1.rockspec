@@ -20,6 +20,7 @@ external_dependencies = {
    ZLIB = { header = "zlib.h" },
    LIBZIP = { header = "zip.h" },
    JPEG = { header = "jpeglib.h" },
+   READLINE = { header = "readline/readline.h" },
 }
 build = {
    type = "make",
@@ -30,5 +31,8 @@ build = {
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+   },
+   install = {
+      bin = { nnvis = "bin/nnvis" },   -- the REPL, as the `nnvis` command
    },
 }

@@ -16,6 +16,7 @@
 --                      gives it unless the subclass prints itself otherwise (a summary
 --                      prints its table)
 --   fig.kind, fig.title, fig.width, fig.height
+--   fig.textual        true when the text form is the figure (a summary): the REPL prints it
 --
 --   nv.figure.is_figure(x)       true for figure objects
 --   nv.figure.of(x [, opts])     a figure for anything nv.show takes: a figure (itself), an

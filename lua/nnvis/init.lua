@@ -78,6 +78,12 @@ setmetatable(nv, {
       return mod
     end
   end,
+  -- the names of the modules not loaded yet, for the REPL's completion
+  __complete = function()
+    local names = {}
+    for k in pairs(lazy) do names[#names + 1] = k end
+    return names
+  end,
 })
 
 --- nv.summary(model, input_or_shape [, {depth = 3}]): the layer table of a model

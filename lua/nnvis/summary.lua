@@ -175,6 +175,7 @@ function Summary.__tostring(s)
 end
 
 function Summary:text() return tostring(self) end
+Summary.textual = true   -- the REPL prints it rather than showing its picture
 
 function Summary:describe()
   return string.format("[nnvis figure: summary of %s, %d rows, %s parameters]", tostring(self.title or "a model"),
