@@ -95,11 +95,15 @@ static int l_readline(lua_State *L) {
     int r = select(fd + 1, &fds, NULL, NULL, NULL);
     if (r < 0 && errno == EINTR) {
       if (got_sigint) {                 /* Ctrl-C: drop the line, draw a fresh prompt */
+        FILE *out = rl_outstream ? rl_outstream : stdout;
         got_sigint = 0;
+        rl_point = rl_end;              /* leave the dropped line visible, as bash does */
+        rl_redisplay();
+        fputs("^C\n", out);
+        fflush(out);
         rl_free_line_state();
         rl_replace_line("", 0);
         rl_callback_handler_remove();
-        fputs("^C\n", rl_outstream ? rl_outstream : stdout);
         rl_callback_handler_install(prompt, on_line);
       }
       continue;

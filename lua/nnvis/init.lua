@@ -18,6 +18,20 @@ end
 
 core.tensor_mt.__tostring = printer.tostring
 
+-- t:shape() is a plain Lua array of sizes (#, ipairs, table.unpack, table.concat all work)
+-- whose metatable prints it as (2, 3) and compares it by value with any array
+local Size = { __name = "nnvis.Size" }
+function Size.__tostring(s) return "(" .. table.concat(s, ", ") .. ")" end
+function Size.__eq(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" or #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+nv.Size = Size
+local raw_shape = core.Tensor.shape
+--- t:shape() -> the sizes as an array that prints as (2, 3)
+function core.Tensor.shape(t) return setmetatable(raw_shape(t), Size) end
+
 -- functional ops: linear, conv2d, pooling, normalization, softmax, losses, resampling
 for name, f in pairs(require "nnvis.functional") do nv[name] = f end
 
