@@ -76,7 +76,13 @@ nv.no_grad = core.no_grad
 
 --- nv.config() reports the BLAS core in use, the thread count, and grad mode;
 --- nv.config{threads = n} sets the thread count first.
-function nv.config(opts) return core.config(opts) end
+local Config = { __name = "nnvis.config" }
+function Config.__tostring(c)
+  return string.format("nnvis config: %s core %s%s, %d thread%s, grad %s", (c.blas_config or "BLAS"):match("^%S+ %S+") or "BLAS",
+    tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,
+    c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off")
+end
+function nv.config(opts) return setmetatable(core.config(opts), Config) end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
