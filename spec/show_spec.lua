@@ -62,6 +62,13 @@ local function unsixel(s)
   return px, pal, w, h
 end
 
+-- the PNG bytes decode to img enlarged (nearest neighbour) to h x w
+local function assert_enlarged(png, img, h, w)
+  local back = core.png_load_bytes(png, "rgb")
+  assert.same({ 3, h, w }, back:shape())
+  H.close(back, nv.interpolate(img:unsqueeze(1), { size = { h, w }, mode = "nearest" }):squeeze(1), 1 / 255 + 1e-6)
+end
+
 local function picture()
   nv.manual_seed(3)
   return nv.rand(3, 12, 20)
@@ -127,10 +134,7 @@ describe("nv.show", function()
     assert.truthy(keys[1]:find("f=100,a=T", 1, true))
     for i = 1, #chunks - 1 do assert.equal(4096, #chunks[i]); assert.truthy(keys[i]:find("m=1", 1, true)) end
     assert.truthy(keys[#keys]:find("m=0", 1, true))
-    local back = core.png_load_bytes(unbase64(table.concat(chunks)), "rgb")
-    -- enlarged with nearest neighbour: 50 wide -> 300 (factor 6)
-    assert.same({ 3, 180, 300 }, back:shape())
-    H.close(back, nv.interpolate(img:unsqueeze(1), { size = { 180, 300 }, mode = "nearest" }):squeeze(1), 1 / 255 + 1e-6)
+    assert_enlarged(unbase64(table.concat(chunks)), img, 180, 300)   -- 50 wide -> 300 (factor 6)
   end)
 
   it("sends iTerm2's inline image with the PNG's size", function()
@@ -139,9 +143,7 @@ describe("nv.show", function()
     local size, data = s:match("^\27%]1337;File=inline=1;size=(%d+);[^:]*:([^\7]*)\7")
     local png = unbase64(data)
     assert.equal(tonumber(size), #png)
-    local back = core.png_load_bytes(png, "rgb")
-    assert.same({ 3, 24, 40 }, back:shape())
-    H.close(back, nv.interpolate(img:unsqueeze(1), { size = { 24, 40 }, mode = "nearest" }):squeeze(1), 1 / 255 + 1e-6)
+    assert_enlarged(png, img, 24, 40)
   end)
 
   it("encodes sixel that decodes to the quantized image", function()
