@@ -20,7 +20,7 @@ core.tensor_mt.__tostring = printer.tostring
 
 -- t:shape() is a plain Lua array of sizes (#, ipairs, table.unpack, table.concat all work)
 -- whose metatable prints it as (2, 3) and compares it by value with any array
-local Size = { __name = "nnvis.Size" }
+local Size = nv.class("Size")
 function Size.__tostring(s) return "(" .. table.concat(s, ", ") .. ")" end
 function Size.__eq(a, b)
   if type(a) ~= "table" or type(b) ~= "table" or #a ~= #b then return false end
@@ -76,7 +76,7 @@ nv.no_grad = core.no_grad
 
 --- nv.config() reports the BLAS core in use, the thread count, and grad mode;
 --- nv.config{threads = n} sets the thread count first.
-local Config = { __name = "nnvis.config" }
+local Config = nv.class("Config")
 function Config.__tostring(c)
   return string.format("nnvis config: %s core %s%s, %d thread%s, grad %s", (c.blas_config or "BLAS"):match("^%S+ %S+") or "BLAS",
     tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,

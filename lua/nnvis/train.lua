@@ -36,8 +36,7 @@ end
 local bar = require("nnvis.util").bar
 
 -- the history fit() returns: tostring is a summary with sparklines, :plot() the curves
-local History = {}
-History.__index = History
+local History = require("nnvis.class")("History")
 
 local function last(t) return t[#t] end
 
