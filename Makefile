@@ -21,11 +21,15 @@ override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -l
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
-           dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata
+           dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata \
+           libreadline-dev tmux
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
-CSRC     = $(wildcard csrc/*.c)
+# the REPL's readline binding is its own module, so the core links no terminal library
+RL_SRC   = csrc/lua_readline.c
+RL_SO    = $(BUILD)/nnvis/readline.so
+CSRC     = $(filter-out $(RL_SRC),$(wildcard csrc/*.c))
 CXXSRC   = $(wildcard csrc/*.cc)
 # the ONNX reader's protobuf code is generated from csrc/onnx.proto by protoc-c (never committed)
 GEN      = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
@@ -39,7 +43,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps test demo bench clean install
 
-all: $(SO)
+all: $(SO) $(RL_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -60,6 +64,10 @@ $(BUILD)/obj/%.o: csrc/%.cc $(HDRS)
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS) -Wl,--version-script=csrc/exports.map
+
+$(RL_SO): $(RL_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lreadline -Wl,--version-script=csrc/readline_exports.map
 
 # Installs the Debian packages that are missing (nothing when all are present).
 deps:
@@ -90,7 +98,8 @@ clean:
 # Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
-install: $(SO)
+install: $(SO) $(RL_SO)
 	mkdir -p $(INST_LIBDIR)/nnvis $(INST_LUADIR)/nnvis
 	cp $(SO) $(INST_LIBDIR)/nnvis/core.so
+	cp $(RL_SO) $(INST_LIBDIR)/nnvis/readline.so
 	cp lua/nnvis/*.lua $(INST_LUADIR)/nnvis/

@@ -21,6 +21,7 @@ external_dependencies = {
    LIBZIP = { header = "zip.h" },
    JPEG = { header = "jpeglib.h" },
    PROTOBUF_C = { header = "protobuf-c/protobuf-c.h" },   -- and protoc-c (protobuf-c-compiler) for the build
+   READLINE = { header = "readline/readline.h" },
 }
 build = {
    type = "make",
@@ -31,5 +32,8 @@ build = {
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+   },
+   install = {
+      bin = { nnvis = "bin/nnvis" },   -- the REPL, as the `nnvis` command
    },
 }

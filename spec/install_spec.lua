@@ -16,9 +16,15 @@ describe("nnvis installation", function()
     assert(ok, out)
     local ok2, out2 = sh("cd / && eval \"$(luarocks --lua-version=5.4 --tree '" .. tree .. "' path)\" && " ..
       "env -u LUA_PATH_5_4 lua5.4 -e 'local nv = require \"nnvis\"; print(nv.tensor{1,2,3}:sum():item(), type(nv.onnx.load))'")
+    -- the REPL is installed as the nnvis command, and runs with the installed modules only
+    local ok3, out3 = sh("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 '" .. tree ..
+      "/bin/nnvis' -e 'print(1+1)' -e 'print(package.searchpath(\"nnvis.readline\", package.cpath))'")
     sh("rm -rf '" .. tree .. "'")
     assert(ok2, out2)
     assert.truthy(out2:find("6.0\tfunction", 1, true), out2)
+    assert(ok3, out3)
+    assert.truthy(out3:find("^2\n"), out3)
+    assert.truthy(out3:find(tree, 1, true), out3)
   end)
 end)
 

@@ -545,4 +545,25 @@ function M.confidence_change(model, x, maps, opts)
   return res
 end
 
+--- Several methods side by side for one sample: each method's map laid over the image, in
+--- a labelled grid.  x: (C,H,W) or (1,C,H,W); opts: methods (default: M.methods), image
+--- (what the maps are laid over; default x rescaled to [0,1]), alpha, nrow, and the options
+--- every method takes (layer, target).  Returns an image (3,H',W') that nv.show describes as
+--- a CAM comparison.
+function M.compare(model, x, opts)
+  opts = opts or {}
+  local xb = as_batch(x, "compare"):narrow(1, 1, 1)
+  local img = opts.image or require("nnvis.image").normalize(xb:select(1, 1))
+  local image = require "nnvis.image"
+  local tiles, names = {}, {}
+  for i, name in ipairs(opts.methods or M.methods) do
+    if not M[name] then error(string.format("compare: '%s' is not a CAM method", tostring(name)), 2) end
+    local map = M[name](model, xb, opts)
+    tiles[i] = image.overlay(img, map:select(1, 1), { alpha = opts.alpha })
+    names[i] = name
+  end
+  local g = image.grid(tiles, { nrow = opts.nrow, labels = names, padding = 4 })
+  return require("nnvis.figure").label(g, "CAM comparison", opts.layer)
+end
+
 return M

@@ -17,6 +17,21 @@ local function leaf_names(model)
   return names
 end
 
+-- capture of 2 layers: / features.0  output (1,16,28,28)  grad (1,16,28,28) / ...
+local function describe(result)
+  local lines, n = {}, 0
+  for _, name in ipairs(result.order) do
+    local e = rawget(result, name)
+    if e then
+      n = n + 1
+      lines[#lines + 1] = string.format("  %-24s output (%s)%s", name, table.concat(e.output:shape(), ","),
+        e.grad and ("  grad (" .. table.concat(e.grad:shape(), ",") .. ")") or "")
+    end
+  end
+  table.insert(lines, 1, string.format("capture of %d layer%s:", n, n == 1 and "" or "s"))
+  return table.concat(lines, "\n")
+end
+
 --- nv.capture(model, x, opts) -> table name -> {output = t, grad = t}, plus a list
 --- `order` of the names.  opts.layers: dotted names (default: every leaf layer);
 --- opts.grads: also the gradient of the target's score with respect to each output;
@@ -36,7 +51,7 @@ function M.capture(model, x, opts)
   -- layer names are the keys; `order` (the names in order) and `output` (the model's
   -- output) are reached through the metatable, so a layer called "output" keeps its entry
   local info = { order = {} }
-  local result = setmetatable({}, { __index = info })
+  local result = setmetatable({}, { __index = info, __tostring = describe })
   local handles = {}
   for i, m in ipairs(mods) do
     local name = names[i]

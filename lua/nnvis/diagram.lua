@@ -19,8 +19,9 @@ local COLORS = {
 
 local util = require "nnvis.util"
 
-local Diagram = {}
-Diagram.__index = Diagram
+-- a diagram is a figure (nnvis.figure): png(), svg(), save(path), mimebundle(), tostring
+local Figure = require("nnvis.figure").Figure
+local Diagram = require("nnvis.class")("Diagram", Figure)
 
 --- nv.diagram(model, input_or_shape [, opts]) -> diagram.  opts.depth: show modules down to
 --- that depth (deeper ones are folded into their ancestor's box; default: every leaf).
@@ -150,7 +151,8 @@ function M.diagram(model, input, opts)
     n.x = MARGIN + (n.col - 1) * (BOX_W + COL_GAP)
     n.y = MARGIN + (n.row - 1) * (BOX_H + ROW_GAP)
   end
-  local self = setmetatable({ nodes = nodes, edges = edges, rows = #rows, cols = ncols, model = model }, Diagram)
+  local self = setmetatable({ nodes = nodes, edges = edges, rows = #rows, cols = ncols, model = model,
+                              kind = "diagram", title = model.kind }, Diagram)
   self.width = MARGIN * 2 + ncols * BOX_W + (ncols - 1) * COL_GAP + (lanes > 0 and math.min(lanes, 6) * lane_w + 10 or 0)
   self.height = MARGIN * 2 + #rows * BOX_H + (#rows - 1) * ROW_GAP
   self.lane_x0 = MARGIN + ncols * BOX_W + (ncols - 1) * COL_GAP + 10
@@ -232,12 +234,11 @@ function Diagram:svg()
   return table.concat(out, "\n")
 end
 
-function Diagram:save_svg(path)
-  local f, err = io.open(path, "w")
-  if not f then return nil, err end
-  f:write(self:svg())
-  f:close()
-  return true
+function Diagram:save_svg(path) return require("nnvis.figure").write_file(path, self:svg()) end
+
+function Diagram:describe()
+  return string.format("[nnvis figure: diagram of %s, %d boxes, %d edges, %dx%d]", tostring(self.title or "a model"),
+    #self.nodes, #self.edges, self.width, self.height)
 end
 
 --- the diagram as Graphviz DOT text

@@ -3,6 +3,7 @@
 -- 3-channel first layers, one tile per input channel otherwise).
 local core = require "nnvis.core"
 local image = require "nnvis.image"
+local label = require("nnvis.figure").label
 
 local M = {}
 
@@ -43,7 +44,8 @@ function M.maps(model, x, layer, opts)
     if opts.labels ~= false then labels[k] = string.format("%d %.2g", k, m:max():item()) end
   end
   local g = image.grid(tiles, { nrow = opts.nrow, padding = 3, labels = labels })
-  return image.caption(g, string.format("%s: %d of %d channels, %dx%d", layer, c, a:size(1), a:size(2), a:size(3))), a
+  local pic = image.caption(g, string.format("%s: %d of %d channels, %dx%d", layer, c, a:size(1), a:size(2), a:size(3)))
+  return label(pic, "feature maps", layer), a
 end
 
 --- A convolution's weights (Cout, Cin, kh, kw) as a grid.  First layers with 3 input
@@ -86,7 +88,8 @@ function M.filters(model, layer_or_weight, opts)
   end
   local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
                                 padding = 3, labels = opts.labels ~= false and labels or nil })
-  return image.caption(g, string.format("%s: %dx%dx%dx%d, range +-%.3g", title, co, ci, w:size(3), w:size(4), a))
+  return label(image.caption(g, string.format("%s: %dx%dx%dx%d, range +-%.3g", title, co, ci, w:size(3), w:size(4), a)),
+    "filters", title)
 end
 
 return M

@@ -6,6 +6,7 @@ local core = require "nnvis.core"
 local io_ = require "nnvis.io"
 local cmap = require "nnvis.colormap"
 local Canvas = require "nnvis.canvas"
+local label = require("nnvis.figure").label   -- so nv.show can say what a picture is
 
 local M = {}
 
@@ -226,7 +227,7 @@ function M.overlay(img, heat, opts)
   local alpha = opts.alpha or 0.5
   if alpha < 0 or alpha > 1 then error("overlay: alpha must be in [0, 1]", 2) end
   local colored = cmap.apply(heat:clamp(0, 1), opts.colormap or "jet")
-  return (rgb * (1 - alpha) + colored * alpha):clamp(0, 1)
+  return label((rgb * (1 - alpha) + colored * alpha):clamp(0, 1), "overlay")
 end
 
 --- Arranges images in a grid: imgs is an (N,C,H,W) tensor or a list of (C,H,W) / (H,W)
@@ -279,7 +280,7 @@ function M.grid(imgs, opts)
       canvas:text(x, y - lh, s, opts.label_color or { 0, 0, 0 }, scale)
     end
   end
-  return out
+  return label(out, string.format("grid of %d images", n))
 end
 
 --- Adds a caption strip above an image (any channel count; the result is RGB).
@@ -296,7 +297,8 @@ function M.caption(img, text, opts)
   local cv = Canvas.new(w, rgb:size(2) + #lines * lh + 2, opts.bg or 1)
   for i, l in ipairs(lines) do cv:text(3, 2 + (i - 1) * lh, l, opts.color or { 0, 0, 0 }, scale) end
   cv:paste(rgb, 1 + (w - rgb:size(3)) // 2, #lines * lh + 3)
-  return cv:tensor()
+  local l = require("nnvis.figure").label_of(img) or {}
+  return label(cv:tensor(), l.kind or "image", l.title or lines[1])
 end
 
 --- draws text onto a copy of an image at (x, y) (1-based, top-left)
@@ -344,7 +346,7 @@ function M.heatmap(t, opts)
   cv:text(bx + bar_w + 4, top, labels[1], { 0, 0, 0 })
   cv:text(bx + bar_w + 4, top + bh // 2 - 4, labels[2], { 0, 0, 0 })
   cv:text(bx + bar_w + 4, top + bh - 8, labels[3], { 0, 0, 0 })
-  return cv:tensor()
+  return label(cv:tensor(), "heatmap", opts.title)
 end
 
 return M

@@ -18,6 +18,20 @@ end
 
 core.tensor_mt.__tostring = printer.tostring
 
+-- t:shape() is a plain Lua array of sizes (#, ipairs, table.unpack, table.concat all work)
+-- whose metatable prints it as (2, 3) and compares it by value with any array
+local Size = nv.class("Size")
+function Size.__tostring(s) return "(" .. table.concat(s, ", ") .. ")" end
+function Size.__eq(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" or #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+nv.Size = Size
+local raw_shape = core.Tensor.shape
+--- t:shape() -> the sizes as an array that prints as (2, 3)
+function core.Tensor.shape(t) return setmetatable(raw_shape(t), Size) end
+
 -- functional ops: linear, conv2d, pooling, normalization, softmax, losses, resampling
 for name, f in pairs(require "nnvis.functional") do nv[name] = f end
 
@@ -62,13 +76,19 @@ nv.no_grad = core.no_grad
 
 --- nv.config() reports the BLAS core in use, the thread count, and grad mode;
 --- nv.config{threads = n} sets the thread count first.
-function nv.config(opts) return core.config(opts) end
+local Config = nv.class("Config")
+function Config.__tostring(c)
+  return string.format("nnvis config: %s core %s%s, %d thread%s, grad %s", (c.blas_config or "BLAS"):match("^%S+ %S+") or "BLAS",
+    tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,
+    c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off")
+end
+function nv.config(opts) return setmetatable(core.config(opts), Config) end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
                tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas",
-               features = "nnvis.features", onnx = "nnvis.onnx" }
+               features = "nnvis.features", onnx = "nnvis.onnx", figure = "nnvis.figure", show = "nnvis.show" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]
@@ -77,6 +97,12 @@ setmetatable(nv, {
       rawset(t, k, mod)
       return mod
     end
+  end,
+  -- the names of the modules not loaded yet, for the REPL's completion
+  __complete = function()
+    local names = {}
+    for k in pairs(lazy) do names[#names + 1] = k end
+    return names
   end,
 })
 

@@ -35,14 +35,34 @@ local function new(cls, fname, params, opts, defaults)
     if defaults[k] == nil then error(string.format("%s: unknown option '%s'", fname, k), 3) end
   end
   if type(self.lr) ~= "number" or self.lr < 0 then error(fname .. ": lr must be a non-negative number", 3) end
+  self.name = fname
   self.initial_lr = self.lr
   return self
 end
 
 --- SGD: g = grad + wd p;  buf = mu buf + (1 - dampening) g  (buf = g at the first step);
 --- g = g + mu buf (Nesterov) or buf;  p = p - lr g.
+-- Adam(lr=0.001, betas={0.9, 0.999}, eps=1e-08, weight_decay=0; 6 tensors, 1,234 values; 10 steps)
+function Optimizer.__tostring(self)
+  local keys, parts = {}, {}
+  for k, v in pairs(self) do
+    if k ~= "initial_lr" and k ~= "steps" and (type(v) == "number" or type(v) == "boolean" or
+      (type(v) == "table" and type(v[1]) == "number")) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) if a == "lr" or b == "lr" then return a == "lr" end return a < b end)
+  for _, k in ipairs(keys) do
+    local v = self[k]
+    parts[#parts + 1] = k .. "=" .. (type(v) == "table" and ("{" .. table.concat(v, ", ") .. "}") or tostring(v))
+  end
+  local n = 0
+  for _, p in ipairs(self.params) do n = n + p:numel() end
+  return string.format("%s(%s; %d tensors, %d values; %d steps)", self.name or "Optimizer", table.concat(parts, ", "),
+    #self.params, n, self.steps)
+end
+
 local SGD = setmetatable({}, { __index = Optimizer })
 SGD.__index = SGD
+SGD.__tostring = Optimizer.__tostring
 function M.SGD(params, opts)
   local self = new(SGD, "SGD", params, opts, { lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false })
   if self.nesterov and (self.momentum <= 0 or self.dampening ~= 0) then
@@ -80,6 +100,7 @@ end
 ---                                                               (Loshchilov & Hutter 2019)
 local Adam = setmetatable({}, { __index = Optimizer })
 Adam.__index = Adam
+Adam.__tostring = Optimizer.__tostring
 local function adam(params, opts, decoupled, fname)
   local self = new(Adam, fname, params, opts,
     { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = decoupled and 1e-2 or 0 })

@@ -4,6 +4,7 @@
 -- histograms) for the REPL.
 local core = require "nnvis.core"
 local Canvas = require "nnvis.canvas"
+local label = require("nnvis.figure").label   -- so nv.show can say what a chart is
 
 local M = {}
 
@@ -174,7 +175,7 @@ function M.line(series, opts)
       end
     end
   end
-  return cv:tensor()
+  return label(cv:tensor(), "line plot", opts.title)
 end
 
 --- Histogram of a tensor's (or a list's) values.  opts: bins (40), min, max, title, xlabel,
@@ -207,7 +208,7 @@ function M.histogram(t, opts)
     end
   end
   for _, r in ipairs(rects) do cv:rect(r[1], r[2], r[3], r[4], color) end
-  return cv:tensor(), counts
+  return label(cv:tensor(), "histogram", opts.title), counts
 end
 
 -- ---- terminal -------------------------------------------------------------------------------

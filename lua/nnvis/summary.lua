@@ -39,8 +39,10 @@ local function human(n)
   return tostring(math.floor(n))
 end
 
-local Summary = {}
-Summary.__index = Summary
+-- a summary is a figure (nnvis.figure): tostring and text() are the table, html() an HTML
+-- table, image()/png() the text table drawn in the bitmap font
+local Figure = require("nnvis.figure").Figure
+local Summary = require("nnvis.class")("Summary", Figure)
 
 --- nv.summary(model, input_or_shape [, opts]) -> summary object.
 --- input_or_shape: a tensor or a shape such as {1, 3, 224, 224} (a random input is made).
@@ -124,6 +126,7 @@ function M.summary(model, input, opts)
     if leaf then leaf_bytes = leaf_bytes + r.activation_bytes end
   end
   local s = setmetatable({
+    kind = "summary", title = model.kind,
     model = model, depth = depth, input_shape = x:shape(),
     total_params = total, trainable_params = trainable, non_trainable_params = total - trainable,
     mult_adds = mult_adds,
@@ -171,6 +174,46 @@ function Summary.__tostring(s)
   lines[#lines + 1] = string.format("Estimated Total Size (MB): %.2f", s.total_bytes / 1e6)
   lines[#lines + 1] = rule
   return table.concat(lines, "\n")
+end
+
+function Summary:text() return tostring(self) end
+Summary.textual = true   -- the REPL prints it rather than showing its picture
+
+function Summary:describe()
+  return string.format("[nnvis figure: summary of %s, %d rows, %s parameters]", tostring(self.title or "a model"),
+    #self.rows, commas(self.total_params))
+end
+
+--- the table as an image, in the built-in font
+function Summary:image()
+  if self._img then return self._img end
+  local Canvas = require "nnvis.canvas"
+  local lines = {}
+  for l in (tostring(self) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
+  local w = 0
+  for _, l in ipairs(lines) do w = math.max(w, Canvas.text_width(l)) end
+  local cv = Canvas.new(w + 16, #lines * 10 + 12, 1)
+  for i, l in ipairs(lines) do cv:text(8, 6 + (i - 1) * 10, l, { 0, 0, 0 }) end
+  self._img = cv:tensor()
+  return self._img
+end
+
+local function esc(s) return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;")) end
+
+--- the layer table and the totals as an HTML fragment
+function Summary:html()
+  local out = { '<table class="nnvis-summary">',
+    "<thead><tr><th>Layer (type)</th><th>Output Shape</th><th>Param #</th><th>Mult-Adds</th><th>Act. (MB)</th></tr></thead><tbody>" }
+  for _, r in ipairs(self.rows) do
+    out[#out + 1] = string.format('<tr><td style="padding-left:%dem">%s (%s)</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td></tr>',
+      r.depth - 1, esc(r.name), esc(r.kind), r.output_shape and ("[" .. table.concat(r.output_shape, ", ") .. "]") or "--",
+      r.params > 0 and commas(r.params) or "--", r.mult_adds > 0 and human(r.mult_adds) or "--", r.activation_bytes / 1e6)
+  end
+  out[#out + 1] = "</tbody></table>"
+  out[#out + 1] = string.format("<p>Total params: %s<br>Trainable params: %s<br>Non-trainable params: %s<br>" ..
+    "Total mult-adds: %s<br>Estimated Total Size (MB): %.2f</p>", commas(self.total_params), commas(self.trainable_params),
+    commas(self.non_trainable_params), human(self.mult_adds), self.total_bytes / 1e6)
+  return table.concat(out, "\n")
 end
 
 setmetatable(M, { __call = function(_, ...) return M.summary(...) end })

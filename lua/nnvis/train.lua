@@ -35,8 +35,57 @@ end
 
 local bar = require("nnvis.util").bar
 
+-- the history fit() returns: tostring is a summary with sparklines, :plot() the curves
+local History = require("nnvis.class")("History")
+
+local function last(t) return t[#t] end
+
+function History.__tostring(h)
+  local plot = require "nnvis.plot"
+  local e = h.epochs
+  local lines = { string.format("training history: %d epoch%s, %d steps", #e.loss, #e.loss == 1 and "" or "s", #h.steps.loss) }
+  local function series(name, v, fmt)
+    if #v > 0 then
+      lines[#lines + 1] = string.format("  %-13s " .. fmt .. " -> " .. fmt .. "  %s", name, v[1], last(v), plot.sparkline(v, { width = 40 }))
+    end
+  end
+  series("step loss", h.steps.loss, "%.4f")
+  series("loss", e.loss, "%.4f")
+  series("accuracy", e.accuracy, "%.4f")
+  series("val_loss", e.val_loss, "%.4f")
+  series("val_accuracy", e.val_accuracy, "%.4f")
+  return table.concat(lines, "\n")
+end
+
+--- the training curves as an image (a line plot, shown by nv.show): the loss of every step
+--- and, per epoch, the epoch loss and validation loss at the step each epoch ended
+function History:plot(opts)
+  opts = opts or {}
+  local series = { { name = "step loss", y = self.steps.loss } }
+  local ends = self.epoch_end_steps or {}
+  if #self.epochs.val_loss > 0 then series[2] = { name = "val loss", y = self.epochs.val_loss, x = ends } end
+  return require("nnvis.plot").line(series, { title = opts.title or "training loss", xlabel = "step",
+    width = opts.width or 640, height = opts.height or 320 })
+end
+
+-- live view after each epoch: the curves redrawn in a terminal that shows images (the same
+-- kitty image id replaced), a sparkline line otherwise
+local function show_live(hist, opts, out, tty)
+  local show = require "nnvis.show"
+  local mode = opts.live_mode or show.detect(nil, tty or opts.out ~= nil)
+  if mode == "kitty" or mode == "iterm" or mode == "sixel" or mode == "display" then
+    show(hist:plot(), { mode = mode, out = out, id = 7001, width = 480 })
+  else
+    out:write("loss ", require("nnvis.plot").sparkline(hist.steps.loss, { width = 60 }),
+      string.format(" %.4f\n", last(hist.steps.loss) or 0))
+  end
+end
+
 --- Trains a classifier.  opts: x, y (training data, y 1-based ids); val_x, val_y (optional);
 --- epochs (1); batch_size (64); optimizer (default Adam, lr 1e-3); loss (cross_entropy);
+--- live (redraw the loss curves after each epoch with nv.show: inline in kitty/iTerm2/sixel
+--- terminals, a sparkline otherwise; default: on when NNVIS_LIVE=1 and the output is a
+--- terminal); live_mode (force nv.show's mode);
 --- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
 --- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
@@ -53,7 +102,11 @@ function T.fit(model, opts)
   local log_every = opts.log_every or 100
   local out = opts.out or io.stdout
   local hist = { steps = { loss = {}, accuracy = {} },
-                 epochs = { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {}, seconds = {}, images_per_second = {} } }
+                 epochs = { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {}, seconds = {}, images_per_second = {} },
+                 epoch_end_steps = {} }
+  setmetatable(hist, History)
+  local live = opts.live
+  if live == nil then live = os.getenv("NNVIS_LIVE") == "1" and tty end
   local n = x:size(1)
   local per_epoch = opts.drop_last and n // bs or math.ceil(n / bs)
   local step = 0
@@ -103,6 +156,8 @@ function T.fit(model, opts)
     end
     if tty then out:write("\r" .. line .. string.rep(" ", 20) .. "\n") else out:write(line .. "\n") end
     if out.flush then out:flush() end
+    hist.epoch_end_steps[epoch] = step
+    if live then show_live(hist, opts, out, tty) end
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end
