@@ -1073,6 +1073,14 @@ nv_tensor *nv_idx_load(const char *path) {
               (unsigned long long)IDX_MAX_ELEMS);
     goto done;
   }
+  /* zero-sized files too: their other sizes must not overflow */
+  int64_t checked;
+  if (!nv_check_numel(ndim, size, &checked)) {
+    char why[300];
+    snprintf(why, sizeof why, "%s", nv_last_error());
+    nv_seterr("%s: IDX dimensions %s: %s", path, shape, why);
+    goto done;
+  }
   /* The dimensions are not trusted to size a buffer: the data is read into one that grows as
    * bytes actually arrive, so a forged header on a small (or small compressed) file fails
    * with "truncated" instead of allocating what it claims. */

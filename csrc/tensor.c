@@ -83,14 +83,14 @@ int nv_check_numel(int ndim, const int64_t *size, int64_t *numel) {
   /* the product of the non-zero sizes is bounded too: (0, 2^31, 2^31, 2^31) is refused
    * rather than left to overflow in whatever later multiplies its sizes */
   int64_t nz = 1, zero = 0, limit = nv_max_alloc() / (int64_t)sizeof(float);
+  int over = 0;
   for (int i = 0; i < ndim; i++) {
     if (size[i] < 0) return nv_seterr("size %lld at dimension %d is negative", (long long)size[i], i + 1);
     if (size[i] == 0) { zero = 1; continue; }
-    int64_t p;
-    if (__builtin_mul_overflow(nz, size[i], &p)) return too_big(-1);
-    if (p > limit) return too_big(p);
-    nz = p;
+    if (!over && __builtin_mul_overflow(nz, size[i], &nz)) over = 1;
   }
+  if (over) return too_big(-1);
+  if (nz > limit) return too_big(nz);
   *numel = zero ? 0 : nz;
   return 1;
 }
