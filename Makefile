@@ -15,6 +15,10 @@ SAN_ENV  = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-fil
            LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
+SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
+           LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
 override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
@@ -92,8 +96,45 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@for f in bench/*.lua; do echo "== $$f"; $(LUA) $$f || exit 1; done
 
+# ---- fuzzing: `make fuzz FUZZ_SECONDS=60` ----------------------------------------------
+# libFuzzer harnesses (fuzz/readers.c) for each reader of outside data, on the core built with
+# clang and ASan+UBSan into build-fuzz/, each run FUZZ_SECONDS from the seeds in fuzz/seeds/;
+# then the random fuzz of the Lua API (fuzz/api_fuzz.lua) under the sanitizers.
+FUZZ_SECONDS ?= 60
+FUZZ_READERS  = png jpeg safetensors idx zip onnx
+FUZZ_PKGS     = clang libclang-rt-14-dev
+FZ            = build-fuzz
+FZ_FLAGS      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-build
+fuzz: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+	@$(MAKE) --no-print-directory fuzz-build
+	@mkdir -p $(FZ)/corpus
+	@for r in $(FUZZ_READERS); do \
+	  mkdir -p $(FZ)/corpus/$$r; echo "== fuzzing the $$r reader for $(FUZZ_SECONDS) s"; \
+	  $(FZ)/fuzz_$$r -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+	    $(FZ)/corpus/$$r fuzz/seeds/$$r > $(FZ)/$$r.log 2>&1 || { tail -40 $(FZ)/$$r.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|Done' $(FZ)/$$r.log; \
+	done
+	@$(MAKE) --no-print-directory all SANITIZE=1
+	$(SAN_ENV_FUZZ) $(LUA) fuzz/api_fuzz.lua --seconds $(FUZZ_SECONDS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FZ) $(FZ)/gen/onnx.pb-c.c
+	@mkdir -p $(FZ)/fobj
+	@for f in $(filter-out csrc/lua_%.c,$(CSRC)) $(FZ)/gen/onnx.pb-c.c; do \
+	  o=$(FZ)/fobj/$$(basename $$f .c).o; [ $$o -nt $$f ] || \
+	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -Icsrc -I$(FZ)/gen -I$(LUA_INC) -c $$f -o $$o || exit 1; \
+	done
+	@clang++ $(FZ_FLAGS) -fsanitize=fuzzer-no-link -fPIC -Icsrc -c csrc/png_shim.cc -o $(FZ)/fobj/png_shim.o
+	@for r in $(FUZZ_READERS); do \
+	  R=$$(echo $$r | tr a-z A-Z); \
+	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \
+	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan $(FZ)
 
 # Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
