@@ -5,7 +5,9 @@ local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = os.getenv("PWD") .. "/" .. ROOT end
 
 local SOCKET = string.format("nnvis-spec-%d-%d", os.time(), math.random(1, 1e9))
-local TMUX = "TERM=xterm-256color tmux -L " .. SOCKET
+-- tmux itself runs without the sanitizer runtimes of `make test SANITIZE=1`; the REPL gets them
+local PRELOAD = os.getenv("LD_PRELOAD")
+local TMUX = "TERM=xterm-256color env -u LD_PRELOAD tmux -L " .. SOCKET
 
 local function sh(cmd)
   local p = io.popen(cmd .. " 2>&1")
@@ -38,7 +40,8 @@ end
 
 -- a REPL in a fresh tmux session, its history in hist
 local function start(hist)
-  local cmd = string.format("NNVIS_HISTORY=%s NNVIS_SHOW=file exec %s", q(hist), q(ROOT .. "/bin/nnvis"))
+  local cmd = string.format("%sNNVIS_HISTORY=%s NNVIS_SHOW=file exec %s",
+    PRELOAD and ("LD_PRELOAD=" .. q(PRELOAD) .. " ") or "", q(hist), q(ROOT .. "/bin/nnvis"))
   local ok, out = sh(TMUX .. " new-session -d -x 200 -y 50 -s repl " .. q(cmd))
   assert(ok, out)
   wait_for("nnvis>", "start")
