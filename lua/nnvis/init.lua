@@ -95,6 +95,10 @@ nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvi
 --- (d:image(), d:save_png(path), d:save_svg(path), d:dot())
 function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(model, input, opts) end
 
+--- nv.gradcheck(f, inputs [, {eps = 1e-2, rtol = 1e-2, atol = 2e-3, seed}]): autograd
+--- against central differences; true, or raises naming the worst element
+function nv.gradcheck(f, inputs, opts) return require("nnvis.gradcheck").gradcheck(f, inputs, opts) end
+
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
