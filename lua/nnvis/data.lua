@@ -1,6 +1,7 @@
 -- nnvis.data — datasets and batches: the IDX reader (MNIST's format, gzip or not),
 -- Fashion-MNIST from Debian's dataset-fashion-mnist package, and a seeded batch iterator.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local io_ = require "nnvis.io"
 
 local M = {}
@@ -33,7 +34,7 @@ end
 --- opts.split "train" (60,000) or "test" (10,000); opts.path the folder with the four
 --- *-idx?-ubyte(.gz) files (default: Debian's package folder); opts.limit keeps the first n.
 function M.fashion_mnist(opts)
-  opts = opts or {}
+  opts = check_opts("fashion_mnist", opts, { "split", "path", "limit" })
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
     error('fashion_mnist: split must be "train" or "test", got ' .. tostring(split), 2)
@@ -79,7 +80,7 @@ end
 ---   for x, y, i in nv.data.batches(images, labels, {batch_size = 64, shuffle = true, seed = 1}) do
 --- y may be nil.  drop_last drops a final short batch.  The seed makes the order repeatable.
 function M.batches(x, y, opts)
-  opts = opts or {}
+  opts = check_opts("batches", opts, { "batch_size", "drop_last", "seed", "shuffle" })
   local n = x:size(1)
   if y and y:size(1) ~= n then
     error(string.format("batches: x has %d samples, y has %d", n, y:size(1)), 2)

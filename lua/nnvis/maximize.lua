@@ -12,6 +12,7 @@
 -- Transforms: padding, jitter, random scale, random rotation.  Regularizers: L2 / Lp,
 -- total variation, blur.  Optimizer: Adam.  Seedable; a progress callback.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 
 local M = {}
@@ -95,6 +96,7 @@ end
 --- opts.logprob, its log-probability instead (bounded above by 0, so the image stops
 --- growing more extreme once the class is certain)
 function O.class(k, opts)
+  opts = check_opts("objectives.class", opts, { "logprob" })
   local logprob = opts and opts.logprob
   return objective { { weight = 1, desc = string.format(logprob and "logprob(%d)" or "class(%d)", k),
     uses_output = true,
@@ -231,7 +233,7 @@ end
 --- Regularizers: opts.l2, opts.lp = {p =, weight =}, opts.tv, opts.blur (weights).
 --- opts.steps (256), opts.lr (0.05), opts.seed, opts.progress(step, value, image).
 function M.maximize(model, opts)
-  opts = opts or {}
+  opts = check_opts("maximize", opts, { "blur", "channel", "channels", "class", "decorrelate", "jitter", "l2", "layer", "logprob", "lp", "lr", "neuron", "normalize", "objective", "pad", "param", "position", "progress", "rotations", "scales", "seed", "size", "steps", "tv" })
   local obj = opts.objective
   if not obj then
     if opts.class then obj = O.class(opts.class)

@@ -18,6 +18,7 @@
 -- Shapes: N batch, C channels, H height, W width, D features.  Dims are 1-based (Flatten's
 -- default start_dim = 2 is PyTorch's start_dim = 1: keep the batch dim).
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 local class = require "nnvis.class"
 
@@ -90,7 +91,7 @@ function init.ones() return function(shape) return core.ones(shape) end end
 --- Kaiming (He et al. 2015) uniform: U(-b, b), b = gain * sqrt(3 / fan); PyTorch's default for
 --- Conv2d and Linear weights is a = sqrt(5), which gives b = 1 / sqrt(fan_in).
 function init.kaiming_uniform(opts)
-  opts = opts or {}
+  opts = check_opts("init.kaiming_uniform", opts, { "a", "mode", "nonlinearity" })
   return function(shape, fan_in, fan_out)
     local fan = opts.mode == "fan_out" and fan_out or fan_in
     local b = gain(opts.nonlinearity or "leaky_relu", opts.a or 0) * math.sqrt(3 / fan)
@@ -100,7 +101,7 @@ end
 
 --- Kaiming normal: N(0, std^2), std = gain / sqrt(fan) (torchvision's conv init: fan_out, relu)
 function init.kaiming_normal(opts)
-  opts = opts or {}
+  opts = check_opts("init.kaiming_normal", opts, { "a", "mode", "nonlinearity" })
   return function(shape, fan_in, fan_out)
     local fan = opts.mode == "fan_out" and fan_out or fan_in
     return normal_new(shape, 0, gain(opts.nonlinearity or "leaky_relu", opts.a or 0) / math.sqrt(fan))
@@ -109,7 +110,7 @@ end
 
 --- Glorot and Bengio 2010: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out))
 function init.xavier_uniform(opts)
-  opts = opts or {}
+  opts = check_opts("init.xavier_uniform", opts, { "gain" })
   return function(shape, fan_in, fan_out)
     local b = (opts.gain or 1) * math.sqrt(6 / (fan_in + fan_out))
     return uniform_new(shape, -b, b)
@@ -224,6 +225,7 @@ end
 --- Registers a tensor that is part of the state but not trained (running statistics);
 --- opts.persistent = false keeps it out of the state dict.
 function Module:register_buffer(name, t, opts)
+  opts = check_opts("register_buffer", opts, { "persistent" })
   check_name(self, "register_buffer", name)
   if t ~= nil and not is_tensor(t) then error("register_buffer: '" .. name .. "' must be a tensor or nil", 2) end
   register(self, name, (opts and opts.persistent == false) and "buffer_np" or "buffer")
@@ -329,6 +331,7 @@ end
 
 --- number of parameter elements (opts.trainable: only those that require grad)
 function Module:num_parameters(opts)
+  opts = check_opts("num_parameters", opts, { "trainable" })
   local n = 0
   for _, p in ipairs(self:parameters()) do
     if not (opts and opts.trainable) or p.requires_grad then n = n + p:numel() end
@@ -518,6 +521,7 @@ end
 --- copied then.  strict = false: returns the missing and the unexpected keys (mismatched
 --- shapes still raise).
 function Module:load_state_dict(sd, opts)
+  opts = check_opts("load_state_dict", opts, { "strict" })
   if type(sd) ~= "table" or is_tensor(sd) then
     error("load_state_dict: expected a table of name -> tensor, got " .. type(sd), 2)
   end
@@ -592,6 +596,7 @@ end
 --- state_dict, model or model_state_dict.  Returns self, missing, unexpected (see
 --- load_state_dict); raises on any failure, naming the file.
 function Module:load(path, opts)
+  opts = check_opts("load", opts, { "strict" })
   if type(path) ~= "string" then error("load: path must be a string, got " .. type(path), 2) end
   local pth = require "nnvis.pth"
   local kind, err = pth.sniff(path)
@@ -704,7 +709,7 @@ local Conv2d = class("Conv2d", Module)
 nn.Conv2d = Conv2d
 
 function Conv2d:init(cin, cout, k, opts)
-  opts = opts or {}
+  opts = check_opts("Conv2d", opts, { "stride", "padding", "dilation", "groups", "bias", "weight_init", "bias_init" })
   self.in_channels = check_int("Conv2d", "in_channels", cin, 1)
   self.out_channels = check_int("Conv2d", "out_channels", cout, 1)
   self.kernel_size = pair("Conv2d", "kernel_size", k, 1)
@@ -773,7 +778,7 @@ local Linear = class("Linear", Module)
 nn.Linear = Linear
 
 function Linear:init(fin, fout, opts)
-  opts = opts or {}
+  opts = check_opts("Linear", opts, { "bias", "weight_init", "bias_init" })
   self.in_features = check_int("Linear", "in_features", fin, 1)
   self.out_features = check_int("Linear", "out_features", fout, 1)
   local bound = 1 / math.sqrt(fin)
@@ -805,7 +810,7 @@ local BatchNorm = class("_BatchNorm", Module)
 nn._BatchNorm = BatchNorm
 
 function BatchNorm:init(c, opts)
-  opts = opts or {}
+  opts = check_opts(self.kind, opts, { "eps", "momentum", "affine", "track_running_stats" })
   self.num_features = check_int(self.kind, "num_features", c, 1)
   self.eps = opts.eps or 1e-5
   -- momentum = false is PyTorch's momentum=None: a cumulative average over the batches seen
@@ -969,7 +974,7 @@ end
 --- MaxPool2d(k, {stride = k, padding = 0, dilation = 1, ceil_mode = false})
 local MaxPool2d = simple("MaxPool2d", nil, pool_config, pool_repr)
 function MaxPool2d:init(k, opts)
-  opts = opts or {}
+  opts = check_opts("MaxPool2d", opts, { "stride", "padding", "dilation", "ceil_mode" })
   self.kernel_size = pair("MaxPool2d", "kernel_size", k, 1)
   self.stride = pair("MaxPool2d", "stride", opts.stride or self.kernel_size, 1)
   self.padding = pair("MaxPool2d", "padding", opts.padding or 0, 0)
@@ -984,7 +989,7 @@ end
 --- AvgPool2d(k, {stride = k, padding = 0, ceil_mode = false, count_include_pad = true})
 local AvgPool2d = simple("AvgPool2d", nil, pool_config, pool_repr)
 function AvgPool2d:init(k, opts)
-  opts = opts or {}
+  opts = check_opts("AvgPool2d", opts, { "stride", "padding", "ceil_mode", "count_include_pad" })
   self.kernel_size = pair("AvgPool2d", "kernel_size", k, 1)
   self.stride = pair("AvgPool2d", "stride", opts.stride or self.kernel_size, 1)
   self.padding = pair("AvgPool2d", "padding", opts.padding or 0, 0)

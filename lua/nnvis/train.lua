@@ -2,6 +2,7 @@
 -- (plain periodic lines otherwise), loss and accuracy history per step and per epoch kept
 -- for plotting, and evaluate().
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 local data = require "nnvis.data"
 
@@ -17,7 +18,7 @@ end
 --- Loss and top-1 accuracy of model on (x, y) in eval mode, without recording a graph.
 --- opts.batch_size (256), opts.loss (cross_entropy).  Returns {loss =, accuracy =, n =}.
 function T.evaluate(model, x, y, opts)
-  opts = opts or {}
+  opts = check_opts("evaluate", opts, { "batch_size", "loss" })
   local lossf = opts.loss or F.cross_entropy
   if x:size(1) == 0 then error("evaluate: no samples to evaluate", 2) end
   local total, right, n = 0, 0, 0
@@ -42,7 +43,7 @@ local bar = require("nnvis.util").bar
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
 --- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
 function T.fit(model, opts)
-  opts = opts or {}
+  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
