@@ -323,7 +323,14 @@ function M.maximize(model, opts)
   end)
   for _, hd in ipairs(handles) do hd:remove() end
   if rng then core.set_rng_state(rng) end
-  if not ok then error("maximize: " .. tostring(err), 2) end
+  if not ok then
+    err = tostring(err)
+    if opts.size == nil and (err:find("features, weight", 1, true) or err:find("input channels", 1, true)) then
+      err = err .. string.format(" (nv.maximize feeds %dx%dx%d images by default; pass size = {h, w} and channels = c of the model's input)",
+        c, h, w)
+    end
+    error("maximize: " .. err, 2)
+  end
   local was = core.set_grad_enabled(false)
   local final = to_image():select(1, 1):detach()
   core.set_grad_enabled(was)

@@ -432,24 +432,88 @@ local function snapshot(list)
   return c
 end
 
---- m(x, ...) = m:forward(x, ...) with the hooks around it
-function Module.__call(self, x, ...)
+-- Errors inside a forward name the module where they happened.  The innermost module that
+-- sees a string error records itself (outer ones see the same message and keep it); the
+-- outermost call then finds that module's path in its tree and raises
+-- "features.3 (Linear): <message>" plus a hint for common mistakes.  Errors raised by hooks,
+-- and error values that are not strings (maximize's STOP sentinel), pass through unchanged.
+local failed = { msg = nil, module = nil }   -- the innermost module of the error in flight
+local depth = 0
+
+local function shape_of(x) return is_tensor(x) and table.concat(x:shape(), "x") or nil end
+
+-- a hint for the usual mistakes, from the message and the model's input
+local function hint(msg, m, root_input)
+  local xin = shape_of(root_input)
+  if msg:find("expected a 4%-d %(N,C,H,W%) input, got %(%d+,%d+,%d+%)") then
+    return " — add the batch dimension with x:unsqueeze(1)"
+  end
+  if msg:find("has %d+ features, weight %(") and xin then
+    return " — the input is " .. xin .. "; check that it has the size the model was built for"
+  end
+  if msg:find("expects %d+ input channels") and xin then
+    return " — the input is " .. xin .. "; check its number of channels"
+  end
+  return ""
+end
+
+local function module_path(root, m)
+  for path, sub in root:named_modules() do
+    if sub == m then return require("nnvis.util").tree_path(path, sub) end
+  end
+end
+
+local function on_error(self, err, x)
+  if type(err) ~= "string" then return err end
+  if failed.msg ~= err then failed.msg, failed.module = err, self end
+  if depth > 0 then return err end
+  local m = failed.module
+  failed.msg, failed.module = nil, nil
+  if m == false or m == self or m == nil then return err end   -- a hook's error, or the root's own
+  local path = module_path(self, m)
+  if not path then return err end
+  return string.format("%s (%s): %s%s", path, m.kind, err, hint(err, m, x))
+end
+
+local function finish(self, x, ok, ...)
+  depth = depth - 1
+  if ok then return ... end
+  error(on_error(self, (...), x), 0)
+end
+
+local function run_hook(fn, ...)
+  local ok, r = pcall(fn, ...)
+  if not ok then
+    if type(r) == "string" then failed.msg, failed.module = r, false end   -- keep it as it is
+    error(r, 0)
+  end
+  return r
+end
+
+local function call(self, x, ...)
   local pre, post = rawget(self, "_pre_hooks"), rawget(self, "_hooks")
   if pre[1] == nil and post[1] == nil then return self:forward(x, ...) end
   for _, h in ipairs(snapshot(pre)) do
     if not h.removed then
-      local r = h.fn(self, x)
+      local r = run_hook(h.fn, self, x)
       if r ~= nil then x = r end
     end
   end
   local out = self:forward(x, ...)
   for _, h in ipairs(snapshot(post)) do
     if not h.removed then
-      local r = h.fn(self, x, out)
+      local r = run_hook(h.fn, self, x, out)
       if r ~= nil then out = r end
     end
   end
   return out
+end
+
+--- m(x, ...) = m:forward(x, ...) with the hooks around it; an error inside names the
+--- module's path and type: "features.3 (Linear): linear: input (1,8192) has ..."
+function Module.__call(self, x, ...)
+  depth = depth + 1
+  return finish(self, x, pcall(call, self, x, ...))
 end
 
 --- hyperparameters as a table (like Keras get_config); each layer lists its own
@@ -840,11 +904,11 @@ function BatchNorm:forward(x)
   local ok = false
   for _, n in ipairs(self.input_dims) do ok = ok or d == n end
   if not ok then
-    error(string.format("%s: expected %s input, got %s", self.kind, self.input_desc, shape_str(x)), 3)
+    error(string.format("%s: expected %s input, got %s", self.kind, self.input_desc, shape_str(x)), 0)
   end
   if x:size(2) ~= self.num_features then
     error(string.format("%s: expected %d channels, input %s has %d", self.kind, self.num_features,
-      shape_str(x), x:size(2)), 3)
+      shape_str(x), x:size(2)), 0)
   end
   local batch_stats = self.training or not self.track_running_stats
   local y = core.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
@@ -946,7 +1010,7 @@ function Flatten:forward(x)
   if a < 0 then a = a + #s + 1 end
   if b < 0 then b = b + #s + 1 end
   if a < 1 or b > #s or a > b then
-    error(string.format("Flatten: dims %d..%d out of range for input %s", self.start_dim, self.end_dim, shape_str(x)), 3)
+    error(string.format("Flatten: dims %d..%d out of range for input %s", self.start_dim, self.end_dim, shape_str(x)), 0)
   end
   local ns, n = {}, 1
   for i = 1, a - 1 do ns[#ns + 1] = s[i] end
