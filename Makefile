@@ -76,6 +76,10 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
+# docs/API.md from the doc comments (spec/docs_spec.lua fails when it is stale)
+docs:
+	$(LUA) tools/gendocs.lua .
+
 # A source rock of the committed files: build/nnvis-scm-1.src.rock (installs offline with
 # `luarocks --lua-version=5.4 install build/nnvis-scm-1.src.rock`).
 rock:
