@@ -34,11 +34,11 @@ local classes = test.classes
 nv.manual_seed(1)
 local model = nv.models.fashion_cnn()
 local weights = modeldir .. "/fashion_cnn.safetensors"
-local history
-if io.open(weights, "rb") and model:load(weights) then
-  print("loaded " .. weights)
-  local ok, h = pcall(dofile, modeldir .. "/fashion_cnn_history.lua")
-  if ok then history = h end
+local history_path = modeldir .. "/fashion_cnn_history.lua"
+local history = io.open(weights, "rb") and nv.train.load_history(history_path)
+if history then   -- the model and its history, beside each other: the same files on every run
+  model:load(weights)
+  print("loaded " .. weights .. " and " .. history_path)
 else
   print("no saved model in " .. modeldir .. ": training one now (3 epochs, a few minutes on 2 cores)")
   local train = nv.data.fashion_mnist { split = "train" }
@@ -46,9 +46,9 @@ else
   local h = nv.train.fit(model, { x = train.images, y = train.labels, val_x = test.images, val_y = test.labels,
                                   epochs = 3, batch_size = 128, optimizer = opt, seed = 1,
                                   scheduler = nv.optim.CosineAnnealingLR(opt, { T_max = 3 }) })
-  model:save(weights)
-  history = { step_loss = h.steps.loss, step_accuracy = h.steps.accuracy, epoch_val_accuracy = h.epochs.val_accuracy,
-              epoch_loss = h.epochs.loss, epoch_accuracy = h.epochs.accuracy, epoch_val_loss = h.epochs.val_loss }
+  assert(model:save(weights))
+  assert(nv.train.save_history(h, history_path))
+  history = assert(nv.train.load_history(history_path))
 end
 model:eval()
 local r = nv.train.evaluate(model, test.images, test.labels)
