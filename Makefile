@@ -45,7 +45,7 @@ HDRS     = $(wildcard csrc/*.h) $(BUILD)/gen/onnx.pb-c.h
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/bench/lib/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test demo bench clean install
+.PHONY: all deps test demo bench clean install rock docs
 
 all: $(SO) $(RL_SO)
 
@@ -135,6 +135,20 @@ fuzz-build:
 
 clean:
 	rm -rf $(BUILD) build-asan $(FZ)
+
+# docs/API.md from the doc comments (spec/docs_spec.lua fails when it is stale)
+docs:
+	$(LUA) tools/gendocs.lua .
+
+# A source rock of the committed files: build/nnvis-scm-1.src.rock (installs offline with
+# `luarocks --lua-version=5.4 install build/nnvis-scm-1.src.rock`).
+rock:
+	@mkdir -p $(BUILD)/rock
+	git archive --format=tar.gz --prefix=nnvis/ -o $(BUILD)/rock/nnvis-scm-1.tar.gz HEAD
+	sed 's|url = "nnvis-scm-1.tar.gz"|url = "file://$(CURDIR)/$(BUILD)/rock/nnvis-scm-1.tar.gz"|' \
+	  rockspec/nnvis-scm-1.rockspec > $(BUILD)/rock/nnvis-scm-1.rockspec
+	cd $(BUILD)/rock && luarocks --lua-version=5.4 pack nnvis-scm-1.rockspec
+	mv $(BUILD)/rock/nnvis-scm-1.src.rock $(BUILD)/
 
 # Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
 INST_LIBDIR ?= /usr/local/lib/lua/5.4

@@ -63,7 +63,7 @@ int nv_broadcast_shape(const char *fname, const nv_tensor *a, const nv_tensor *b
 
 /* ---- binary kernels over one run: o (stride 1) = f(a[j*sa], b[j*sb]) ------------------- */
 #define BINARY_KERNEL(name, expr)                                                            \
-  static void name(float *restrict o, const float *restrict a, const float *restrict b,      \
+  NV_HOT static void name(float *restrict o, const float *restrict a, const float *restrict b, \
                    int64_t n, int64_t sa, int64_t sb) {                                     \
     if (sa == 1 && sb == 1) for (int64_t j = 0; j < n; j++) { float x = a[j], y = b[j]; o[j] = (expr); } \
     else if (sa == 1 && sb == 0) { float y = b[0]; for (int64_t j = 0; j < n; j++) { float x = a[j]; o[j] = (expr); } } \
@@ -185,7 +185,7 @@ static inline float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710
 static inline float sigmoid_f(float x) { return 1.0f / (1.0f + nv_expf(-x)); }   /* 0 and 1 at the ends */
 static inline float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
-static void unary_kernel(int op, float *restrict o, const float *restrict x, int64_t n, float p0, float p1) {
+NV_HOT static void unary_kernel(int op, float *restrict o, const float *restrict x, int64_t n, float p0, float p1) {
   switch (op) {
 #define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j]; o[j] = (expr); } break
   case NV_OP_NEG: LOOP(-v);
@@ -239,7 +239,7 @@ nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1) {
 }
 
 /* gin = gout * f'(x), computed in one pass from x, out and gout (all contiguous). */
-static void unary_backward_kernel(int op, float *restrict gi, const float *restrict g,
+NV_HOT static void unary_backward_kernel(int op, float *restrict gi, const float *restrict g,
                                   const float *restrict x, const float *restrict y, int64_t n,
                                   float p0, float p1) {
   switch (op) {

@@ -14,11 +14,12 @@ void nv_lua_open_tensor(lua_State *L);
 void nv_lua_open_draw(lua_State *L);
 
 static int l_config(lua_State *L) {
+  static const char *const known[] = {"threads", "max_alloc", NULL};
+  nv_lua_checkopts(L, 1, "config", known);
   if (lua_istable(L, 1)) {
     lua_getfield(L, 1, "threads");
     if (!lua_isnil(L, -1)) {
-      lua_Integer n = luaL_checkinteger(L, -1);
-      luaL_argcheck(L, n >= 1 && n <= 1024, 1, "config: threads must be between 1 and 1024");
+      lua_Integer n = nv_lua_checkint(L, lua_gettop(L), 1, 1024, "config", "threads");
       nv_blas_set_threads((int)n);
     }
     lua_pop(L, 1);
@@ -88,6 +89,7 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_files(L);
   nv_lua_open_onnx(L);
   nv_lua_open_draw(L);
+  nv_lua_open_opts(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");
   lua_pushcfunction(L, l_isatty);

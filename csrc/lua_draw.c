@@ -13,7 +13,7 @@ static void read_rgb(lua_State *L, int idx, float rgb[4]) {
   luaL_checktype(L, idx, LUA_TTABLE);
   for (int k = 0; k < 4; k++) {
     lua_geti(L, idx, k + 1);
-    rgb[k] = lua_isnil(L, -1) ? (k == 3 ? 1.0f : k == 0 ? 0.0f : rgb[k - 1]) : (float)luaL_checknumber(L, -1);
+    rgb[k] = lua_isnil(L, -1) ? (k == 3 ? 1.0f : k == 0 ? 0.0f : rgb[k - 1]) : (float)nv_lua_checknum(L, -1, "draw", "color component");
     lua_pop(L, 1);
   }
 }
@@ -26,7 +26,7 @@ static double *read_numbers(lua_State *L, int idx, int64_t *n, int multiple, con
   double *v = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *v, 0);
   for (int64_t i = 0; i < *n; i++) {
     lua_geti(L, idx, i + 1);
-    v[i] = luaL_checknumber(L, -1);
+    v[i] = nv_lua_checknum(L, -1, fname, "coordinate");
     lua_pop(L, 1);
   }
   return v;

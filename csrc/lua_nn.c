@@ -49,12 +49,31 @@ static int opt_int(lua_State *L, int opts, const char *field, int def, int lo, c
   return v;
 }
 
-static lua_Number opt_num(lua_State *L, int opts, const char *field, lua_Number def) {
+/* number option `field`, def when absent; anything else raises naming fname and field */
+static lua_Number opt_num(lua_State *L, int opts, const char *field, lua_Number def, const char *fname) {
   if (!lua_istable(L, opts)) return def;
   lua_getfield(L, opts, field);
-  lua_Number v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  lua_Number v = def;
+  if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  else if (!lua_isnil(L, -1)) luaL_error(L, "%s: %s must be a number, got %s", fname, field, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
+}
+
+/* string option `field`, def when absent */
+static const char *opt_str(lua_State *L, int opts, const char *field, const char *def, const char *fname) {
+  if (!lua_istable(L, opts)) return def;
+  lua_getfield(L, opts, field);
+  const char *v = def;
+  if (lua_type(L, -1) == LUA_TSTRING) v = lua_tostring(L, -1);   /* the options table keeps it */
+  else if (!lua_isnil(L, -1)) luaL_error(L, "%s: %s must be a string, got %s", fname, field, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* the argument at idx must be a table (fname's options or list of what) */
+static void check_table(lua_State *L, int idx, const char *fname, const char *what) {
+  if (!lua_istable(L, idx)) luaL_error(L, "%s: %s must be a table, got %s", fname, what, luaL_typename(L, idx));
 }
 
 static nv_tensor *opt_tensor(lua_State *L, int idx) {
@@ -63,7 +82,9 @@ static nv_tensor *opt_tensor(lua_State *L, int idx) {
 
 /* conv2d(x, w [, b] [, {stride, padding, dilation, groups}]) */
 static int l_conv2d(lua_State *L) {
+  static const char *const known[] = {"stride", "padding", "dilation", "groups", NULL};
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
+  nv_lua_checkopts(L, 4, "conv2d", known);
   int stride[2], pad[2], dil[2];
   opt_pair(L, 4, "stride", stride, 1, 1, "conv2d");
   opt_pair(L, 4, "dilation", dil, 1, 1, "conv2d");
@@ -102,7 +123,9 @@ static int l_conv2d(lua_State *L) {
 
 /* max_pool2d(x, k [, {stride = k, padding, dilation, ceil_mode}]) */
 static int l_max_pool2d(lua_State *L) {
+  static const char *const known[] = {"stride", "padding", "dilation", "ceil_mode", NULL};
   nv_tensor *x = T(1);
+  nv_lua_checkopts(L, 3, "max_pool2d", known);
   int k[2] = {0, 0}, stride[2], pad[2], dil[2];
   pair_at(L, 2, k, 0, 1, "max_pool2d", "kernel size");
   opt_pair(L, 3, "stride", stride, 0, 1, "max_pool2d");
@@ -114,7 +137,9 @@ static int l_max_pool2d(lua_State *L) {
 
 /* avg_pool2d(x, k [, {stride = k, padding, ceil_mode, count_include_pad = true}]) */
 static int l_avg_pool2d(lua_State *L) {
+  static const char *const known[] = {"stride", "padding", "ceil_mode", "count_include_pad", NULL};
   nv_tensor *x = T(1);
+  nv_lua_checkopts(L, 3, "avg_pool2d", known);
   int k[2] = {0, 0}, stride[2], pad[2];
   pair_at(L, 2, k, 0, 1, "avg_pool2d", "kernel size");
   opt_pair(L, 3, "stride", stride, 0, 1, "avg_pool2d");
@@ -133,10 +158,12 @@ static int l_adaptive_avg_pool2d(lua_State *L) {
 
 /* batch_norm(x, running_mean, running_var, weight, bias [, {training, momentum = 0.1, eps = 1e-5}]) */
 static int l_batch_norm(lua_State *L) {
+  static const char *const known[] = {"training", "momentum", "eps", NULL};
   nv_tensor *x = T(1), *rm = opt_tensor(L, 2), *rv = opt_tensor(L, 3), *w = opt_tensor(L, 4), *b = opt_tensor(L, 5);
+  nv_lua_checkopts(L, 6, "batch_norm", known);
   int training = nv_lua_optflag(L, 6, "training", 0);
-  return PUSH(nv_batch_norm(x, rm, rv, w, b, training, opt_num(L, 6, "momentum", 0.1), opt_num(L, 6, "eps", 1e-5)),
-              "batch_norm");
+  double momentum = opt_num(L, 6, "momentum", 0.1, "batch_norm"), eps = opt_num(L, 6, "eps", 1e-5, "batch_norm");
+  return PUSH(nv_batch_norm(x, rm, rv, w, b, training, momentum, eps), "batch_norm");
 }
 
 static int softmax(lua_State *L, int log) {
@@ -144,7 +171,7 @@ static int softmax(lua_State *L, int log) {
   const char *fname = log ? "log_softmax" : "softmax";
   int d = 0;
   if (x->ndim > 0) {
-    lua_Integer k = luaL_checkinteger(L, 2);
+    lua_Integer k = nv_lua_checkint(L, 2, -x->ndim, x->ndim, fname, "dim");
     lua_Integer r = k < 0 ? k + x->ndim : k - 1;
     if (k == 0 || r < 0 || r >= x->ndim)
       return luaL_error(L, "%s: dim %d is out of range for a tensor of %d dimensions", fname, (int)k, x->ndim);
@@ -155,43 +182,66 @@ static int softmax(lua_State *L, int log) {
 static int l_softmax(lua_State *L) { return softmax(L, 0); }
 static int l_log_softmax(lua_State *L) { return softmax(L, 1); }
 
-/* interpolate(x, {size = {h, w} | scale_factor = s, mode = "nearest" | "bilinear", align_corners}) */
+/* interpolate(x, {size = {h, w} | scale_factor = s | {sh, sw}, mode = "nearest" | "bilinear",
+ * align_corners, recompute_scale_factor}).  As PyTorch: with a scale factor the output is
+ * floor(in * s) and coordinates map by 1/s (not by in/out), unless recompute_scale_factor,
+ * which maps by the sizes; align_corners maps by the sizes anyway. */
 static int l_interpolate(lua_State *L) {
+  static const char *const known[] = {"size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", NULL};
   nv_tensor *x = T(1);
-  luaL_checktype(L, 2, LUA_TTABLE);
+  check_table(L, 2, "interpolate", "options");
+  nv_lua_checkopts(L, 2, "interpolate", known);
   if (x->ndim != 3 && x->ndim != 4) {
     char a[200];
     return luaL_error(L, "interpolate: expected input (N,C,H,W) or (C,H,W), got %s", nv_shape_str(a, sizeof a, x->ndim, x->size));
   }
   int size[2];
+  float step[2] = {0, 0};
   lua_getfield(L, 2, "size");
-  if (!lua_isnil(L, -1)) pair_at(L, lua_gettop(L), size, 0, 1, "interpolate", "size");
-  else {
-    lua_Number sf = opt_num(L, 2, "scale_factor", 0);
-    if (!(sf > 0) || !isfinite(sf)) return luaL_error(L, "interpolate: give size = {h, w} or a positive, finite scale_factor");
+  int has_size = !lua_isnil(L, -1);
+  if (has_size) pair_at(L, lua_gettop(L), size, 0, 1, "interpolate", "size");
+  lua_getfield(L, 2, "scale_factor");
+  int sf_at = lua_gettop(L);
+  if (has_size && !lua_isnil(L, sf_at)) return luaL_error(L, "interpolate: give size or scale_factor, not both");
+  if (!has_size) {
+    double sf[2];
+    if (lua_type(L, sf_at) == LUA_TNUMBER) sf[0] = sf[1] = lua_tonumber(L, sf_at);
+    else if (lua_istable(L, sf_at) && luaL_len(L, sf_at) == 2) {
+      for (int k = 0; k < 2; k++) {
+        lua_geti(L, sf_at, k + 1);
+        if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "interpolate: scale_factor {h, w} must hold numbers");
+        sf[k] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+      }
+    } else if (lua_isnil(L, sf_at)) return luaL_error(L, "interpolate: give size = {h, w} or scale_factor = s or {sh, sw}");
+    else return luaL_error(L, "interpolate: scale_factor must be a number or {h, w}, got %s", luaL_typename(L, sf_at));
+    int recompute = nv_lua_optflag(L, 2, "recompute_scale_factor", 0);
     for (int k = 0; k < 2; k++) {
-      double o = floor((double)x->size[x->ndim - 2 + k] * sf);
+      if (!(sf[k] > 0) || !isfinite(sf[k]))
+        return luaL_error(L, "interpolate: scale_factor must be positive and finite, got %f", sf[k]);
+      double o = floor((double)x->size[x->ndim - 2 + k] * sf[k]);
       if (!(o >= 1 && o <= INT32_MAX))
-        return luaL_error(L, "interpolate: scale_factor %f gives output size %f along %s", sf, o, k ? "the width" : "the height");
+        return luaL_error(L, "interpolate: scale_factor %f gives output size %f along %s", sf[k], o, k ? "the width" : "the height");
       size[k] = (int)o;
+      if (!recompute) step[k] = (float)(1.0 / sf[k]);
     }
   }
-  lua_pop(L, 1);
-  lua_getfield(L, 2, "mode");
-  const char *mode = luaL_optstring(L, -1, "nearest");
+  lua_settop(L, 2);
+  const char *mode = opt_str(L, 2, "mode", "nearest", "interpolate");
   int bilinear = strcmp(mode, "bilinear") == 0;
   if (!bilinear && strcmp(mode, "nearest") != 0)
     return luaL_error(L, "interpolate: mode must be \"nearest\" or \"bilinear\", got \"%s\"", mode);
-  lua_pop(L, 1);
   int ac = nv_lua_optflag(L, 2, "align_corners", 0);
   if (!bilinear && ac) return luaL_error(L, "interpolate: align_corners only applies to bilinear mode");
-  return PUSH(nv_interpolate(x, size[0], size[1], bilinear, ac), "interpolate");
+  return PUSH(nv_interpolate(x, size[0], size[1], bilinear, ac, step[0], step[1]), "interpolate");
 }
 
 /* pad(x, {left, right [, top, bottom]} [, {mode = "constant" | "reflect" | "replicate", value = 0}]) */
 static int l_pad(lua_State *L) {
+  static const char *const known[] = {"mode", "value", NULL};
   nv_tensor *x = T(1);
-  luaL_checktype(L, 2, LUA_TTABLE);
+  check_table(L, 2, "pad", "padding");
+  nv_lua_checkopts(L, 3, "pad", known);
   int n = (int)luaL_len(L, 2), pad[4] = {0, 0, 0, 0};
   if (n != 2 && n != 4) return luaL_error(L, "pad: expected {left, right} or {left, right, top, bottom}, got %d numbers", n);
   for (int k = 0; k < n; k++) {
@@ -200,21 +250,18 @@ static int l_pad(lua_State *L) {
     lua_pop(L, 1);
   }
   int mode = NV_PAD_CONSTANT;
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "mode");
-    const char *m = luaL_optstring(L, -1, "constant");
-    if (!strcmp(m, "reflect")) mode = NV_PAD_REFLECT;
-    else if (!strcmp(m, "replicate")) mode = NV_PAD_REPLICATE;
-    else if (strcmp(m, "constant")) return luaL_error(L, "pad: mode must be \"constant\", \"reflect\" or \"replicate\", got \"%s\"", m);
-    lua_pop(L, 1);
-  }
-  return PUSH(nv_pad(x, pad, n, mode, (float)opt_num(L, 3, "value", 0)), "pad");
+  const char *m = opt_str(L, 3, "mode", "constant", "pad");
+  if (!strcmp(m, "reflect")) mode = NV_PAD_REFLECT;
+  else if (!strcmp(m, "replicate")) mode = NV_PAD_REPLICATE;
+  else if (strcmp(m, "constant")) return luaL_error(L, "pad: mode must be \"constant\", \"reflect\" or \"replicate\", got \"%s\"", m);
+  return PUSH(nv_pad(x, pad, n, mode, (float)opt_num(L, 3, "value", 0, "pad")), "pad");
 }
 
 /* rotate(x, degrees [, scale]): (..., H, W) rotated counter-clockwise about the centre */
 static int l_rotate(lua_State *L) {
   nv_tensor *x = T(1);
-  double deg = luaL_checknumber(L, 2), scale = luaL_optnumber(L, 3, 1.0);
+  if (lua_type(L, 2) != LUA_TNUMBER) return luaL_error(L, "rotate: degrees must be a number, got %s", luaL_typename(L, 2));
+  double deg = lua_tonumber(L, 2), scale = luaL_optnumber(L, 3, 1.0);
   return PUSH(nv_rotate(x, deg * 3.14159265358979323846 / 180.0, scale), "rotate");
 }
 

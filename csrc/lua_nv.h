@@ -32,6 +32,12 @@ int nv_lua_optflag(lua_State *L, int idx, const char *field, int def);
  * argument is ever narrowed or converted with undefined behaviour. */
 lua_Integer nv_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *fname,
                             const char *what);
+/* Raises "fname: unknown option 'k' (did you mean 'x'?)" when the options table at idx has a
+ * key not in the NULL-terminated list known, or is a list or no table; nil passes. */
+void nv_lua_checkopts(lua_State *L, int idx, const char *fname, const char *const known[]);
+/* The number at idx, or a raised "fname: what must be a number, got <type>" (idx may be
+ * negative: the message names the function and what, never a stack slot). */
+lua_Number nv_lua_checknum(lua_State *L, int idx, const char *fname, const char *what);
 /* Pushes nil, "<message>"; returns 2 (for outside data). */
 int nv_lua_fail(lua_State *L, const char *fmt, ...);
 
@@ -39,5 +45,6 @@ int nv_lua_fail(lua_State *L, const char *fmt, ...);
 void nv_lua_open_files(lua_State *L);
 void nv_lua_open_nn(lua_State *L);
 void nv_lua_open_onnx(lua_State *L);
+void nv_lua_open_opts(lua_State *L);
 
 #endif

@@ -106,9 +106,15 @@ lua_Integer nv_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer h
   return v;
 }
 
+lua_Number nv_lua_checknum(lua_State *L, int idx, const char *fname, const char *what) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    return luaL_error(L, "%s: %s must be a number, got %s", fname, what, luaL_typename(L, idx));
+  return lua_tonumber(L, idx);
+}
+
 /* 1-based (or negative) Lua dim -> 0-based */
 static int checkdim(lua_State *L, int idx, int ndim, const char *fname) {
-  lua_Integer d = luaL_checkinteger(L, idx);
+  lua_Integer d = nv_lua_checkint(L, lua_absindex(L, idx), INT32_MIN, INT32_MAX, fname, "dim");
   int n = ndim > 0 ? ndim : 1;
   lua_Integer r = d < 0 ? d + n : d - 1;
   if (d == 0 || r < 0 || r >= n)
@@ -187,6 +193,8 @@ static void nested_fill(lua_State *L, int idx, int depth, int nd, const int64_t 
 }
 
 static int l_tensor(lua_State *L) {
+  static const char *const known[] = {"requires_grad", NULL};
+  nv_lua_checkopts(L, 2, "tensor", known);
   nv_tensor *src = nv_lua_totensor(L, 1);
   nv_tensor *t;
   if (src) {
@@ -700,7 +708,7 @@ static int m_index_select(lua_State *L) {
     nv_lua_pushtensor(L, ix, "index_select");
     for (int64_t i = 0; i < n; i++) {
       lua_geti(L, 3, i + 1);
-      nv_data(ix)[i] = (float)luaL_checknumber(L, -1);
+      nv_data(ix)[i] = (float)nv_lua_checknum(L, -1, "index_select", "index");
       lua_pop(L, 1);
     }
   } else if (!ix) ix = T(3);
@@ -869,9 +877,60 @@ static int l_set_guided_relu(lua_State *L) {
 
 static int l_is_grad_enabled(lua_State *L) { lua_pushboolean(L, nv_grad_enabled()); return 1; }
 
+/* ---- indexing as Torch7: t[i] along dim 1, #t ------------------------------------------------ */
+/* the 0-based position of Lua index k (1-based, negative from the end) along dim 1 of t */
+static int64_t dim1_index(lua_State *L, nv_tensor *t, int kidx) {
+  if (t->ndim == 0) luaL_error(L, "index: a 0-dimensional tensor has no elements to index (use t:item())");
+  int64_t n = t->size[0];
+  lua_Integer k = nv_lua_checkint(L, kidx, INT64_MIN + 1, INT64_MAX, "index", "index");
+  if (k == 0 || k > n || k < -n) {
+    char a[200];
+    luaL_error(L, "index: index %I is out of range for dim 1 of size %I (tensor %s; 1-based, negative from the end)",
+               k, (lua_Integer)n, nv_shape_str(a, sizeof a, t->ndim, t->size));
+  }
+  return k < 0 ? n + k : k - 1;
+}
+
+/* t[i]: a view of slice i along dim 1 (t:select(1, i)), or a number for a 1-d tensor */
+static int index_int(lua_State *L, nv_tensor *t) {
+  int64_t i = dim1_index(L, t, 2);
+  if (t->ndim == 1) {
+    lua_pushnumber(L, t->st->data[t->off + i * t->stride[0]]);
+    return 1;
+  }
+  return PUSH(nv_select(t, 0, i), "index");
+}
+
+/* t[i] = v: a number fills slice i, a tensor is broadcast into it */
+static int newindex_int(lua_State *L, nv_tensor *t) {
+  int64_t i = dim1_index(L, t, 2);
+  check_inplace(L, t, "index assignment");
+  if (t->ndim == 1) {
+    if (lua_type(L, 3) == LUA_TNUMBER) {
+      t->st->data[t->off + i * t->stride[0]] = (float)lua_tonumber(L, 3);
+      return 0;
+    }
+  }
+  nv_tensor *slice = nv_select(t, 0, i);
+  if (!slice) return nv_lua_raise(L, "index assignment");
+  nv_lua_pushtensor(L, slice, "index assignment");   /* owned by Lua from here */
+  int ok;
+  if (lua_type(L, 3) == LUA_TNUMBER) {
+    nv_fill_raw(slice, (float)lua_tonumber(L, 3));
+    ok = 1;
+  } else {
+    nv_tensor *v = nv_lua_totensor(L, 3);
+    if (!v) return luaL_error(L, "index assignment: value must be a number or a tensor, got %s", luaL_typename(L, 3));
+    ok = nv_copy_into(slice, v);
+  }
+  if (!ok) return nv_lua_raise(L, "index assignment");
+  return 0;
+}
+
 /* ---- fields: t.requires_grad, t.grad, t.is_leaf, t.grad_fn -------------------------------------- */
 static int t_index(lua_State *L) {
   nv_tensor *t = T(1);
+  if (lua_type(L, 2) == LUA_TNUMBER) return index_int(L, t);
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1));   /* methods */
   if (!lua_isnil(L, -1)) return 1;
@@ -889,14 +948,18 @@ static int t_index(lua_State *L) {
 
 static int t_newindex(lua_State *L) {
   nv_tensor *t = T(1);
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) == LUA_TNUMBER) return newindex_int(L, t);
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return luaL_error(L, "nnvis.Tensor: cannot assign to a %s key (t[i] = v takes an integer)", luaL_typename(L, 2));
+  const char *k = lua_tostring(L, 2);
   if (!strcmp(k, "requires_grad")) {
     lua_settop(L, 3);
     lua_remove(L, 2);
     return m_set_requires_grad(L);
   }
   if (!strcmp(k, "grad")) {
-    nv_tensor *g = lua_isnil(L, 3) ? NULL : T(3);
+    nv_tensor *g = lua_isnil(L, 3) ? NULL : nv_lua_totensor(L, 3);
+    if (!g && !lua_isnil(L, 3)) return luaL_error(L, "grad: must be a tensor or nil, got %s", luaL_typename(L, 3));
     if (g && !nv_same_shape(g, t)) return luaL_error(L, "grad: shape does not match the tensor's");
     nv_tensor *c = g ? nv_contiguous_data(g) : NULL;
     if (c == g && g) { nv_release(c); c = nv_empty_like(g); if (c) nv_copy_into(c, g); }
@@ -907,6 +970,7 @@ static int t_newindex(lua_State *L) {
   return luaL_error(L, "nnvis.Tensor has no settable field '%s'", k);
 }
 
+/* #t: the size of dim 1 (0 for a 0-dimensional tensor), as Torch7's #t */
 static int t_len(lua_State *L) {
   nv_tensor *t = T(1);
   lua_pushinteger(L, t->ndim ? t->size[0] : 0);

@@ -275,18 +275,19 @@ nv_tensor *nv_softmax(nv_tensor *x, int d, int log) {
 }
 
 /* ---- interpolate and pad ------------------------------------------------------------------- */
-nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_corners) {
+nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_corners, float rh, float rw) {
   int h, w;
   nv_tensor *xc, *o = resized("interpolate", x, oh, ow, &h, &w, &xc);
   if (o) {
-    if (bilinear) nv_interpolate_bilinear_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow, align_corners);
-    else nv_interpolate_nearest_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow);
+    if (bilinear) nv_interpolate_bilinear_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow, align_corners, rh, rw);
+    else nv_interpolate_nearest_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow, rh, rw);
   }
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
     nv_node *n = node_for(NV_OP_INTERPOLATE, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = oh; n->i[1] = ow; n->i[2] = bilinear; n->i[3] = align_corners;
+    n->f[0] = rh; n->f[1] = rw;
     nv_attach(o, n);
   }
   return o;
@@ -400,8 +401,10 @@ static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
     nv_tensor *dx = zeros_if(n, 0);
     if (!dx) return nv_need(n, 0) ? 0 : 1;
     int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
-    if (n->i[2]) nv_interpolate_bilinear_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1], (int)n->i[3]);
-    else nv_interpolate_nearest_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1]);
+    if (n->i[2]) nv_interpolate_bilinear_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1], (int)n->i[3],
+                                                 (float)n->f[0], (float)n->f[1]);
+    else nv_interpolate_nearest_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1],
+                                         (float)n->f[0], (float)n->f[1]);
     gin[0] = dx;
     return 1;
   }

@@ -152,19 +152,20 @@ void nv_log_softmax_backward(float *din, const float *dout, const float *out, in
                              int64_t dim, int64_t inner);
 
 /* ---- interpolation and padding (resample.c) -------------------------------------------
- * Planes (H,W) resized to (OH,OW), F.interpolate(size = {OH, OW}).
- * nearest:  src = min(floor(dst * (in/out)), in - 1)   (PyTorch's 'nearest', float scale)
+ * Planes (H,W) resized to (OH,OW), F.interpolate(size = {OH, OW}) or scale_factor.
+ * step = rh (rw) when > 0 (1/scale_factor: PyTorch maps by the scale), else in/out.
+ * nearest:  src = min(floor(dst * step), in - 1)       (PyTorch's 'nearest', float scale)
  * bilinear: src = dst * (in-1)/(out-1)                  (align_corners = 1; 0 when out = 1)
- *           src = max((dst + 0.5) * in/out - 0.5, 0)    (align_corners = 0)
+ *           src = max((dst + 0.5) * step - 0.5, 0)      (align_corners = 0)
  *           then a weighted mean of the 2x2 neighbours floor(src), floor(src)+1 (clamped). */
 void nv_interpolate_nearest_forward(float *out, const float *in, int64_t planes, int h, int w,
-                                    int oh, int ow);
+                                    int oh, int ow, float rh, float rw);
 void nv_interpolate_nearest_backward(float *din, const float *dout, int64_t planes, int h,
-                                     int w, int oh, int ow);
+                                     int w, int oh, int ow, float rh, float rw);
 void nv_interpolate_bilinear_forward(float *out, const float *in, int64_t planes, int h, int w,
-                                     int oh, int ow, int align_corners);
+                                     int oh, int ow, int align_corners, float rh, float rw);
 void nv_interpolate_bilinear_backward(float *din, const float *dout, int64_t planes, int h,
-                                      int w, int oh, int ow, int align_corners);
+                                      int w, int oh, int ow, int align_corners, float rh, float rw);
 
 /* F.pad of planes (H,W) to (H + top + bottom, W + left + right); for a last-dimension pad
  * pass h = 1, top = bottom = 0.  pad = {left, right, top, bottom}, each >= 0.

@@ -17,7 +17,8 @@ nv_tensor *nv_adaptive_avg_pool2d(nv_tensor *x, int oh, int ow);
 /* rm, rv, w, b may be NULL; running stats are updated in place when training */
 nv_tensor *nv_batch_norm(nv_tensor *x, nv_tensor *rm, nv_tensor *rv, nv_tensor *w, nv_tensor *b,
                          int training, double momentum, double eps);
-nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_corners);
+/* rh, rw: the source step per output cell (1/scale_factor), or 0 to map by the sizes */
+nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_corners, float rh, float rw);
 /* pad: {left, right} (npad 2) or {left, right, top, bottom} (npad 4); mode nv_pad_mode */
 nv_tensor *nv_pad(nv_tensor *x, const int pad[4], int npad, int mode, float value);
 

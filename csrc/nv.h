@@ -26,6 +26,15 @@
 
 #define NV_MAXDIM 8
 
+/* NV_HOT marks the hot elementwise and reduction loops: gcc compiles them for AVX-512, AVX2
+ * and baseline x86-64 and picks one at load time by the CPU's features, so a portable build
+ * (what LuaRocks makes, without -march=native) still runs the wide kernels where they exist. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(NV_NO_CLONES)
+#define NV_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NV_HOT
+#endif
+
 /* ---- errors ----------------------------------------------------------------------- */
 /* Sets the thread's error message (printf-style, computed text must go through "%s"),
  * returns 0 so callers can `return nv_seterr(...)`.  nv_last_error() borrows. */

@@ -23,7 +23,7 @@ int nv_wrap_dim(const char *fname, const char *arg, int d, int ndim, int *out) {
 }
 
 /* dst (already holding a start value) += src summed over the dims where dst broadcasts. */
-static void acc_reduce(nv_tensor *dst, const nv_tensor *src) {
+NV_HOT static void acc_reduce(nv_tensor *dst, const nv_tensor *src) {
   nv_walk w;
   nv_walk_init(&w, src->ndim, src->size, 2);
   nv_walk_operand(&w, 0, dst);

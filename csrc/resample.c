@@ -14,36 +14,41 @@
 
 /* ---- nearest --------------------------------------------------------------------------- */
 
-/* PyTorch's 'nearest' source index: min(floor(dst * (in/out)), in - 1), in float as it does,
+/* The source step per output cell: 1/scale_factor when the caller gave one (PyTorch maps by
+ * the scale, not by the rounded size), else in/out.  In float, as PyTorch computes it. */
+static float step_of(int in, int out, float given) { return given > 0 ? given : (float)in / (float)out; }
+
+/* PyTorch's 'nearest' source index: min(floor(dst * step), in - 1), in float as it does,
  * so the same cell is picked even where the product rounds. */
-static int nearest_src(int dst, int in, int out) {
-  if (out == in) return dst;
-  if (out == 2 * in) return dst >> 1;
-  float scale = (float)in / (float)out;
-  int src = (int)floorf((float)dst * scale);
+static int nearest_src(int dst, int in, float step) {
+  if (step == 1.0f) return dst < in - 1 ? dst : in - 1;
+  if (step == 0.5f) return dst >> 1;
+  int src = (int)floorf((float)dst * step);
   return src < in - 1 ? src : in - 1;
 }
 
 void nv_interpolate_nearest_forward(float *out, const float *in, int64_t planes, int h, int w,
-                                    int oh, int ow) {
+                                    int oh, int ow, float rh, float rw) {
+  float sh = step_of(h, oh, rh), sw = step_of(w, ow, rw);
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *p = in + pl * h * w;
     float *o = out + pl * oh * ow;
     for (int y = 0; y < oh; y++) {
-      const float *row = p + (int64_t)nearest_src(y, h, oh) * w;
-      for (int x = 0; x < ow; x++) o[(int64_t)y * ow + x] = row[nearest_src(x, w, ow)];
+      const float *row = p + (int64_t)nearest_src(y, h, sh) * w;
+      for (int x = 0; x < ow; x++) o[(int64_t)y * ow + x] = row[nearest_src(x, w, sw)];
     }
   }
 }
 
 void nv_interpolate_nearest_backward(float *din, const float *dout, int64_t planes, int h,
-                                     int w, int oh, int ow) {
+                                     int w, int oh, int ow, float rh, float rw) {
+  float sh = step_of(h, oh, rh), sw = step_of(w, ow, rw);
   for (int64_t pl = 0; pl < planes; pl++) {
     float *d = din + pl * h * w;
     const float *g = dout + pl * oh * ow;
     for (int y = 0; y < oh; y++) {
-      float *row = d + (int64_t)nearest_src(y, h, oh) * w;
-      for (int x = 0; x < ow; x++) row[nearest_src(x, w, ow)] += g[(int64_t)y * ow + x];
+      float *row = d + (int64_t)nearest_src(y, h, sh) * w;
+      for (int x = 0; x < ow; x++) row[nearest_src(x, w, sw)] += g[(int64_t)y * ow + x];
     }
   }
 }
@@ -51,11 +56,11 @@ void nv_interpolate_nearest_backward(float *din, const float *dout, int64_t plan
 /* ---- bilinear -------------------------------------------------------------------------- */
 
 /* PyTorch's linear source position of output cell dst along one axis:
- *   align_corners: src = dst * (in-1)/(out-1)   (0 when out == 1)
- *   otherwise:     src = max((dst + 0.5) * in/out - 0.5, 0)
+ *   align_corners: src = dst * (in-1)/(out-1)   (0 when out == 1; a scale factor is ignored)
+ *   otherwise:     src = max((dst + 0.5) * step - 0.5, 0), step = 1/scale_factor or in/out
  * gives the two neighbours i0 <= i1 (equal at the last cell) and the weight l1 of i1. */
-static void linear_src(int dst, int in, int out, int align, int *i0, int *i1, float *l1) {
-  if (out == in) {
+static void linear_src(int dst, int in, int out, int align, float step, int *i0, int *i1, float *l1) {
+  if (out == in && (align || step == 1.0f)) {
     *i0 = *i1 = dst, *l1 = 0.0f;
     return;
   }
@@ -64,8 +69,7 @@ static void linear_src(int dst, int in, int out, int align, int *i0, int *i1, fl
     float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
     src = scale * (float)dst;
   } else {
-    float scale = (float)in / (float)out;
-    src = scale * ((float)dst + 0.5f) - 0.5f;
+    src = step * ((float)dst + 0.5f) - 0.5f;
     if (src < 0) src = 0; /* cells left of the first centre copy it */
   }
   int i = (int)floorf(src);
@@ -76,17 +80,18 @@ static void linear_src(int dst, int in, int out, int align, int *i0, int *i1, fl
 
 /* out = (1-ly)*((1-lx)*x[y0,x0] + lx*x[y0,x1]) + ly*((1-lx)*x[y1,x0] + lx*x[y1,x1]) */
 void nv_interpolate_bilinear_forward(float *out, const float *in, int64_t planes, int h, int w,
-                                     int oh, int ow, int align_corners) {
+                                     int oh, int ow, int align_corners, float rh, float rw) {
+  float sh = step_of(h, oh, rh), sw = step_of(w, ow, rw);
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *p = in + pl * h * w;
     float *o = out + pl * oh * ow;
     for (int y = 0; y < oh; y++) {
       int y0, y1, x0, x1;
       float ly, lx;
-      linear_src(y, h, oh, align_corners, &y0, &y1, &ly);
+      linear_src(y, h, oh, align_corners, sh, &y0, &y1, &ly);
       const float *r0 = p + (int64_t)y0 * w, *r1 = p + (int64_t)y1 * w;
       for (int x = 0; x < ow; x++) {
-        linear_src(x, w, ow, align_corners, &x0, &x1, &lx);
+        linear_src(x, w, ow, align_corners, sw, &x0, &x1, &lx);
         o[(int64_t)y * ow + x] = (1 - ly) * ((1 - lx) * r0[x0] + lx * r0[x1]) +
                                  ly * ((1 - lx) * r1[x0] + lx * r1[x1]);
       }
@@ -95,17 +100,18 @@ void nv_interpolate_bilinear_forward(float *out, const float *in, int64_t planes
 }
 
 void nv_interpolate_bilinear_backward(float *din, const float *dout, int64_t planes, int h,
-                                      int w, int oh, int ow, int align_corners) {
+                                      int w, int oh, int ow, int align_corners, float rh, float rw) {
+  float sh = step_of(h, oh, rh), sw = step_of(w, ow, rw);
   for (int64_t pl = 0; pl < planes; pl++) {
     float *d = din + pl * h * w;
     const float *g = dout + pl * oh * ow;
     for (int y = 0; y < oh; y++) {
       int y0, y1, x0, x1;
       float ly, lx;
-      linear_src(y, h, oh, align_corners, &y0, &y1, &ly);
+      linear_src(y, h, oh, align_corners, sh, &y0, &y1, &ly);
       float *r0 = d + (int64_t)y0 * w, *r1 = d + (int64_t)y1 * w;
       for (int x = 0; x < ow; x++) {
-        linear_src(x, w, ow, align_corners, &x0, &x1, &lx);
+        linear_src(x, w, ow, align_corners, sw, &x0, &x1, &lx);
         float v = g[(int64_t)y * ow + x];
         r0[x0] += (1 - ly) * (1 - lx) * v;
         r0[x1] += (1 - ly) * lx * v;

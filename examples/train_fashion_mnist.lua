@@ -31,18 +31,5 @@ print(string.format("test accuracy %.2f%% after %d epochs, %.1f s in all, %.0f t
 -- weights, and the history as a small Lua file for plotting
 model:save(outdir .. "/fashion_cnn.safetensors", { accuracy = string.format("%.4f", r.accuracy),
   epochs = tostring(epochs) })
-local f = assert(io.open(outdir .. "/fashion_cnn_history.lua", "w"))
-local function list(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = string.format("%.6g", v) end
-  return "{" .. table.concat(s, ",") .. "}"
-end
-f:write("return {\n")
-f:write("  step_loss = ", list(hist.steps.loss), ",\n")
-f:write("  step_accuracy = ", list(hist.steps.accuracy), ",\n")
-for _, k in ipairs { "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second" } do
-  f:write("  epoch_", k, " = ", list(hist.epochs[k]), ",\n")
-end
-f:write(string.format("  test_accuracy = %.6f,\n  seconds = %.3f,\n}\n", r.accuracy, secs))
-f:close()
+assert(nv.train.save_history(hist, outdir .. "/fashion_cnn_history.lua", { test_accuracy = r.accuracy, seconds = secs }))
 print("saved " .. outdir .. "/fashion_cnn.safetensors and " .. outdir .. "/fashion_cnn_history.lua")

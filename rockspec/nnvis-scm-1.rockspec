@@ -1,8 +1,13 @@
 rockspec_format = "3.0"
 package = "nnvis"
 version = "scm-1"
+-- `luarocks make rockspec/nnvis-scm-1.rockspec` builds the checkout it is run in (source is not
+-- fetched); `make rock` writes build/nnvis-scm-1.src.rock, a source rock holding the checkout's
+-- files, and `luarocks install` of that rock (or of the binary rock `luarocks pack nnvis` makes
+-- after an install) works offline.  The url names the archive `make rock` builds and packs.
 source = {
-   url = "git+file:///nnvis",   -- built from a checkout with `luarocks make`
+   url = "nnvis-scm-1.tar.gz",
+   dir = "nnvis",
 }
 description = {
    summary = "Look inside neural networks: tensors, autograd, layers, summaries, feature maps, CAMs.",
@@ -28,10 +33,13 @@ build = {
    build_variables = {
       LUA_INC = "$(LUA_INCDIR)",
       CFLAGS = "$(CFLAGS)",
+      OPT = "-O3",   -- portable: baseline x86-64, hot loops dispatch by CPU (NV_HOT), no -march=native
+      BUILD = "build/portable",   -- never the checkout's own build/, which `make` tunes for its machine
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+      BUILD = "build/portable",
    },
    install = {
       bin = { nnvis = "bin/nnvis" },   -- the REPL, as the `nnvis` command

@@ -6,26 +6,7 @@ local nn = nv.nn
 local CLASSES = { 2, 8, 9 }          -- Trouser, Sneaker, Bag (1-based Fashion-MNIST labels)
 
 -- items of the chosen classes pasted at a random quadrant of a 56x56 canvas
-local function placed(d, first, n)
-  local x = nv.zeros(n, 1, 56, 56)
-  local y, quad = {}, {}
-  local k, i = 0, first
-  while k < n do
-    local lab = d.labels:get(i)
-    for c, want in ipairs(CLASSES) do
-      if lab == want then
-        k = k + 1
-        local q = math.floor(nv.rand(1):item() * 4)       -- 0..3
-        local oy, ox = (q // 2) * 28 + 1, (q % 2) * 28 + 1
-        x:select(1, k):narrow(2, oy, 28):narrow(3, ox, 28):copy(d.images:select(1, i))
-        y[k], quad[k] = c, q
-        break
-      end
-    end
-    i = i + 1
-  end
-  return x, nv.tensor(y), quad, i
-end
+local function placed(d, first, n) return nv.data.placed(d, { classes = CLASSES, n = n, first = first }) end
 
 local function peak_quadrant(map)   -- map (56,56) -> quadrant 0..3 of its maximum
   local v, idx = map:reshape(56 * 56):max(1)

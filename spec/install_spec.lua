@@ -12,19 +12,40 @@ describe("nnvis installation", function()
   it("installs with luarocks make into a fresh tree and loads from any directory", function()
     local tree = os.tmpname()
     os.remove(tree)
-    local ok, out = sh("luarocks --lua-version=5.4 --tree '" .. tree .. "' make rockspec/nnvis-scm-1.rockspec")
+    local ok, out = sh("rm -rf build/portable && luarocks --lua-version=5.4 --tree '" .. tree .. "' make rockspec/nnvis-scm-1.rockspec")
     assert(ok, out)
     local ok2, out2 = sh("cd / && eval \"$(luarocks --lua-version=5.4 --tree '" .. tree .. "' path)\" && " ..
       "env -u LUA_PATH_5_4 lua5.4 -e 'local nv = require \"nnvis\"; print(nv.tensor{1,2,3}:sum():item(), type(nv.onnx.load))'")
-    -- the REPL is installed as the nnvis command, and runs with the installed modules only
-    local ok3, out3 = sh("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 '" .. tree ..
-      "/bin/nnvis' -e 'print(1+1)' -e 'print(package.searchpath(\"nnvis.readline\", package.cpath))'")
-    sh("rm -rf '" .. tree .. "'")
     assert(ok2, out2)
     assert.truthy(out2:find("6.0\tfunction", 1, true), out2)
+    -- portable: the rock is compiled without -march=native
+    assert.truthy(out:find("-std=c11", 1, true), out)
+    assert.is_nil(out:find("march=native", 1, true), "luarocks built with -march=native")
+    -- pack the installed rock and install the packed file into another fresh tree
+    local work, tree2 = os.tmpname(), os.tmpname()
+    os.remove(work); os.remove(tree2)
+    local ok3, out3 = sh(("mkdir -p '%s' && cd '%s' && luarocks --lua-version=5.4 --tree '%s' pack nnvis && " ..
+      "luarocks --lua-version=5.4 --tree '%s' install nnvis-scm-1.*.rock"):format(work, work, tree, tree2))
     assert(ok3, out3)
-    assert.truthy(out3:find("^2\n"), out3)
-    assert.truthy(out3:find(tree, 1, true), out3)
+    local ok4, out4 = sh("cd / && eval \"$(luarocks --lua-version=5.4 --tree '" .. tree2 .. "' path)\" && " ..
+      "env -u LUA_PATH_5_4 lua5.4 -e 'local nv = require \"nnvis\"; print(nv.tensor{1,2}:exp():sum():item())'")
+    -- the REPL is installed as the nnvis command, and runs with the installed modules only
+    local ok5, out5 = sh("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 '" .. tree ..
+      "/bin/nnvis' -e 'print(1+1)' -e 'print(package.searchpath(\"nnvis.readline\", package.cpath))'")
+    sh("rm -rf '" .. tree .. "' '" .. tree2 .. "' '" .. work .. "'")
+    assert(ok5, out5)
+    assert.truthy(out5:find("^2\n"), out5)
+    assert.truthy(out5:find(tree, 1, true), out5)
+    assert(ok4, out4)
+    assert.truthy(out4:find("10.10", 1, true), out4)
+  end)
+
+  it("has a LICENSE matching the rockspec's", function()
+    local spec = io.open("rockspec/nnvis-scm-1.rockspec"):read("a")
+    local lic = io.open("LICENSE"):read("a")
+    assert.truthy(spec:find('license = "MIT"', 1, true))
+    assert.truthy(lic:find("MIT License", 1, true))
+    assert.truthy(lic:find("Copyright (c) 2026 the nnvis authors", 1, true))
   end)
 end)
 

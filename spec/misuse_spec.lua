@@ -26,7 +26,9 @@ describe("misuse", function()
         for j = 1, bad_values.n, 3 do
           if name ~= "set_grad_enabled" and name ~= "set_guided_relu" and name ~= "config" and name ~= "cache_limit"
             and name ~= "manual_seed" then
-            pcall(f, bad(i), bad(j), bad(j))
+            local ok, err = pcall(f, bad(i), bad(j), bad(j))
+            assert(ok or type(err) ~= "string" or not err:find("bad argument #%-"),
+              name .. " raised a message naming a stack slot: " .. tostring(err))
             calls = calls + 1
           end
         end

@@ -65,7 +65,7 @@ describe("nnvis.optim", function()
 
   it("rejects unknown options and empty parameter lists", function()
     assert.has_error(function() nv.optim.SGD({ nv.zeros(1) }, { lr = 0.1, momentun = 0.9 }) end,
-      "SGD: unknown option 'momentun'")
+      "SGD: unknown option 'momentun' (did you mean 'momentum'?)")
     assert.has_error(function() nv.optim.Adam({}) end, "Adam: expected a non-empty list of parameter tensors (or a module)")
   end)
 

@@ -139,7 +139,7 @@ describe("nv.image.preprocess", function()
 
   it("raises for unknown options and impossible crops", function()
     assert.has_error(function() nv.image.preprocess(nv.rand(3, 8, 8), { crpo = 4 }) end,
-      "preprocess: unknown option 'crpo'")
+      "preprocess: unknown option 'crpo' (did you mean 'crop'?)")
     assert.has_error(function() nv.image.preprocess(nv.rand(3, 8, 8), { resize = 8, crop = 10 }) end,
       "preprocess: crop 10x10 is larger than the resized image 8x8")
     assert.has_error(function() nv.image.preprocess(nv.rand(8, 8)) end,

@@ -289,10 +289,25 @@ local function hflip(t)
 end
 M.hflip = hflip
 
+-- the options each method knows (checked on entry: a misspelled key raises)
+local layer_keys = { "layer", "target", "aug_smooth" }
+local batched_keys = { "layer", "target", "aug_smooth", "batch_size", "progress" }
+M.known_options = {
+  gradcam = layer_keys, gradcampp = layer_keys, xgradcam = layer_keys, layercam = layer_keys,
+  hirescam = layer_keys, eigencam = layer_keys, cam = { "layer", "target", "aug_smooth", "fc" },
+  scorecam = batched_keys, ablationcam = batched_keys,
+  saliency = { "target" }, guided_backprop = { "target" }, guided_gradcam = layer_keys,
+  smoothgrad = { "target", "samples", "noise_level", "batch_size", "progress" },
+  integrated_gradients = { "target", "steps", "baseline", "batch_size", "progress" },
+  deletion = { "target", "steps", "baseline", "batch_size" },
+  insertion = { "target", "steps", "baseline", "batch_size" },
+  confidence_change = { "target", "keep" },
+}
+
 -- public entry points: batch handling, eval mode, test-time augmentation, upsampling
 for name, f in pairs(layer_methods) do
   M[name] = function(model, x, opts)
-    opts = opts or {}
+    opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
     local raw = with_eval(model, function()
       if not opts.aug_smooth then return f(model, xb, opts) end
@@ -330,7 +345,7 @@ local function channel_max_abs(g) return g:abs():max(2) end      -- (N,C,H,W) ->
 
 local function input_method(name, f)
   M[name] = function(model, x, opts)
-    opts = opts or {}
+    opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
     local map, attr = with_eval(model, function() return f(model, xb, opts) end)
     map = normalize(map:detach())
@@ -428,8 +443,8 @@ end)
 --- Guided Grad-CAM (Selvaraju et al. 2017, Sec. 3): guided backpropagation times the
 --- upsampled Grad-CAM map
 function M.guided_gradcam(model, x, opts)
-  opts = opts or {}
-  local gb, g = M.guided_backprop(model, x, opts)
+  opts = util.check_opts("guided_gradcam", opts, M.known_options.guided_gradcam)
+  local gb, g = M.guided_backprop(model, x, { target = opts.target })
   local gc = M.gradcam(model, x, opts)
   local prod = gb * gc
   local single = prod:dim() == 2
@@ -469,7 +484,7 @@ end
 -- (insertion); the target's probability after each of opts.steps (20) steps gives a curve
 -- whose area (AUC, x in [0,1]) scores the map: low for deletion, high for insertion.
 local function curve(kind, model, x, maps, opts)
-  opts = opts or {}
+  opts = util.check_opts(kind, opts, M.known_options[kind])
   local xb, single = as_batch(x, kind)
   if single then maps = maps:unsqueeze(1) end
   local n, c, H, W = table.unpack(xb:shape())
@@ -518,7 +533,7 @@ function M.insertion(model, x, maps, opts) return curve("insertion", model, x, m
 --- Returns {full = p(x), kept = p(x * map), drop = max(0, full - kept) / full per sample,
 --- average_drop (percent), increase_rate (share of samples whose confidence rose)}.
 function M.confidence_change(model, x, maps, opts)
-  opts = opts or {}
+  opts = util.check_opts("confidence_change", opts, M.known_options.confidence_change)
   local xb, single = as_batch(x, "confidence_change")
   if single then maps = maps:unsqueeze(1) end
   local n, _, H, W = table.unpack(xb:shape())
@@ -552,13 +567,17 @@ end
 --- a CAM comparison.
 function M.compare(model, x, opts)
   opts = opts or {}
+  -- compare's own keys; the rest go to every method
+  local own = { methods = true, image = true, alpha = true, nrow = true }
+  local pass = {}
+  for k, v in pairs(opts) do if not own[k] then pass[k] = v end end
   local xb = as_batch(x, "compare"):narrow(1, 1, 1)
   local img = opts.image or require("nnvis.image").normalize(xb:select(1, 1))
   local image = require "nnvis.image"
   local tiles, names = {}, {}
   for i, name in ipairs(opts.methods or M.methods) do
     if not M[name] then error(string.format("compare: '%s' is not a CAM method", tostring(name)), 2) end
-    local map = M[name](model, xb, opts)
+    local map = M[name](model, xb, pass)
     tiles[i] = image.overlay(img, map:select(1, 1), { alpha = opts.alpha })
     names[i] = name
   end

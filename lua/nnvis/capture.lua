@@ -3,6 +3,7 @@
 -- max, share of zeros, dead units, gradient norm) as a printable table for diagnosing
 -- vanishing or exploding gradients and dead ReLUs.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local targets = require "nnvis.targets"
 
 local M = {}
@@ -39,7 +40,7 @@ end
 --- class); opts.loss: alternatively a function(output) returning the scalar to differentiate;
 --- opts.train: run in training mode (default: eval).
 function M.capture(model, x, opts)
-  opts = opts or {}
+  opts = check_opts("capture", opts, { "layers", "grads", "loss", "target", "train" })
   if getmetatable(x) ~= core.tensor_mt then error("capture: expected an input tensor", 2) end
   local names = opts.layers or leaf_names(model)
   local mods = {}

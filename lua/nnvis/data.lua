@@ -1,6 +1,7 @@
 -- nnvis.data — datasets and batches: the IDX reader (MNIST's format, gzip or not),
 -- Fashion-MNIST from Debian's dataset-fashion-mnist package, and a seeded batch iterator.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local io_ = require "nnvis.io"
 
 local M = {}
@@ -33,7 +34,7 @@ end
 --- opts.split "train" (60,000) or "test" (10,000); opts.path the folder with the four
 --- *-idx?-ubyte(.gz) files (default: Debian's package folder); opts.limit keeps the first n.
 function M.fashion_mnist(opts)
-  opts = opts or {}
+  opts = check_opts("fashion_mnist", opts, { "split", "path", "limit" })
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
     error('fashion_mnist: split must be "train" or "test", got ' .. tostring(split), 2)
@@ -75,11 +76,43 @@ function M.fashion_mnist(opts)
   }
 end
 
+--- Items of a dataset pasted at a random quadrant of a larger, empty canvas, for models and
+--- explanations that must find where the item is (CAMs that localise):
+--- nv.data.placed(d, {classes = {2, 8, 9}, n = 1200 [, first = 1, size = 56]}) -> x (n,1,size,size),
+--- y (n) the 1-based position of each item's label in `classes`, quad (list of 0..3: top-left,
+--- top-right, bottom-left, bottom-right), and the index after the last item read.
+function M.placed(d, opts)
+  opts = check_opts("placed", opts, { "classes", "n", "first", "size" })
+  local classes, n, size = opts.classes, opts.n, opts.size or 56
+  if type(classes) ~= "table" or #classes == 0 then error("placed: classes must be a list of labels", 2) end
+  local h, w = d.images:size(3), d.images:size(4)
+  if size < 2 * h or size < 2 * w then error("placed: size must hold 2x2 items", 2) end
+  local x = core.zeros(n, d.images:size(2), size, size)
+  local y, quad = {}, {}
+  local k, i = 0, opts.first or 1
+  while k < n do
+    if i > d.images:size(1) then error(("placed: the dataset has only %d items of these classes"):format(k), 2) end
+    local lab = d.labels:get(i)
+    for c, want in ipairs(classes) do
+      if lab == want then
+        k = k + 1
+        local q = math.floor(core.rand(1):item() * 4)       -- 0..3
+        local oy, ox = (q // 2) * (size - h) + 1, (q % 2) * (size - w) + 1
+        x:select(1, k):narrow(2, oy, h):narrow(3, ox, w):copy(d.images:select(1, i))
+        y[k], quad[k] = c, q
+        break
+      end
+    end
+    i = i + 1
+  end
+  return x, core.tensor(y), quad, i
+end
+
 --- Iterator over mini-batches of (x, y) selected along dim 1:
 ---   for x, y, i in nv.data.batches(images, labels, {batch_size = 64, shuffle = true, seed = 1}) do
 --- y may be nil.  drop_last drops a final short batch.  The seed makes the order repeatable.
 function M.batches(x, y, opts)
-  opts = opts or {}
+  opts = check_opts("batches", opts, { "batch_size", "drop_last", "seed", "shuffle" })
   local n = x:size(1)
   if y and y:size(1) ~= n then
     error(string.format("batches: x has %d samples, y has %d", n, y:size(1)), 2)

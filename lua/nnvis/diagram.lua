@@ -5,6 +5,7 @@
 --   local d = nv.diagram(model, {1, 3, 64, 64}, {depth = 2})
 --   d:save_png("resnet.png"); d:save_svg("resnet.svg"); print(d:dot())
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local Canvas = require "nnvis.canvas"
 
 local M = {}
@@ -26,7 +27,7 @@ local Diagram = require("nnvis.class")("Diagram", Figure)
 --- nv.diagram(model, input_or_shape [, opts]) -> diagram.  opts.depth: show modules down to
 --- that depth (deeper ones are folded into their ancestor's box; default: every leaf).
 function M.diagram(model, input, opts)
-  opts = opts or {}
+  opts = check_opts("diagram", opts, { "depth" })
   local maxd = opts.depth or math.huge
   local x = getmetatable(input) == core.tensor_mt and input or core.randn(input)
   x = x:detach():set_requires_grad(true)

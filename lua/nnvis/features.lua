@@ -2,6 +2,7 @@
 -- grid of feature maps, and a convolution's weights as a grid of filters (RGB for
 -- 3-channel first layers, one tile per input channel otherwise).
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local image = require "nnvis.image"
 local label = require("nnvis.figure").label
 
@@ -22,7 +23,7 @@ end
 --- scaled to its own range; false: one range for all), tile (min tile size, 48), nrow,
 --- labels (true: "k max=..." captions).  Returns the image and the activations (C,h,w).
 function M.maps(model, x, layer, opts)
-  opts = opts or {}
+  opts = check_opts("features.maps", opts, { "colormap", "labels", "max_channels", "max_tiles", "nrow", "per_tile", "tile" })
   if x:dim() == 3 then x = x:unsqueeze(1) end
   if x:size(1) ~= 1 then x = x:narrow(1, 1, 1) end
   local cap = require("nnvis.capture").capture(model, x, { layers = { layer } })
@@ -54,7 +55,7 @@ end
 --- (min tile size, 32), nrow, colormap (for single-channel tiles, default "gray").
 --- layer_or_weight: a dotted layer name of model, or a weight tensor.
 function M.filters(model, layer_or_weight, opts)
-  opts = opts or {}
+  opts = check_opts("features.filters", opts, { "colormap", "labels", "max_tiles", "nrow", "per_channel", "tile" })
   local w = layer_or_weight
   local title = "filters"
   if type(layer_or_weight) == "string" then

@@ -2,6 +2,7 @@
 -- linear, dropout, the losses, flatten.  Their gradients come from the ops they use.
 -- (conv2d, pooling, batch_norm, softmax, interpolate and pad are C ops in nnvis.core.)
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 
 local F = {}
 
@@ -70,7 +71,7 @@ local function nll(fname, logp, targets, weight)
 end
 
 function F.nll_loss(logp, targets, opts)
-  opts = opts or {}
+  opts = check_opts("nll_loss", opts, { "weight" })
   check_tensor("nll_loss", logp, "input")
   if logp:dim() ~= 2 then error("nll_loss: input must be (N, C), got " .. shape_str(logp), 2) end
   return (nll("nll_loss", logp, targets, opts.weight))
@@ -80,7 +81,7 @@ end
 --- opts.label_smoothing (eps): target (1-eps) on the class plus eps/C everywhere;
 --- opts.weight: per-class weights.  Same formula as PyTorch's F.cross_entropy.
 function F.cross_entropy(logits, targets, opts)
-  opts = opts or {}
+  opts = check_opts("cross_entropy", opts, { "label_smoothing", "weight" })
   check_tensor("cross_entropy", logits, "logits")
   if logits:dim() ~= 2 then error("cross_entropy: logits must be (N, C), got " .. shape_str(logits), 2) end
   local logp = core.log_softmax(logits, 2)

@@ -3,6 +3,7 @@
 -- normalization, resizing, overlays of heatmaps, grids with padding and per-tile
 -- normalization, heatmaps with a colorbar, and captions in the built-in bitmap font.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local io_ = require "nnvis.io"
 local cmap = require "nnvis.colormap"
 local Canvas = require "nnvis.canvas"
@@ -115,6 +116,7 @@ local pre_opts = { resize = true, crop = true, mean = true, std = true }
 --- PIL's antialiased bilinear (what torchvision applies to PIL images), computed in float.
 --- Gray images become RGB and alpha is dropped when mean has 3 entries.
 function M.preprocess(img, opts)
+  opts = check_opts("preprocess", opts, { "crop", "mean", "resize", "std" })
   opts = check_options("preprocess", opts, pre_opts)
   check_batch("preprocess", img, "image tensor")
   local mean = check_stats("preprocess", opts.mean, M.IMAGENET_MEAN, "mean")
@@ -156,6 +158,7 @@ end
 --- The inverse of preprocess's normalization, for display: x * std + mean, clamped to
 --- [0,1]; (N,C,H,W) or (C,H,W) keep their shape.  opts: mean, std (ImageNet's).
 function M.unnormalize(x, opts)
+  opts = check_opts("image.unnormalize", opts, { "mean", "std" })
   opts = check_options("unnormalize", opts, { mean = true, std = true })
   check_batch("unnormalize", x, "tensor")
   local mean = check_stats("unnormalize", opts.mean, M.IMAGENET_MEAN, "mean")
@@ -183,7 +186,7 @@ end
 --- linearly rescales t so that [min, max] (default: t's own range) maps to [0,1];
 --- a constant tensor maps to zeros
 function M.normalize(t, opts)
-  opts = opts or {}
+  opts = check_opts("image.normalize", opts, { "min", "max" })
   t = t:detach()
   local lo = opts.min or t:min():item()
   local hi = opts.max or t:max():item()
@@ -215,7 +218,7 @@ end
 --- rescales it first) is resized to the image, colored (opts.colormap, default "jet") and
 --- blended: out = (1 - alpha) * image + alpha * color (opts.alpha, default 0.5).
 function M.overlay(img, heat, opts)
-  opts = opts or {}
+  opts = check_opts("image.overlay", opts, { "alpha", "colormap", "normalize" })
   if not is_tensor(img) or not is_tensor(heat) then error("overlay: expected an image and a heatmap tensor", 2) end
   local rgb = M.to_rgb(img:detach())
   if heat:dim() == 3 and heat:size(1) == 1 then heat = heat:select(1, 1) end
@@ -237,7 +240,7 @@ end
 --- label_scale (1).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts
 --- or labels are drawn.
 function M.grid(imgs, opts)
-  opts = opts or {}
+  opts = check_opts("image.grid", opts, { "bg", "color", "label_color", "label_scale", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale" })
   local list = {}
   if is_tensor(imgs) then
     if imgs:dim() ~= 4 then error("grid: expected (N,C,H,W) or a list of images, got " .. shape_str(imgs), 2) end
@@ -286,7 +289,7 @@ end
 --- Adds a caption strip above an image (any channel count; the result is RGB).
 --- opts.scale (1), opts.color ({0,0,0}), opts.bg (white)
 function M.caption(img, text, opts)
-  opts = opts or {}
+  opts = check_opts("image.caption", opts, { "bg", "color", "scale" })
   local rgb = M.to_rgb(img:detach())
   local scale = opts.scale or 1
   local lines = {}
@@ -303,7 +306,7 @@ end
 
 --- draws text onto a copy of an image at (x, y) (1-based, top-left)
 function M.text(img, text, x, y, opts)
-  opts = opts or {}
+  opts = check_opts("image.text", opts, { "color", "scale" })
   local out = M.to_rgb(img:detach()):clone()
   Canvas.wrap(out):text(x or 1, y or 1, text, opts.color or { 1, 1, 1 }, opts.scale or 1)
   return out
@@ -314,7 +317,7 @@ end
 --- (default: the data's range), each cell opts.cell pixels (auto, aiming at ~320 px),
 --- optional opts.title.  Returns a (3,H,W) image.
 function M.heatmap(t, opts)
-  opts = opts or {}
+  opts = check_opts("image.heatmap", opts, { "cell", "colormap", "title", "vmax", "vmin" })
   if not is_tensor(t) then error("heatmap: expected a tensor", 2) end
   if t:dim() == 1 then t = t:unsqueeze(1) end
   if t:dim() ~= 2 then error("heatmap: expected a 2-D tensor, got " .. shape_str(t), 2) end

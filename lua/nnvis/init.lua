@@ -82,6 +82,9 @@ function Config.__tostring(c)
     tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,
     c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off")
 end
+--- nv.config([opts]): the BLAS core in use, the thread count, grad mode and max_alloc, as a
+--- table that prints on a few lines; opts.threads sets the thread count, opts.max_alloc the
+--- allocation cap in bytes (default 3/4 of physical memory), before reporting.
 function nv.config(opts) return setmetatable(core.config(opts), Config) end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
@@ -120,6 +123,10 @@ nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvi
 --- nv.diagram(model, input_or_shape [, {depth = d}]): the model's structure as a picture
 --- (d:image(), d:save_png(path), d:save_svg(path), d:dot())
 function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(model, input, opts) end
+
+--- nv.gradcheck(f, inputs [, {eps = 1e-2, rtol = 1e-2, atol = 2e-3, seed}]): autograd
+--- against central differences; true, or raises naming the worst element
+function nv.gradcheck(f, inputs, opts) return require("nnvis.gradcheck").gradcheck(f, inputs, opts) end
 
 -- files
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end

@@ -8,6 +8,7 @@
 --     local img = assert(io_.load_image("cat.png", {mode = "rgb"}))   -- (3,H,W) in [0,1]
 --     io_.save_image(img, "copy.png")
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 
 local M = {}
 
@@ -43,6 +44,7 @@ end
 -- opts.size: {h, w} (or one number) resizes bilinearly; this needs core.interpolate and
 -- raises when the core lacks it rather than silently returning another size.
 function M.load_image(path, opts)
+  opts = check_opts("image.load", opts, { "mode", "size" })
   check_path("load_image", path)
   if opts ~= nil and type(opts) ~= "table" then
     error("load_image: opts must be a table, got " .. type(opts), 2)

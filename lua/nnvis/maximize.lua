@@ -12,6 +12,7 @@
 -- Transforms: padding, jitter, random scale, random rotation.  Regularizers: L2 / Lp,
 -- total variation, blur.  Optimizer: Adam.  Seedable; a progress callback.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 
 local M = {}
@@ -95,6 +96,7 @@ end
 --- opts.logprob, its log-probability instead (bounded above by 0, so the image stops
 --- growing more extreme once the class is certain)
 function O.class(k, opts)
+  opts = check_opts("objectives.class", opts, { "logprob" })
   local logprob = opts and opts.logprob
   return objective { { weight = 1, desc = string.format(logprob and "logprob(%d)" or "class(%d)", k),
     uses_output = true,
@@ -231,7 +233,7 @@ end
 --- Regularizers: opts.l2, opts.lp = {p =, weight =}, opts.tv, opts.blur (weights).
 --- opts.steps (256), opts.lr (0.05), opts.seed, opts.progress(step, value, image).
 function M.maximize(model, opts)
-  opts = opts or {}
+  opts = check_opts("maximize", opts, { "blur", "channel", "channels", "class", "decorrelate", "jitter", "l2", "layer", "logprob", "lp", "lr", "neuron", "normalize", "objective", "pad", "param", "position", "progress", "rotations", "scales", "seed", "size", "steps", "tv" })
   local obj = opts.objective
   if not obj then
     if opts.class then obj = O.class(opts.class)
@@ -321,7 +323,14 @@ function M.maximize(model, opts)
   end)
   for _, hd in ipairs(handles) do hd:remove() end
   if rng then core.set_rng_state(rng) end
-  if not ok then error("maximize: " .. tostring(err), 2) end
+  if not ok then
+    err = tostring(err)
+    if opts.size == nil and (err:find("features, weight", 1, true) or err:find("input channels", 1, true)) then
+      err = err .. string.format(" (nv.maximize feeds %dx%dx%d images by default; pass size = {h, w} and channels = c of the model's input)",
+        c, h, w)
+    end
+    error("maximize: " .. err, 2)
+  end
   local was = core.set_grad_enabled(false)
   local final = to_image():select(1, 1):detach()
   core.set_grad_enabled(was)

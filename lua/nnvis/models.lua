@@ -11,6 +11,7 @@
 -- default) or false (zero weights: fastest, for loading weights next).  Each model has a `name`.
 -- Shapes: N batch, 3 input channels, H and W any size from 32 up (the pooling is adaptive).
 local class = require "nnvis.class"
+local check_opts = require("nnvis.util").check_opts
 local nn = require "nnvis.nn"
 
 local M = {}
@@ -53,7 +54,7 @@ local vgg_cfgs = {
 --- features: conv 3x3 pad 1 [BN] ReLU blocks and 2x2 max pools; avgpool to 7x7; classifier:
 --- Linear(25088, 4096) ReLU Dropout Linear(4096, 4096) ReLU Dropout Linear(4096, num_classes)
 function VGG:init(cfg, opts)
-  opts = opts or {}
+  opts = check_opts("vgg", opts, { "batch_norm", "dropout", "num_classes", "init" })
   local conv_init, lin_init = initializers(opts)
   local features = nn.Sequential {}
   local cin = 3
@@ -153,7 +154,7 @@ local ResNet = class("ResNet", nn.Module)
 M.ResNet = ResNet
 
 function ResNet:init(block, layers, opts)
-  opts = opts or {}
+  opts = check_opts("resnet", opts, { "num_classes", "init" })
   local conv_init, lin_init = initializers(opts)
   local inplanes = 64
   self.num_classes, self.layers = opts.num_classes or 1000, { layers[1], layers[2], layers[3], layers[4] }
@@ -222,7 +223,7 @@ local FashionCNN = class("FashionCNN", nn.Module)
 M.FashionCNN = FashionCNN
 
 function FashionCNN:init(opts)
-  opts = opts or {}
+  opts = check_opts("fashion_cnn", opts, { "channels", "dropout", "hidden", "num_classes", "init" })
   local c1, c2, hidden = opts.channels and opts.channels[1] or 16, opts.channels and opts.channels[2] or 32, opts.hidden or 128
   self.num_classes, self.channels, self.hidden = opts.num_classes or 10, { c1, c2 }, hidden
   self.dropout = opts.dropout or 0.25

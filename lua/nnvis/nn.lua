@@ -18,6 +18,7 @@
 -- Shapes: N batch, C channels, H height, W width, D features.  Dims are 1-based (Flatten's
 -- default start_dim = 2 is PyTorch's start_dim = 1: keep the batch dim).
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 local class = require "nnvis.class"
 
@@ -90,7 +91,7 @@ function init.ones() return function(shape) return core.ones(shape) end end
 --- Kaiming (He et al. 2015) uniform: U(-b, b), b = gain * sqrt(3 / fan); PyTorch's default for
 --- Conv2d and Linear weights is a = sqrt(5), which gives b = 1 / sqrt(fan_in).
 function init.kaiming_uniform(opts)
-  opts = opts or {}
+  opts = check_opts("init.kaiming_uniform", opts, { "a", "mode", "nonlinearity" })
   return function(shape, fan_in, fan_out)
     local fan = opts.mode == "fan_out" and fan_out or fan_in
     local b = gain(opts.nonlinearity or "leaky_relu", opts.a or 0) * math.sqrt(3 / fan)
@@ -100,7 +101,7 @@ end
 
 --- Kaiming normal: N(0, std^2), std = gain / sqrt(fan) (torchvision's conv init: fan_out, relu)
 function init.kaiming_normal(opts)
-  opts = opts or {}
+  opts = check_opts("init.kaiming_normal", opts, { "a", "mode", "nonlinearity" })
   return function(shape, fan_in, fan_out)
     local fan = opts.mode == "fan_out" and fan_out or fan_in
     return normal_new(shape, 0, gain(opts.nonlinearity or "leaky_relu", opts.a or 0) / math.sqrt(fan))
@@ -109,7 +110,7 @@ end
 
 --- Glorot and Bengio 2010: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out))
 function init.xavier_uniform(opts)
-  opts = opts or {}
+  opts = check_opts("init.xavier_uniform", opts, { "gain" })
   return function(shape, fan_in, fan_out)
     local b = (opts.gain or 1) * math.sqrt(6 / (fan_in + fan_out))
     return uniform_new(shape, -b, b)
@@ -224,6 +225,7 @@ end
 --- Registers a tensor that is part of the state but not trained (running statistics);
 --- opts.persistent = false keeps it out of the state dict.
 function Module:register_buffer(name, t, opts)
+  opts = check_opts("register_buffer", opts, { "persistent" })
   check_name(self, "register_buffer", name)
   if t ~= nil and not is_tensor(t) then error("register_buffer: '" .. name .. "' must be a tensor or nil", 2) end
   register(self, name, (opts and opts.persistent == false) and "buffer_np" or "buffer")
@@ -329,6 +331,7 @@ end
 
 --- number of parameter elements (opts.trainable: only those that require grad)
 function Module:num_parameters(opts)
+  opts = check_opts("num_parameters", opts, { "trainable" })
   local n = 0
   for _, p in ipairs(self:parameters()) do
     if not (opts and opts.trainable) or p.requires_grad then n = n + p:numel() end
@@ -429,24 +432,88 @@ local function snapshot(list)
   return c
 end
 
---- m(x, ...) = m:forward(x, ...) with the hooks around it
-function Module.__call(self, x, ...)
+-- Errors inside a forward name the module where they happened.  The innermost module that
+-- sees a string error records itself (outer ones see the same message and keep it); the
+-- outermost call then finds that module's path in its tree and raises
+-- "features.3 (Linear): <message>" plus a hint for common mistakes.  Errors raised by hooks,
+-- and error values that are not strings (maximize's STOP sentinel), pass through unchanged.
+local failed = { msg = nil, module = nil }   -- the innermost module of the error in flight
+local depth = 0
+
+local function shape_of(x) return is_tensor(x) and table.concat(x:shape(), "x") or nil end
+
+-- a hint for the usual mistakes, from the message and the model's input
+local function hint(msg, m, root_input)
+  local xin = shape_of(root_input)
+  if msg:find("expected a 4%-d %(N,C,H,W%) input, got %(%d+,%d+,%d+%)") then
+    return " — add the batch dimension with x:unsqueeze(1)"
+  end
+  if msg:find("has %d+ features, weight %(") and xin then
+    return " — the input is " .. xin .. "; check that it has the size the model was built for"
+  end
+  if msg:find("expects %d+ input channels") and xin then
+    return " — the input is " .. xin .. "; check its number of channels"
+  end
+  return ""
+end
+
+local function module_path(root, m)
+  for path, sub in root:named_modules() do
+    if sub == m then return require("nnvis.util").tree_path(path, sub) end
+  end
+end
+
+local function on_error(self, err, x)
+  if type(err) ~= "string" then return err end
+  if failed.msg ~= err then failed.msg, failed.module = err, self end
+  if depth > 0 then return err end
+  local m = failed.module
+  failed.msg, failed.module = nil, nil
+  if m == false or m == self or m == nil then return err end   -- a hook's error, or the root's own
+  local path = module_path(self, m)
+  if not path then return err end
+  return string.format("%s (%s): %s%s", path, m.kind, err, hint(err, m, x))
+end
+
+local function finish(self, x, ok, ...)
+  depth = depth - 1
+  if ok then return ... end
+  error(on_error(self, (...), x), 0)
+end
+
+local function run_hook(fn, ...)
+  local ok, r = pcall(fn, ...)
+  if not ok then
+    if type(r) == "string" then failed.msg, failed.module = r, false end   -- keep it as it is
+    error(r, 0)
+  end
+  return r
+end
+
+local function call(self, x, ...)
   local pre, post = rawget(self, "_pre_hooks"), rawget(self, "_hooks")
   if pre[1] == nil and post[1] == nil then return self:forward(x, ...) end
   for _, h in ipairs(snapshot(pre)) do
     if not h.removed then
-      local r = h.fn(self, x)
+      local r = run_hook(h.fn, self, x)
       if r ~= nil then x = r end
     end
   end
   local out = self:forward(x, ...)
   for _, h in ipairs(snapshot(post)) do
     if not h.removed then
-      local r = h.fn(self, x, out)
+      local r = run_hook(h.fn, self, x, out)
       if r ~= nil then out = r end
     end
   end
   return out
+end
+
+--- m(x, ...) = m:forward(x, ...) with the hooks around it; an error inside names the
+--- module's path and type: "features.3 (Linear): linear: input (1,8192) has ..."
+function Module.__call(self, x, ...)
+  depth = depth + 1
+  return finish(self, x, pcall(call, self, x, ...))
 end
 
 --- hyperparameters as a table (like Keras get_config); each layer lists its own
@@ -518,6 +585,7 @@ end
 --- copied then.  strict = false: returns the missing and the unexpected keys (mismatched
 --- shapes still raise).
 function Module:load_state_dict(sd, opts)
+  opts = check_opts("load_state_dict", opts, { "strict" })
   if type(sd) ~= "table" or is_tensor(sd) then
     error("load_state_dict: expected a table of name -> tensor, got " .. type(sd), 2)
   end
@@ -592,6 +660,7 @@ end
 --- state_dict, model or model_state_dict.  Returns self, missing, unexpected (see
 --- load_state_dict); raises on any failure, naming the file.
 function Module:load(path, opts)
+  opts = check_opts("load", opts, { "strict" })
   if type(path) ~= "string" then error("load: path must be a string, got " .. type(path), 2) end
   local pth = require "nnvis.pth"
   local kind, err = pth.sniff(path)
@@ -704,7 +773,7 @@ local Conv2d = class("Conv2d", Module)
 nn.Conv2d = Conv2d
 
 function Conv2d:init(cin, cout, k, opts)
-  opts = opts or {}
+  opts = check_opts("Conv2d", opts, { "stride", "padding", "dilation", "groups", "bias", "weight_init", "bias_init" })
   self.in_channels = check_int("Conv2d", "in_channels", cin, 1)
   self.out_channels = check_int("Conv2d", "out_channels", cout, 1)
   self.kernel_size = pair("Conv2d", "kernel_size", k, 1)
@@ -773,7 +842,7 @@ local Linear = class("Linear", Module)
 nn.Linear = Linear
 
 function Linear:init(fin, fout, opts)
-  opts = opts or {}
+  opts = check_opts("Linear", opts, { "bias", "weight_init", "bias_init" })
   self.in_features = check_int("Linear", "in_features", fin, 1)
   self.out_features = check_int("Linear", "out_features", fout, 1)
   local bound = 1 / math.sqrt(fin)
@@ -805,7 +874,7 @@ local BatchNorm = class("_BatchNorm", Module)
 nn._BatchNorm = BatchNorm
 
 function BatchNorm:init(c, opts)
-  opts = opts or {}
+  opts = check_opts(self.kind, opts, { "eps", "momentum", "affine", "track_running_stats" })
   self.num_features = check_int(self.kind, "num_features", c, 1)
   self.eps = opts.eps or 1e-5
   -- momentum = false is PyTorch's momentum=None: a cumulative average over the batches seen
@@ -835,11 +904,11 @@ function BatchNorm:forward(x)
   local ok = false
   for _, n in ipairs(self.input_dims) do ok = ok or d == n end
   if not ok then
-    error(string.format("%s: expected %s input, got %s", self.kind, self.input_desc, shape_str(x)), 3)
+    error(string.format("%s: expected %s input, got %s", self.kind, self.input_desc, shape_str(x)), 0)
   end
   if x:size(2) ~= self.num_features then
     error(string.format("%s: expected %d channels, input %s has %d", self.kind, self.num_features,
-      shape_str(x), x:size(2)), 3)
+      shape_str(x), x:size(2)), 0)
   end
   local batch_stats = self.training or not self.track_running_stats
   local y = core.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
@@ -941,7 +1010,7 @@ function Flatten:forward(x)
   if a < 0 then a = a + #s + 1 end
   if b < 0 then b = b + #s + 1 end
   if a < 1 or b > #s or a > b then
-    error(string.format("Flatten: dims %d..%d out of range for input %s", self.start_dim, self.end_dim, shape_str(x)), 3)
+    error(string.format("Flatten: dims %d..%d out of range for input %s", self.start_dim, self.end_dim, shape_str(x)), 0)
   end
   local ns, n = {}, 1
   for i = 1, a - 1 do ns[#ns + 1] = s[i] end
@@ -969,7 +1038,7 @@ end
 --- MaxPool2d(k, {stride = k, padding = 0, dilation = 1, ceil_mode = false})
 local MaxPool2d = simple("MaxPool2d", nil, pool_config, pool_repr)
 function MaxPool2d:init(k, opts)
-  opts = opts or {}
+  opts = check_opts("MaxPool2d", opts, { "stride", "padding", "dilation", "ceil_mode" })
   self.kernel_size = pair("MaxPool2d", "kernel_size", k, 1)
   self.stride = pair("MaxPool2d", "stride", opts.stride or self.kernel_size, 1)
   self.padding = pair("MaxPool2d", "padding", opts.padding or 0, 0)
@@ -984,7 +1053,7 @@ end
 --- AvgPool2d(k, {stride = k, padding = 0, ceil_mode = false, count_include_pad = true})
 local AvgPool2d = simple("AvgPool2d", nil, pool_config, pool_repr)
 function AvgPool2d:init(k, opts)
-  opts = opts or {}
+  opts = check_opts("AvgPool2d", opts, { "stride", "padding", "ceil_mode", "count_include_pad" })
   self.kernel_size = pair("AvgPool2d", "kernel_size", k, 1)
   self.stride = pair("AvgPool2d", "stride", opts.stride or self.kernel_size, 1)
   self.padding = pair("AvgPool2d", "padding", opts.padding or 0, 0)

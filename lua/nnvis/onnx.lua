@@ -16,6 +16,7 @@
 -- those names.  A loaded model is in eval mode; model:train() makes BatchNormalization use
 -- batch statistics and Dropout drop.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local nn = require "nnvis.nn"
 local class = require "nnvis.class"
 local ops = require "nnvis.onnx_ops"
@@ -349,6 +350,7 @@ end
 --- nv.onnx.load(path [, {train = false}]) -> module, or nil, message for a missing, broken,
 --- hostile or unsupported file
 function M.load(path, opts)
+  opts = check_opts("onnx.load", opts, { "train" })
   if type(path) ~= "string" then error("onnx.load: path must be a string, got " .. type(path), 2) end
   local desc, err = core.onnx_read(path)
   if not desc then return nil, err end

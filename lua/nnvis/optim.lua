@@ -2,6 +2,7 @@
 -- cosine learning-rate schedules.  Updates are tensor ops run under no_grad; the formulas
 -- are PyTorch's (torch.optim), written next to the code.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 
 local M = {}
 
@@ -29,11 +30,8 @@ end
 
 local function new(cls, fname, params, opts, defaults)
   local self = setmetatable({ params = param_list(fname, params), state = {}, steps = 0 }, cls)
-  opts = opts or {}
+  opts = check_opts(fname, opts, require("nnvis.util").keys(defaults))
   for k, v in pairs(defaults) do self[k] = opts[k] == nil and v or opts[k] end
-  for k in pairs(opts) do
-    if defaults[k] == nil then error(string.format("%s: unknown option '%s'", fname, k), 3) end
-  end
   if type(self.lr) ~= "number" or self.lr < 0 then error(fname .. ": lr must be a non-negative number", 3) end
   self.name = fname
   self.initial_lr = self.lr
@@ -139,7 +137,7 @@ end
 -- ---- learning-rate schedules ------------------------------------------------------------
 --- StepLR: lr = lr0 * gamma ^ floor(epoch / step_size)
 function M.StepLR(opt, opts)
-  opts = opts or {}
+  opts = check_opts("StepLR", opts, { "step_size", "gamma" })
   assert(opts.step_size and opts.step_size > 0, "StepLR: step_size must be positive")
   local s = { optimizer = opt, epoch = 0, step_size = opts.step_size, gamma = opts.gamma or 0.1 }
   function s:get_lr() return self.optimizer.initial_lr * self.gamma ^ (self.epoch // self.step_size) end
@@ -154,7 +152,7 @@ end
 --- CosineAnnealingLR: lr = eta_min + (lr0 - eta_min) (1 + cos(pi t / T_max)) / 2
 --- (Loshchilov & Hutter 2017, SGDR, without restarts); optional linear warmup steps.
 function M.CosineAnnealingLR(opt, opts)
-  opts = opts or {}
+  opts = check_opts("CosineAnnealingLR", opts, { "T_max", "eta_min", "warmup" })
   assert(opts.T_max and opts.T_max > 0, "CosineAnnealingLR: T_max must be positive")
   local s = { optimizer = opt, epoch = 0, T_max = opts.T_max, eta_min = opts.eta_min or 0, warmup = opts.warmup or 0 }
   function s:get_lr()

@@ -3,6 +3,7 @@
 -- as (3,H,W) images for nv.image.save; and terminal renderings (sparklines, small
 -- histograms) for the REPL.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local Canvas = require "nnvis.canvas"
 local label = require("nnvis.figure").label   -- so nv.show can say what a chart is
 
@@ -124,7 +125,7 @@ end
 --- name -> values; or a list of {name =, y =, x =}.  opts: title, xlabel, ylabel, width (640),
 --- height (400), logy, logx, legend (true when named), colors.  Returns a (3,H,W) image.
 function M.line(series, opts)
-  opts = opts or {}
+  opts = check_opts("plot.line", opts, { "colors", "legend", "thickness", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
   local ss = normalize_series(series)
   local xlo, xhi, ylo, yhi = math.huge, -math.huge, math.huge, -math.huge
   for _, s in ipairs(ss) do
@@ -181,7 +182,7 @@ end
 --- Histogram of a tensor's (or a list's) values.  opts: bins (40), min, max, title, xlabel,
 --- ylabel ("count"), logy, color, width, height.  Returns a (3,H,W) image and the counts.
 function M.histogram(t, opts)
-  opts = opts or {}
+  opts = check_opts("plot.histogram", opts, { "bins", "color", "min", "max", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
   if getmetatable(t) ~= core.tensor_mt then t = core.tensor(t) end
   local bins = opts.bins or 40
   local lo, hi = opts.min, opts.max
@@ -217,7 +218,7 @@ local BLOCKS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
 --- one-line sparkline of a series (an array or a tensor); opts.width resamples to that many
 --- characters (by averaging)
 function M.sparkline(v, opts)
-  opts = opts or {}
+  opts = check_opts("plot.sparkline", opts, { "width" })
   local y = values(v)
   local n = #y
   if n == 0 then return "" end
@@ -251,7 +252,7 @@ end
 --- small text histogram: one line per bin with its range, a bar of width proportional to the
 --- count, and the count.  opts: bins (10), width (40), min, max
 function M.text_histogram(t, opts)
-  opts = opts or {}
+  opts = check_opts("plot.text_histogram", opts, { "bins", "max", "min", "width" })
   if getmetatable(t) ~= core.tensor_mt then t = core.tensor(t) end
   local bins, width = opts.bins or 10, opts.width or 40
   local d = t:detach()

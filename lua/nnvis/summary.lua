@@ -7,6 +7,7 @@
 -- counts (weight + bias elements) x N x output spatial size; every other layer with
 -- parameters counts N x its parameter count; layers without parameters count 0.
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 
 local M = {}
 
@@ -48,7 +49,7 @@ local Summary = require("nnvis.class")("Summary", Figure)
 --- input_or_shape: a tensor or a shape such as {1, 3, 224, 224} (a random input is made).
 --- opts.depth (3): deepest level of rows shown (the totals always cover everything).
 function M.summary(model, input, opts)
-  opts = opts or {}
+  opts = check_opts("summary", opts, { "depth" })
   local depth = opts.depth or 3
   if type(model) ~= "table" or not model.named_modules then error("summary: expected an nnvis module", 2) end
   local x = input

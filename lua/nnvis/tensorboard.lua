@@ -5,6 +5,7 @@
 --   tb:scalar("loss", 0.42, step); tb:histogram("conv1.weight", w, step); tb:image("x", img, step)
 --   tb:close()
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 
 local M = {}
 
@@ -80,7 +81,7 @@ Writer.__index = Writer
 
 --- opens dir/events.out.tfevents.<time>.<host>.nnvis (creating dir) and writes the version event
 function M.writer(dir, opts)
-  opts = opts or {}
+  opts = check_opts("tensorboard.writer", opts, { "wall_time" })
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local host = (io.popen("hostname 2>/dev/null"):read("l") or "localhost"):gsub("[^%w%-%.]", "")
   local path = string.format("%s/events.out.tfevents.%d.%s.nnvis", dir, os.time(), host)
@@ -105,7 +106,7 @@ end
 
 --- a histogram of a tensor's values (opts.bins, default 30) at a step
 function Writer:histogram(tag, t, step, opts)
-  opts = opts or {}
+  opts = check_opts("histogram", opts, { "bins" })
   t = t:detach()
   local n = t:numel()
   local lo, hi = t:min():item(), t:max():item()

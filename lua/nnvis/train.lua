@@ -2,6 +2,7 @@
 -- (plain periodic lines otherwise), loss and accuracy history per step and per epoch kept
 -- for plotting, and evaluate().
 local core = require "nnvis.core"
+local check_opts = require("nnvis.util").check_opts
 local F = require "nnvis.functional"
 local data = require "nnvis.data"
 
@@ -17,7 +18,7 @@ end
 --- Loss and top-1 accuracy of model on (x, y) in eval mode, without recording a graph.
 --- opts.batch_size (256), opts.loss (cross_entropy).  Returns {loss =, accuracy =, n =}.
 function T.evaluate(model, x, y, opts)
-  opts = opts or {}
+  opts = check_opts("evaluate", opts, { "batch_size", "loss" })
   local lossf = opts.loss or F.cross_entropy
   if x:size(1) == 0 then error("evaluate: no samples to evaluate", 2) end
   local total, right, n = 0, 0, 0
@@ -91,7 +92,7 @@ end
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
 --- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
 function T.fit(model, opts)
-  opts = opts or {}
+  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "live", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
@@ -163,6 +164,41 @@ function T.fit(model, opts)
     if opts.max_steps and step >= opts.max_steps then break end
   end
   return hist
+end
+
+--- Writes the history fit returned as a Lua file beside a saved model (step_loss,
+--- step_accuracy, epoch_loss, epoch_accuracy, epoch_val_loss, epoch_val_accuracy, ...; `extra`
+--- adds number fields such as test_accuracy); true, or nil, message.
+function T.save_history(hist, path, extra)
+  local f, err = io.open(path, "w")
+  if not f then return nil, err end
+  local function list(t)
+    local s = {}
+    for i, v in ipairs(t or {}) do s[i] = string.format("%.6g", v) end
+    return "{" .. table.concat(s, ",") .. "}"
+  end
+  f:write("return {\n")
+  f:write("  step_loss = ", list(hist.steps.loss), ",\n")
+  f:write("  step_accuracy = ", list(hist.steps.accuracy), ",\n")
+  for _, k in ipairs { "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second" } do
+    f:write("  epoch_", k, " = ", list(hist.epochs[k]), ",\n")
+  end
+  local keys = {}
+  for k in pairs(extra or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do f:write(string.format("  %s = %.6f,\n", k, extra[k])) end
+  f:write("}\n")
+  f:close()
+  return true
+end
+
+--- Reads a history written by save_history; nil, message when the file is missing or bad.
+function T.load_history(path)
+  local chunk, err = loadfile(path, "t", {})
+  if not chunk then return nil, err end
+  local ok, h = pcall(chunk)
+  if not ok or type(h) ~= "table" then return nil, path .. ": not a history" end
+  return h
 end
 
 return T

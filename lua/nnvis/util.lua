@@ -49,6 +49,35 @@ function M.iterate(list)
   end
 end
 
+--- Checks an options table against the names a function knows and returns it ({} for nil):
+--- util.check_opts("Conv2d", opts, {"stride", "padding", ...}) raises
+--- "Conv2d: unknown option 'pading' (did you mean 'padding'?)" for a key not in the list, and
+--- "Conv2d: options must be a table of name = value, got a list" for {"layer4"}.  Each public
+--- function lists its known keys next to its defaults.  (The check is core.check_opts, which
+--- the C bindings share.)
+function M.check_opts(fname, opts, known)
+  if opts == nil then return {} end
+  core.check_opts(fname, opts, known)
+  return opts
+end
+
+--- the known names of a table of defaults, plus the names in `extra` (options without a default)
+function M.keys(defaults, extra)
+  local out = {}
+  for k in pairs(defaults) do out[#out + 1] = k end
+  for _, k in ipairs(extra or {}) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+--- a new table: the defaults overridden by opts
+function M.merge(defaults, opts)
+  local out = {}
+  for k, v in pairs(defaults) do out[k] = v end
+  for k, v in pairs(opts or {}) do out[k] = v end
+  return out
+end
+
 function M.is_tensor(t) return getmetatable(t) == core.tensor_mt end
 
 --- "(2,3)" for a tensor's shape, for error messages
