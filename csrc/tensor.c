@@ -305,8 +305,9 @@ int nv_same_shape(const nv_tensor *a, const nv_tensor *b) {
   return 1;
 }
 
-int nv_copy_into(nv_tensor *dst, const nv_tensor *src) {
-  /* src must broadcast to dst's shape */
+/* dst = src (add 0) or dst += src (add 1), src broadcast to the shape of dst, any strides;
+ * fname names the caller in the message when src does not broadcast. */
+static int into(nv_tensor *dst, const nv_tensor *src, int add, const char *fname) {
   int ok = src->ndim <= dst->ndim;
   for (int i = 0; ok && i < src->ndim; i++) {
     int64_t s = src->size[src->ndim - 1 - i], d = dst->size[dst->ndim - 1 - i];
@@ -314,7 +315,7 @@ int nv_copy_into(nv_tensor *dst, const nv_tensor *src) {
   }
   if (!ok) {
     char a[200], b[200];
-    return nv_seterr("copy: source %s cannot be broadcast to destination %s",
+    return nv_seterr("%s: source %s cannot be broadcast to destination %s", fname,
                      nv_shape_str(a, sizeof a, src->ndim, src->size),
                      nv_shape_str(b, sizeof b, dst->ndim, dst->size));
   }
@@ -329,12 +330,19 @@ int nv_copy_into(nv_tensor *dst, const nv_tensor *src) {
   do {
     float *dp = d + w.off[0];
     const float *sp = s + w.off[1];
-    if (sd == 1 && ss == 1) memmove(dp, sp, (size_t)n * sizeof(float));
-    else if (ss == 0) { float v = *sp; for (int64_t j = 0; j < n; j++) dp[j * sd] = v; }
-    else for (int64_t j = 0; j < n; j++) dp[j * sd] = sp[j * ss];
+    if (add) {
+      if (sd == 1 && ss == 1) for (int64_t j = 0; j < n; j++) dp[j] += sp[j];
+      else for (int64_t j = 0; j < n; j++) dp[j * sd] += sp[j * ss];
+    } else {
+      if (sd == 1 && ss == 1) memmove(dp, sp, (size_t)n * sizeof(float));
+      else if (ss == 0) { float v = *sp; for (int64_t j = 0; j < n; j++) dp[j * sd] = v; }
+      else for (int64_t j = 0; j < n; j++) dp[j * sd] = sp[j * ss];
+    }
   } while (nv_walk_next(&w));
   return 1;
 }
+
+int nv_copy_into(nv_tensor *dst, const nv_tensor *src) { return into(dst, src, 0, "copy"); }
 
 void nv_fill_raw(nv_tensor *t, float v) {
   int64_t sz0 = 0;
@@ -442,28 +450,4 @@ double nv_now(void) {
 }
 
 /* dst += src, src broadcast to dst (raw, no graph): gradient accumulation uses it. */
-int nv_add_into(nv_tensor *dst, const nv_tensor *src) {
-  for (int i = 0; i < src->ndim; i++) {
-    int j = dst->ndim - src->ndim + i;
-    if (j < 0 || (src->size[i] != 1 && src->size[i] != dst->size[j])) {
-      char x[200], y[200];
-      return nv_seterr("add_: %s cannot be broadcast to %s", nv_shape_str(x, sizeof x, src->ndim, src->size),
-                       nv_shape_str(y, sizeof y, dst->ndim, dst->size));
-    }
-  }
-  nv_walk w;
-  nv_walk_init(&w, dst->ndim, dst->size, 2);
-  nv_walk_operand(&w, 0, dst);
-  nv_walk_operand(&w, 1, src);
-  if (!nv_walk_start(&w)) return 1;
-  float *d = nv_data(dst);
-  const float *s = nv_data(src);
-  int64_t n = w.inner, sd = w.is[0], ss = w.is[1];
-  do {
-    float *dp = d + w.off[0];
-    const float *sp = s + w.off[1];
-    if (sd == 1 && ss == 1) for (int64_t j = 0; j < n; j++) dp[j] += sp[j];
-    else for (int64_t j = 0; j < n; j++) dp[j * sd] += sp[j * ss];
-  } while (nv_walk_next(&w));
-  return 1;
-}
+int nv_add_into(nv_tensor *dst, const nv_tensor *src) { return into(dst, src, 1, "add_"); }
