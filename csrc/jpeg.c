@@ -70,6 +70,15 @@ nv_tensor *nv_jpeg_load_bytes(const unsigned char *buf, size_t len, int mode, co
     jpeg_destroy_decompress(&cinfo);
     return NULL;
   }
+  /* Every scan that starts a component codes at least one bit per 8x8 block (a Huffman code is
+   * at least a bit long), so a file of len bytes holds at most 512*len luma pixels: a header
+   * claiming more is forged, and refused before libjpeg reserves buffers for it. */
+  if (W * H > (uint64_t)len * 1024 + 65536) {
+    nv_seterr("%s: truncated or forged JPEG: %llux%llu pixels cannot fit in %zu bytes", name,
+              (unsigned long long)W, (unsigned long long)H, len);
+    jpeg_destroy_decompress(&cinfo);
+    return NULL;
+  }
   int gray_file = cinfo.jpeg_color_space == JCS_GRAYSCALE;
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     nv_seterr("%s: CMYK JPEGs are not supported (convert to RGB first)", name);
