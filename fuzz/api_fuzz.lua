@@ -74,6 +74,42 @@ end
 for _, k in ipairs { "Conv2d", "Linear", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "Softmax" } do
   targets[#targets + 1] = { "nn." .. k, function(...) local m = nv.nn[k](...); return m(rtensor()) end }
 end
+-- the readers written in Lua (the .pth unpickler, the ONNX graph builder) and the loaders
+-- around the C readers, on mutated copies of the repository's own files
+local here = (arg[0]:match("^(.*)/fuzz/[^/]*$") or ".")
+local seeds = {}
+for _, f in ipairs { "spec/fixtures/cnn_zip.pth", "spec/fixtures/cnn_legacy.pth", "spec/fixtures/views.pth",
+                     "spec/fixtures/checkpoint.pth", "spec/fixtures/onnx/pads.onnx", "spec/fixtures/onnx/clip7.onnx",
+                     "spec/fixtures/tiny_photo.jpg", "spec/fixtures/cnn.safetensors" } do
+  local h = io.open(here .. "/" .. f, "rb")
+  if h then seeds[#seeds + 1] = h:read("a"); h:close() end
+end
+local tmpfile = os.tmpname()
+local function mutated()
+  local b = seeds[R(#seeds)]
+  local parts = {}
+  local pos = 1
+  for _ = 1, R(1, 8) do
+    local at = R(pos, #b)
+    parts[#parts + 1] = b:sub(pos, at - 1)
+    local k = R(1, 4)
+    if k == 1 then parts[#parts + 1] = string.char(R(0, 255))                 -- replace a byte
+    elseif k == 2 then parts[#parts + 1] = ("\255"):rep(R(1, 8))             -- big lengths
+    elseif k == 3 then at = at + R(1, 64) end                                 -- delete a run
+    pos = at + 1
+  end
+  if R(1, 4) > 1 then parts[#parts + 1] = b:sub(pos, R(pos, #b)) end         -- maybe truncate
+  local h = io.open(tmpfile, "wb"); h:write(table.concat(parts)); h:close()
+  return tmpfile
+end
+if #seeds > 0 then
+  for _, l in ipairs {
+    { "load_pth", function() return nv.load_pth(mutated()) end },
+    { "onnx.load", function() return nv.onnx.load(mutated()) end },
+    { "image.load", function() return nv.image.load(mutated()) end },
+    { "load_safetensors", function() return nv.load_safetensors(mutated()) end },
+  } do targets[#targets + 1] = { l[1], l[2] } end
+end
 table.sort(targets, function(a, b) return a[1] < b[1] end)
 
 local t_end = nv.now() + seconds
@@ -97,4 +133,5 @@ end
 print(string.format("api fuzz: %d calls of %d functions in %.0f s, %d raised an error, %d hangs, seed %d",
   calls, #targets, seconds, raised, #slow, seed))
 for _, s in ipairs(slow) do print("  hang: " .. s) end
+os.remove(tmpfile)
 os.exit(#slow == 0 and 0 or 1)
