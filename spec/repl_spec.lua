@@ -4,10 +4,14 @@
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = os.getenv("PWD") .. "/" .. ROOT end
 
-local SOCKET = string.format("nnvis-spec-%d-%d", os.time(), math.random(1, 1e9))
+local SOCKET_BASE = string.format("nnvis-spec-%d-%d", os.time(), math.random(1, 1e9))
+local sessions = 0
 -- tmux itself runs without the sanitizer runtimes of `make test SANITIZE=1`; the REPL gets them
 local PRELOAD = os.getenv("LD_PRELOAD")
-local TMUX = "TERM=xterm-256color env -u LD_PRELOAD tmux -L " .. SOCKET
+-- each REPL gets a tmux server of its own: a new session on the socket of a server that is
+-- still shutting down can fail with "server exited unexpectedly"
+local function tmux_for(n) return "TERM=xterm-256color env -u LD_PRELOAD tmux -L " .. SOCKET_BASE .. "-" .. n end
+local TMUX = tmux_for(0)
 
 local function sh(cmd)
   local p = io.popen(cmd .. " 2>&1")
@@ -40,6 +44,8 @@ end
 
 -- a REPL in a fresh tmux session, its history in hist
 local function start(hist)
+  sessions = sessions + 1
+  TMUX = tmux_for(sessions)
   local cmd = string.format("%sNNVIS_HISTORY=%s NNVIS_SHOW=file exec %s",
     PRELOAD and ("LD_PRELOAD=" .. q(PRELOAD) .. " ") or "", q(hist), q(ROOT .. "/bin/nnvis"))
   local ok, out = sh(TMUX .. " new-session -d -x 200 -y 50 -s repl " .. q(cmd))
@@ -91,6 +97,9 @@ describe("the nnvis REPL (bin/nnvis in tmux)", function()
     keys("this is not lua")
     wait_for("this is not lua")
     keys("C-c")
+    -- the interrupt takes effect before more keys are typed: a second, empty prompt
+    local deadline = os.time() + 10
+    while count(screen(), "nnvis>") < 2 and os.time() <= deadline do os.execute("sleep 0.1") end
     keys('print("after" .. "ctrl-c")', "Enter")
     local s = wait_for("\nafterctrl-c", "after Ctrl-C")
     assert.falsy(s:find("unexpected symbol", 1, true), s)

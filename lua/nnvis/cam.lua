@@ -34,6 +34,7 @@ local function class_target(t) if type(t) == "function" then return nil end retu
 local no_grad = core.no_grad
 
 -- per-sample min-max normalization of (N,H,W) maps to [0,1]
+--- per-sample min-max normalization of (N,H,W) maps to [0,1]
 local function normalize(maps)
   local n = maps:size(1)
   local flat = maps:reshape(n, -1)
@@ -283,6 +284,7 @@ function layer_methods.ablationcam(model, x, opts)
 end
 
 -- flips the last dim (differentiable)
+--- t flipped along its last dimension (differentiable)
 local function hflip(t)
   local w = t:size(t:dim())
   return t:index_select(t:dim(), core.arange(w, 0, -1))
@@ -306,6 +308,10 @@ M.known_options = {
 
 -- public entry points: batch handling, eval mode, test-time augmentation, upsampling
 for name, f in pairs(layer_methods) do
+ --- nv.cam.gradcam(model, x [, opts]) and the other layer methods (cam, gradcampp, xgradcam,
+ --- layercam, hirescam, scorecam, eigencam, ablationcam): the (N,H,W) map in [0,1] of x at its
+ --- resolution and the raw map; opts.layer, opts.target, opts.aug_smooth and each method's own
+ --- (nv.cam.known_options); the formula is beside each method in lua/nnvis/cam.lua
   M[name] = function(model, x, opts)
     opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
@@ -344,6 +350,9 @@ end
 local function channel_max_abs(g) return g:abs():max(2) end      -- (N,C,H,W) -> (N,H,W)
 
 local function input_method(name, f)
+ --- nv.cam.saliency(model, x [, opts]) and the other input-gradient methods (smoothgrad,
+ --- integrated_gradients, guided_backprop): the (N,H,W) map in [0,1] and the raw attributions
+ --- (N,C,H,W); opts.target and each method's own (nv.cam.known_options)
   M[name] = function(model, x, opts)
     opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)

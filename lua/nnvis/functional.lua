@@ -70,6 +70,7 @@ local function nll(fname, logp, targets, weight)
   return -picked:mean(), targets
 end
 
+--- nll_loss(logp, targets [, {weight}]): mean negative log-likelihood of 1-based class ids
 function F.nll_loss(logp, targets, opts)
   opts = check_opts("nll_loss", opts, { "weight" })
   check_tensor("nll_loss", logp, "input")

@@ -67,6 +67,8 @@ for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos
                         "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp",
                         "gather", "index_select", "transpose", "permute", "reshape", "view",
                         "pow", "maximum", "minimum" } do
+ --- nv.relu(x), nv.sum(x, d), ...: the functional form of each tensor method in the list above,
+ --- the same as x:relu(), x:sum(d) (see the README's "The library" for their arguments)
   nv[name] = nv[name] or function(x, ...) return core.Tensor[name](x, ...) end
 end
 
@@ -129,7 +131,9 @@ function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(
 function nv.gradcheck(f, inputs, opts) return require("nnvis.gradcheck").gradcheck(f, inputs, opts) end
 
 -- files
+--- nv.load_safetensors(path): a safetensors file -> table name -> tensor and its metadata, or nil, message
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
+--- nv.save_safetensors(tbl, path [, meta]): writes name -> tensor as F32 safetensors; true, or nil, message
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
 --- what torch.save wrote (zip or legacy format) as Lua values; never executes code;
 --- nil, message on a bad file

@@ -38,11 +38,11 @@ local function check_size(size)
 end
 
 --- PNG or JPEG (told apart by their first bytes) -> (C,H,W) tensor in [0,1], or nil, message.
--- opts.mode: nil (the file's channels: gray 1, gray+alpha 2, RGB 3, RGBA 4; a palette
--- gives 3, or 4 when it has transparency), "rgb" (3, alpha dropped) or "gray"
--- (1, luminance 0.299 R + 0.587 G + 0.114 B).  A JPEG has 1 channel (gray) or 3 natively.
--- opts.size: {h, w} (or one number) resizes bilinearly; this needs core.interpolate and
--- raises when the core lacks it rather than silently returning another size.
+--- opts.mode: nil (the file's channels: gray 1, gray+alpha 2, RGB 3, RGBA 4; a palette
+--- gives 3, or 4 when it has transparency), "rgb" (3, alpha dropped) or "gray"
+--- (1, luminance 0.299 R + 0.587 G + 0.114 B).  A JPEG has 1 channel (gray) or 3 natively.
+--- opts.size: {h, w} (or one number) resizes bilinearly; this needs core.interpolate and
+--- raises when the core lacks it rather than silently returning another size.
 function M.load_image(path, opts)
   opts = check_opts("image.load", opts, { "mode", "size" })
   check_path("load_image", path)
@@ -77,9 +77,9 @@ local writers = {
 writers.jpeg = writers.jpg
 
 --- Writes a (C,H,W) tensor with C in 1..4, or an (H,W) one, in the format the path's
--- extension names: .png (8-bit, also for a path without an extension) or .jpg / .jpeg
--- (baseline, opts.quality 1..100, default 90; alpha dropped).  Values are clamped to [0,1].
--- Raises for another extension; returns true, or nil, message when the file cannot be written.
+--- extension names: .png (8-bit, also for a path without an extension) or .jpg / .jpeg
+--- (baseline, opts.quality 1..100, default 90; alpha dropped).  Values are clamped to [0,1].
+--- Raises for another extension; returns true, or nil, message when the file cannot be written.
 function M.save_image(t, path, opts)
   check_tensor("save_image", t, "image")
   check_path("save_image", path)
@@ -105,14 +105,14 @@ function M.save_image(t, path, opts)
 end
 
 --- safetensors file -> table name -> tensor (float32, whatever the stored dtype), and a
--- table of the "__metadata__" strings (empty when there are none); or nil, message.
+--- table of the "__metadata__" strings (empty when there are none); or nil, message.
 function M.load_safetensors(path)
   check_path("load_safetensors", path)
   return core.safetensors_load(path)
 end
 
 --- Writes tbl (name -> tensor) as F32 safetensors with optional metadata (string -> string).
--- Returns true, or nil, message when the file cannot be written.
+--- Returns true, or nil, message when the file cannot be written.
 function M.save_safetensors(tbl, path, meta)
   if type(tbl) ~= "table" then
     error("save_safetensors: expected a table of name -> tensor, got " .. type(tbl), 2)

@@ -89,11 +89,13 @@ function VGG:config()
 end
 
 for name, cfg in pairs(vgg_cfgs) do
+ --- nv.models.vgg11/13/16/19(opts): torchvision's VGG (opts.num_classes, opts.init, opts.dropout)
   M[name] = function(opts)
     local m = VGG(cfg, opts)
     m.name = name
     return m
   end
+ --- nv.models.vgg11_bn ... vgg19_bn(opts): VGG with batch norm after each convolution
   M[name .. "_bn"] = function(opts)
     local m = VGG(cfg, with(opts or {}, { batch_norm = true }))
     m.name = name .. "_bn"
@@ -205,6 +207,7 @@ local resnet_cfgs = {
   resnet152 = { Bottleneck, { 3, 8, 36, 3 } },
 }
 for name, cfg in pairs(resnet_cfgs) do
+ --- nv.models.resnet18/34/50/101/152(opts): torchvision's ResNet (opts.num_classes, opts.init)
   M[name] = function(opts)
     local m = ResNet(cfg[1], cfg[2], opts)
     m.name = name

@@ -167,6 +167,7 @@ function Module.__alloc(cls)
   return obj
 end
 
+--- Module:init(...): a subclass's constructor (layers, parameters); the base does nothing
 function Module:init() end
 
 local function register(self, name, kind)
@@ -316,6 +317,7 @@ end
 --- for name, p in model:named_parameters() — dotted paths in definition order, shared ones once;
 --- {recurse = false}: only the module's own (as PyTorch's recurse=False)
 function Module:named_parameters(opts) return iterate(tensor_list(self, "param", opts)) end
+--- for name, b in model:named_buffers() — buffers (running statistics) by dotted path
 function Module:named_buffers(opts) return iterate(tensor_list(self, "buffer", opts)) end
 --- array of the parameter tensors, definition order, shared ones once
 function Module:parameters(opts)
@@ -323,6 +325,7 @@ function Module:parameters(opts)
   for _, e in ipairs(tensor_list(self, "param", opts)) do out[#out + 1] = e[2] end
   return out
 end
+--- array of the buffer tensors (running statistics), definition order
 function Module:buffers(opts)
   local out = {}
   for _, e in ipairs(tensor_list(self, "buffer", opts)) do out[#out + 1] = e[2] end
@@ -370,6 +373,7 @@ function Module:train(mode)
   for _, e in ipairs(module_list(self)) do rawset(e[2], "training", mode and true or false) end
   return self
 end
+--- eval mode (Dropout off, BatchNorm on its running statistics); returns self
 function Module:eval() return self:train(false) end
 
 --- clears the .grad of every parameter
@@ -385,6 +389,7 @@ function Module:requires_grad_(b)
   return self
 end
 
+--- Module:forward(x, ...): what a subclass computes; the base says what to define
 function Module:forward()
   error(self.kind .. ": the module has no forward; define " .. self.kind .. ":forward(x)", 2)
 end

@@ -173,6 +173,7 @@ end
 -- the scope path of a node name /a/a.0/conv1/Conv -> {"a", "a.0", "a.0.conv1"}, or {} when
 -- the name carries none.  A segment that extends its parent's path (a.0 under a) is a full
 -- path already; any other is relative (conv1 under a.0).
+--- scope_paths(name): the PyTorch scope path of an ONNX node name, e.g. {"a", "a.0", "a.0.conv1"}
 local function scope_paths(name)
   if name:sub(1, 1) ~= "/" then return {} end
   local segs = {}

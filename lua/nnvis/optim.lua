@@ -61,6 +61,7 @@ end
 local SGD = setmetatable({}, { __index = Optimizer })
 SGD.__index = SGD
 SGD.__tostring = Optimizer.__tostring
+--- SGD(params, {lr, momentum, dampening, nesterov, weight_decay}) as torch.optim.SGD
 function M.SGD(params, opts)
   local self = new(SGD, "SGD", params, opts, { lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false })
   if self.nesterov and (self.momentum <= 0 or self.dampening ~= 0) then
@@ -105,7 +106,9 @@ local function adam(params, opts, decoupled, fname)
   self.decoupled = decoupled
   return self
 end
+--- Adam(params, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0}) as torch.optim.Adam
 function M.Adam(params, opts) return adam(params, opts, false, "Adam") end
+--- AdamW(params, {lr, betas, eps, weight_decay = 1e-2}): Adam with decoupled weight decay
 function M.AdamW(params, opts) return adam(params, opts, true, "AdamW") end
 
 function Adam:step()

@@ -19,6 +19,7 @@ for i = 0, 255 do
   crc_table[i] = c
 end
 
+--- crc32c(s): the CRC-32C of a string (TensorBoard's record checksum)
 function M.crc32c(s)
   local c = 0xFFFFFFFF
   local byte, tbl = string.byte, crc_table
@@ -34,12 +35,14 @@ function M.masked_crc(s)
   return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xa282ead8) & 0xFFFFFFFF
 end
 
+--- record(payload): one TFRecord (length, masked CRCs, payload) as bytes
 function M.record(payload)
   local len = string.pack("<I8", #payload)
   return len .. string.pack("<I4", M.masked_crc(len)) .. payload .. string.pack("<I4", M.masked_crc(payload))
 end
 
 -- ---- protocol buffer encoding ----------------------------------------------------------------
+--- varint(n): n as a protobuf base-128 varint
 local function varint(n)
   local out = {}
   if n < 0 then n = n + 2 ^ 64 end   -- two's complement for negative int64 (not used for sizes)
