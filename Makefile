@@ -27,6 +27,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
            dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata \
            libreadline-dev tmux
+DEB_PKGS += chromium
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so

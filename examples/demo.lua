@@ -155,7 +155,7 @@ local nn = nv.nn
 local gap = nn.Sequential { nn.Conv2d(1, 16, 3, { padding = 1 }), nn.ReLU(), nn.MaxPool2d(2),
                             nn.Conv2d(16, 32, 3, { padding = 1 }), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                             nn.Flatten(), nn.Linear(32, 3) }
-nv.train.fit(gap, { x = cx, y = cy, epochs = 6, batch_size = 32, lr = 3e-3, seed = 2, progress = false,
+local gap_history = nv.train.fit(gap, { x = cx, y = cy, epochs = 6, batch_size = 32, lr = 3e-3, seed = 2, progress = false,
                     out = { write = function() end, flush = function() end } })
 gap:eval()
 local tx, ty = nv.data.placed(test, { classes = canvas_classes, n = 100 })
@@ -179,6 +179,15 @@ for _, m in ipairs(input_methods) do explain(m) end
 save(nv.image.grid(mt, { nrow = 5, labels = ml, padding = 4 }), "cam_methods.png")
 write_text("cam_scores.txt", table.concat(scores, "\n"))
 print(table.concat(scores, "\n"))
+
+-- ---- the HTML report: one self-contained page on the placed-item model and 8 test images ----
+local report = nv.report(gap, tx:narrow(1, 1, 8), { history = gap_history, cam_layer = "4",
+  title = "placed-item model (GAP head) on 8 test images",
+  classes = { "Trouser", "Sneaker", "Bag" } })
+assert(report:save(outdir .. "/report.html"))
+written[#written + 1] = outdir .. "/report.html"
+print(report:text())
+print("report: open " .. outdir .. "/report.html in a browser")
 
 -- ---- TensorBoard -----------------------------------------------------------------------------------------
 local tb = nv.tensorboard.writer(outdir .. "/tensorboard")

@@ -108,12 +108,7 @@ local function tmp(content)
   return path
 end
 
-local function read_all(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_all = require("helpers").read_all
 
 local function flat(t)
   local out = {}

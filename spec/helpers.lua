@@ -37,4 +37,24 @@ function H.away_from_zero(...)
   return (t * s):detach()
 end
 
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+-- base64 text (padding and line breaks allowed) back to bytes
+function H.unbase64(s)
+  local out, bits, n = {}, 0, 0
+  for ch in s:gmatch("[%w+/]") do
+    bits = bits << 6 | (B64:find(ch, 1, true) - 1)
+    n = n + 6
+    if n >= 8 then n = n - 8; out[#out + 1] = string.char(bits >> n & 255) end
+  end
+  return table.concat(out)
+end
+
+-- a whole file's bytes
+function H.read_all(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return H

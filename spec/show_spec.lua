@@ -14,16 +14,7 @@ local function capture(f)
   return s
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function unbase64(s)
-  local out, bits, n = {}, 0, 0
-  for ch in s:gmatch("[^=]") do
-    bits = bits << 6 | (B64:find(ch, 1, true) - 1)
-    n = n + 6
-    if n >= 8 then n = n - 8; out[#out + 1] = string.char(bits >> n & 255) end
-  end
-  return table.concat(out)
-end
+local unbase64 = H.unbase64
 
 -- decodes the sixel images nnvis writes: palette index per pixel (row-major, 1-based) and the
 -- palette's colours in percent

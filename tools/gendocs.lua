@@ -2,7 +2,7 @@
 -- each comment block directly above a function (or a class) becomes an entry under its
 -- module, with the signature as written.  `make docs` runs it; spec/docs_spec.lua checks that
 -- docs/API.md is what it writes and that every public function has a doc comment.
-local files = { "init", "nn", "functional", "models", "optim", "data", "train", "capture", "summary",
+local files = { "init", "nn", "functional", "models", "optim", "data", "train", "capture", "summary", "report",
   "diagram", "features", "maximize", "cam", "image", "io", "plot", "tensorboard", "onnx", "pth",
   "gradcheck", "assert", "util", "class", "colormap", "canvas" }
 

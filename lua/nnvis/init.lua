@@ -114,6 +114,10 @@ setmetatable(nv, {
 --- nv.summary(model, input_or_shape [, {depth = 3}]): the layer table of a model
 function nv.summary(model, input, opts) return require("nnvis.summary").summary(model, input, opts) end
 
+--- nv.report(model, x [, opts]): a self-contained HTML report on a model and an input batch
+--- (summary, diagram, statistics with warnings, feature maps, CAMs, curves); :save(path)
+function nv.report(model, x, opts) return require("nnvis.report").report(model, x, opts) end
+
 --- nv.capture(model, x, {layers = {...}, grads = bool, target = ...}): name -> {output, grad}
 function nv.capture(model, x, opts) return require("nnvis.capture").capture(model, x, opts) end
 
