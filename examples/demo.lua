@@ -164,7 +164,7 @@ local one = tx:narrow(1, 1, 1)
 local big = nv.image.resize(one:select(1, 1), { 112, 112 })
 local layer_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam",
                         "ablationcam", "guided_gradcam" }
-local input_methods = { "saliency", "smoothgrad", "integrated_gradients", "guided_backprop" }
+local input_methods = { "saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "occlusion", "rise", "lrp" }
 local mt, ml, scores = {}, {}, {}
 local function explain(m, opts)
   local map = nv.cam[m](gap, one, opts)
@@ -172,7 +172,9 @@ local function explain(m, opts)
   local ins = nv.cam.insertion(gap, one, map, { steps = 16 })
   mt[#mt + 1] = nv.image.overlay(big, map:select(1, 1), { alpha = 0.5 })
   ml[#ml + 1] = string.format("%s %.2f/%.2f", m, del.mean_auc, ins.mean_auc)
-  scores[#scores + 1] = string.format("%-22s deletion AUC %.3f  insertion AUC %.3f", m, del.mean_auc, ins.mean_auc)
+  local road = nv.cam.road(gap, one, map)
+  scores[#scores + 1] = string.format("%-22s deletion AUC %.3f  insertion AUC %.3f  ROAD MoRF %.3f LeRF %.3f", m,
+    del.mean_auc, ins.mean_auc, road.mean_morf_auc, road.mean_lerf_auc)
 end
 for _, m in ipairs(layer_methods) do explain(m, { layer = "4" }) end
 for _, m in ipairs(input_methods) do explain(m) end

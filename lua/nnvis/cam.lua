@@ -471,7 +471,7 @@ local function probs(model, xs, target, ids_i)
   return core.softmax(util.first_tensor(o):reshape(xs:size(1), -1), 2):select(2, ids_i):values()
 end
 
--- 0-based rank of every pixel of an (H,W) map, highest first (ties by position)
+--- 0-based rank of every pixel of an (H,W) map, highest first (ties by position)
 local function ranks(map)
   local v = map:contiguous():values()
   local idx = {}
@@ -481,6 +481,8 @@ local function ranks(map)
   for k, i in ipairs(idx) do r[i] = k - 1 end
   return core.tensor(r):view(map:shape())
 end
+
+M.ranks = ranks
 
 local function trapezoid(ys)
   local s = 0
@@ -593,5 +595,43 @@ function M.compare(model, x, opts)
   local g = image.grid(tiles, { nrow = opts.nrow, labels = names, padding = 4 })
   return require("nnvis.figure").label(g, "CAM comparison", opts.layer)
 end
+
+-- ---- perturbation methods and LRP (lua/nnvis/perturb.lua, lua/nnvis/lrp.lua) ------------------
+M.known_options.occlusion = { "target", "patch", "stride", "baseline", "batch_size", "progress" }
+M.known_options.rise = { "target", "masks", "cells", "p", "seed", "batch_size", "progress" }
+M.known_options.lrp = { "target", "composite", "epsilon", "gamma", "alpha", "beta", "low", "high", "rules", "merge_bn" }
+M.known_options.road = { "target", "fractions", "iterations", "noise", "seed", "batch_size" }
+
+--- nv.cam.occlusion, nv.cam.rise and nv.cam.lrp, like the input-gradient methods, return the
+--- (N,H,W) map in [0,1] and the raw attribution (occlusion: the mean score drop (N,H,W); rise:
+--- the saliency (N,H,W); lrp: the relevance (N,C,H,W)); their options are beside them in
+--- lua/nnvis/perturb.lua and lua/nnvis/lrp.lua
+input_method("occlusion", function(model, x, opts)
+  local raw = require("nnvis.perturb").occlusion(model, x, opts)
+  return raw, raw
+end)
+input_method("rise", function(model, x, opts)
+  local raw = require("nnvis.perturb").rise(model, x, opts)
+  return raw, raw
+end)
+input_method("lrp", function(model, x, opts)
+  local R = require("nnvis.lrp").lrp(model, x, opts)
+  return R:sum(2):relu(), R
+end)
+
+--- ROAD (Rong et al. 2022): remove-and-debias curves of maps (N,H,W) for inputs x, most- and
+--- least-relevant first, with noisy linear imputation: {fractions, morf, lerf, morf_auc,
+--- lerf_auc, mean_morf_auc (low is good), mean_lerf_auc (high is good)}
+function M.road(model, x, maps, opts)
+  opts = util.check_opts("road", opts, M.known_options.road)
+  local xb, single = as_batch(x, "road")
+  if single and util.is_tensor(maps) and maps:dim() == 2 then maps = maps:unsqueeze(1) end
+  return with_eval(model, function() return require("nnvis.perturb").road(model, xb, maps, opts) end)
+end
+
+--- every method that takes (model, x, opts) and returns (N,H,W) maps
+M.all_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam",
+  "ablationcam", "guided_gradcam", "saliency", "smoothgrad", "integrated_gradients", "guided_backprop",
+  "occlusion", "rise", "lrp" }
 
 return M

@@ -53,15 +53,7 @@ local function fmt(v)
   return string.format("%.4g", v)
 end
 
-local function leaf_layers(model)
-  local list = {}
-  for name, m in model:named_modules() do
-    local leaf = true
-    for _ in m:named_children() do leaf = false; break end
-    if leaf and name ~= "" then list[#list + 1] = { name = name, module = m } end
-  end
-  return list
-end
+local leaf_layers = util.leaves
 
 -- the warnings of one statistics row, given the largest gradient norm over all layers
 local function warnings_of(r, gmax, opts)

@@ -78,6 +78,17 @@ function M.merge(defaults, opts)
   return out
 end
 
+--- the leaf modules of a model (no children), in registration order: {{name =, module =}, ...}
+function M.leaves(model)
+  local list = {}
+  for name, m in model:named_modules() do
+    local leaf = true
+    for _ in m:named_children() do leaf = false; break end
+    if leaf and name ~= "" then list[#list + 1] = { name = name, module = m } end
+  end
+  return list
+end
+
 function M.is_tensor(t) return getmetatable(t) == core.tensor_mt end
 
 --- "(2,3)" for a tensor's shape, for error messages
