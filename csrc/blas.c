@@ -25,6 +25,9 @@ typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int
 typedef void (*sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float,
                          float *, int);
 static sgemm_fn p_sgemm;
+typedef void (*dsyevd_fn)(const char *, const char *, const int *, double *, const int *, double *, double *,
+                          const int *, int *, const int *, int *);
+static dsyevd_fn p_dsyevd;   /* LAPACK's symmetric eigensolver, in OpenBLAS */
 static sgemv_fn p_sgemv;
 static void (*p_set_threads)(int);
 static int (*p_get_threads)(void);
@@ -55,6 +58,7 @@ int nv_blas_init(void) {
   if (!h) return nv_seterr("cannot load OpenBLAS (install libopenblas0): %s", dlerror());
   p_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
   p_sgemv = (sgemv_fn)dlsym(h, "cblas_sgemv");
+  p_dsyevd = (dsyevd_fn)dlsym(h, "dsyevd_");
   p_set_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
   p_get_threads = (int (*)(void))dlsym(h, "openblas_get_num_threads");
   p_corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
@@ -100,4 +104,33 @@ void nv_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
   }
   p_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, M, N, K, alpha, A, lda, B,
           ldb, beta, C, ldc);
+}
+
+/* Eigen-decomposition of the symmetric n x n matrix a (row-major, only its lower triangle
+ * read): w = eigenvalues ascending, v = row-major n x n with eigenvector k in column k.
+ * Computed in double precision by LAPACK's dsyevd.  Returns 1, or 0 with the error set. */
+int nv_eigh(int n, const float *a, float *w, float *v) {
+  if (!nv_blas_init()) return 0;
+  if (!p_dsyevd) return nv_seterr("eigh: this OpenBLAS has no LAPACK (dsyevd_)");
+  if (n <= 0) return 1;
+  size_t nn = (size_t)n * n;
+  double *A = malloc(nn * sizeof *A), *W = malloc((size_t)n * sizeof *W);
+  if (!A || !W) { free(A); free(W); return nv_seterr("eigh: out of memory for a %dx%d matrix", n, n); }
+  for (size_t i = 0; i < nn; i++) A[i] = a[i];   /* row-major lower = column-major upper */
+  int lwork = -1, liwork = -1, info = 0, iwq = 0;
+  double wq = 0;
+  p_dsyevd("V", "U", &n, A, &n, W, &wq, &lwork, &iwq, &liwork, &info);
+  lwork = (int)wq; liwork = iwq;
+  double *work = info == 0 ? malloc((size_t)lwork * sizeof *work) : NULL;
+  int *iwork = info == 0 ? malloc((size_t)liwork * sizeof *iwork) : NULL;
+  if (!work || !iwork) { free(A); free(W); free(work); free(iwork); return nv_seterr("eigh: out of memory for the workspace"); }
+  p_dsyevd("V", "U", &n, A, &n, W, work, &lwork, iwork, &liwork, &info);
+  free(work); free(iwork);
+  if (info != 0) { free(A); free(W); return nv_seterr("eigh: LAPACK dsyevd failed (info %d)", info); }
+  for (int k = 0; k < n; k++) w[k] = (float)W[k];
+  /* column-major A: A[k*n + i] is component i of eigenvector k */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < n; k++) v[(size_t)i * n + k] = (float)A[(size_t)k * n + i];
+  free(A); free(W);
+  return 1;
 }

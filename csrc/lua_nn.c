@@ -265,8 +265,30 @@ static int l_rotate(lua_State *L) {
   return PUSH(nv_rotate(x, deg * 3.14159265358979323846 / 180.0, scale), "rotate");
 }
 
+/* eigh(a) -> values (n) ascending, vectors (n,n) with eigenvector k in column k; a symmetric */
+static int l_eigh(lua_State *L) {
+  nv_tensor *a = T(1);
+  if (a->ndim != 2 || a->size[0] != a->size[1]) {
+    char buf[64];
+    return luaL_error(L, "eigh: expected a square matrix (n,n), got %s", nv_shape_str(buf, sizeof buf, a->ndim, a->size));
+  }
+  if (a->size[0] > 16384) return luaL_error(L, "eigh: a %dx%d matrix is too large (at most 16384)", (int)a->size[0], (int)a->size[0]);
+  int n = (int)a->size[0];
+  int64_t vs[1] = {n}, ms[2] = {n, n};
+  nv_tensor *c = nv_contiguous_data(a);
+  nv_tensor *w = c ? nv_empty(1, vs) : NULL, *v = w ? nv_empty(2, ms) : NULL;
+  if (!v || !nv_eigh(n, nv_data(c), nv_data(w), nv_data(v))) {
+    nv_release(c); nv_release(w); nv_release(v);
+    return nv_lua_raise(L, "eigh");
+  }
+  nv_release(c);
+  nv_lua_pushtensor(L, w, "eigh");
+  nv_lua_pushtensor(L, v, "eigh");
+  return 2;
+}
+
 static const luaL_Reg functions[] = {
-  {"rotate", l_rotate},
+  {"rotate", l_rotate}, {"eigh", l_eigh},
   {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
   {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},

@@ -136,6 +136,10 @@ const char *nv_blas_config(void);    /* OpenBLAS' configuration string; borrowed
 int nv_blas_threads(void);
 void nv_blas_set_threads(int n);
 int nv_blas_coretype_forced(void);   /* 1 when nnvis chose the core type itself */
+/* Symmetric eigen-decomposition (LAPACK dsyevd): a is n x n row-major (lower triangle read);
+ * w (n) gets the eigenvalues ascending, v (n x n, row-major) the eigenvectors as columns.
+ * Returns 1, or 0 with the error set. */
+int nv_eigh(int n, const float *a, float *w, float *v);
 
 /* ---- random numbers ------------------------------------------------------------------ */
 void nv_manual_seed(uint64_t seed);

@@ -1,50 +1,10 @@
 local nv = require "nnvis"
 local TB = nv.tensorboard
 
--- a minimal protobuf decoder: field number -> list of values (varint numbers, raw strings
--- for length-delimited fields, numbers for fixed64 doubles and fixed32 floats)
-local function decode(s)
-  local out, i = {}, 1
-  local function varint()
-    local n, shift = 0, 0
-    repeat
-      local b = s:byte(i)
-      i = i + 1
-      n = n | ((b & 0x7F) << shift)
-      shift = shift + 7
-    until b < 0x80
-    return n
-  end
-  while i <= #s do
-    local k = varint()
-    local field, wire = k >> 3, k & 7
-    local v
-    if wire == 0 then v = varint()
-    elseif wire == 1 then v = string.unpack("<d", s, i); i = i + 8
-    elseif wire == 5 then v = string.unpack("<f", s, i); i = i + 4
-    elseif wire == 2 then local n = varint(); v = s:sub(i, i + n - 1); i = i + n
-    else error("bad wire type " .. wire) end
-    out[field] = out[field] or {}
-    table.insert(out[field], v)
-  end
-  return out
-end
+local R = require "tb_reader"
+local decode = R.decode
 
-local function read_records(path)
-  local data = assert(io.open(path, "rb")):read("a")
-  local recs, i = {}, 1
-  while i <= #data do
-    local len = string.unpack("<I8", data, i)
-    local lencrc = string.unpack("<I4", data, i + 8)
-    assert.equal(TB.masked_crc(data:sub(i, i + 7)), lencrc)
-    local payload = data:sub(i + 12, i + 12 + len - 1)
-    local pcrc = string.unpack("<I4", data, i + 12 + len)
-    assert.equal(TB.masked_crc(payload), pcrc)
-    recs[#recs + 1] = payload
-    i = i + 12 + len + 4
-  end
-  return recs
-end
+local read_records = R.read_records
 
 describe("nnvis.tensorboard", function()
   it("computes CRC-32C (check value of '123456789' is 0xE3069283)", function()

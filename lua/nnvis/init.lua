@@ -93,7 +93,7 @@ function nv.config(opts) return setmetatable(core.config(opts), Config) end
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
                tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas",
-               features = "nnvis.features", onnx = "nnvis.onnx", figure = "nnvis.figure", show = "nnvis.show" }
+               features = "nnvis.features", onnx = "nnvis.onnx", project = "nnvis.project", landscape = "nnvis.landscape", figure = "nnvis.figure", show = "nnvis.show" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]

@@ -89,10 +89,15 @@ end
 --- terminal); live_mode (force nv.show's mode);
 --- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
 --- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
+--- tensorboard (a log directory: the TensorBoard logs Keras' callback writes, see
+--- lua/nnvis/trainlog.lua), update_freq ("epoch", "batch" or N steps), histogram_freq (every
+--- k epochs: weight and gradient histograms and tb_images (4) images with their Grad-CAM);
+--- grad_flow (true or every N steps: per-layer gradient norms and update ratios in
+--- history.grad_flow, drawn by nv.plot.grad_flow).
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
 --- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
 function T.fit(model, opts)
-  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "live", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "val_x", "val_y", "x", "y" })
+  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "grad_flow", "histogram_freq", "live", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
@@ -111,6 +116,7 @@ function T.fit(model, opts)
   local n = x:size(1)
   local per_epoch = opts.drop_last and n // bs or math.ceil(n / bs)
   local step = 0
+  local log = require("nnvis.trainlog").new(model, opts, per_epoch)
   for epoch = 1, epochs do
     if model.train then model:train() end
     local t0 = core.now()
@@ -121,6 +127,7 @@ function T.fit(model, opts)
       local loss = lossf(logits, by)
       opt:zero_grad()
       loss:backward()
+      if log then log:before_step(step + 1) end
       opt:step()
       step = step + 1
       local b = bx:size(1)
@@ -141,6 +148,7 @@ function T.fit(model, opts)
           sum_loss / seen, right / seen, info.images_per_second))
         if out.flush then out:flush() end
       end
+      if log then log:after_step(step, info, opt.lr) end
       if opts.on_step then opts.on_step(info) end
       if opts.max_steps and step >= opts.max_steps then break end
     end
@@ -158,11 +166,13 @@ function T.fit(model, opts)
     if tty then out:write("\r" .. line .. string.rep(" ", 20) .. "\n") else out:write(line .. "\n") end
     if out.flush then out:flush() end
     hist.epoch_end_steps[epoch] = step
+    if log then log:epoch(epoch, hist, x, opt.lr) end
     if live then show_live(hist, opts, out, tty) end
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end
   end
+  if log then log:close(hist) end
   return hist
 end
 
