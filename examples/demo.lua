@@ -191,6 +191,31 @@ written[#written + 1] = outdir .. "/report.html"
 print(report:text())
 print("report: open " .. outdir .. "/report.html in a browser")
 
+-- ---- more ways to look: projection, gradient flow, loss landscape, a small MLP ------------------------
+local emb_x, emb_y = test.images:narrow(1, 1, 500), test.labels:narrow(1, 1, 500)
+local feats = nv.project.features(model, emb_x, "classifier.1")
+local pca = nv.project.pca(feats, 2)
+print(string.format("PCA of classifier.1 over 500 test images: the first two components explain %.1f%% and %.1f%%",
+  100 * pca.explained_ratio[1], 100 * pca.explained_ratio[2]))
+local tsne = nv.project.tsne(feats, { perplexity = 30, seed = 1 })
+save(nv.plot.scatter(tsne.points, { labels = emb_y, names = classes, width = 760, height = 520,
+  title = "t-SNE of classifier.1 (128 features) over 500 test images, by true class" }), "tsne_classifier1.png")
+nv.project.projector(outdir .. "/tensorboard", feats, { labels = emb_y, names = classes, images = emb_x, name = "classifier.1" })
+-- a 2-D toy problem: an MLP, its gradient flow, decision regions, neurons and loss landscape
+nv.manual_seed(3)
+local px = nv.randn(300, 2)
+local pyv = {}
+for i = 1, 300 do pyv[i] = (px:get(i, 1) * px:get(i, 2) > 0) and 1 or 2 end
+local py = nv.tensor(pyv)
+local mlp = nv.nn.Sequential { nv.nn.Linear(2, 16), nv.nn.Tanh(), nv.nn.Linear(16, 8), nv.nn.Tanh(), nv.nn.Linear(8, 2) }
+local mh = nv.train.fit(mlp, { x = px, y = py, epochs = 40, batch_size = 30, lr = 0.02, progress = false, grad_flow = 1,
+  out = { write = function() end, flush = function() end } })
+print(string.format("2-D toy MLP: train accuracy %.1f%%", 100 * mh.epochs.accuracy[#mh.epochs.accuracy]))
+save(nv.plot.grad_flow(mh.grad_flow), "grad_flow.png")
+save(nv.plot.decision_regions(mlp, px, py, { names = { "same sign", "opposite signs" } }), "decision_regions.png")
+save(nv.plot.neurons(mlp, { input = px:narrow(1, 1, 1) }), "neurons.png")
+save(nv.plot.landscape(nv.landscape.surface(mlp, { x = px, y = py, steps = 25 })), "loss_landscape.png")
+
 -- ---- TensorBoard -----------------------------------------------------------------------------------------
 local tb = nv.tensorboard.writer(outdir .. "/tensorboard")
 if history and history.step_loss then

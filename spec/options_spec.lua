@@ -68,9 +68,11 @@ describe("options are checked", function()
     { "deletion", "step", function(o) return nv.cam.deletion(m, x4, maps, o) end },
     { "insertion", "step", function(o) return nv.cam.insertion(m, x4, maps, o) end },
     { "confidence_change", "kep", function(o) return nv.cam.confidence_change(m, x4, maps, o) end },
+    { "road", "fractons", function(o) return nv.cam.road(m, x4, maps, o) end },
   }
   for method, keys in pairs(nv.cam.known_options) do
-    if nv.cam[method] and method ~= "deletion" and method ~= "insertion" and method ~= "confidence_change" then
+    if nv.cam[method] and method ~= "deletion" and method ~= "insertion" and method ~= "confidence_change"
+      and method ~= "road" then
       cases[#cases + 1] = { method, "target_layers", function(o) return nv.cam[method](m, x4, o) end }
       -- each method knows its own keys: the first one it does not know is refused too
       for _, other in ipairs { "batch_size", "fc", "steps", "samples", "layer" } do

@@ -11,7 +11,8 @@ local M = {}
 
 -- a qualitative palette (Tableau-like hues)
 M.palette = { { 0.12, 0.47, 0.71 }, { 1.00, 0.50, 0.05 }, { 0.17, 0.63, 0.17 }, { 0.84, 0.15, 0.16 },
-              { 0.58, 0.40, 0.74 }, { 0.55, 0.34, 0.29 }, { 0.89, 0.47, 0.76 }, { 0.50, 0.50, 0.50 } }
+              { 0.58, 0.40, 0.74 }, { 0.55, 0.34, 0.29 }, { 0.89, 0.47, 0.76 }, { 0.50, 0.50, 0.50 },
+              { 0.74, 0.74, 0.13 }, { 0.09, 0.75, 0.81 } }
 
 local function values(v)
   if getmetatable(v) == core.tensor_mt then return v:contiguous():values() end
@@ -42,8 +43,9 @@ local function fmt(v)
   return s
 end
 
--- the frame shared by line charts and histograms: returns the canvas and a mapping
--- from data to pixel coordinates
+--- plot.frame(opts, xlo, xhi, ylo, yhi) -> canvas, map: the axes, ticks, grid, title and
+--- labels every chart shares (opts: width, height, title, xlabel, ylabel, logx, logy); map.x
+--- and map.y turn data into pixel coordinates, map.left/right/top/bottom bound the plot area
 local function frame(opts, xlo, xhi, ylo, yhi)
   local W, H = opts.width or 640, opts.height or 400
   local cv = Canvas.new(W, H, 1)
@@ -104,6 +106,7 @@ local function frame(opts, xlo, xhi, ylo, yhi)
   if opts.ylabel then cv:text_vertical(3, top + ph // 2 + Canvas.text_width(opts.ylabel) // 2, opts.ylabel, { 0, 0, 0 }) end
   return cv, map
 end
+M.frame = frame
 
 -- series as a list of {name =, y =, x =} from the accepted forms
 local function normalize_series(series)
@@ -271,4 +274,10 @@ function M.text_histogram(t, opts)
   return table.concat(lines, "\n")
 end
 
+-- scatter, grad_flow, landscape, neurons, decision_regions live in nnvis.views
+setmetatable(M, { __index = function(t, k)
+  local v = rawget(require("nnvis.views"), k)
+  if v ~= nil then rawset(t, k, v) end
+  return v
+end })
 return M

@@ -1,0 +1,87 @@
+-- The pictures of nnvis.views (nv.plot.scatter, grad_flow, landscape, neurons,
+-- decision_regions): what they show, checked at the pixels where it must be.
+local nv = require "nnvis"
+local core = require "nnvis.core"
+local nn = nv.nn
+require "nnvis.assert"
+
+local quiet = { write = function() end, flush = function() end }
+
+local function pixel(img, x, y) return { img:get(1, y, x), img:get(2, y, x), img:get(3, y, x) } end
+local function near_color(a, b, tol)
+  for k = 1, 3 do if math.abs(a[k] - b[k]) > (tol or 0.02) then return false end end
+  return true
+end
+
+describe("nv.plot.scatter", function()
+  it("draws each point in its class's colour and names the classes in a legend", function()
+    local pts = nv.tensor({ { 0, 0 }, { 1, 1 }, { 0, 1 } })
+    local img = nv.plot.scatter(pts, { labels = { 1, 2, 2 }, names = { "cat", "dog" }, size = 7 })
+    assert.shape(img, { 3, 480, 640 })
+    local f = nv.figure.of(img)
+    assert.equal("scatter plot", f.kind)
+    -- the point at (0,0) is bottom-left of the data, inside the frame, in palette colour 1
+    local found1, found2 = 0, 0
+    for y = 1, 480, 1 do
+      for x = 1, 640, 1 do
+        local p = pixel(img, x, y)
+        if near_color(p, nv.plot.palette[1]) then found1 = found1 + 1 end
+        if near_color(p, nv.plot.palette[2]) then found2 = found2 + 1 end
+      end
+    end
+    -- 1 point (49 px) + a legend swatch (64 px); 2 points + a swatch
+    assert.is_true(found1 >= 49 + 60 and found1 < 49 + 80, "class 1 pixels " .. found1)
+    assert.is_true(found2 >= 98 + 60 and found2 < 98 + 80, "class 2 pixels " .. found2)
+    assert.has_error(function() nv.plot.scatter(nv.randn(3)) end, "scatter: expected points (N,2), got (3)")
+  end)
+end)
+
+describe("nv.plot.decision_regions", function()
+  it("colours the plane by the class the model predicts there", function()
+    -- class 1 where x > 0, class 2 where x < 0
+    local m = nn.Sequential { nn.Linear(2, 2) }
+    nv.no_grad(function()
+      m:get("0").weight:copy(nv.tensor({ { 10, 0 }, { -10, 0 } }))
+      m:get("0").bias:fill(0)
+    end)
+    local x = nv.tensor({ { -1, -1 }, { 1, 1 }, { -1, 1 }, { 1, -1 } })
+    local img, cls = nv.plot.decision_regions(m, x, nv.tensor({ 2, 1, 2, 1 }), { resolution = 50 })
+    assert.shape(cls, { 50, 50 })
+    assert.equal(2, cls:get(25, 1))
+    assert.equal(1, cls:get(25, 50))
+    assert.equal(nv.figure.of(img).kind, "decision regions")
+  end)
+end)
+
+describe("nv.plot.neurons", function()
+  it("draws every neuron of a small MLP and its strongest connections", function()
+    nv.manual_seed(1)
+    local m = nn.Sequential { nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2) }
+    local img = nv.plot.neurons(m, { input = nv.randn(3), width = 400, height = 300 })
+    assert.shape(img, { 3, 300, 400 })
+    assert.truthy(nv.figure.of(img).title:find("3 -> 4 -> 2", 1, true))
+    assert.has_error(function() nv.plot.neurons(nn.Sequential { nn.ReLU() }) end, "neurons: the model has no Linear layer")
+  end)
+end)
+
+describe("nv.plot.grad_flow and nv.plot.landscape", function()
+  it("draw what fit and nv.landscape recorded", function()
+    nv.manual_seed(2)
+    local m = nn.Sequential { nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2) }
+    local x = nv.randn(32, 2)
+    local y = (nv.rand(32) * 2):floor() + 1
+    local h = nv.train.fit(m, { x = x, y = y, epochs = 2, batch_size = 8, progress = false, out = quiet, grad_flow = 1 })
+    local g = nv.plot.grad_flow(h.grad_flow)
+    assert.equal("gradient flow", nv.figure.of(g).kind)
+    assert.is_true(g:size(3) >= 720)
+    local s = nv.landscape.surface(m, { x = x, y = y, steps = 7 })
+    local img = nv.plot.landscape(s)
+    assert.equal("loss landscape", nv.figure.of(img).kind)
+    -- the red mark of the model sits at the centre cell
+    local cell = math.max(2, math.floor(480 / 7))
+    local cx, cy = 5 + math.floor(3.5 * cell), 19 + math.floor(3.5 * cell)
+    assert.is_true(near_color(pixel(img, cx, cy), { 1, 0, 0 }))
+    local l = nv.plot.landscape(nv.landscape.line(m, { x = x, y = y, steps = 5 }))
+    assert.equal("line plot", nv.figure.of(l).kind)
+  end)
+end)
