@@ -127,7 +127,13 @@ def client():
                     return r["content"]
 
         run("kept = 42")
-        mid = kc.execute("n = 0; while true do n = n + 1 end")
+        msgs, _ = run('print("a"); local t = nv.now(); while nv.now() - t < 1 do end; print("b")')
+        at = {m["content"]["text"]: m["header"]["date"] for m in msgs if m["msg_type"] == "stream"}
+        gap = (at["b\n"] - at["a\n"]).total_seconds() if len(at) == 2 else None
+        report(gap is not None and gap > 0.7, "stream-live", "print a, 1 s of work, print b: %s s apart" % gap)
+        # stop_on_error=False: else ipykernel aborts a request that arrives while it is still
+        # dropping the queue after the error (as it does for IPython), which a fast test can hit
+        mid = kc.execute("n = 0; while true do n = n + 1 end", stop_on_error=False)
         time.sleep(1.0)
         t0 = time.time()
         km.interrupt_kernel()

@@ -136,8 +136,8 @@ local function install_output()
 end
 
 -- ---- values as Jupyter mimebundles ------------------------------------------------------------
-local nv       -- require "nnvis", loaded by main()
-local show     -- nnvis.show
+local nv = require "nnvis"
+local show = require "nnvis.show"
 
 local MAX_LINES, MAX_ITEMS, MAX_DEPTH = 60, 20, 2
 
@@ -263,13 +263,16 @@ local function traceback(e)
   local msg = e
   if type(e) ~= "string" then
     local mt = getmetatable(e)
-    msg = (mt and mt.__tostring) and tostring(e) or ("(error object is a " .. type(e) .. " value)")
+    if mt and mt.__tostring then msg = tostring(e)
+    elseif type(e) == "table" then msg = "(error object) " .. pretty(e, 1, {})
+    else msg = "(error object is a " .. type(e) .. " value)" end
   end
   local lines = {}
   for l in debug.traceback(msg, 2):gmatch("[^\n]+") do
     if l:find(SELF, 1, true) or l:find("in function 'xpcall'", 1, true) then break end
     lines[#lines + 1] = l
   end
+  while lines[#lines] and lines[#lines]:find("(...tail calls...)", 1, true) do lines[#lines] = nil end
   if lines[#lines] == "stack traceback:" then lines[#lines] = nil end
   return { message = msg, lines = lines }
 end
@@ -293,8 +296,9 @@ local function unlocal(code)
   return table.concat(out, "\n")
 end
 
---- compiles a cell: a function returning the values of its last expression (when the cell
---- ends with one) or running it as statements; nil, message on a syntax error
+--- compiles a cell: a function f(pack) that returns pack(values of its last expression) when
+--- the cell ends with one (not a tail call, so that tracebacks keep the cell's line), or
+--- runs it as statements; nil, message on a syntax error
 function M.compile(code, name)
   code = unlocal(code)
   local lines = {}
@@ -305,9 +309,9 @@ function M.compile(code, name)
   end
   for k = #lines, math.max(1, #lines - 40), -1 do
     local head = table.concat(lines, "\n", 1, k - 1)
-    local tail = table.concat(lines, "\n", k, #lines)
+    local tail = table.concat(lines, "\n", k, #lines):gsub(";%s*$", "")
     if not tail:match("^%s*return[%s;]") and not tail:match("^%s*return$") and load(head, name, "t") then
-      local f = load((k > 1 and head .. "\n" or "") .. "return " .. tail, name, "t")
+      local f = load((k > 1 and head .. "\n" or "") .. "return (...)(" .. tail .. "\n)", name, "t")
       if f then return f end
     end
   end
@@ -326,12 +330,16 @@ local function resolve(path)
   return v
 end
 
+local Packed = {}
+local function pack(...) return setmetatable(table.pack(...), Packed) end
+
 local function execute(payload)
   local count, code = payload:match("^(%d*)\n(.*)$")
   code = code or payload
   shown_ids = {}
   if code:match("^%s*%?") then   -- ?name: help, as in the REPL
-    io.stdout:write(M.help((code:match("^%s*%?%s*(.-)%s*$"))), "\n")
+    local name = code:match("^%s*%?%s*(.-)%s*$")
+    io.stdout:write(M.help(name) or (name .. " is nil"), "\n")
     return "ok"
   end
   local f, err = M.compile(code, "=In[" .. (count or "") .. "]")
@@ -340,7 +348,7 @@ local function execute(payload)
     return "error"
   end
   local quiet = code:match(";%s*$") ~= nil
-  local res = table.pack(xpcall(f, traceback))
+  local res = table.pack(xpcall(f, traceback, pack))
   if not res[1] then
     local e = res[2]
     local ename = e.message:match("interrupted$") and "Interrupted" or "LuaError"
@@ -350,8 +358,10 @@ local function execute(payload)
   if quiet then return "ok" end
   local vals = {}
   -- nil, and the handle nv.show returns (its picture is already shown), show nothing
-  for i = 2, res.n do
-    if res[i] ~= nil and getmetatable(res[i]) ~= Handle then vals[#vals + 1] = res[i] end
+  local src, first, last = res, 2, res.n
+  if res.n == 2 and getmetatable(res[2]) == Packed then src, first, last = res[2], 1, res[2].n end
+  for i = first, last do
+    if src[i] ~= nil and getmetatable(src[i]) ~= Handle then vals[#vals + 1] = src[i] end
   end
   for i, v in ipairs(vals) do
     local ok, data, meta = xpcall(M.mimebundle, traceback, v)
@@ -510,8 +520,6 @@ function M.main()
   rd = assert(io.open("/dev/fd/" .. rfd, "rb"))
   wr = assert(io.open("/dev/fd/" .. wfd, "wb"))
   wr:setvbuf("full")
-  nv = require "nnvis"
-  show = require "nnvis.show"
   _G.nv = nv
   install_output()
   show.set_display(display)
