@@ -198,14 +198,16 @@ local function looks_like_image(t)
   return ok and lo >= 0 and hi <= 1
 end
 
--- the mimebundle of a figure: its own, with the PNG at the size nv.show would show it
+-- the mimebundle of a figure: its own, with the PNG at the size nv.show would show it; the
+-- SVG only when opts.svg (front ends prefer it to the PNG, and nbconvert's HTML export
+-- empties an SVG output, its sanitizer knowing none of SVG's elements)
 local function figure_data(fig, opts)
   local b = fig:mimebundle()
   local data = { ["text/plain"] = b["text/plain"] or fig:describe() }
   local img = show.sized_image(fig, opts or {})
   data["image/png"] = show.base64(nv.core.png_encode(img))
   if b["text/html"] then data["text/html"] = b["text/html"] end
-  if b["image/svg+xml"] then data["image/svg+xml"] = b["image/svg+xml"] end
+  if b["image/svg+xml"] and opts and opts.svg then data["image/svg+xml"] = b["image/svg+xml"] end
   return data, { ["image/png"] = { width = img:size(3), height = img:size(2) } }
 end
 

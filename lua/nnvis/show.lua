@@ -228,7 +228,8 @@ end
 --- nv.show(x [, opts]): see the top of this file.  opts: mode, out, width, height,
 --- min_size, title, open, dir / path (file mode), id (kitty: replaces the image of that id),
 --- display_id / update (display mode, the Jupyter kernel: a display that later calls with
---- the same id replace in place; nv.show then returns a handle whose :update(x) does that)
+--- the same id replace in place; nv.show then returns a handle whose :update(x) does that;
+--- svg: also send the figure's SVG)
 function M.show(x, opts)
   if opts ~= nil and type(opts) ~= "table" then error("show: opts must be a table, got " .. type(opts), 2) end
   opts = opts or {}
