@@ -10,6 +10,7 @@ completion, inspection).  Each check prints one line, "ok <name> <detail>" or
 "fail <name> <detail>", which the spec reads.
 """
 import base64
+import os
 import struct
 import sys
 import time
@@ -161,9 +162,27 @@ def client():
         rep = shell(mid)
         text = rep.get("data", {}).get("text/plain", "")
         report(rep.get("found") and "Grad-CAM" in text and "Selvaraju" in text, "inspect", text)
+        # a kernel killed while its Lua runs takes the Lua process with it
+        msgs, _ = run('io.open("/proc/self/stat"):read("n")')
+        pid = int([m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"][0])
+        kc.execute("while true do end")
+        time.sleep(0.5)
+        km.shutdown_kernel(now=True)
+        t0 = time.time()
+        while os.path.exists("/proc/%d" % pid) and time.time() - t0 < 10:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().split(") ")[1].startswith("Z"):
+                        break   # a zombie: dead, not yet reaped by its new parent
+            except OSError:
+                break
+            time.sleep(0.1)
+        gone = not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split(") ")[1].startswith("Z")
+        report(gone, "no-orphan", "lua pid %d gone %.1f s after the kernel was killed" % (pid, time.time() - t0))
     finally:
         kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
 
 
 if __name__ == "__main__":

@@ -43,9 +43,10 @@ describe("the Jupyter kernel nnvis", function()
     datadir = os.tmpname()
     os.remove(datadir)
     assert(os.execute("mkdir -p '" .. datadir .. "'"))
-    local build = os.getenv("NNVIS_BUILD") or "build"
+    -- under `make test SANITIZE=1` the kernel loads build-asan/, as the rest of the suite does
+    local san = os.getenv("NNVIS_BUILD") == "build-asan" and " SANITIZE=1" or ""
     local ok
-    ok, install_out = sh(string.format("make -s --no-print-directory jupyter JUPYTER_DATA_DIR='%s' BUILD='%s'", datadir, build))
+    ok, install_out = sh(string.format("make -s --no-print-directory jupyter JUPYTER_DATA_DIR='%s'%s", datadir, san))
     assert(ok, install_out)
     nb_out = datadir .. "/tour.ipynb"
     local _, o1 = sh(env_for(datadir) .. PY .. " spec/jupyter_check.py notebook examples/tour.ipynb '" .. nb_out .. "'")
@@ -113,5 +114,8 @@ describe("the Jupyter kernel nnvis", function()
     end)
     it("inspects nv.cam.gradcam with its doc comment", function() check(client, "inspect") end)
     it("tells a console that an unfinished block needs more lines", function() check(client, "is-complete") end)
+    it("takes its Lua process with it when the kernel is killed in the middle of a cell", function()
+      check(client, "no-orphan")
+    end)
   end)
 end)

@@ -15,6 +15,7 @@ turns the interrupt into KeyboardInterrupt during do_execute, and the kernel for
 the child as SIGINT, which stops the running Lua code with the error "interrupted".  The
 child runs in its own session so that only this forwarding reaches it.
 """
+import ctypes
 import json
 import os
 import queue
@@ -54,6 +55,20 @@ def _read_stream(f, name, q):
         q.put({"type": "stream", "name": name, "text": data.decode("utf-8", "replace")})
 
 
+try:
+    _prctl = ctypes.CDLL(None).prctl   # looked up before any fork: the child only calls it
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the kernel process dies, even by SIGKILL (a
+    restart or `shutdown_kernel(now=True)` signals the kernel's process group, which the
+    child, in its own session, is not in)."""
+    if _prctl is not None:
+        _prctl(1, 9)   # PR_SET_PDEATHSIG, SIGKILL
+
+
 class LuaChild:
     """The lua5.4 process running nnvis.kernel.main() and its pipes."""
 
@@ -69,7 +84,7 @@ class LuaChild:
         self.proc = subprocess.Popen(
             [lua, "-e", 'require("nnvis.kernel").main()'],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(req_r, msg_w), env=env, start_new_session=True)
+            pass_fds=(req_r, msg_w), env=env, start_new_session=True, preexec_fn=_die_with_parent)
         os.close(req_r)
         os.close(msg_w)
         self.req = os.fdopen(req_w, "wb")
