@@ -125,6 +125,9 @@ end
 
 local function install_output()
   local out, err = stream_file("stdout"), stream_file("stderr")
+  -- what still reaches the real stdout (io.output():write, C code) goes out unbuffered; the
+  -- Python kernel streams it too
+  io.stdout:setvbuf("no")
   io.stdout, io.stderr = out, err
   _G.print = function(...)
     local n = select("#", ...)
