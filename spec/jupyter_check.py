@@ -11,6 +11,7 @@ completion, inspection).  Each check prints one line, "ok <name> <detail>" or
 """
 import base64
 import os
+import re
 import struct
 import sys
 import time
@@ -81,7 +82,7 @@ def notebook(path, out_path):
     # the live fit: one display in its cell, updated in place each epoch after the first
     fit = [c for c in code if "nv.train.fit" in c.source][0]
     disp = [o for o in fit.outputs if o.output_type == "display_data"]
-    epochs = [o.text for o in fit.outputs if o.output_type == "stream" and "epoch" in o.text]
+    epochs = re.findall(r"^epoch \d/3 loss", "".join(o.text for o in fit.outputs if o.output_type == "stream"), re.M)
     ids = set(u[0] for u in updates)
     last_png = updates[-1][1] if updates else None
     ok = len(disp) == 1 and len(updates) == 2 and len(ids) == 1 and None not in ids \
@@ -132,6 +133,11 @@ def client():
         at = {m["content"]["text"]: m["header"]["date"] for m in msgs if m["msg_type"] == "stream"}
         gap = (at["b\n"] - at["a\n"]).total_seconds() if len(at) == 2 else None
         report(gap is not None and gap > 0.7, "stream-live", "print a, 1 s of work, print b: %s s apart" % gap)
+        msgs, _ = run("for i = 1, 20000 do print(i) end")
+        text = "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+        want = "".join("%d\n" % i for i in range(1, 20001))
+        report(text == want and len(msgs) < 1000, "many-prints",
+               "%d of %d characters in %d messages" % (len(text), len(want), len(msgs)))
         # stop_on_error=False: else ipykernel aborts a request that arrives while it is still
         # dropping the queue after the error (as it does for IPython), which a fast test can hit
         mid = kc.execute("n = 0; while true do n = n + 1 end", stop_on_error=False)

@@ -29,6 +29,7 @@ from ipykernel.kernelbase import Kernel
 
 __version__ = "0.1"
 
+STREAM_DELAY = 0.05   # seconds the output of print may wait to be sent with the next
 WORD_RE = re.compile(r"[A-Za-z_][\w]*(?:[.:][A-Za-z_]\w*)*[.:]?$|[.:]$")
 NAME_CHARS = re.compile(r"[\w.:]")
 
@@ -206,22 +207,43 @@ class NnvisKernel(Kernel):
         child = self.child
         child.send("execute", "%d\n%s" % (self.execution_count, code))
         status, error = "ok", None
+        self._out = None   # [name, [text, ...], time of the first] waiting to be sent
         while True:
             try:
-                m = child.get(timeout=0.1)
+                m = child.get(timeout=STREAM_DELAY)
                 status, error, finished = self._handle(m, child, status, error, silent)
                 if finished:
                     break
             except queue.Empty:
-                continue
+                self._flush_stream()
             except KeyboardInterrupt:
                 child.interrupt()
+        self._flush_stream()
         if error:
             if not silent:
                 self.send_response(self.iopub_socket, "error", error)
             return dict(status="error", execution_count=self.execution_count, **error)
         return {"status": "ok", "execution_count": self.execution_count,
                 "payload": [], "user_expressions": {}}
+
+    # print in a loop sends thousands of stream messages; they go to the front end joined,
+    # at most STREAM_DELAY late (as IPython's OutStream does: iopub drops what is over its
+    # high-water mark of 1000 messages)
+    def _buffer_stream(self, name, text):
+        out = self._out
+        if out is not None and out[0] != name:
+            self._flush_stream()
+            out = None
+        if out is None:
+            self._out = out = [name, [], time.time()]
+        out[1].append(text)
+        if time.time() - out[2] >= STREAM_DELAY:
+            self._flush_stream()
+
+    def _flush_stream(self):
+        out, self._out = self._out, None
+        if out is not None:
+            self._stream(out[0], "".join(out[1]))
 
     def _handle(self, m, child, status, error, silent):
         """One message during execute -> (status, error, finished)."""
@@ -233,8 +255,10 @@ class NnvisKernel(Kernel):
         t = m.get("type")
         if t == "stream":
             if not silent:
-                self._stream(m["name"], m["text"])
-        elif t in ("display", "result"):
+                self._buffer_stream(m["name"], m["text"])
+            return status, error, False
+        self._flush_stream()
+        if t in ("display", "result"):
             self._send_data(m, silent)
         elif t == "error":
             error = {"ename": m.get("ename", "LuaError"), "evalue": m.get("evalue", ""),
