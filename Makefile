@@ -28,6 +28,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata \
            libreadline-dev tmux
 DEB_PKGS += chromium
+DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
@@ -46,7 +47,7 @@ HDRS     = $(wildcard csrc/*.h) $(BUILD)/gen/onnx.pb-c.h
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/bench/lib/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test demo bench clean install rock docs
+.PHONY: all deps test demo bench clean install rock docs jupyter
 
 all: $(SO) $(RL_SO)
 
@@ -136,6 +137,15 @@ fuzz-build:
 
 clean:
 	rm -rf $(BUILD) build-asan $(FZ)
+
+# The Jupyter kernelspec `nnvis` for the current user ($$JUPYTER_DATA_DIR/kernels/nnvis, else
+# ~/.local/share/jupyter/kernels/nnvis): Debian's python3 and ipykernel, this checkout's lua/ and build/.
+JUPYTER_KERNEL_DIR = $(or $(JUPYTER_DATA_DIR),$(HOME)/.local/share/jupyter)/kernels/nnvis
+jupyter: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p "$(JUPYTER_KERNEL_DIR)"
+	sed -e 's|@ROOT@|$(CURDIR)|g' -e 's|@BUILD@|$(BUILD)|g' jupyter/nnvis_kernel/kernel.json.in > "$(JUPYTER_KERNEL_DIR)/kernel.json"
+	@echo "installed the kernel \"Lua 5.4 (nnvis)\" in $(JUPYTER_KERNEL_DIR)"
 
 # docs/API.md from the doc comments (spec/docs_spec.lua fails when it is stale)
 docs:

@@ -24,7 +24,8 @@ M.modes = { display = true, kitty = true, iterm = true, sixel = true, file = tru
 
 local display_target = nil
 
---- registers fn(bundle, opts) as the place figures go (a notebook kernel); nil removes it
+--- registers fn(bundle, opts, fig) as the place figures go (a notebook kernel: nv.show then
+--- returns what fn returns, the kernel's display handle with :update(x)); nil removes it
 function M.set_display(fn)
   if fn ~= nil and type(fn) ~= "function" then error("set_display: expected a function or nil, got " .. type(fn), 2) end
   display_target = fn
@@ -221,11 +222,14 @@ function writers.none() end
 
 function writers.display(fig, opts)
   if not display_target then error("show: mode display needs a target (nv.show.set_display(fn))", 3) end
-  display_target(fig:mimebundle(), opts)
+  return display_target(fig:mimebundle(), opts, fig)
 end
 
 --- nv.show(x [, opts]): see the top of this file.  opts: mode, out, width, height,
---- min_size, title, open, dir / path (file mode), id (kitty: replaces the image of that id)
+--- min_size, title, open, dir / path (file mode), id (kitty: replaces the image of that id),
+--- display_id / update (display mode, the Jupyter kernel: a display that later calls with
+--- the same id replace in place; nv.show then returns a handle whose :update(x) does that;
+--- svg: also send the figure's SVG)
 function M.show(x, opts)
   if opts ~= nil and type(opts) ~= "table" then error("show: opts must be a table, got " .. type(opts), 2) end
   opts = opts or {}
@@ -237,8 +241,9 @@ function M.show(x, opts)
   if forced and forced ~= "" then mode = check_mode(forced, "NNVIS_SHOW")
   elseif opts.mode then mode = check_mode(opts.mode, "opts.mode")
   else mode = M.detect(nil, opts.out ~= nil or core.isatty(1)) end
-  writers[mode](fig, opts, out)
+  local handle = writers[mode](fig, opts, out)
   if out.flush then out:flush() end
+  return handle
 end
 
 return setmetatable(M, { __call = function(_, ...) return M.show(...) end })

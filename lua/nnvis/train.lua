@@ -70,12 +70,15 @@ function History:plot(opts)
 end
 
 -- live view after each epoch: the curves redrawn in a terminal that shows images (the same
--- kitty image id replaced), a sparkline line otherwise
-local function show_live(hist, opts, out, tty)
+-- kitty image id replaced), in a notebook as one display updated in place (display_id, one
+-- per fit), a sparkline line otherwise
+local live_fits = 0
+local function show_live(hist, opts, out, tty, display_id)
   local show = require "nnvis.show"
   local mode = opts.live_mode or show.detect(nil, tty or opts.out ~= nil)
   if mode == "kitty" or mode == "iterm" or mode == "sixel" or mode == "display" then
-    show(hist:plot(), { mode = mode, out = out, id = 7001, width = 480 })
+    show(hist:plot(), { mode = mode, out = out, id = 7001, width = 480, display_id = display_id,
+                        update = display_id and hist.epoch_end_steps[2] ~= nil or nil })
   else
     out:write("loss ", require("nnvis.plot").sparkline(hist.steps.loss, { width = 60 }),
       string.format(" %.4f\n", last(hist.steps.loss) or 0))
@@ -85,8 +88,9 @@ end
 --- Trains a classifier.  opts: x, y (training data, y 1-based ids); val_x, val_y (optional);
 --- epochs (1); batch_size (64); optimizer (default Adam, lr 1e-3); loss (cross_entropy);
 --- live (redraw the loss curves after each epoch with nv.show: inline in kitty/iTerm2/sixel
---- terminals, a sparkline otherwise; default: on when NNVIS_LIVE=1 and the output is a
---- terminal); live_mode (force nv.show's mode);
+--- terminals, one display updated in place in the Jupyter kernel, a sparkline otherwise;
+--- default: on in the kernel, or when NNVIS_LIVE=1 and the output is a terminal); live_mode
+--- (force nv.show's mode);
 --- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
 --- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
 --- tensorboard (a log directory: the TensorBoard logs Keras' callback writes, see
@@ -112,7 +116,11 @@ function T.fit(model, opts)
                  epoch_end_steps = {} }
   setmetatable(hist, History)
   local live = opts.live
-  if live == nil then live = os.getenv("NNVIS_LIVE") == "1" and tty end
+  if live == nil then
+    live = (os.getenv("NNVIS_LIVE") == "1" and tty) or (opts.out == nil and require("nnvis.show").detect(nil, false) == "display")
+  end
+  live_fits = live_fits + 1
+  local display_id = string.format("nnvis-fit-%d-%d", os.time(), live_fits)
   local n = x:size(1)
   local per_epoch = opts.drop_last and n // bs or math.ceil(n / bs)
   local step = 0
@@ -167,7 +175,7 @@ function T.fit(model, opts)
     if out.flush then out:flush() end
     hist.epoch_end_steps[epoch] = step
     if log then log:epoch(epoch, hist, x, opt.lr) end
-    if live then show_live(hist, opts, out, tty) end
+    if live then show_live(hist, opts, out, tty, display_id) end
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end

@@ -1,0 +1,1 @@
+"""nnvis_kernel: a Jupyter kernel for Lua 5.4 with nnvis (see kernel.py)."""
