@@ -206,3 +206,29 @@ describe("nv.landscape", function()
     assert.near(loss_of(m), s.losses:get(3, 3), 1e-5)
   end)
 end)
+
+describe("projection and the loss landscape on an imported ONNX model", function()
+  it("give the native model's features and losses", function()
+    local DIR = "spec/fixtures/onnx/"
+    local onnx = assert(nv.onnx.load(DIR .. "small_cnn_op13.onnx"))
+    local native = require("onnx_native").small_cnn()
+    local x = assert(nv.load_safetensors(DIR .. "small_cnn_expected.safetensors")).x
+    H.close(nv.project.features(onnx, x, "pool"), nv.project.features(native, x, "pool"), 1e-5)
+    local y = native(x):argmax(2):view(-1)
+    -- the same random direction for both: the parameters in the same order and shapes
+    local d = nv.landscape.direction(native, { seed = 1 })
+    local names_n, names_o = {}, {}
+    for name in native:named_parameters() do names_n[#names_n + 1] = name end
+    for name in onnx:named_parameters() do names_o[#names_o + 1] = name end
+    if #names_n == #names_o then
+      local dd = {}
+      for i, name in ipairs(names_o) do dd[name] = d[names_n[i]] end
+      local a = nv.landscape.line(onnx, { x = x, y = y, steps = 5, directions = { dd } })
+      local b = nv.landscape.line(native, { x = x, y = y, steps = 5, directions = { d } })
+      for i = 1, 5 do assert.near(b.losses[i], a.losses[i], 1e-4) end
+    else
+      local a = nv.landscape.line(onnx, { x = x, y = y, steps = 3 })
+      assert.near(nv.cross_entropy(native(x), y):item(), a.losses[2], 1e-4)
+    end
+  end)
+end)
