@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lua_nv.h"
+#include "autograd.h"
 #include "nn_kernels.h"
 #include "nn_ops.h"
 
@@ -82,9 +83,13 @@ static nv_tensor *opt_tensor(lua_State *L, int idx) {
 
 /* conv2d(x, w [, b] [, {stride, padding, dilation, groups}]) */
 static int l_conv2d(lua_State *L) {
-  static const char *const known[] = {"stride", "padding", "dilation", "groups", NULL};
+  static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", NULL};
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
   nv_lua_checkopts(L, 4, "conv2d", known);
+  /* relu = true: ReLU applied to the fresh output in place (inference only: no graph) */
+  int relu = nv_lua_optflag(L, 4, "relu", 0);
+  if (relu && nv_grad_enabled())
+    return luaL_error(L, "conv2d: relu = true is for inference; call it under nv.no_grad");
   int stride[2], pad[2], dil[2];
   opt_pair(L, 4, "stride", stride, 1, 1, "conv2d");
   opt_pair(L, 4, "dilation", dil, 1, 1, "conv2d");
@@ -118,7 +123,20 @@ static int l_conv2d(lua_State *L) {
     else opt_pair(L, 4, "padding", pad, 0, 0, "conv2d");
   } else pad[0] = pad[1] = 0;
   int groups = opt_int(L, 4, "groups", 1, 1, "conv2d");
-  return PUSH(nv_conv2d(x, w, b, stride, pad, dil, groups), "conv2d");
+  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups);
+  if (y && relu) {
+    float *d = nv_data(y);
+    int64_t n = nv_numel(y);
+    for (int64_t i = 0; i < n; i++) d[i] = d[i] > 0.0f ? d[i] : 0.0f;
+  }
+  return PUSH(y, "conv2d");
+}
+
+/* storage_version(t): the count of in-place changes made from Lua to t's storage (caches of
+ * values derived from t compare it) */
+static int l_storage_version(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)T(1)->st->version);
+  return 1;
 }
 
 /* max_pool2d(x, k [, {stride = k, padding, dilation, ceil_mode}]) */
@@ -288,7 +306,7 @@ static int l_eigh(lua_State *L) {
 }
 
 static const luaL_Reg functions[] = {
-  {"rotate", l_rotate}, {"eigh", l_eigh},
+  {"rotate", l_rotate}, {"eigh", l_eigh}, {"storage_version", l_storage_version},
   {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
   {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},

@@ -723,8 +723,80 @@ Sequential.append = Sequential.add
 
 function Sequential.__len(self) return #own(self, "module") end
 
+-- ---- inference fusion: in eval mode without gradients, a Conv2d followed by a BatchNorm2d
+-- runs as one convolution with the BatchNorm folded into its weights and bias (W' = W s,
+-- b' = b s + t, s = gamma / sqrt(var + eps), t = beta - mean s), and a ReLU right after it
+-- is applied by the convolution to its fresh output.  Only modules with no hooks are fused,
+-- so a hooked or captured layer keeps its own output.  The folded weights are cached on the
+-- conv and recomputed when any of the tensors they come from is changed or replaced.
+local function unhooked(m)
+  return #rawget(m, "_hooks") == 0 and #rawget(m, "_pre_hooks") == 0
+end
+
+-- the cache is valid while the same tensors are there, unchanged since
+local function fold_valid(cache, src)
+  if not cache then return false end
+  for i = 1, 6 do
+    local t = src[i]
+    if not rawequal(cache.src[i], t) then return false end
+    if t and cache.ver[i] ~= core.storage_version(t) then return false end
+  end
+  return true
+end
+
+local function folded(conv, bn)
+  local w, b = conv.weight, conv.bias
+  local src = { w, b or false, bn.weight or false, bn.bias or false, bn.running_mean, bn.running_var }
+  local cache = rawget(conv, "_folded")
+  if fold_valid(cache, src) then return cache.w, cache.b end
+  local s = (bn.running_var + bn.eps):rsqrt()
+  if bn.weight then s = s * bn.weight end
+  local t = -bn.running_mean * s
+  if bn.bias then t = t + bn.bias end
+  local fw = (w * s:view(-1, 1, 1, 1)):contiguous()
+  local fb = (b and (b * s + t) or t):contiguous()
+  local ver = {}
+  for i = 1, 6 do ver[i] = src[i] and core.storage_version(src[i]) or 0 end
+  rawset(conv, "_folded", { src = src, ver = ver, w = fw, b = fb })
+  return fw, fb
+end
+
+local function fusable_bn(m, cout)
+  return m and m.kind == "BatchNorm2d" and unhooked(m) and not m.training and m.track_running_stats
+    and m.running_mean and m.running_mean:numel() == cout
+end
+
+local function fusable_relu(m) return m and m.kind == "ReLU" and unhooked(m) end
+
+-- runs list[i..] from a Conv2d: returns the output and how many modules it consumed, or nil
+local function fused_conv(list, i, x)
+  local conv = list[i][2]
+  if conv.kind ~= "Conv2d" or not unhooked(conv) or getmetatable(x) ~= core.tensor_mt or x:dim() ~= 4 then return nil end
+  local nxt = list[i + 1] and list[i + 1][2]
+  local bn = fusable_bn(nxt, conv.out_channels) and nxt or nil
+  local after = list[i + (bn and 2 or 1)]
+  local relu = fusable_relu(after and after[2])
+  if not bn and not relu then return nil end
+  local w, b = conv.weight, conv.bias
+  if bn then w, b = folded(conv, bn) end
+  local ok, y = pcall(core.conv2d, x, w, b, { stride = conv.stride, padding = conv.padding, dilation = conv.dilation,
+    groups = conv.groups, relu = relu })
+  if not ok then return nil end   -- let the modules raise their own errors
+  return y, 1 + (bn and 1 or 0) + (relu and 1 or 0)
+end
+
 function Sequential:forward(x)
-  for _, e in ipairs(own(self, "module")) do x = e[2](x) end
+  local list = own(self, "module")
+  if self.training or core.is_grad_enabled() then
+    for _, e in ipairs(list) do x = e[2](x) end
+    return x
+  end
+  local i = 1
+  while i <= #list do
+    local y, used = fused_conv(list, i, x)
+    if y then x, i = y, i + used
+    else x, i = list[i][2](x), i + 1 end
+  end
   return x
 end
 

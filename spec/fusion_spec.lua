@@ -1,0 +1,71 @@
+-- Inference fusion: in eval mode under nv.no_grad a Sequential runs Conv2d + BatchNorm2d
+-- (+ ReLU) as one convolution with the BatchNorm folded in; the result equals the unfused
+-- one, hooked layers keep their own outputs, and the folded weights follow changes.
+local nv = require "nnvis"
+local nn = nv.nn
+local H = require "helpers"
+
+local function net()
+  nv.manual_seed(4)
+  local m = nn.Sequential { nn.Conv2d(3, 6, 3, { padding = 1 }), nn.BatchNorm2d(6), nn.ReLU(),
+    nn.Conv2d(6, 6, 3, { bias = false }), nn.BatchNorm2d(6), nn.Conv2d(6, 4, 1), nn.ReLU(), nn.Flatten() }
+  nv.no_grad(function()
+    for _, k in ipairs { "1", "4" } do
+      local bn = m:get(k)
+      bn.running_mean:copy(nv.randn(6) * 0.3)
+      bn.running_var:copy(nv.rand(6) + 0.5)
+      bn.weight:copy(nv.randn(6))
+      bn.bias:copy(nv.randn(6))
+    end
+  end)
+  return m:eval()
+end
+
+describe("inference fusion", function()
+  it("gives the unfused result", function()
+    local m = net()
+    local x = nv.randn(2, 3, 9, 9)
+    local want = m(x)                                   -- with the graph: unfused
+    assert.is_nil(rawget(m:get("0"), "_folded"))
+    H.close(nv.no_grad(function() return m(x) end), want, 1e-5)
+    -- it did fold: both convs with a BatchNorm after them carry their folded weights
+    assert.truthy(rawget(m:get("0"), "_folded"))
+    assert.truthy(rawget(m:get("3"), "_folded"))
+    assert.is_nil(rawget(m:get("5"), "_folded"))         -- conv + ReLU: nothing to fold
+  end)
+
+  it("leaves a hooked layer's output alone", function()
+    local m = net()
+    local x = nv.randn(1, 3, 9, 9)
+    local seen
+    local h <close> = m:get("1"):register_forward_hook(function(_, _, out) seen = out end)
+    local y = nv.no_grad(function() return m(x) end)
+    local bn_out = nv.batch_norm(m:get("0")(x), m:get("1").running_mean, m:get("1").running_var, m:get("1").weight,
+      m:get("1").bias, { eps = m:get("1").eps })
+    H.close(seen, bn_out, 1e-5)
+    H.close(y, m(x), 1e-5)
+    local cap = nv.capture(m, x, { layers = { "4" } })
+    assert.is_truthy(cap["4"])
+  end)
+
+  it("refolds when the BatchNorm's statistics or the weights change", function()
+    local m = net()
+    local x = nv.randn(1, 3, 9, 9)
+    nv.no_grad(function() return m(x) end)
+    nv.no_grad(function() m:get("1").running_var:mul_(4); m:get("0").weight:mul_(-1) end)
+    H.close(nv.no_grad(function() return m(x) end), m(x), 1e-5)
+    m:get("1").running_mean = nv.randn(6)                -- replaced, not changed in place
+    H.close(nv.no_grad(function() return m(x) end), m(x), 1e-5)
+  end)
+
+  it("runs in training mode and with gradients as before", function()
+    local m = net():train()
+    local x = nv.randn(2, 3, 9, 9)
+    local y = nv.no_grad(function() return m(x) end)     -- batch statistics: not folded
+    assert.equal(2, y:size(1))
+    assert.has_error(function() nv.conv2d(x, nv.randn(2, 3, 1, 1), nil, { relu = true }) end,
+      "conv2d: relu = true is for inference; call it under nv.no_grad")
+    local r = nv.no_grad(function() return nv.conv2d(x, nv.randn(2, 3, 1, 1), nil, { relu = true }) end)
+    assert.equal(0, r:lt(0):sum():item())
+  end)
+end)
