@@ -46,17 +46,24 @@ local x = nv.rand(1, 3, 224, 224)
 local fwd = best_of(3, function() r18(x:detach():set_requires_grad(true)) end)
 row("resnet18.forward_graph", fwd)
 row("resnet18.forward_b8", nv.no_grad(best_of, 3, function() r18(nv.rand(8, 3, 224, 224)) end))
-local L = { layer = "layer4", progress = false }
+local L = { layer = "layer4" }
+local LB = { layer = "layer4", progress = false }
 for _, m in ipairs { "gradcam", "gradcampp", "layercam", "xgradcam", "hirescam" } do
   row("resnet18." .. m, best_of(3, function() nv.cam[m](r18, x, L) end), fwd)
 end
 if not quick then
-  row("resnet18.scorecam", best_of(1, function() nv.cam.scorecam(r18, x, L) end), fwd)
-  row("resnet18.ablationcam", best_of(1, function() nv.cam.ablationcam(r18, x, L) end), fwd)
+  row("resnet18.scorecam", best_of(1, function() nv.cam.scorecam(r18, x, LB) end), fwd)
+  row("resnet18.ablationcam", best_of(1, function() nv.cam.ablationcam(r18, x, LB) end), fwd)
 end
 row("resnet18.saliency", best_of(3, function() nv.cam.saliency(r18, x) end), fwd)
 row("resnet18.integrated_gradients", best_of(2, function() nv.cam.integrated_gradients(r18, x, { steps = 32, progress = false }) end), fwd)
 row("resnet18.smoothgrad", best_of(2, function() nv.cam.smoothgrad(r18, x, { samples = 16, progress = false }) end), fwd)
+row("resnet18.lrp", best_of(2, function() nv.cam.lrp(r18, x) end), fwd)
+if not quick then
+  -- 7x7 patches of 32 px at stride 32 (49 occluded inputs), RISE with 256 masks
+  row("resnet18.occlusion_49", best_of(1, function() nv.cam.occlusion(r18, x, { patch = 32, stride = 32, progress = false }) end), fwd)
+  row("resnet18.rise_256", best_of(1, function() nv.cam.rise(r18, x, { masks = 256, progress = false }) end), fwd)
+end
 r18 = nil
 collectgarbage()
 
