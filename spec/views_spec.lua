@@ -85,3 +85,23 @@ describe("nv.plot.grad_flow and nv.plot.landscape", function()
     assert.equal("line plot", nv.figure.of(l).kind)
   end)
 end)
+
+describe("live decision regions", function()
+  it("are redrawn in one display after every epoch of fit", function()
+    nv.manual_seed(3)
+    local m = nn.Sequential { nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2) }
+    local x = nv.randn(40, 2)
+    local y = (x:select(2, 1):gt(0) * -1 + 2)
+    local shown = {}
+    nv.show.set_display(function(bundle, o, fig) shown[#shown + 1] = { kind = fig.kind, id = o.display_id, update = o.update } end)
+    local ok, err = pcall(nv.train.fit, m, { x = x, y = y, epochs = 3, batch_size = 10, progress = false, out = quiet,
+      live = true, live_mode = "display", live_figure = function() return nv.plot.decision_regions(m, x, y, { resolution = 40 }) end })
+    nv.show.set_display(nil)
+    assert(ok, err)
+    assert.equal(3, #shown)
+    for i, s in ipairs(shown) do
+      assert.equal("decision regions", s.kind)
+      assert.equal(shown[1].id, s.id)
+    end
+  end)
+end)

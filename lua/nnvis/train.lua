@@ -77,7 +77,8 @@ local function show_live(hist, opts, out, tty, display_id)
   local show = require "nnvis.show"
   local mode = opts.live_mode or show.detect(nil, tty or opts.out ~= nil)
   if mode == "kitty" or mode == "iterm" or mode == "sixel" or mode == "display" then
-    show(hist:plot(), { mode = mode, out = out, id = 7001, width = 480, display_id = display_id,
+    local fig = opts.live_figure and opts.live_figure(hist) or hist:plot()
+    show(fig, { mode = mode, out = out, id = 7001, width = 480, display_id = display_id,
                         update = display_id and hist.epoch_end_steps[2] ~= nil or nil })
   else
     out:write("loss ", require("nnvis.plot").sparkline(hist.steps.loss, { width = 60 }),
@@ -90,7 +91,8 @@ end
 --- live (redraw the loss curves after each epoch with nv.show: inline in kitty/iTerm2/sixel
 --- terminals, one display updated in place in the Jupyter kernel, a sparkline otherwise;
 --- default: on in the kernel, or when NNVIS_LIVE=1 and the output is a terminal); live_mode
---- (force nv.show's mode);
+--- (force nv.show's mode); live_figure (a function(history) returning what the live view
+--- shows instead of the curves, e.g. function() return nv.plot.decision_regions(m, x, y) end);
 --- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
 --- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
 --- tensorboard (a log directory: the TensorBoard logs Keras' callback writes, see
@@ -101,7 +103,7 @@ end
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
 --- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
 function T.fit(model, opts)
-  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "grad_flow", "histogram_freq", "live", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
+  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "grad_flow", "histogram_freq", "live", "live_figure", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
