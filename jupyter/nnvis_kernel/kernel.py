@@ -109,8 +109,12 @@ class LuaChild:
         return self.q.get(timeout=timeout)
 
     def interrupt(self):
+        """SIGINT to the child's process group: the Lua code, and what it runs (os.execute)."""
         if self.alive():
-            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            except OSError:
+                os.kill(self.proc.pid, signal.SIGINT)
 
     def close(self):
         try:
