@@ -75,6 +75,11 @@ def notebook(path, out_path):
         and "Total params" in html[0].data.get("text/plain", "")
     report(ok, "summary-html", html[0].data["text/html"][:200] if html else "no text/html result")
 
+    stats = [o for _, c, o in outputs("execute_result") if "capture" in c.source and "text/html" in o.data]
+    ok = bool(stats) and '<table class="nnvis-stats">' in stats[0].data["text/html"] \
+        and "classifier.3" in stats[0].data["text/html"] and "grad norm" in stats[0].data["text/plain"]
+    report(ok, "stats-html", stats[0].data["text/html"][:200] if stats else "no text/html result")
+
     # a print, streamed
     first = "".join(o.text for o in code[0].outputs if o.output_type == "stream")
     report("OpenBLAS core" in first and first.startswith("nnvis "), "print", first)

@@ -70,6 +70,12 @@ def _die_with_parent():
         _prctl(1, 9)   # PR_SET_PDEATHSIG, SIGKILL
 
 
+def _same_update(a, b):
+    """Whether message b replaces the picture message a updates (so a need not be sent)."""
+    return (a is not None and b is not None and a.get("type") == "display" and a.get("update")
+            and b.get("type") == "display" and b.get("update") and a.get("display_id") == b.get("display_id"))
+
+
 class LuaChild:
     """The lua5.4 process running nnvis.kernel.main() and its pipes."""
 
@@ -109,8 +115,12 @@ class LuaChild:
         return self.q.get(timeout=timeout)
 
     def interrupt(self):
+        """SIGINT to the child's process group: the Lua code, and what it runs (os.execute)."""
         if self.alive():
-            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            except OSError:
+                os.kill(self.proc.pid, signal.SIGINT)
 
     def close(self):
         try:
@@ -208,14 +218,28 @@ class NnvisKernel(Kernel):
         child.send("execute", "%d\n%s" % (self.execution_count, code))
         status, error = "ok", None
         self._out = None   # [name, [text, ...], time of the first] waiting to be sent
-        while True:
+        batch = []   # messages taken from the queue, not yet handled
+        finished = False
+        while not finished:
             try:
-                m = child.get(timeout=STREAM_DELAY)
-                status, error, finished = self._handle(m, child, status, error, silent)
-                if finished:
-                    break
+                if not batch:
+                    batch.append(child.get(timeout=STREAM_DELAY))
+                    while len(batch) < 200 and batch[-1] is not None:
+                        batch.append(child.q.get_nowait())
             except queue.Empty:
-                self._flush_stream()
+                if not batch:
+                    self._flush_stream()
+                    continue
+            except KeyboardInterrupt:
+                child.interrupt()
+                continue
+            try:
+                while batch and not finished:
+                    m = batch.pop(0)
+                    # an update that the next message replaces is not sent (a loop of h:update)
+                    if batch and _same_update(m, batch[0]):
+                        continue
+                    status, error, finished = self._handle(m, child, status, error, silent)
             except KeyboardInterrupt:
                 child.interrupt()
         self._flush_stream()

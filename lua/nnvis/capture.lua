@@ -136,5 +136,21 @@ function Stats.__tostring(s)
   return table.concat(out, "\n")
 end
 
+local function esc(v) return (tostring(v):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;")) end
+
+--- the statistics as an HTML table (what a notebook shows; tostring gives the text)
+function Stats:html()
+  local out = { '<table class="nnvis-stats">', "<thead><tr><th>layer</th><th>shape</th><th>mean</th><th>std</th>" ..
+    "<th>min</th><th>max</th><th>zeros</th><th>dead</th><th>grad norm</th></tr></thead><tbody>" }
+  for _, r in ipairs(self.rows) do
+    out[#out + 1] = string.format("<tr><td>%s</td><td>(%s)</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.4g</td>" ..
+      "<td>%.1f%%</td><td>%s</td><td>%s</td></tr>", esc(r.name), table.concat(r.shape, ","), r.mean, r.std, r.min, r.max,
+      100 * r.zeros, r.dead and string.format("%.1f%%", 100 * r.dead) or "--",
+      r.grad_norm and string.format("%.4g", r.grad_norm) or "--")
+  end
+  out[#out + 1] = "</tbody></table>"
+  return table.concat(out, "\n")
+end
+
 setmetatable(M, { __call = function(_, ...) return M.capture(...) end })
 return M

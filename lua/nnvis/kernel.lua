@@ -214,10 +214,25 @@ local function figure_data(fig, opts)
   return data, { ["image/png"] = { width = img:size(3), height = img:size(2) } }
 end
 
+-- the html method of an object of a class (its metatable's __index table), as IPython asks
+-- for _repr_html_; nil for anything else (never a lazy __index function: nv's loads modules)
+local function html_method(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  local index = type(mt) == "table" and rawget(mt, "__index")
+  local f = type(index) == "table" and index.html
+  return type(f) == "function" and f or nil
+end
+
 --- the Jupyter data of a value: {["text/plain"] = ...} always, image/png for figures and
---- image tensors, text/html when the figure has an HTML form (a summary); and its metadata
+--- image tensors, text/html when the value has an HTML form (a summary, layer statistics:
+--- an object whose class has an html method); and its metadata
 function M.mimebundle(v)
   if nv.figure.is_figure(v) then return figure_data(v) end
+  local html = html_method(v)
+  if html then
+    local ok, h = pcall(html, v)
+    if ok and type(h) == "string" then return { ["text/plain"] = text_of(v), ["text/html"] = h }, {} end
+  end
   if getmetatable(v) == nv.core.tensor_mt then
     local labelled = nv.figure.label_of(v) ~= nil
     if labelled or looks_like_image(v) then
