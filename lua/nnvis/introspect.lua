@@ -1,0 +1,180 @@
+-- nnvis.introspect — what the REPL (bin/nnvis) and the Jupyter kernel (nnvis.kernel) share
+-- about values and names: a readable text of a value (abbreviated long text, plain tables as
+-- Lua source), the value a dotted name reaches, completion of names, and help built from the
+-- doc comments above a definition.  `root` is the table names are looked up in (the REPL's
+-- environment, or _G).
+local M = {}
+
+--- true for a string that is a Lua identifier
+function M.is_ident(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
+local is_ident = M.is_ident
+
+--- s cut to its first `head` and last 5 lines when it has more than max_lines (60)
+function M.abbreviate(s, max_lines, head)
+  max_lines, head = max_lines or 60, head or 45
+  local lines = {}
+  for l in (s .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
+  if #lines <= max_lines then return s end
+  local out = {}
+  for i = 1, head do out[#out + 1] = lines[i] end
+  out[#out + 1] = string.format("  ... (%d more lines; print(x) shows all)", #lines - head - 5)
+  for i = #lines - 4, #lines do out[#out + 1] = lines[i] end
+  return table.concat(out, "\n")
+end
+
+local MAX_ITEMS, MAX_DEPTH = 20, 2
+--- a plain table as Lua source, at most 2 levels deep and 20 entries per level (depth 1 and
+--- seen {} to start); values with __tostring as they print
+function M.pretty(v, depth, seen)
+  seen = seen or {}
+  depth = depth or 1
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local mt = getmetatable(v)
+  if (mt and mt.__tostring) or seen[v] then return tostring(v) end
+  if depth > MAX_DEPTH then return "{...}" end
+  seen[v] = true
+  local items, n = {}, #v
+  for i = 1, math.min(n, MAX_ITEMS) do items[#items + 1] = M.pretty(v[i], depth + 1, seen) end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for i = 1, math.min(#keys, math.max(MAX_ITEMS - #items, 0)) do
+    local k = keys[i]
+    local ks = is_ident(k) and k or ("[" .. M.pretty(k, depth + 1, seen) .. "]")
+    items[#items + 1] = ks .. " = " .. M.pretty(v[k], depth + 1, seen)
+  end
+  local more = n + #keys - #items
+  if more > 0 then items[#items + 1] = string.format("... (%d more)", more) end
+  seen[v] = nil
+  local one = "{ " .. table.concat(items, ", ") .. " }"
+  if #one <= 100 or depth > 1 then return #items == 0 and "{}" or one end
+  return "{\n  " .. table.concat(items, ",\n  ") .. "\n}"
+end
+
+local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+                   "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while" }
+
+--- the value a dotted path names in root (nv.cam.gradcam, m:forward), or nil
+function M.resolve(path, root)
+  local v = root or _G
+  for part in path:gmatch("[^.:]+") do
+    if type(v) ~= "table" and type(v) ~= "userdata" then return nil end
+    local ok, r = pcall(function() return v[part] end)
+    if not ok then return nil end
+    v = r
+  end
+  return v
+end
+
+local Packed = {}
+-- the names reachable from v: its own keys, its metatables' __index tables, and the names a
+-- metatable lists in __complete (modules nnvis loads on first use)
+local function names_of(v, out, seen)
+  out, seen = out or {}, seen or {}
+  if seen[v] then return out end
+  seen[v] = true
+  if type(v) == "table" then for k in next, v do if is_ident(k) then out[k] = true end end end
+  local mt = getmetatable(v)
+  if type(mt) == "table" then
+    if type(mt.__complete) == "function" then for _, k in ipairs(mt.__complete()) do out[k] = true end end
+    if type(mt.__index) == "table" then names_of(mt.__index, out, seen) end
+  end
+  return out
+end
+
+M.names_of = names_of
+
+--- the completions of a word (`nv.ca` -> `nv.cam`, `m:pa` -> `m:parameters`): globals and
+--- keywords, or the fields and methods of what the word before the last . or : names
+function M.complete(word, root)
+  local head, sep, part = word:match("^(.-)([.:])([%w_]*)$")
+  local pool
+  if head and head ~= "" then
+    local v = M.resolve(head, root)
+    if v == nil then return {} end
+    pool = names_of(v)
+  else
+    head, sep, part = "", "", word
+    pool = names_of(root or _G)
+    for k in pairs(_G) do if is_ident(k) then pool[k] = true end end
+    for _, k in ipairs(KEYWORDS) do pool[k] = true end
+  end
+  local out = {}
+  for k in pairs(pool) do
+    if k:sub(1, #part) == part and k:sub(1, 2) ~= "__" then out[#out + 1] = head .. sep .. k end
+  end
+  table.sort(out)
+  return out
+end
+
+local function read_lines(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local lines = {}
+  for l in f:lines() do lines[#lines + 1] = l end
+  f:close()
+  return lines
+end
+
+-- the comment lines just above line n (the doc of what is defined there)
+local function doc_above(lines, n)
+  local doc = {}
+  local i = n - 1
+  while i >= 1 and lines[i]:match("^%s*%-%-") do
+    table.insert(doc, 1, (lines[i]:gsub("^%s*%-%-+%s?", "")))
+    i = i - 1
+  end
+  return doc
+end
+
+--- help for a dotted name (nv.cam.gradcam): a function's signature and its doc comment (the
+--- `---` lines docs/API.md is made of), a table's fields, a value's type; nil when it is nil
+function M.help(name, root)
+  local v = M.resolve(name, root)
+  if v == nil then return nil end
+  if type(v) == "function" then
+    local info = debug.getinfo(v, "S")
+    if info.what == "C" then
+      local init = package.searchpath("nnvis", package.path)
+      local lines = init and read_lines(init) or {}
+      local last = name:match("([%w_]+)$")
+      for i, l in ipairs(lines) do
+        if l:match("^nv%." .. last .. "%s*=") then
+          local doc = doc_above(lines, i)
+          if #doc > 0 then return name .. " (built in)\n  " .. table.concat(doc, "\n  ") end
+        end
+      end
+      return name .. ": a built-in function (C)"
+    end
+    local lines = info.source:sub(1, 1) == "@" and read_lines(info.source:sub(2))
+    if not lines then return name .. ": a function defined in " .. info.short_src end
+    local last = name:match("([%w_]+)$")
+    local n = info.linedefined
+    -- a function made by a wrapper (nv.cam.gradcam): find the definition by its name
+    if not (lines[n] or ""):find(last, 1, true) then
+      for i, l in ipairs(lines) do
+        if l:match("^%s*function%s+[%w_.:]*[.:]" .. last .. "%s*%(") or l:match("^%s*function%s+" .. last .. "%s*%(")
+          or l:match("[.%s]" .. last .. "%s*=%s*function") then n = i; break end
+      end
+    end
+    local doc = doc_above(lines, n)
+    local out = { ((lines[n] or name):match("^%s*(.-)%s*$")) }
+    if #doc > 0 then out[#out + 1] = "  " .. table.concat(doc, "\n  ") end
+    out[#out + 1] = "  (" .. info.short_src .. ":" .. n .. ")"
+    return table.concat(out, "\n")
+  end
+  if type(v) == "table" then
+    local keys = {}
+    for k in pairs(names_of(v)) do if k:sub(1, 2) ~= "__" then keys[#keys + 1] = k end end
+    table.sort(keys)
+    local mt = getmetatable(v)
+    local first = (mt and mt.__tostring) and ((tostring(v):match("^[^\n]*")) .. "\n") or ""
+    return first .. name .. ": a table with " .. table.concat(keys, ", ")
+  end
+  return name .. ": " .. type(v) .. " " .. tostring(v)
+end
+
+return M
