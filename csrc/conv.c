@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Floats per column tile (scratch slots 0 and 1): 1 Mi floats = 4 MiB.  On VGG16's 3x3
@@ -135,8 +136,9 @@ static void valid_cols(const nv_conv2d_shape *s, int j, int *x0, int *lo, int *h
 
 /* col (Cin*KH*KW, rows*OW), rows ld floats apart = the column matrix of output rows
  * [oh0, oh0+rows) of one sample in (Cin,H,W); cells that fall in the padding are 0. */
-static void im2col(float *col, size_t nt, const float *in, const nv_conv2d_shape *s, int oh0, int rows) {
-  for (int c = 0; c < s->cin; c++)
+static void im2col_range(float *col, size_t nt, const float *in, const nv_conv2d_shape *s, int oh0, int rows,
+                         int c0, int c1) {
+  for (int c = c0; c < c1; c++)
     for (int i = 0; i < s->kh; i++)
       for (int j = 0; j < s->kw; j++) {
         float *dst = col + ((size_t)(c * s->kh + i) * s->kw + j) * nt;
@@ -161,8 +163,9 @@ static void im2col(float *col, size_t nt, const float *in, const nv_conv2d_shape
 
 /* The mirror of im2col: din (Cin,H,W) += each column cell added back to the input cell it
  * was copied from; padding cells are dropped. */
-static void col2im(float *din, const float *col, size_t nt, const nv_conv2d_shape *s, int oh0, int rows) {
-  for (int c = 0; c < s->cin; c++)
+static void col2im_range(float *din, const float *col, size_t nt, const nv_conv2d_shape *s, int oh0, int rows,
+                         int c0, int c1) {
+  for (int c = c0; c < c1; c++)
     for (int i = 0; i < s->kh; i++)
       for (int j = 0; j < s->kw; j++) {
         const float *src = col + ((size_t)(c * s->kh + i) * s->kw + j) * nt;
@@ -178,6 +181,48 @@ static void col2im(float *din, const float *col, size_t nt, const nv_conv2d_shap
             for (int o = lo; o < hi; o++) dst[o * s->sw + x0] += src[o];
         }
       }
+}
+
+/* im2col and col2im over the input channels in two halves, the second on a helper thread,
+ * when the copy is large enough to pay for starting one (about 20 us) and BLAS runs more
+ * than one thread (so the machine has a second core).  The halves touch disjoint rows of
+ * col and disjoint channels of din. */
+typedef struct {
+  float *col; float *din; const float *in; size_t nt; const nv_conv2d_shape *s; int oh0, rows, c0, c1, back;
+} colwork;
+
+static void *colwork_run(void *p) {
+  colwork *w = p;
+  if (w->back) col2im_range(w->din, w->col, w->nt, w->s, w->oh0, w->rows, w->c0, w->c1);
+  else im2col_range(w->col, w->nt, w->in, w->s, w->oh0, w->rows, w->c0, w->c1);
+  return NULL;
+}
+
+static void col_split(colwork w) {
+  const nv_conv2d_shape *s = w.s;
+  size_t cells = (size_t)s->cin * s->kh * s->kw * w.rows * s->ow;
+  pthread_t t;
+  if (s->cin >= 2 && cells >= ((size_t)1 << 17) && nv_blas_threads() > 1) {
+    colwork hi = w;
+    hi.c0 = s->cin / 2, hi.c1 = s->cin;
+    w.c0 = 0, w.c1 = s->cin / 2;
+    if (pthread_create(&t, NULL, colwork_run, &hi) == 0) {
+      colwork_run(&w);
+      pthread_join(t, NULL);
+      return;
+    }
+    w.c1 = s->cin;            /* no thread: all of it here */
+  }
+  colwork_run(&w);
+}
+
+static void im2col(float *col, size_t nt, const float *in, const nv_conv2d_shape *s, int oh0, int rows) {
+  col_split((colwork){.col = col, .in = in, .nt = nt, .s = s, .oh0 = oh0, .rows = rows, .c0 = 0, .c1 = s->cin});
+}
+
+static void col2im(float *din, const float *col, size_t nt, const nv_conv2d_shape *s, int oh0, int rows) {
+  col_split((colwork){.col = (float *)col, .din = din, .nt = nt, .s = s, .oh0 = oh0, .rows = rows, .c0 = 0,
+                      .c1 = s->cin, .back = 1});
 }
 
 /* sum x[0..n), P can be 50k: 16 float partial sums (a double chain would not vectorise),

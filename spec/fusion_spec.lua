@@ -69,3 +69,26 @@ describe("inference fusion", function()
     assert.equal(0, r:lt(0):sum():item())
   end)
 end)
+
+describe("im2col / col2im on two threads", function()
+  it("give the single-threaded convolution and its gradients", function()
+    local before = nv.config().threads
+    nv.manual_seed(8)
+    local x = nv.randn(2, 64, 24, 24)
+    local w = nv.randn(32, 64, 3, 3) * 0.05
+    local function run()
+      local xi = x:clone():set_requires_grad(true)
+      local wi = w:clone():set_requires_grad(true)
+      local y = nv.conv2d(xi, wi, nil, { padding = 1 })
+      local gx, gw = table.unpack(nv.grad((y * y):sum(), { xi, wi }))
+      local y1 = nv.conv2d(x:narrow(1, 1, 1), w, nil, { padding = 1, stride = 2 })
+      return y, gx, gw, y1
+    end
+    nv.config { threads = 1 }
+    local a = { run() }
+    nv.config { threads = 2 }
+    local b = { run() }
+    nv.config { threads = before }
+    for i = 1, 4 do H.close(b[i], a[i], 1e-3 * a[i]:abs():max():item()) end
+  end)
+end)
