@@ -1,11 +1,6 @@
 -- The README's "Testing your model with busted" works as written: nnvis installed in a fresh
 -- tree, the README's spec file run by the README's commands.
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
+local sh = require("helpers").sh
 
 local function section(md, title)
   local body = md:match("## " .. title .. "\n(.-)\n## ")

@@ -57,4 +57,14 @@ function H.read_all(path)
   return s
 end
 
+-- runs a shell command without the sanitizer runtimes `make test SANITIZE=1` preloads (the
+-- compilers, LuaRocks and browsers a spec starts are not instrumented and fail under them):
+-- ok, output (stdout and stderr), exit code
+function H.sh(cmd)
+  local p = io.popen("unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; " .. cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok, out, code
+end
+
 return H

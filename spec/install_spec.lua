@@ -1,12 +1,7 @@
 -- The LuaRocks install path and the OpenBLAS kernel choice, checked in child processes.
 local nv = require "nnvis"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return ok, out, code
-end
+local sh = require("helpers").sh
 
 describe("nnvis installation", function()
   it("installs with luarocks make into a fresh tree and loads from any directory", function()

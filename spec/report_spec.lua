@@ -120,8 +120,11 @@ describe("nv.report", function()
     local dir = os.tmpname()
     os.remove(dir)
     local function chromium(args)
-      local cmd = string.format("%s --headless=new --no-sandbox --disable-gpu --hide-scrollbars " ..
-        "--user-data-dir=%s/profile %s 2>/dev/null", CHROMIUM, dir, args)
+      -- without the sanitizer runtimes `make test SANITIZE=1` preloads (Chromium spins under
+      -- them), and never longer than a minute
+      local cmd = string.format("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS timeout 60 " ..
+        "%s --headless=new --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=%s/profile %s 2>/dev/null",
+        CHROMIUM, dir, args)
       local p = assert(io.popen(cmd))
       local out = p:read("a")
       p:close()
