@@ -143,6 +143,59 @@ function Canvas:figure(kind, title)
   return require("nnvis.figure").label(img, kind, title, self)
 end
 
+-- colorbar ticks: nice steps inside [vmin, vmax] in one format (at most 3 significant
+-- digits), or the two ends when the range holds fewer than two nice ticks
+local function bar_ticks(vmin, vmax)
+  local plot = require "nnvis.plot"
+  if not (vmax > vmin) then return { vmin }, { string.format("%.3g", vmin) } end
+  local t, step = plot.ticks(vmin, vmax, 5)
+  local inside = {}
+  for _, v in ipairs(t) do if v >= vmin - 1e-9 * step and v <= vmax + 1e-9 * step then inside[#inside + 1] = v end end
+  if #inside < 2 then inside = { vmin, vmax }; step = (vmax - vmin) end
+  local f = plot.tick_format(inside, step)
+  local labels = {}
+  for i, v in ipairs(inside) do labels[i] = f(v) end
+  return inside, labels
+end
+
+--- the width in points a colorbar with these values and label takes (bar, ticks, label)
+function Canvas.colorbar_width(vmin, vmax, label)
+  local _, labels = bar_ticks(vmin, vmax)
+  local w = 0
+  for _, l in ipairs(labels) do w = math.max(w, Canvas.measure(l, style.tick_size)) end
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  return style.colorbar_width + style.tick_len + 2 + w + (label and style.pad + lh or 0)
+end
+
+--- A vertical colorbar with its top-left at (x, y), h points tall: the colormap `cmap`
+--- from vmin (bottom) to vmax (top), nice ticks and an optional label along its side.
+--- Recorded as the panel "colorbar".
+function Canvas:colorbar(x, y, h, vmin, vmax, cmap, label)
+  local n = math.max(2, math.floor(h * self.scale + 0.5))
+  local ramp = (core.arange(n - 1, -1, -1) / (n - 1)):view(n, 1)
+  local bw = style.colorbar_width
+  self:image(require("nnvis.colormap").apply(ramp, cmap or "viridis"), x, y, bw, h, true)
+  self:box(x, y, bw, h, style.frame, style.frame_width * 0.75)
+  local ticks, labels = bar_ticks(vmin, vmax)
+  local tw = 0
+  for i, v in ipairs(ticks) do
+    local ty = vmax > vmin and y + (vmax - v) / (vmax - vmin) * h or y + h / 2
+    self:line({ x + bw, ty, x + bw + style.tick_len, ty }, style.frame, style.frame_width)
+    local _, _, w = self:text(labels[i], x + bw + style.tick_len + 2, ty, { size = style.tick_size, ay = 0.5, panel = "colorbar" })
+    tw = math.max(tw, w)
+  end
+  local wtot = bw + style.tick_len + 2 + tw
+  if label then
+    local _, lh = Canvas.measure("Ag", style.label_size)
+    local lines, size = Canvas.fit(label, style.label_size, h)
+    self:text(lines[1], x + wtot + style.pad, y + h / 2, { size = size, ax = 0.5, angle = 90, panel = "colorbar" })
+    wtot = wtot + style.pad + lh
+  end
+  local _, th = Canvas.measure("0", style.tick_size)
+  self:panel("colorbar", x, y - th / 2, wtot, h + th)
+  return wtot
+end
+
 Canvas.text_width = function(s, size, bold) return (Canvas.measure(s, size, bold)) end
 
 return Canvas
