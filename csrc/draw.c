@@ -164,12 +164,17 @@ static unsigned char byte(float v) {
   return (unsigned char)(v * 255 + 0.5f);
 }
 
-int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w, double h, int nearest) {
-  char a[200];
+int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w, double h, int nearest, double alpha,
+                  const nv_tensor *over, double over_alpha) {
+  char a[200], b[200];
   if (img->ndim != 3 || img->size[0] < 1 || img->size[0] > 4 || img->size[1] < 1 || img->size[2] < 1 ||
       img->size[1] > 32767 || img->size[2] > 32767)
     return nv_seterr("draw: expected an image (C,H,W) with C in 1..4, got %s", nv_shape_str(a, sizeof a, img->ndim, img->size));
   int C = (int)img->size[0], H = (int)img->size[1], W = (int)img->size[2];
+  if (over && (over->ndim != 3 || over->size[0] != 3 || over->size[1] != H || over->size[2] != W))
+    return nv_seterr("draw: the image laid over %s must be (3,%d,%d), got %s", nv_shape_str(a, sizeof a, img->ndim, img->size),
+                     H, W, nv_shape_str(b, sizeof b, over->ndim, over->size));
+  float oa = (float)over_alpha, ia = 1 - oa;
   cairo_surface_t *sf = cairo_image_surface_create(C == 2 || C == 4 ? CAIRO_FORMAT_ARGB32 : CAIRO_FORMAT_RGB24, W, H);
   if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
     cairo_surface_destroy(sf);
@@ -185,8 +190,14 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
     for (int j = 0; j < W; j++) {
       const float *p = src + i * st[1] + j * st[2];
       uint32_t r, g, b, al = 255;
-      if (C <= 2) r = g = b = byte(p[0]);
-      else r = byte(p[0]), g = byte(p[st[0]]), b = byte(p[2 * st[0]]);
+      float fr, fg, fb;
+      if (C <= 2) fr = fg = fb = p[0];
+      else fr = p[0], fg = p[st[0]], fb = p[2 * st[0]];
+      if (over) {   /* (1 - a) image + a over, as nv.image.overlay blends */
+        const float *q = nv_data(over) + i * over->stride[1] + j * over->stride[2];
+        fr = ia * fr + oa * q[0], fg = ia * fg + oa * q[over->stride[0]], fb = ia * fb + oa * q[2 * over->stride[0]];
+      }
+      r = byte(fr), g = byte(fg), b = byte(fb);
       if (C == 2 || C == 4) {
         al = byte(p[(C - 1) * st[0]]);   /* premultiplied, as Cairo keeps ARGB32 */
         r = (r * al + 127) / 255, g = (g * al + 127) / 255, b = (b * al + 127) / 255;
@@ -205,7 +216,8 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
   cairo_pattern_t *pat = cairo_get_source(cr);
   cairo_pattern_set_filter(pat, nearest ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
   cairo_pattern_set_extend(pat, CAIRO_EXTEND_PAD);
-  cairo_paint(cr);
+  if (alpha >= 1) cairo_paint(cr);
+  else cairo_paint_with_alpha(cr, alpha);
   cairo_restore(cr);
   cairo_surface_destroy(sf);
   return 1;
@@ -222,14 +234,15 @@ nv_tensor *nv_draw_tensor(nv_draw *d) {
   if (!t) return NULL;
   float *o = nv_data(t);
   size_t plane = (size_t)H * W;
-  for (int i = 0; i < H; i++) {
-    const uint32_t *row = (const uint32_t *)(px + (size_t)i * rs);
-    for (int j = 0; j < W; j++) {
-      uint32_t v = row[j];
-      size_t k = (size_t)i * W + j;
-      o[k] = ((v >> 16) & 255) / 255.0f;
-      o[plane + k] = ((v >> 8) & 255) / 255.0f;
-      o[2 * plane + k] = (v & 255) / 255.0f;
+  float lv[256];
+  for (int k = 0; k < 256; k++) lv[k] = k / 255.0f;
+  for (int c = 0; c < 3; c++) {   /* one plane at a time: each written sequentially */
+    int shift = 16 - 8 * c;
+    float *op = o + c * plane;
+    for (int i = 0; i < H; i++) {
+      const uint32_t *row = (const uint32_t *)(px + (size_t)i * rs);
+      float *orow = op + (size_t)i * W;
+      for (int j = 0; j < W; j++) orow[j] = lv[(row[j] >> shift) & 255];
     }
   }
   return t;
@@ -244,4 +257,29 @@ int nv_draw_finish(nv_draw *d, char **bytes, size_t *len) {
   *bytes = d->buf, *len = d->len;
   d->buf = NULL, d->len = d->cap = 0;
   return 1;
+}
+
+nv_tensor *nv_colormap(const nv_tensor *map, const nv_tensor *lut) {
+  char a[200];
+  if (map->ndim != 2) return nv_seterr("colormap: expected an (H,W) map, got %s", nv_shape_str(a, sizeof a, map->ndim, map->size)), NULL;
+  if (lut->ndim != 2 || lut->size[1] != 3 || lut->size[0] < 2)
+    return nv_seterr("colormap: expected an (n,3) table, n >= 2, got %s", nv_shape_str(a, sizeof a, lut->ndim, lut->size)), NULL;
+  int64_t H = map->size[0], W = map->size[1], n = lut->size[0];
+  int64_t size[3] = { 3, H, W };
+  nv_tensor *t = nv_empty(3, size);
+  if (!t) return NULL;
+  const float *m = nv_data(map), *l = nv_data(lut);
+  float *o = nv_data(t);
+  size_t plane = (size_t)H * W;
+  for (int64_t i = 0; i < H; i++)
+    for (int64_t j = 0; j < W; j++) {
+      float v = m[i * map->stride[0] + j * map->stride[1]];
+      if (!(v > 0)) v = 0;
+      if (v > 1) v = 1;
+      int64_t k = (int64_t)(v * (float)(n - 1) + 0.5f);
+      const float *row = l + k * lut->stride[0];
+      size_t p = (size_t)(i * W + j);
+      o[p] = row[0], o[plane + p] = row[lut->stride[1]], o[2 * plane + p] = row[2 * lut->stride[1]];
+    }
+  return t;
 }

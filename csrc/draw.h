@@ -41,12 +41,19 @@ void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, in
 /* width of s and the font's ascent and descent at size points (no surface needed) */
 void nv_draw_text_extents(const char *s, double size, int bold, double *w, double *ascent, double *descent);
 /* img (C,H,W), C in 1..4 (gray, gray+alpha, RGB, RGBA), values clamped to [0,1], drawn into
- * the box x, y, w, h; nearest-neighbour when nearest, else bilinear.  0 with the error set. */
-int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w, double h, int nearest);
+ * the box x, y, w, h; nearest-neighbour when nearest, else bilinear; with opacity alpha.
+ * over (NULL or (3,H,W) like img) is blended in first: (1 - over_alpha) img + over_alpha over.
+ * 0 with the error set. */
+int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w, double h, int nearest, double alpha,
+                  const nv_tensor *over, double over_alpha);
 /* the raster's pixels as a new (3,H,W) tensor in [0,1]; NULL with the error set */
 nv_tensor *nv_draw_tensor(nv_draw *d);
 /* finishes an SVG or PDF surface; *bytes (malloc'd, the caller frees) and *len hold the file.
  * 0 with the error set. */
 int nv_draw_finish(nv_draw *d, char **bytes, size_t *len);
+
+/* colormapping (no Cairo): map (H,W) values clamped to [0,1] (NaN as 0) through lut (n,3)
+ * rows of RGB, index round(v * (n-1)), to a new (3,H,W) image; NULL with the error set */
+nv_tensor *nv_colormap(const nv_tensor *map, const nv_tensor *lut);
 
 #endif

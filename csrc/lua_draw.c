@@ -7,8 +7,9 @@
  *       {"path", {x1, y1, ...}, rgba, lw, closed, dash}
  *       {"circle", x, y, r, rgba, lw}
  *       {"text", s, x, y, size, rgba, ax, ay, angle, bold}
- *       {"image", img, x, y, w, h, nearest}
+ *       {"image", img, x, y, w, h, nearest, alpha, over, over_alpha}
  *   core.text_extents(s, size [, bold]) -> width, ascent, descent (points)
+ *   core.colormap_apply(map, lut) -> (3,H,W): map (H,W) in [0,1] through an (n,3) table
  * Coordinates are points from the top-left corner (0-based: they are lengths, not indices).
  */
 #include <stdlib.h>
@@ -85,9 +86,13 @@ static void one(lua_State *L, nv_draw *d, int t) {
     lua_geti(L, t, 7);
     int nearest = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (!nv_draw_image(d, img, field(L, t, 3, 0), field(L, t, 4, 0), field(L, t, 5, 1), field(L, t, 6, 1), nearest))
+    lua_geti(L, t, 9);
+    nv_tensor *over = lua_isnil(L, -1) ? NULL : nv_lua_totensor(L, -1);
+    if (!over && !lua_isnil(L, -1)) luaL_error(L, "draw_render: an image's overlay must be a tensor");
+    if (!nv_draw_image(d, img, field(L, t, 3, 0), field(L, t, 4, 0), field(L, t, 5, 1), field(L, t, 6, 1), nearest,
+                       field(L, t, 8, 1), over, field(L, t, 10, 0.5)))
       nv_lua_raise(L, "draw_render");
-    lua_pop(L, 1);
+    lua_pop(L, 2);
   } else luaL_error(L, "draw_render: unknown operation '%s'", op);
 }
 
@@ -132,8 +137,15 @@ static int l_text_extents(lua_State *L) {
   return 3;
 }
 
+/* core.colormap_apply(map (H,W), lut (n,3)) -> (3,H,W) */
+static int l_colormap_apply(lua_State *L) {
+  nv_tensor *m = nv_lua_checktensor(L, 1), *lut = nv_lua_checktensor(L, 2);
+  nv_lua_pushtensor(L, nv_colormap(m, lut), "colormap");
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
-  {"draw_render", l_draw_render}, {"text_extents", l_text_extents}, {NULL, NULL}
+  {"draw_render", l_draw_render}, {"text_extents", l_text_extents}, {"colormap_apply", l_colormap_apply}, {NULL, NULL}
 };
 
 void nv_lua_open_draw(lua_State *L) {

@@ -113,10 +113,12 @@ function Canvas:text(s, x, y, opts)
 end
 
 --- an image (C,H,W) in [0,1] (C = 1..4) drawn into the box x, y, w, h (default: one point
---- per pixel), nearest-neighbour unless smooth
-function Canvas:image(img, x, y, w, h, smooth)
+--- per pixel), nearest-neighbour unless smooth, with opacity alpha (1); over, a (3,H,W)
+--- image of the same size, is blended in first: (1 - over_alpha) img + over_alpha over
+function Canvas:image(img, x, y, w, h, smooth, alpha, over, over_alpha)
   if img:dim() == 2 then img = img:unsqueeze(1) end
-  self.ops[#self.ops + 1] = { "image", img:detach(), x, y, w or img:size(3), h or img:size(2), not smooth }
+  self.ops[#self.ops + 1] = { "image", img:detach(), x, y, w or img:size(3), h or img:size(2), not smooth, alpha or 1,
+                              over and over:detach(), over_alpha }
   return self
 end
 

@@ -111,6 +111,12 @@ function M.label(img, kind, title, canvas)
   return img
 end
 
+--- the nnvis.canvas a drawn image tensor was rendered from, or nil
+function M.layout_canvas(img)
+  local l = labels[img]
+  return l and l.canvas
+end
+
 --- the measured layout of a drawn image tensor (nnvis.canvas's layout: width, height and
 --- scale, texts = {{text, x, y, w, h, size, panel}}, panels = {{name, x, y, w, h}}), or nil
 function M.layout(img)

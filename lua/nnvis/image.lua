@@ -237,7 +237,7 @@ end
 -- The drawn grid: panels of the tiles enlarged (nearest-neighbour) to at least
 -- nv.style.min_panel_px pixels, each with its label fitted above it (shrunk, then wrapped,
 -- never cut), an optional title and one colorbar for a shared scale.
-local function panels(list, opts, c)
+local function panels(list, opts)
     local style = require "nnvis.style"
   local scale = style.scale_of(opts)
   local n = #list
@@ -285,7 +285,7 @@ local function panels(list, opts, c)
     local x, y = m + col * (pw + pad), top + r * (strip + ph + pad)
     local name = "tile " .. i
     cv:panel(name, x, y, pw, strip + ph)
-    cv:image(t, x, y + strip, pw, ph)
+    cv:image(t, x, y + strip, pw, ph, false, 1, opts.over and opts.over[i], opts.alpha or 0.5)
     local f = fitted[i]
     if f then
       for j, l in ipairs(f.lines) do
@@ -298,6 +298,11 @@ local function panels(list, opts, c)
   end
   return cv:figure(opts.kind or string.format("grid of %d images", n), opts.title)
 end
+
+--- The drawn grid of nv.image.grid (opts as its, plus over: a list of (3,H,W) images laid
+--- over the tiles with opacity opts.alpha, as CAM overlays are), for lists of (3,H,W) tiles
+--- of one size
+function M.panels(list, opts) return panels(list, opts or {}) end
 
 --- Arranges images in a grid: imgs is an (N,C,H,W) tensor or a list of (C,H,W) / (H,W)
 --- tensors (resized to the first one's size).  opts: nrow (images per row, default
@@ -335,9 +340,9 @@ function M.grid(imgs, opts)
     if t:size(2) ~= h or t:size(3) ~= w then t = M.resize(t, { h, w }) end
     if opts.per_tile then t = M.normalize(t) end
     if c == 3 then t = M.to_rgb(t) end
-    list[i] = t:clamp(0, 1)
+    list[i] = drawn and t or t:clamp(0, 1)   -- Cairo clamps what it draws
   end
-  if drawn then return panels(list, opts, c) end
+  if drawn then return panels(list, opts) end
   local nrow = opts.nrow or math.ceil(math.sqrt(n))
   local rows = math.ceil(n / nrow)
   local pad = opts.padding or 2
