@@ -33,13 +33,14 @@ function Canvas.measure(s, size, bold)
   return w, a + d
 end
 
---- Fits s into maxw points: the largest size from `size` down to nv.style.min_size at which
---- it fits on one line, else the words wrapped onto lines at the floor size (a word longer
---- than the line is cut at characters, never dropped).  Returns the lines and the size.
-function Canvas.fit(s, size, maxw, bold)
+--- Fits s into maxw points: the largest size from `size` down to `floor` (default
+--- nv.style.min_size) at which it fits on one line, else the words wrapped onto lines at the
+--- floor size (a word longer than the line is broken at characters, never dropped).
+--- Returns the lines and the size.
+function Canvas.fit(s, size, maxw, bold, floor)
   s = tostring(s)
   size = size or style.label_size
-  local floor = math.min(style.min_size, size)
+  floor = math.min(floor or style.min_size, size)
   local sz = size
   while sz >= floor do
     if Canvas.measure(s, sz, bold) <= maxw then return { s }, sz end

@@ -269,7 +269,7 @@ local function panels(list, opts)
   local W = m + gw + cbw + m
   local title_lines, title_size, tlh = nil, nil, 0
   if opts.title then
-    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true)
+    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
     local _, h1 = Canvas.measure("Ag", title_size, true)
     tlh = h1
   end
@@ -431,7 +431,7 @@ function M.heatmap(t, opts)
   local title = opts.title or string.format("%dx%d values", rows, cols)
   local cbw = Canvas.colorbar_width(vmin, vmax, opts.label)
   local W = m + mw + 2 * pad + cbw + m
-  local lines, size = Canvas.fit(title, style.title_size, W - 2 * m, true)
+  local lines, size = Canvas.fit(title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
   local _, tlh = Canvas.measure("Ag", size, true)
   local _, th = Canvas.measure("0", style.tick_size)
   local top = m + #lines * tlh + pad + th / 2

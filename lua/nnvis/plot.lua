@@ -123,7 +123,7 @@ local function frame(opts, xlo, xhi, ylo, yhi, xint, ypad, reserve)
   local m = style.margin
   local top = m
   if opts.title then
-    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true)
+    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
     local _, h1 = Canvas.measure("Ag", title_size, true)
     for i, l in ipairs(title_lines) do cv:text(l, W / 2, m + (i - 1) * h1, { size = title_size, bold = true, ax = 0.5 }) end
     top = m + #title_lines * h1 + style.pad
