@@ -40,8 +40,9 @@ static cairo_status_t append(void *closure, const unsigned char *data, unsigned 
 }
 
 /* unhinted outlines and metrics: extents proportional to the size on every surface */
-static void set_font(cairo_t *cr, double size, int bold) {
-  cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+static void set_font(cairo_t *cr, double size, int flags) {
+  cairo_select_font_face(cr, flags & NV_FONT_MONO ? FONT " Mono" : FONT, CAIRO_FONT_SLANT_NORMAL,
+                         flags & NV_FONT_BOLD ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
   cairo_set_font_size(cr, size);
 }
 
@@ -126,10 +127,10 @@ void nv_draw_circle(nv_draw *d, double x, double y, double r, double lw) {
   paint(d, lw);
 }
 
-void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, int bold, double ax, double ay,
+void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, int flags, double ax, double ay,
                   double angle) {
   cairo_t *cr = d->cr;
-  set_font(cr, size, bold);
+  set_font(cr, size, flags);
   cairo_text_extents_t te;
   cairo_font_extents_t fe;
   cairo_text_extents(cr, s, &te);
@@ -142,7 +143,7 @@ void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, in
   cairo_restore(cr);
 }
 
-void nv_draw_text_extents(const char *s, double size, int bold, double *w, double *ascent, double *descent) {
+void nv_draw_text_extents(const char *s, double size, int flags, double *w, double *ascent, double *descent) {
   static cairo_t *cr;   /* a 1x1 surface kept for measuring, made once */
   if (!cr) {
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
@@ -150,7 +151,7 @@ void nv_draw_text_extents(const char *s, double size, int bold, double *w, doubl
     cairo_surface_destroy(sf);
     font_options(cr);
   }
-  set_font(cr, size, bold);
+  set_font(cr, size, flags);
   cairo_text_extents_t te;
   cairo_font_extents_t fe;
   cairo_text_extents(cr, s, &te);

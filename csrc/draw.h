@@ -18,6 +18,7 @@
 #include "nv.h"
 
 enum { NV_DRAW_RASTER = 0, NV_DRAW_SVG = 1, NV_DRAW_PDF = 2 };
+enum { NV_FONT_BOLD = 1, NV_FONT_MONO = 2 };   /* text flags: DejaVu Sans (Bold) or Sans Mono */
 
 typedef struct nv_draw nv_draw;
 
@@ -36,10 +37,10 @@ void nv_draw_circle(nv_draw *d, double x, double y, double r, double lw);
 /* s (UTF-8) at size points; (x, y) is the point of the text box (width x ascent+descent of
  * the font) at fractions (ax, ay) of its width and height, e.g. (0.5, 0) = top centre;
  * angle in degrees counter-clockwise about that point */
-void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, int bold, double ax, double ay,
+void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, int flags, double ax, double ay,
                   double angle);
 /* width of s and the font's ascent and descent at size points (no surface needed) */
-void nv_draw_text_extents(const char *s, double size, int bold, double *w, double *ascent, double *descent);
+void nv_draw_text_extents(const char *s, double size, int flags, double *w, double *ascent, double *descent);
 /* img (C,H,W), C in 1..4 (gray, gray+alpha, RGB, RGBA), values clamped to [0,1], drawn into
  * the box x, y, w, h; nearest-neighbour when nearest, else bilinear; with opacity alpha.
  * over (NULL or (3,H,W) like img) is blended in first: (1 - over_alpha) img + over_alpha over.

@@ -6,9 +6,9 @@
  *       {"rect", x, y, w, h, rgba, lw}          lw nil or 0 fills
  *       {"path", {x1, y1, ...}, rgba, lw, closed, dash}
  *       {"circle", x, y, r, rgba, lw}
- *       {"text", s, x, y, size, rgba, ax, ay, angle, bold}
+ *       {"text", s, x, y, size, rgba, ax, ay, angle, bold, mono}
  *       {"image", img, x, y, w, h, nearest, alpha, over, over_alpha}
- *   core.text_extents(s, size [, bold]) -> width, ascent, descent (points)
+ *   core.text_extents(s, size [, bold [, mono]]) -> width, ascent, descent (points)
  *   core.colormap_apply(map, lut) -> (3,H,W): map (H,W) in [0,1] through an (n,3) table
  * Coordinates are points from the top-left corner (0-based: they are lengths, not indices).
  */
@@ -74,9 +74,10 @@ static void one(lua_State *L, nv_draw *d, int t) {
     const char *s = luaL_checkstring(L, -1);
     color(L, d, t, 6);
     lua_geti(L, t, 10);
-    int bold = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    nv_draw_text(d, s, field(L, t, 3, 0), field(L, t, 4, 0), field(L, t, 5, 10), bold, field(L, t, 7, 0),
+    lua_geti(L, t, 11);
+    int flags = (lua_toboolean(L, -2) ? NV_FONT_BOLD : 0) | (lua_toboolean(L, -1) ? NV_FONT_MONO : 0);
+    lua_pop(L, 2);
+    nv_draw_text(d, s, field(L, t, 3, 0), field(L, t, 4, 0), field(L, t, 5, 10), flags, field(L, t, 7, 0),
                  field(L, t, 8, 0), field(L, t, 9, 0));
     lua_pop(L, 1);
   } else if (!strcmp(op, "image")) {
@@ -132,7 +133,7 @@ static int l_text_extents(lua_State *L) {
   const char *s = luaL_checkstring(L, 1);
   double size = nv_lua_checknum(L, 2, "text_extents", "size");
   double w, a, d;
-  nv_draw_text_extents(s, size, lua_toboolean(L, 3), &w, &a, &d);
+  nv_draw_text_extents(s, size, (lua_toboolean(L, 3) ? NV_FONT_BOLD : 0) | (lua_toboolean(L, 4) ? NV_FONT_MONO : 0), &w, &a, &d);
   lua_pushnumber(L, w), lua_pushnumber(L, a), lua_pushnumber(L, d);
   return 3;
 }

@@ -27,9 +27,9 @@ function Canvas.new(w, h, opts)
   return cv
 end
 
---- width, height (ascent + descent) in points of s at size points
-function Canvas.measure(s, size, bold)
-  local w, a, d = core.text_extents(tostring(s), size or style.label_size, bold)
+--- width, height (ascent + descent) in points of s at size points (bold; mono: DejaVu Sans Mono)
+function Canvas.measure(s, size, bold, mono)
+  local w, a, d = core.text_extents(tostring(s), size or style.label_size, bold, mono)
   return w, a + d
 end
 
@@ -96,15 +96,15 @@ end
 
 --- Text s with the point (x, y) at fractions (ax, ay) of its box (0, 0: top-left; 0.5, 0:
 --- top centre; 1, 0.5: right middle).  opts: size, color, ax, ay, angle (degrees, counter-
---- clockwise), bold, panel (the name of the panel the text belongs to).  Returns the box
+--- clockwise), bold, mono, panel (the name of the panel the text belongs to).  Returns the box
 --- x, y, w, h in points (unrotated text).
 function Canvas:text(s, x, y, opts)
   opts = opts or {}
   s = tostring(s)
   local size = opts.size or style.label_size
   local ax, ay = opts.ax or 0, opts.ay or 0
-  self.ops[#self.ops + 1] = { "text", s, x, y, size, rgba(opts.color), ax, ay, opts.angle or 0, opts.bold }
-  local w, h = Canvas.measure(s, size, opts.bold)
+  self.ops[#self.ops + 1] = { "text", s, x, y, size, rgba(opts.color), ax, ay, opts.angle or 0, opts.bold, opts.mono }
+  local w, h = Canvas.measure(s, size, opts.bold, opts.mono)
   local bx, by, bw, bh
   if opts.angle == 90 then bx, by, bw, bh = x - ay * h, y - (1 - ax) * w, h, w
   else bx, by, bw, bh = x - ax * w, y - ay * h, w, h end
@@ -134,10 +134,17 @@ end
 function Canvas:tensor() return core.draw_render("raster", self.w, self.h, self.scale, self.ops) end
 
 --- the drawing as SVG text
-function Canvas:svg() return core.draw_render("svg", self.w, self.h, 1, self.ops) end
+function Canvas:svg()
+  -- made once: Cairo numbers glyphs and surfaces per process, so a second rendering differs
+  self._svg = self._svg or core.draw_render("svg", self.w, self.h, 1, self.ops)
+  return self._svg
+end
 
 --- the drawing as a PDF file's bytes
-function Canvas:pdf() return core.draw_render("pdf", self.w, self.h, 1, self.ops) end
+function Canvas:pdf()
+  self._pdf = self._pdf or core.draw_render("pdf", self.w, self.h, 1, self.ops)
+  return self._pdf
+end
 
 --- the raster image, labelled as a figure (kind, title) that also renders as SVG and PDF
 function Canvas:figure(kind, title)

@@ -335,6 +335,7 @@ local function xml(s) return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):g
 --- the diagram as SVG text: Cairo's drawing (the same as the PNG's), with a hover region per
 --- node (<g class="node"> holding a <title>: name, type, details, output shape)
 function Diagram:svg()
+  if self._svg then return self._svg end   -- Cairo numbers glyphs per run: made once, so saves match
   local svg = self:canvas():svg()
   local hover = { '<g id="nodes" fill-opacity="0">' }
   for k, n in ipairs(self.nodes) do
@@ -345,7 +346,8 @@ function Diagram:svg()
       k, xml(table.concat(tip, "\n")), n.x, n.y, self.box_w, self.box_h)
   end
   hover[#hover + 1] = "</g>\n</svg>"
-  return (svg:gsub("</svg>%s*$", function() return table.concat(hover, "\n") end))
+  self._svg = svg:gsub("</svg>%s*$", function() return table.concat(hover, "\n") end)
+  return self._svg
 end
 
 --- the diagram as PDF bytes
@@ -355,7 +357,7 @@ function Diagram:save_svg(path) return require("nnvis.figure").write_file(path, 
 
 function Diagram:describe()
   return string.format("[nnvis figure: diagram of %s, %d boxes, %d edges, %dx%d]", tostring(self.title or "a model"),
-    #self.nodes, #self.edges, self.width, self.height)
+    #self.nodes, #self.edges, math.ceil(self.width * self.scale), math.ceil(self.height * self.scale))
 end
 
 --- the diagram as Graphviz DOT text

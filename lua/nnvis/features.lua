@@ -53,12 +53,12 @@ end
 function M.filters(model, layer_or_weight, opts)
   opts = check_opts("features.filters", opts, { "colormap", "labels", "max_tiles", "nrow", "per_channel", "scale", "tile" })
   local w = layer_or_weight
-  local title = "filters"
+  local title, name = "filters", nil
   if type(layer_or_weight) == "string" then
     local m = model:get(layer_or_weight)
     if not m or not m.weight then error(string.format("filters: layer '%s' has no weight", layer_or_weight), 2) end
     w = m.weight
-    title = layer_or_weight .. " filters"
+    title, name = layer_or_weight .. " filters", layer_or_weight
   end
   w = w:detach()
   if w:dim() ~= 4 then error("filters: expected a conv weight (Cout,Cin,kh,kw), got (" .. table.concat(w:shape(), ",") .. ")", 2) end
@@ -91,7 +91,7 @@ function M.filters(model, layer_or_weight, opts)
   local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
                                 labels = opts.labels ~= false and labels or nil, title = full, scale = opts.scale, kind = "filters",
                                 colorbar = { vmin = -a, vmax = a, colormap = rgb and "gray" or cmap, label = rgb and "weight (per color channel)" or "weight" } })
-  return label(g, "filters", title, require("nnvis.figure").layout_canvas(g))
+  return label(g, "filters", name or title, require("nnvis.figure").layout_canvas(g))
 end
 
 return M

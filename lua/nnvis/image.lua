@@ -261,7 +261,7 @@ local function panels(list, opts)
         strip = math.max(strip, #lines * lh)
       end
     end
-    if strip > 0 then strip = strip + 2 end
+    if strip > 0 then strip = math.ceil(strip + 2) end   -- whole points: tiles on the pixel grid
   end
   local cb = opts.colorbar
   local cbw = cb and Canvas.colorbar_width(cb.vmin, cb.vmax, cb.label) + 2 * pad or 0
@@ -273,7 +273,7 @@ local function panels(list, opts)
     local _, h1 = Canvas.measure("Ag", title_size, true)
     tlh = h1
   end
-  local top = m + (title_lines and #title_lines * tlh + style.pad or 0)
+  local top = math.ceil(m + (title_lines and #title_lines * tlh + style.pad or 0))
   local gh = rows * (strip + ph) + (rows - 1) * pad
   local H = top + gh + m
   local cv = Canvas.new(W, H, { scale = scale, bg = opts.bg or 1 })
@@ -376,6 +376,7 @@ function M.caption(img, text, opts)
   end
   local th = pad
   for _, l in ipairs(lines) do local _, lh = Canvas.measure("Ag", l[2]); th = th + lh end
+  th = math.ceil(th)
   local cv = Canvas.new(W, th + pad + h, { scale = opts.scale, bg = opts.bg or 1 })
   local y = pad
   for _, l in ipairs(lines) do
@@ -434,7 +435,7 @@ function M.heatmap(t, opts)
   local lines, size = Canvas.fit(title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
   local _, tlh = Canvas.measure("Ag", size, true)
   local _, th = Canvas.measure("0", style.tick_size)
-  local top = m + #lines * tlh + pad + th / 2
+  local top = math.ceil(m + #lines * tlh + pad + th / 2)
   local H = top + mh + th / 2 + m
   local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
   for i, l in ipairs(lines) do cv:text(l, W / 2, m + (i - 1) * tlh, { size = size, bold = true, ax = 0.5 }) end

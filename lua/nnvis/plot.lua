@@ -34,8 +34,9 @@ function M.ticks(lo, hi, n)
   return t, step
 end
 
--- one format for every tick of an axis: fixed with the decimals the step needs, or
--- scientific with one shared exponent style when the numbers are very large or small
+--- the one format of an axis's tick labels, as a function of the value: fixed with the
+--- decimals the step needs, or scientific for every tick when the numbers are very large
+--- or small (never "1e5" beside "50000")
 function M.tick_format(ticks, step)
   local amax = 0
   for _, v in ipairs(ticks) do amax = math.max(amax, math.abs(v)) end
