@@ -4,7 +4,7 @@
 -- docs/API.md is what it writes and that every public function has a doc comment.
 local files = { "init", "nn", "functional", "models", "optim", "data", "train", "capture", "summary",
   "diagram", "features", "maximize", "cam", "image", "io", "plot", "tensorboard", "onnx", "pth",
-  "gradcheck", "assert", "util", "class", "colormap", "canvas" }
+  "gradcheck", "assert", "util", "class", "colormap", "canvas", "style", "cam_figure" }
 
 local function module_name(f) return f == "init" and "nnvis" or "nnvis." .. f end
 
