@@ -66,10 +66,10 @@ assert(diagram:save(outdir .. "/diagram.pdf"))
 written[#written + 1] = outdir .. "/diagram.svg"
 written[#written + 1] = outdir .. "/diagram.pdf"
 write_text("diagram.dot", diagram:dot())
--- a residual stage of ResNet-18, left to right: the skip connections and their merges
+-- a residual stage of ResNet-18: the skip connections and their merges
 local resnet = nv.models.resnet18()
 local stage = nv.nn.Sequential { resnet.layer2 }
-local rd = nv.diagram(stage, { 1, 64, 16, 16 }, { direction = "LR" })
+local rd = nv.diagram(stage, { 1, 64, 16, 16 })
 written[#written + 1] = outdir .. "/resnet_layer2.png"
 assert(rd:save_png(outdir .. "/resnet_layer2.png"))
 

@@ -198,6 +198,20 @@ describe("nnvis figures", function()
     end
   end)
 
+  it("the Cairo binding refuses malformed drawings with errors that name it", function()
+    local R = nv.core.draw_render
+    assert.has_error(function() R("raster", 10, 10, 1, { { "blob" } }) end, "draw_render: unknown operation 'blob'")
+    assert.has_error(function() R("raster", 10, 10, 1, { 5 }) end, "draw_render: operation 1 is no table")
+    assert.has_error(function() R("raster", 0, 10, 1, {}) end)
+    assert.has_error(function() R("raster", 1e5, 1e5, 16, {}) end)
+    assert.has_error(function() R("raster", 10, 10, 1, { { "image", nv.zeros(5, 2, 2), 0, 0, 2, 2 } }) end)
+    assert.has_error(function() R("raster", 10, 10, 1, { { "image", nv.zeros(3, 2, 2), 0, 0, 2, 2, true, 1, nv.zeros(3, 3, 3) } }) end)
+    assert.has_error(function() R("vector", 10, 10, 1, {}) end)
+    -- NaN coordinates are skipped, not drawn
+    local img = R("raster", 4, 4, 1, { { "path", { 0 / 0, 1, 2, 2, 3, 3 }, { 0, 0, 0 }, 1 } })
+    assert.same({ 3, 4, 4 }, img:shape())
+  end)
+
   it("one drawing writes valid PNG, SVG and PDF", function()
     local fig = nv.figure.of(nv.plot.line({ loss = { 3, 2, 1 } }, { title = "loss" }))
     assert.equal("\137PNG", fig:png():sub(1, 4))

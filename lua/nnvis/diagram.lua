@@ -245,7 +245,8 @@ function Diagram:layout_boxes(ncols, nrows, lanes)
       n.y = MARGIN + (n.row - 1) * (bh + gap)
     end
     self.gap = gap
-    self.width = MARGIN * 2 + ncols * bw + (ncols - 1) * COL_GAP + (lanes > 0 and math.min(lanes, 6) * lane_w + 10 or 0)
+    -- lanes on the right, and room for the shape label where an edge leaves a box for its lane
+    self.width = MARGIN * 2 + ncols * bw + (ncols - 1) * COL_GAP + (lanes > 0 and math.max(math.min(lanes, 6) * lane_w + 10, sw + 8) or 0)
     self.height = MARGIN * 2 + nrows * bh + (nrows - 1) * gap
     self.lane_x0 = MARGIN + ncols * bw + (ncols - 1) * COL_GAP + 10
   else

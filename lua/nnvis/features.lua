@@ -81,12 +81,12 @@ function M.filters(model, layer_or_weight, opts)
       for i = 1, ci do
         if #tiles >= limit then break end
         tiles[#tiles + 1] = image.colormap(scaled:select(1, o):select(1, i), cmap)
-        labels[#labels + 1] = string.format("%d.%d", o, i)
+        labels[#labels + 1] = ci == 1 and tostring(o) or string.format("%d.%d", o, i)
       end
     end
   end
   local shown = #tiles < total and string.format("%d of %d", #tiles, total) or string.format("all %d", total)
-  local what = rgb and "RGB filters" or "kernels (tile o.i: output o, input i)"
+  local what = rgb and "RGB filters" or ci == 1 and "kernels (tile: output channel)" or "kernels (tile o.i: output o, input i)"
   local full = string.format("%s: %s %s of %dx%dx%dx%d, one scale", title, shown, what, co, ci, w:size(3), w:size(4))
   local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
                                 labels = opts.labels ~= false and labels or nil, title = full, scale = opts.scale, kind = "filters",

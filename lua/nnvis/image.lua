@@ -254,9 +254,15 @@ local function panels(list, opts)
   local fitted, strip = {}, 0
   local _, line_h = Canvas.measure("Ag", ls)
   if opts.labels then
+    -- one size for every label (the smallest any needs, down to 1.5 points under the style's),
+    -- and labels still too long at that size wrap
+    local common = ls
+    for i = 1, n do
+      if opts.labels[i] then common = math.min(common, select(2, Canvas.fit(opts.labels[i], ls, pw, false, ls - 1.5))) end
+    end
     for i = 1, n do
       if opts.labels[i] then
-        local lines, size = Canvas.fit(opts.labels[i], ls, pw)
+        local lines, size = Canvas.fit(opts.labels[i], common, pw, false, common)
         local _, lh = Canvas.measure("Ag", size)
         fitted[i] = { lines = lines, size = size, lh = lh }
         strip = math.max(strip, #lines * lh)

@@ -85,7 +85,7 @@ local function axis(lo, hi, log, n, integer)
           local v = e + math.log(m, 10)
           if v >= a and v <= b then
             major[#major + 1] = v
-            labels[#labels + 1] = M.tick_format({ 10 ^ v }, 10 ^ v / 2)(10 ^ v)
+            labels[#labels + 1] = string.format("%.3g", 10 ^ v)   -- 1-2-5 steps: one %g format
           end
         end
       end
