@@ -174,7 +174,7 @@ function Canvas.colorbar_width(vmin, vmax, label)
   local w = 0
   for _, l in ipairs(labels) do w = math.max(w, Canvas.measure(l, style.tick_size)) end
   local _, lh = Canvas.measure("Ag", style.label_size)
-  return style.colorbar_width + style.tick_len + 2 + w + (label and style.pad + lh or 0)
+  return style.colorbar_width + style.tick_len + 2 + w + (label and style.pad + 2 * lh or 0)   -- up to 2 lines
 end
 
 --- A vertical colorbar with its top-left at (x, y), h points tall: the colormap `cmap`
@@ -195,11 +195,13 @@ function Canvas:colorbar(x, y, h, vmin, vmax, cmap, label)
     tw = math.max(tw, w)
   end
   local wtot = bw + style.tick_len + 2 + tw
-  if label then
-    local _, lh = Canvas.measure("Ag", style.label_size)
+  if label then   -- along the bar, read bottom to top; wrapped onto more lines when taller than it
     local lines, size = Canvas.fit(label, style.label_size, h)
-    self:text(lines[1], x + wtot + style.pad, y + h / 2, { size = size, ax = 0.5, angle = 90, panel = "colorbar" })
-    wtot = wtot + style.pad + lh
+    local _, lh = Canvas.measure("Ag", size)
+    for i, l in ipairs(lines) do
+      self:text(l, x + wtot + style.pad + (i - 1) * lh, y + h / 2, { size = size, ax = 0.5, angle = 90, panel = "colorbar" })
+    end
+    wtot = wtot + style.pad + #lines * lh
   end
   local _, th = Canvas.measure("0", style.tick_size)
   self:panel("colorbar", x, y - th / 2, wtot, h + th)

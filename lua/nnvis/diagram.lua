@@ -239,21 +239,30 @@ function Diagram:layout_boxes(ncols, nrows, lanes)
   for _, n in ipairs(self.nodes) do sw = math.max(sw, Canvas.measure(shape_text(n.shape), ds)) end
   local lane_w = 10
   if self.direction == "TB" then
+    -- each box as tall as its text, each row as tall as its tallest box
     local gap = ROW_GAP + sh
+    local rh = {}
+    for _, n in ipairs(self.nodes) do
+      n.h = 6 + th + #n.lines * dh + 6
+      rh[n.row] = math.max(rh[n.row] or 0, n.h)
+    end
+    local ry, y = {}, MARGIN
+    for r = 1, nrows do ry[r] = y; y = y + (rh[r] or 0) + gap end
     for _, n in ipairs(self.nodes) do
       n.x = MARGIN + (n.col - 1) * (bw + COL_GAP)
-      n.y = MARGIN + (n.row - 1) * (bh + gap)
+      n.y = ry[n.row]
     end
     self.gap = gap
     -- lanes on the right, and room for the shape label where an edge leaves a box for its lane
     self.width = MARGIN * 2 + ncols * bw + (ncols - 1) * COL_GAP + (lanes > 0 and math.max(math.min(lanes, 6) * lane_w + 10, sw + 8) or 0)
-    self.height = MARGIN * 2 + nrows * bh + (nrows - 1) * gap
+    self.height = y - gap + MARGIN
     self.lane_x0 = MARGIN + ncols * bw + (ncols - 1) * COL_GAP + 10
   else
     local gap = math.max(ROW_GAP, sw + 10)
     for _, n in ipairs(self.nodes) do
       n.x = MARGIN + (n.row - 1) * (bw + gap)
       n.y = MARGIN + (n.col - 1) * (bh + COL_GAP)
+      n.h = bh
     end
     self.gap = gap
     self.width = MARGIN * 2 + nrows * bw + (nrows - 1) * gap
@@ -266,7 +275,7 @@ end
 -- polyline points of an edge (points, top-left origin) and where its shape label goes
 function Diagram:route(e)
   local a, b = self.nodes[e.from], self.nodes[e.to]
-  local W, H = self.box_w, self.box_h
+  local W, H = self.box_w, a.h
   if self.direction == "TB" then
     local ax, ay = a.x + W / 2, a.y + H
     local bx, by = b.x + W / 2, b.y
@@ -276,7 +285,7 @@ function Diagram:route(e)
       return { ax, ay, ax, my, bx, my, bx, by }, ax + 4, ay + 2
     end
     local lx = self.lane_x0 + (e.lane % 6) * 10
-    return { a.x + W, a.y + H / 2, lx, a.y + H / 2, lx, b.y + H / 2, b.x + W, b.y + H / 2 }, a.x + W + 4, a.y + H / 2 + 2
+    return { a.x + W, a.y + H / 2, lx, a.y + H / 2, lx, b.y + b.h / 2, b.x + W, b.y + b.h / 2 }, a.x + W + 4, a.y + H / 2 + 2
   end
   local ax, ay = a.x + W, a.y + H / 2
   local bx, by = b.x, b.y + H / 2
@@ -308,10 +317,10 @@ function Diagram:canvas()
     cv:text(shape_text(self.nodes[e.from].shape), lx, ly, { size = style.tick_size, color = style.muted })
   end
   for k, n in ipairs(self.nodes) do
-    cv:rect(n.x, n.y, W, H, COLORS[n.kind] or COLORS.default)
-    cv:box(n.x, n.y, W, H, { 0.3, 0.3, 0.3 }, 0.8)
+    cv:rect(n.x, n.y, W, n.h, COLORS[n.kind] or COLORS.default)
+    cv:box(n.x, n.y, W, n.h, { 0.3, 0.3, 0.3 }, 0.8)
     local name = "node " .. k
-    cv:panel(name, n.x, n.y, W, H)
+    cv:panel(name, n.x, n.y, W, n.h)
     cv:text(n.title, n.x + 6, n.y + 5, { size = style.label_size, bold = true, panel = name })
     for i, l in ipairs(n.lines) do
       cv:text(l, n.x + 6, n.y + 5 + self.title_h + (i - 1) * self.line_h, { size = style.tick_size, color = { 0.25, 0.25, 0.25 }, panel = name })
@@ -344,7 +353,7 @@ function Diagram:svg()
     for _, l in ipairs(n.lines) do tip[#tip + 1] = l end
     tip[#tip + 1] = "output " .. shape_text(n.shape)
     hover[#hover + 1] = string.format('<g class="node" id="n%d"><title>%s</title><rect x="%g" y="%g" width="%g" height="%g"/></g>',
-      k, xml(table.concat(tip, "\n")), n.x, n.y, self.box_w, self.box_h)
+      k, xml(table.concat(tip, "\n")), n.x, n.y, self.box_w, n.h)
   end
   hover[#hover + 1] = "</g>\n</svg>"
   self._svg = svg:gsub("</svg>%s*$", function() return table.concat(hover, "\n") end)
