@@ -21,7 +21,7 @@ SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -lcairo -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
@@ -131,7 +131,7 @@ fuzz-build:
 	@for r in $(FUZZ_READERS); do \
 	  R=$$(echo $$r | tr a-z A-Z); \
 	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \
-	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
+	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
 	done
 
 clean:

@@ -9,6 +9,7 @@
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,11 +144,19 @@ void nv_draw_text(nv_draw *d, const char *s, double x, double y, double size, in
   cairo_restore(cr);
 }
 
+static cairo_t *measure_cr;   /* a 1x1 surface kept for measuring, made on first use */
+
+void nv_draw_shutdown(void) {
+  if (measure_cr) cairo_destroy(measure_cr), measure_cr = NULL;
+  cairo_debug_reset_static_data();   /* font caches: freed while the libraries are still loaded */
+  FcFini();
+}
+
 void nv_draw_text_extents(const char *s, double size, int flags, double *w, double *ascent, double *descent) {
-  static cairo_t *cr;   /* a 1x1 surface kept for measuring, made once */
+  cairo_t *cr = measure_cr;
   if (!cr) {
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
-    cr = cairo_create(sf);
+    cr = measure_cr = cairo_create(sf);
     cairo_surface_destroy(sf);
     font_options(cr);
   }

@@ -53,6 +53,10 @@ nv_tensor *nv_draw_tensor(nv_draw *d);
  * 0 with the error set. */
 int nv_draw_finish(nv_draw *d, char **bytes, size_t *len);
 
+/* frees Cairo's and fontconfig's caches (the host's exit: the binding calls it when the Lua
+ * state closes, before the library is unloaded, so leak checkers see nothing left) */
+void nv_draw_shutdown(void);
+
 /* colormapping (no Cairo): map (H,W) values clamped to [0,1] (NaN as 0) through lut (n,3)
  * rows of RGB, index round(v * (n-1)), to a new (3,H,W) image; NULL with the error set */
 nv_tensor *nv_colormap(const nv_tensor *map, const nv_tensor *lut);

@@ -149,10 +149,25 @@ static const luaL_Reg functions[] = {
   {"draw_render", l_draw_render}, {"text_extents", l_text_extents}, {"colormap_apply", l_colormap_apply}, {NULL, NULL}
 };
 
+static int draw_shutdown(lua_State *L) {
+  nv_draw_shutdown();
+  return 0;
+}
+
 void nv_lua_open_draw(lua_State *L) {
   if (luaL_newmetatable(L, DRAW_MT)) {
     lua_pushcfunction(L, draw_gc);
     lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  /* a sentinel in the registry whose __gc runs as the state closes (after every figure) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "nnvis.draw_sentinel") == LUA_TNIL) {
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, draw_shutdown);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "nnvis.draw_sentinel");
   }
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 0);

@@ -151,7 +151,7 @@ local p, pred = probs:max(2)
 local cams = nv.cam.gradcam(model, xs, { layer = "features.6" })
 local caps = {}
 for i = 1, n do
-  caps[i] = string.format("%s → %s  p=%.2f", classes[test.labels:get(i)], classes[pred:get(i)], p:get(i))
+  caps[i] = string.format("%s → %s\np=%.2f", classes[test.labels:get(i)], classes[pred:get(i)], p:get(i))
 end
 save(nv.cam.overlay(xs, cams, { labels = caps, alpha = 0.45, nrow = 4,
   title = "Grad-CAM of the predicted class at features.6 (true → predicted, probability)" }), "gradcam.png")
@@ -183,7 +183,7 @@ local function explain(m, opts)
   local del = nv.cam.deletion(gap, one, map, { steps = 16 })
   local ins = nv.cam.insertion(gap, one, map, { steps = 16 })
   mt[#mt + 1] = map:select(1, 1)
-  ml[#ml + 1] = string.format("%s  del %.2f ins %.2f", names[m] or m, del.mean_auc, ins.mean_auc)
+  ml[#ml + 1] = string.format("%s\ndeletion %.2f  insertion %.2f", names[m] or m, del.mean_auc, ins.mean_auc)
   scores[#scores + 1] = string.format("%-22s deletion AUC %.3f  insertion AUC %.3f", m, del.mean_auc, ins.mean_auc)
 end
 for _, m in ipairs(layer_methods) do explain(m, { layer = "4" }) end

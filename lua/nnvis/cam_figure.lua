@@ -70,8 +70,10 @@ function M.overlay(x, maps, opts)
     over[i] = require("nnvis.colormap").apply(m, cmap)
   end
   local method = opts.method and (M.names[opts.method] or opts.method)
-  local title = opts.title or string.format("%s%s over the input%s", method or "class activation map",
-    n > 1 and "s" or "", labels and ", per image: class and probability" or "")
+  local target = opts.target and "the target class" or "the predicted class"
+  local title = opts.title or string.format("%s of %s over %s%s", method or "class activation map", target,
+    n > 1 and ("each of " .. n .. " inputs") or "the input",
+    opts.labels and "" or opts.model and "; above each: the class and its probability" or "")
   return image.panels(tiles, { labels = labels, title = title, nrow = opts.nrow, scale = opts.scale, kind = "CAM overlay",
                                over = over, alpha = opts.alpha or 0.5,
                              colorbar = { vmin = 0, vmax = 1, colormap = cmap, label = "relevance (normalized)" } })

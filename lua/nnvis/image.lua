@@ -256,13 +256,22 @@ local function panels(list, opts)
   if opts.labels then
     -- one size for every label (the smallest any needs, down to 1.5 points under the style's),
     -- and labels still too long at that size wrap
+    -- ("\n" in a label starts a line of its own)
+    local function each_line(label, f)
+      for part in (tostring(label) .. "\n"):gmatch("(.-)\n") do f(part) end
+    end
     local common = ls
     for i = 1, n do
-      if opts.labels[i] then common = math.min(common, select(2, Canvas.fit(opts.labels[i], ls, pw, false, ls - 1.5))) end
+      if opts.labels[i] then
+        each_line(opts.labels[i], function(part) common = math.min(common, select(2, Canvas.fit(part, ls, pw, false, ls - 1.5))) end)
+      end
     end
     for i = 1, n do
       if opts.labels[i] then
-        local lines, size = Canvas.fit(opts.labels[i], common, pw, false, common)
+        local lines, size = {}, common
+        each_line(opts.labels[i], function(part)
+          for _, l in ipairs((Canvas.fit(part, common, pw, false, common))) do lines[#lines + 1] = l end
+        end)
         local _, lh = Canvas.measure("Ag", size)
         fitted[i] = { lines = lines, size = size, lh = lh }
         strip = math.max(strip, #lines * lh)
