@@ -123,6 +123,12 @@ function Canvas:image(img, x, y, w, h, smooth, alpha, over, over_alpha)
   return self
 end
 
+--- true when the drawing holds raster images (pictures, heatmaps), not only vectors and text
+function Canvas:has_images()
+  for _, op in ipairs(self.ops) do if op[1] == "image" then return true end end
+  return false
+end
+
 --- records a panel (the box specs check texts against); returns the panel
 function Canvas:panel(name, x, y, w, h)
   local p = { name = name, x = x, y = y, w = w, h = h }

@@ -161,6 +161,15 @@ end
 --- SVG text of a figure drawn through nnvis.canvas (nil for a plain image)
 function ImageFigure:svg() return self.canvas and self.canvas:svg() or nil end
 
+--- the MIME bundle: PNG and text, plus SVG for figures drawn only with lines, areas and text
+--- (plots, diagrams); figures holding pictures (grids, overlays) give their SVG on request
+--- (fig:svg(), save(".svg")), not in every bundle, where it would embed each picture again
+function ImageFigure:mimebundle()
+  local b = { ["image/png"] = self:png(), ["text/plain"] = self:text() }
+  if self.canvas and not self.canvas:has_images() then b["image/svg+xml"] = self:svg() end
+  return b
+end
+
 --- PDF bytes of a figure drawn through nnvis.canvas (nil for a plain image)
 function ImageFigure:pdf() return self.canvas and self.canvas:pdf() or nil
 end
