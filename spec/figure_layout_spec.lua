@@ -137,6 +137,17 @@ describe("nnvis figures", function()
     assert.is_true(math.abs(px(0.25, 0.75) - 2 / 3) < 0.02)
   end)
 
+  it("heatmaps with more cells than pixels average them instead of sampling every other one", function()
+    local t = nv.zeros(1000, 1000)
+    for i = 1, 1000, 2 do t:narrow(1, i, 1):fill(1) end   -- alternating rows of 0 and 1
+    local img = nv.image.heatmap(t, { colormap = "gray" })
+    local l = layout_of(img)
+    local map = has_panel(l, "map")
+    local v = img:narrow(2, math.floor(map.y * l.scale) + 10, 100):narrow(3, math.floor(map.x * l.scale) + 10, 100):select(1, 1)
+    assert.is_true(math.abs(v:mean():item() - 0.5) < 0.02)
+    assert.is_true(v:max():item() - v:min():item() < 0.05)
+  end)
+
   it("CAM overlays title each panel with class and probability, with a colorbar", function()
     local m = nn.Sequential { nn.Conv2d(1, 4, 3, { padding = 1 }), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3) }
     local x = nv.rand(2, 1, 12, 12)

@@ -456,7 +456,14 @@ function M.heatmap(t, opts)
   local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
   for i, l in ipairs(lines) do cv:text(l, W / 2, m + (i - 1) * tlh, { size = size, bold = true, ax = 0.5 }) end
   cv:panel("map", m, top, mw, mh)
-  cv:image(colored, m, top, mw, mh)
+  -- more cells than pixels: averaged down (PIL's antialiased filter) rather than sampled
+  local sc = style.scale_of(opts)
+  local ph, pw = math.ceil(mh * sc), math.ceil(mw * sc)
+  local smooth = false
+  if ph < rows or pw < cols then
+    colored, smooth = resample(colored, math.min(ph, rows), math.min(pw, cols)), true
+  end
+  cv:image(colored, m, top, mw, mh, smooth)
   cv:colorbar(m + mw + 2 * pad, top, mh, vmin, vmax, opts.colormap or "viridis", opts.label)
   return cv:figure("heatmap", opts.title)
 end
