@@ -249,7 +249,7 @@ local function panels(list, opts)
   local rows = math.ceil(n / nrow)
   local pad = opts.padding or style.pad
   local m = style.margin
-  local ls = style.label_size
+  local ls = style.label_size * (opts.label_scale or 1)
   -- labels: each fitted to its panel's width; the strip is as tall as the tallest
   local fitted, strip = {}, 0
   local _, line_h = Canvas.measure("Ag", ls)
@@ -329,9 +329,10 @@ function M.panels(list, opts) return panels(list, opts or {}) end
 --- shared scale) the grid is drawn as a figure (nnvis.canvas): tiles enlarged by
 --- nearest-neighbour to at least nv.style.min_panel_px pixels (enlarge = false keeps
 --- them; tile_scale = s with it draws tiles of s pixels per point, as plots are), each
---- label fitted above its tile in full, padding in points, scale (pixels per point).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts or text is drawn.
+--- label fitted above its tile in full (label_scale enlarges them), padding in points,
+--- scale (pixels per point).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts or text is drawn.
 function M.grid(imgs, opts)
-  opts = check_opts("image.grid", opts, { "bg", "colorbar", "enlarge", "kind", "label_color", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale", "tile_scale", "title" })
+  opts = check_opts("image.grid", opts, { "bg", "color", "colorbar", "enlarge", "kind", "label_color", "label_scale", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale", "tile_scale", "title" })
   local list = {}
   if is_tensor(imgs) then
     if imgs:dim() ~= 4 then error("grid: expected (N,C,H,W) or a list of images, got " .. shape_str(imgs), 2) end
@@ -408,13 +409,13 @@ function M.caption(img, text, opts)
 end
 
 --- draws text onto a copy of an image with the top-left of its box at pixel (x, y)
---- (1-based); opts.color (white), opts.size (points = pixels here, 10)
+--- (1-based); opts.color (white), opts.size (points = pixels here, 10; opts.scale multiplies it)
 function M.text(img, text, x, y, opts)
-  opts = check_opts("image.text", opts, { "color", "size" })
+  opts = check_opts("image.text", opts, { "color", "scale", "size" })
     local rgb = M.to_rgb(img:detach())
   local cv = Canvas.new(rgb:size(3), rgb:size(2), { scale = 1 })
   cv:image(rgb, 0, 0)
-  cv:text(text, (x or 1) - 1, (y or 1) - 1, { size = opts.size or 10, color = opts.color or { 1, 1, 1 } })
+  cv:text(text, (x or 1) - 1, (y or 1) - 1, { size = opts.size or 10 * (opts.scale or 1), color = opts.color or { 1, 1, 1 } })
   return cv:tensor()
 end
 
