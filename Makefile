@@ -19,9 +19,9 @@ SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
            LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -Icsrc -I$(BUILD)/gen
+override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
@@ -29,6 +29,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            libreadline-dev tmux
 DEB_PKGS += chromium
 DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
+DEB_PKGS += libcairo2-dev fonts-dejavu-core
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
@@ -126,13 +127,13 @@ fuzz-build:
 	@mkdir -p $(FZ)/fobj
 	@for f in $(filter-out csrc/lua_%.c,$(CSRC)) $(FZ)/gen/onnx.pb-c.c; do \
 	  o=$(FZ)/fobj/$$(basename $$f .c).o; [ $$o -nt $$f ] || \
-	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -Icsrc -I$(FZ)/gen -I$(LUA_INC) -c $$f -o $$o || exit 1; \
+	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -I/usr/include/cairo -Icsrc -I$(FZ)/gen -I$(LUA_INC) -c $$f -o $$o || exit 1; \
 	done
 	@clang++ $(FZ_FLAGS) -fsanitize=fuzzer-no-link -fPIC -Icsrc -c csrc/png_shim.cc -o $(FZ)/fobj/png_shim.o
 	@for r in $(FUZZ_READERS); do \
 	  R=$$(echo $$r | tr a-z A-Z); \
 	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \
-	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
+	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
 	done
 
 clean:

@@ -72,14 +72,23 @@ static void collect(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
 /* __gc of a sentinel in the registry: the Lua state is closing */
 static int l_shutdown(lua_State *L) { (void)L; nv_shutdown(); return 0; }
 
+/* Runs fn when the Lua state closes: the __gc of a sentinel kept in the registry under key
+ * (made once per key). */
+void nv_lua_on_close(lua_State *L, const char *key, lua_CFunction fn) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TNIL) {
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+  }
+  lua_pop(L, 1);
+}
+
 int luaopen_nnvis_core(lua_State *L) {
   if (!nv_blas_init()) return luaL_error(L, "nnvis.core: %s", nv_last_error());
-  lua_newuserdatauv(L, 1, 0);
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, l_shutdown);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "nnvis.core.shutdown");
+  nv_lua_on_close(L, "nnvis.core.shutdown", l_shutdown);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   nv_set_alloc_miss_hook(collect, lua_tothread(L, -1));
   lua_pop(L, 1);

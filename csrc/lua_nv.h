@@ -24,6 +24,8 @@ nv_tensor *nv_lua_checktensor_or_number(lua_State *L, int idx);
 void nv_lua_pushtensor(lua_State *L, nv_tensor *t, const char *fname);
 /* Raises "fname: <nv_last_error()>". */
 int nv_lua_raise(lua_State *L, const char *fname);
+/* Runs fn when the Lua state closes (a sentinel's __gc in the registry under key, made once). */
+void nv_lua_on_close(lua_State *L, const char *key, lua_CFunction fn);
 /* Field `field` of the options table at idx as a boolean; def when idx is no table or the
  * field is nil. */
 int nv_lua_optflag(lua_State *L, int idx, const char *field, int def);

@@ -62,8 +62,16 @@ local diagram = nv.diagram(model, { 1, 1, 28, 28 })
 written[#written + 1] = outdir .. "/diagram.png"
 assert(diagram:save_png(outdir .. "/diagram.png"))
 assert(diagram:save_svg(outdir .. "/diagram.svg"))
+assert(diagram:save(outdir .. "/diagram.pdf"))
 written[#written + 1] = outdir .. "/diagram.svg"
+written[#written + 1] = outdir .. "/diagram.pdf"
 write_text("diagram.dot", diagram:dot())
+-- a residual stage of ResNet-18: the skip connections and their merges
+local resnet = nv.models.resnet18()
+local stage = nv.nn.Sequential { resnet.layer2 }
+local rd = nv.diagram(stage, { 1, 64, 16, 16 })
+written[#written + 1] = outdir .. "/resnet_layer2.png"
+assert(rd:save_png(outdir .. "/resnet_layer2.png"))
 
 -- ---- training curves ----------------------------------------------------------------------------
 if history and history.step_loss then
@@ -95,20 +103,25 @@ nv.cross_entropy(model(batch), labels):backward()
 local wimgs, gimgs = {}, {}
 for name, p in model:named_parameters() do
   if name:find("weight") and p:dim() > 1 then
-    wimgs[#wimgs + 1] = (nv.plot.histogram(p, { title = name, width = 320, height = 200, bins = 40 }))
-    gimgs[#gimgs + 1] = (nv.plot.histogram(p.grad, { title = name .. " grad", width = 320, height = 200, bins = 40,
-                                                     color = nv.plot.palette[4] }))
+    wimgs[#wimgs + 1] = (nv.plot.histogram(p, { title = name .. " (" .. table.concat(p:shape(), "x") .. ")",
+                                                xlabel = "weight", width = 240, height = 160, bins = 40 }))
+    gimgs[#gimgs + 1] = (nv.plot.histogram(p.grad, { title = name .. " gradient", xlabel = "gradient", width = 240,
+                                                     height = 160, bins = 40, color = nv.plot.palette[4] }))
   end
 end
-save(nv.image.grid(wimgs, { nrow = 2, padding = 6 }), "weight_histograms.png")
-save(nv.image.grid(gimgs, { nrow = 2, padding = 6 }), "gradient_histograms.png")
+save(nv.image.grid(wimgs, { nrow = 2, title = "weights per layer", enlarge = false, tile_scale = 2 }), "weight_histograms.png")
+save(nv.image.grid(gimgs, { nrow = 2, title = "gradients of the loss per layer (one batch of 256 test images)", enlarge = false,
+                            tile_scale = 2 }), "gradient_histograms.png")
 model:zero_grad()
 local cap = nv.capture(model, batch, { grads = true, target = labels })
 local stats = require("nnvis.capture").stats(cap)
 print(stats)
 write_text("layer_stats.txt", tostring(stats))
 local fc1 = model:get("classifier.3") or model:get("classifier.1")
-if fc1 and fc1.weight then save(nv.image.heatmap(fc1.weight, { title = "final linear layer weights" }), "fc_weights.png") end
+if fc1 and fc1.weight then
+  save(nv.image.heatmap(fc1.weight, { title = string.format("final linear layer weights (%d classes x %d features)",
+    fc1.weight:size(1), fc1.weight:size(2)), label = "weight" }), "fc_weights.png")
+end
 
 -- ---- what the model sees ---------------------------------------------------------------------------
 local sample = test.images:select(1, 1)
@@ -116,8 +129,8 @@ save(nv.image.caption(nv.image.resize(sample, { 112, 112 }), classes[labels:get(
 local convs = {}
 for name, m in model:named_modules() do if m.kind == "Conv2d" then convs[#convs + 1] = name end end
 for i, name in ipairs(convs) do
-  save((nv.features.maps(model, sample, name, { tile = 56 })), string.format("feature_maps_conv%d.png", i))
-  save(nv.features.filters(model, name, { tile = 24, max_tiles = 64 }), string.format("filters_conv%d.png", i))
+  save((nv.features.maps(model, sample, name, { max_channels = 16, nrow = 8 })), string.format("feature_maps_conv%d.png", i))
+  save(nv.features.filters(model, name, { max_tiles = 64, nrow = 8 }), string.format("filters_conv%d.png", i))
 end
 
 -- ---- images that maximize each class ----------------------------------------------------------------
@@ -125,9 +138,10 @@ local maxed = {}
 for k = 1, #classes do
   local img = nv.maximize(model, { objective = nv.objectives.class(k, { logprob = true }), size = 28, steps = 160,
                                    lr = 0.02, seed = k, param = "fourier", tv = 0.3, l2 = 0.5 })
-  maxed[k] = nv.image.resize(img, { 84, 84 })
+  maxed[k] = img
 end
-save(nv.image.grid(maxed, { nrow = 5, labels = classes, padding = 4 }), "maximized_classes.png")
+save(nv.image.grid(maxed, { nrow = 5, labels = classes, title = "inputs that maximize each class's log-probability (from noise, 160 steps)" }),
+  "maximized_classes.png")
 
 -- ---- Grad-CAM on test images, with true and predicted labels -----------------------------------------
 local n = 8
@@ -135,14 +149,12 @@ local xs = test.images:narrow(1, 1, n)
 local probs = nv.no_grad(function() return nv.softmax(model(xs), 2) end)
 local p, pred = probs:max(2)
 local cams = nv.cam.gradcam(model, xs, { layer = "features.6" })
-local tiles, caps = {}, {}
+local caps = {}
 for i = 1, n do
-  local big = nv.image.resize(xs:select(1, i), { 112, 112 })
-  tiles[i] = nv.image.overlay(big, cams:select(1, i), { alpha = 0.45, colormap = "jet" })
-  caps[i] = string.format("%s/%s %.2f", classes[test.labels:get(i)]:sub(1, 6), classes[pred:get(i)]:sub(1, 6), p:get(i))
+  caps[i] = string.format("%s → %s\np=%.2f", classes[test.labels:get(i)], classes[pred:get(i)], p:get(i))
 end
-save(nv.image.caption(nv.image.grid(tiles, { nrow = 4, labels = caps, padding = 4 }),
-  "Grad-CAM (features.6): true / predicted and confidence"), "gradcam.png")
+save(nv.cam.overlay(xs, cams, { labels = caps, alpha = 0.45, nrow = 4,
+  title = "Grad-CAM of the predicted class at features.6 (true → predicted, probability)" }), "gradcam.png")
 
 -- every method, on a model where class activation maps mean something: a global-average-pool
 -- head trained on Fashion-MNIST items placed at a random quadrant of a 56x56 canvas, so a map
@@ -161,24 +173,28 @@ gap:eval()
 local tx, ty = nv.data.placed(test, { classes = canvas_classes, n = 100 })
 print(string.format("placed-item model (GAP head): test accuracy %.2f%%", 100 * nv.train.evaluate(gap, tx, ty).accuracy))
 local one = tx:narrow(1, 1, 1)
-local big = nv.image.resize(one:select(1, 1), { 112, 112 })
 local layer_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam",
                         "ablationcam", "guided_gradcam" }
 local input_methods = { "saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "occlusion", "rise", "lrp" }
 local mt, ml, scores = {}, {}, {}
+local names = require("nnvis.cam_figure").names
 local function explain(m, opts)
   local map = nv.cam[m](gap, one, opts)
   local del = nv.cam.deletion(gap, one, map, { steps = 16 })
   local ins = nv.cam.insertion(gap, one, map, { steps = 16 })
-  mt[#mt + 1] = nv.image.overlay(big, map:select(1, 1), { alpha = 0.5 })
-  ml[#ml + 1] = string.format("%s %.2f/%.2f", m, del.mean_auc, ins.mean_auc)
+  mt[#mt + 1] = map:select(1, 1)
   local road = nv.cam.road(gap, one, map)
+  ml[#ml + 1] = string.format("%s\ndeletion %.2f  insertion %.2f", names[m] or m, del.mean_auc, ins.mean_auc)
   scores[#scores + 1] = string.format("%-22s deletion AUC %.3f  insertion AUC %.3f  ROAD MoRF %.3f LeRF %.3f", m,
     del.mean_auc, ins.mean_auc, road.mean_morf_auc, road.mean_lerf_auc)
 end
 for _, m in ipairs(layer_methods) do explain(m, { layer = "4" }) end
 for _, m in ipairs(input_methods) do explain(m) end
-save(nv.image.grid(mt, { nrow = 5, labels = ml, padding = 4 }), "cam_methods.png")
+local pred_gap = nv.no_grad(function() return nv.softmax(gap(one), 2) end)
+local gp, gk = pred_gap:max(2)
+save(nv.cam.overlay(one:expand(#mt, 1, 56, 56), nv.stack(mt, 1), { labels = ml, nrow = 5,
+  title = string.format("14 methods explaining \"%s\" (p=%.2f) on a 56x56 input; deletion AUC (lower is better) and insertion AUC (higher is better)",
+    classes[canvas_classes[gk:get(1)]], gp:get(1)) }), "cam_methods.png")
 write_text("cam_scores.txt", table.concat(scores, "\n"))
 print(table.concat(scores, "\n"))
 
@@ -226,5 +242,20 @@ tb:image("gradcam", nv.image.load(outdir .. "/gradcam.png"), 0)
 tb:close()
 written[#written + 1] = tb.path
 
-print(string.format("\nwrote %d files in %s/ (%.1f s):", #written, outdir, nv.now() - t_start))
+-- the README's pictures are these
+local docs = { "cam_methods.png", "diagram.png", "fc_weights.png", "feature_maps_conv1.png", "filters_conv1.png", "gradcam.png",
+               "maximized_classes.png", "resnet_layer2.png", "training_loss.png", "weight_histograms.png",
+               "tsne_classifier1.png", "grad_flow.png", "decision_regions.png", "neurons.png", "loss_landscape.png" }
+local docdir = arg[3] or "docs/img"
+for _, f in ipairs(docs) do
+  local src = io.open(outdir .. "/" .. f, "rb")
+  if src then
+    local bytes = src:read("a")
+    src:close()
+    local dst = assert(io.open(docdir .. "/" .. f, "wb"))
+    dst:write(bytes)
+    dst:close()
+  end
+end
+print(string.format("\nwrote %d files in %s/ (%.1f s), and the README's pictures in %s/:", #written, outdir, nv.now() - t_start, docdir))
 for _, w in ipairs(written) do print("  " .. w) end

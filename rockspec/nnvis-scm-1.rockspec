@@ -27,6 +27,8 @@ external_dependencies = {
    JPEG = { header = "jpeglib.h" },
    PROTOBUF_C = { header = "protobuf-c/protobuf-c.h" },   -- and protoc-c (protobuf-c-compiler) for the build
    READLINE = { header = "readline/readline.h" },
+   CAIRO = { header = "cairo/cairo.h" },   -- figures: Cairo with fontconfig/FreeType (fonts-dejavu-core)
+   FONTCONFIG = { header = "fontconfig/fontconfig.h" },
 }
 build = {
    type = "make",

@@ -27,14 +27,26 @@ describe("nnvis.features", function()
     assert.equal(3, img:size(1))
     -- the first tile: red channel at 1 (max), green and blue at 0.5 (zero weight)
     local red = img:select(1, 1):gt(0.99) * (img:select(1, 2) - 0.5):abs():lt(0.01) * (img:select(1, 3) - 0.5):abs():lt(0.01)
-    assert.equal(9, red:sum():item())                      -- the 3x3 red filter, nothing else
+    -- the 3x3 red filter fills its (enlarged) tile, and nothing else is that color
+    local l = nv.figure.layout(img)
+    local tile = l.panels[1]
+    local side = math.floor(tile.w * l.scale + 0.5)
+    assert.equal(side * side, red:sum():item())
   end)
 
   it("filters draws one tile per channel pair otherwise", function()
     local m = nn.Sequential { nn.Conv2d(2, 3, 3) }
     local img = nv.features.filters(m, "0", { tile = 6, labels = false, nrow = 2 })
-    -- 6 tiles of 6x6 in rows of 2, padding 3, plus a 12-pixel caption strip on top
-    assert.equal(3 * 6 + 4 * 3, img:size(2) - 12)
+    -- 6 tiles in rows of 2: 3 rows of panels, each enlarged to at least 160 pixels
+    local l = nv.figure.layout(img)
+    local tiles, rows = 0, {}
+    for _, p in ipairs(l.panels) do
+      if p.name:match("^tile") then tiles = tiles + 1; rows[p.y] = true; assert.is_true(p.w * l.scale >= 160) end
+    end
+    local nrows = 0
+    for _ in pairs(rows) do nrows = nrows + 1 end
+    assert.equal(6, tiles)
+    assert.equal(3, nrows)
     assert.has_error(function() nv.features.filters(m, nv.zeros(3, 3)) end)
   end)
 end)

@@ -69,29 +69,44 @@ describe("nnvis.image", function()
   it("grid draws a caption above each tile", function()
     local g = I.grid(nv.ones(2, 1, 12, 40), { labels = { "cat", "dog" }, padding = 2 })
     assert.equal(3, g:size(1))
-    -- caption strip is above the tiles and contains dark text pixels
-    local strip = g:narrow(2, 3, 8):narrow(3, 3, 40)
-    assert.is_true(strip:min():item() < 0.1)
+    local l = nv.figure.layout(g)
+    local tile = l.panels[1]
+    assert.equal("tile 1", tile.name)
+    -- the caption's box lies above the tile's image, inside its panel, and is dark text
+    local t = l.texts[1]
+    assert.equal("cat", t.text)
+    local s = l.scale
+    local strip = g:narrow(2, math.floor(t.y * s) + 1, math.floor(t.h * s)):narrow(3, math.floor(t.x * s) + 1, math.floor(t.w * s))
+    assert.is_true(strip:min():item() < 0.2)
+    -- the tile itself (white) below the strip is intact
+    assert.is_true(g:get(1, math.floor((tile.y + tile.h - 2) * s), math.floor((tile.x + 2) * s)) > 0.99)
   end)
 
   it("heatmap draws the map and a colorbar whose top is the max color", function()
     local t = nv.tensor { { 0, 1 }, { 2, 3 } }
     local img = I.heatmap(t, { colormap = "gray", cell = 10 })
     assert.equal(3, img:size(1))
+    local l = nv.figure.layout(img)
+    local map, bar
+    for _, p in ipairs(l.panels) do if p.name == "map" then map = p elseif p.name == "colorbar" then bar = p end end
+    local s = l.scale
+    local function at(x, y) return px(img, math.floor(y * s) + 1, math.floor(x * s) + 1) end
     -- cell (2,2) holds the max -> white; cell (1,1) the min -> black
-    H.close(nv.tensor(px(img, 5 + 15, 5 + 15)), nv.tensor { 1, 1, 1 })
-    H.close(nv.tensor(px(img, 5 + 2, 5 + 2)), nv.tensor { 0, 0, 0 })
-    local bx = 5 + 20 + 8
-    assert.is_true(img:get(1, 5, bx + 5) > 0.9)             -- colorbar top: vmax
-    assert.is_true(img:get(1, 5 + 38, bx + 5) < 0.1)        -- colorbar bottom: vmin
+    H.close(nv.tensor(at(map.x + 15, map.y + 15)), nv.tensor { 1, 1, 1 })
+    H.close(nv.tensor(at(map.x + 2, map.y + 2)), nv.tensor { 0, 0, 0 })
+    H.close(nv.tensor(at(map.x + 15, map.y + 2)), nv.tensor { 1 / 3, 1 / 3, 1 / 3 }, 0.01)
+    assert.is_true(at(bar.x + 5, map.y + 1)[1] > 0.9)               -- colorbar top: vmax
+    assert.is_true(at(bar.x + 5, map.y + map.h - 1)[1] < 0.1)      -- colorbar bottom: vmin
   end)
 
   it("caption adds text above the image and keeps it intact", function()
     local img = nv.full({ 3, 10, 30 }, 0.5)
-    local c = I.caption(img, "hi")
-    assert.equal(10 + 10 + 2, c:size(2))
+    local c = I.caption(img, "hi", { scale = 1 })
+    local l = nv.figure.layout(c)
+    assert.equal("hi", l.texts[1].text)
+    assert.equal(math.floor(l.height + 0.999), c:size(2))
     assert.is_true(c:narrow(2, 1, 10):min():item() < 0.1)   -- dark text pixels
-    assert.is_true(math.abs(c:get(1, 20, 15) - 0.5) < 1e-6)
+    assert.is_true(math.abs(c:get(1, c:size(2) - 5, c:size(3) // 2) - 0.5) <= 0.5 / 255 + 1e-6)   -- the image below, unchanged (8-bit)
   end)
 
   it("resize and normalize", function()

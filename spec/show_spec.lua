@@ -76,12 +76,13 @@ describe("nnvis.figure", function()
     local b = fig:mimebundle()
     assert.equal(fig:png(), b["image/png"])
     assert.equal(tostring(fig), b["text/plain"])
-    assert.is_nil(fig:svg())
+    assert.truthy(fig:svg():find("<svg", 1, true))   -- drawn through Cairo: a vector form too
+    assert.equal(fig:svg(), b["image/svg+xml"])
     local path = os.tmpname() .. ".png"
     assert(fig:save(path))
     assert.same({ 3, 400, 640 }, nv.image.load(path):shape())
     os.remove(path)
-    assert.has_error(function() fig:save("x.gif") end, "save: cannot tell the format of 'x.gif' (png, jpg, svg, html, txt)")
+    assert.has_error(function() fig:save("x.gif") end, "save: cannot tell the format of 'x.gif' (png, jpg, svg, pdf, html, txt)")
   end)
 
   it("describes heatmaps, histograms, grids, feature maps and filters", function()

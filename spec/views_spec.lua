@@ -13,25 +13,38 @@ local function near_color(a, b, tol)
   return true
 end
 
+local function panel(img, name)
+  local lay = nv.figure.layout(img)
+  for _, p in ipairs(lay.panels) do if p.name == name then return p, lay.scale end end
+end
+
+local function texts(img)
+  local out = {}
+  for _, t in ipairs(nv.figure.layout(img).texts) do out[t.text] = t end
+  return out
+end
+
 describe("nv.plot.scatter", function()
   it("draws each point in its class's colour and names the classes in a legend", function()
     local pts = nv.tensor({ { 0, 0 }, { 1, 1 }, { 0, 1 } })
-    local img = nv.plot.scatter(pts, { labels = { 1, 2, 2 }, names = { "cat", "dog" }, size = 7 })
-    assert.shape(img, { 3, 480, 640 })
-    local f = nv.figure.of(img)
-    assert.equal("scatter plot", f.kind)
-    -- the point at (0,0) is bottom-left of the data, inside the frame, in palette colour 1
-    local found1, found2 = 0, 0
-    for y = 1, 480, 1 do
-      for x = 1, 640, 1 do
-        local p = pixel(img, x, y)
-        if near_color(p, nv.plot.palette[1]) then found1 = found1 + 1 end
-        if near_color(p, nv.plot.palette[2]) then found2 = found2 + 1 end
-      end
+    local img = nv.plot.scatter(pts, { labels = { 1, 2, 2 }, names = { "cat", "dog" }, size = 6 })
+    assert.shape(img, { 3, 520, 760 })
+    assert.equal("scatter plot", nv.figure.of(img).kind)
+    local t = texts(img)
+    assert.truthy(t.cat and t.dog)
+    local plot, sc = panel(img, "plot")
+    local legend = panel(img, "legend")
+    assert.is_true(legend.x >= plot.x + plot.w, "the legend sits outside the data")
+    -- the data range [0, 1] padded by 5% on each side
+    local function at(x, y)
+      local px = (plot.x + (x + 0.05) / 1.1 * plot.w) * sc
+      local py = (plot.y + plot.h - (y + 0.05) / 1.1 * plot.h) * sc
+      return pixel(img, math.floor(px) + 1, math.floor(py) + 1)
     end
-    -- 1 point (49 px) + a legend swatch (64 px); 2 points + a swatch
-    assert.is_true(found1 >= 49 + 60 and found1 < 49 + 80, "class 1 pixels " .. found1)
-    assert.is_true(found2 >= 98 + 60 and found2 < 98 + 80, "class 2 pixels " .. found2)
+    assert.is_true(near_color(at(0, 0), nv.style.palette[1], 0.05))
+    assert.is_true(near_color(at(1, 1), nv.style.palette[2], 0.05))
+    assert.is_true(near_color(at(0, 1), nv.style.palette[2], 0.05))
+    assert.is_true(near_color(at(0.5, 0.5), { 1, 1, 1 }, 0.15))
     assert.has_error(function() nv.plot.scatter(nv.randn(3)) end, "scatter: expected points (N,2), got (3)")
   end)
 end)
@@ -58,7 +71,9 @@ describe("nv.plot.neurons", function()
     nv.manual_seed(1)
     local m = nn.Sequential { nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2) }
     local img = nv.plot.neurons(m, { input = nv.randn(3), width = 400, height = 300 })
-    assert.shape(img, { 3, 300, 400 })
+    assert.shape(img, { 3, 600, 800 })
+    local t = texts(img)
+    assert.truthy(t["input (3)"] and t["0 (4)"] and t["2 (2)"])
     assert.truthy(nv.figure.of(img).title:find("3 -> 4 -> 2", 1, true))
     assert.has_error(function() nv.plot.neurons(nn.Sequential { nn.ReLU() }) end, "neurons: the model has no Linear layer")
   end)
@@ -77,10 +92,10 @@ describe("nv.plot.grad_flow and nv.plot.landscape", function()
     local s = nv.landscape.surface(m, { x = x, y = y, steps = 7 })
     local img = nv.plot.landscape(s)
     assert.equal("loss landscape", nv.figure.of(img).kind)
-    -- the red mark of the model sits at the centre cell
-    local cell = math.max(2, math.floor(480 / 7))
-    local cx, cy = 5 + math.floor(3.5 * cell), 19 + math.floor(3.5 * cell)
-    assert.is_true(near_color(pixel(img, cx, cy), { 1, 0, 0 }))
+    -- the red mark of the model sits at the centre of the map, and a colorbar is beside it
+    local map, sc = panel(img, "map")
+    assert.is_true(near_color(pixel(img, math.floor((map.x + map.w / 2) * sc) + 1, math.floor((map.y + map.h / 2) * sc) + 1), { 1, 0, 0 }, 0.1))
+    assert.truthy(panel(img, "colorbar"))
     local l = nv.plot.landscape(nv.landscape.line(m, { x = x, y = y, steps = 5 }))
     assert.equal("line plot", nv.figure.of(l).kind)
   end)

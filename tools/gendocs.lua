@@ -3,8 +3,9 @@
 -- module, with the signature as written.  `make docs` runs it; spec/docs_spec.lua checks that
 -- docs/API.md is what it writes and that every public function has a doc comment.
 local files = { "init", "nn", "functional", "models", "optim", "data", "train", "capture", "summary", "report",
-  "diagram", "features", "maximize", "cam", "perturb", "lrp", "project", "landscape", "trainlog", "views", "kernel", "introspect", "image", "io", "plot", "tensorboard", "onnx", "pth",
-  "gradcheck", "assert", "util", "class", "colormap", "canvas" }
+  "diagram", "features", "maximize", "cam", "perturb", "lrp", "project", "landscape", "trainlog", "views", "kernel",
+  "introspect", "image", "io", "plot", "tensorboard", "onnx", "pth",
+  "gradcheck", "assert", "util", "class", "colormap", "canvas", "style", "cam_figure" }
 
 local function module_name(f) return f == "init" and "nnvis" or "nnvis." .. f end
 

@@ -571,29 +571,26 @@ function M.confidence_change(model, x, maps, opts)
   return res
 end
 
---- Several methods side by side for one sample: each method's map laid over the image, in
---- a labelled grid.  x: (C,H,W) or (1,C,H,W); opts: methods (default: M.methods), image
---- (what the maps are laid over; default x rescaled to [0,1]), alpha, nrow, and the options
---- every method takes (layer, target).  Returns an image (3,H',W') that nv.show describes as
---- a CAM comparison.
+--- Several methods side by side for one sample: each method's map laid over the image in
+--- a panel named in full (Grad-CAM++, Integrated Gradients), one colorbar, and a title with
+--- the class and its probability.  x: (C,H,W) or (1,C,H,W); opts: methods (default:
+--- M.methods), image (what the maps are laid over; default x rescaled to [0,1]), alpha,
+--- nrow, classes (names by class id), scale, and the options every method takes (layer,
+--- target).  Returns an image (3,H',W') that nv.show describes as a CAM comparison.
 function M.compare(model, x, opts)
   opts = opts or {}
   -- compare's own keys; the rest go to every method
-  local own = { methods = true, image = true, alpha = true, nrow = true }
+  local own = { methods = true, image = true, alpha = true, nrow = true, classes = true, scale = true }
   local pass = {}
   for k, v in pairs(opts) do if not own[k] then pass[k] = v end end
   local xb = as_batch(x, "compare"):narrow(1, 1, 1)
   local img = opts.image or require("nnvis.image").normalize(xb:select(1, 1))
-  local image = require "nnvis.image"
-  local tiles, names = {}, {}
-  for i, name in ipairs(opts.methods or M.methods) do
+  local names = opts.methods or M.methods
+  for _, name in ipairs(names) do
     if not M[name] then error(string.format("compare: '%s' is not a CAM method", tostring(name)), 2) end
-    local map = M[name](model, xb, pass)
-    tiles[i] = image.overlay(img, map:select(1, 1), { alpha = opts.alpha })
-    names[i] = name
   end
-  local g = image.grid(tiles, { nrow = opts.nrow, labels = names, padding = 4 })
-  return require("nnvis.figure").label(g, "CAM comparison", opts.layer)
+  local g = require("nnvis.cam_figure").compare(model, xb, img, names, function(name) return M[name](model, xb, pass) end, opts)
+  return require("nnvis.figure").label(g, "CAM comparison", opts.layer, require("nnvis.figure").layout_canvas(g))
 end
 
 -- ---- perturbation methods and LRP (lua/nnvis/perturb.lua, lua/nnvis/lrp.lua) ------------------
@@ -633,5 +630,10 @@ end
 M.all_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam",
   "ablationcam", "guided_gradcam", "saliency", "smoothgrad", "integrated_gradients", "guided_backprop",
   "occlusion", "rise", "lrp" }
+
+--- maps laid over their images as a figure, titled with the class and its probability and
+--- with a colorbar (nnvis.cam_figure.overlay: opts model, classes, target, labels, title,
+--- method, alpha, colormap, nrow, scale)
+function M.overlay(x, maps, opts) return require("nnvis.cam_figure").overlay(x, maps, opts) end
 
 return M

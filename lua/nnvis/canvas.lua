@@ -1,114 +1,219 @@
--- nnvis.canvas — an RGB drawing surface over a (3,H,W) tensor: rectangles, polylines,
--- text in the built-in 5x7 font, and pasted images.  Coordinates are 1-based pixels, x to
--- the right, y down.  Each primitive is one or two C calls (core.fill_rects, core.polyline).
+-- nnvis.canvas — a figure's drawing: rectangles, lines, circles, text in a real font and
+-- images, recorded as a list of operations and replayed by Cairo (csrc/draw.c) on a raster
+-- (an image tensor, then PNG), an SVG or a PDF surface — one drawing path, three back ends.
+-- Coordinates and sizes are points from the top-left corner; a raster has `scale` pixels
+-- per point.  Text is measured with Cairo before it is placed, and every text box drawn is
+-- kept in cv.layout.texts ({text, x, y, w, h, size, panel}) with the panels in
+-- cv.layout.panels ({name, x, y, w, h}), so specs can check that nothing is cut.
 local core = require "nnvis.core"
-local font = require "nnvis.font"
+local style = require "nnvis.style"
 
 local Canvas = {}
 Canvas.__index = Canvas
 
-local function rgb(c)
-  if type(c) == "number" then return { c, c, c } end
-  return c or { 0, 0, 0 }
+local function rgba(c, alpha)
+  if type(c) == "number" then c = { c, c, c } end
+  c = c or style.text
+  return { c[1], c[2], c[3], alpha or c[4] or 1 }
 end
 
---- new canvas w x h filled with bg ({r,g,b} in [0,1] or a gray level; white by default)
-function Canvas.new(w, h, bg)
-  if w < 1 or h < 1 then error(string.format("canvas: size %dx%d must be positive", w, h), 2) end
-  local img = core.zeros(3, h, w)
-  local c = rgb(bg or 1)
-  for k = 1, 3 do img:select(1, k):fill(c[k]) end
-  return setmetatable({ img = img, w = w, h = h }, Canvas)
+--- a new canvas w x h points; opts.scale (pixels per point, default nv.style.scale), opts.bg
+function Canvas.new(w, h, opts)
+  opts = opts or {}
+  if not (w >= 1 and h >= 1) then error(string.format("canvas: size %gx%g must be positive", w, h), 2) end
+  local cv = setmetatable({ w = w, h = h, scale = style.scale_of(opts), ops = {},
+                            layout = { width = w, height = h, texts = {}, panels = {} } }, Canvas)
+  if opts.bg then cv:rect(0, 0, w, h, opts.bg) end
+  return cv
 end
 
---- wraps an existing (3,H,W) image (drawn on in place)
-function Canvas.wrap(img)
-  return setmetatable({ img = img, w = img:size(3), h = img:size(2) }, Canvas)
+--- width, height (ascent + descent) in points of s at size points (bold; mono: DejaVu Sans Mono)
+function Canvas.measure(s, size, bold, mono)
+  local w, a, d = core.text_extents(tostring(s), size or style.label_size, bold, mono)
+  return w, a + d
 end
 
-function Canvas:rect(x, y, w, h, color, alpha)
-  core.fill_rects(self.img, { x, y, w, h }, rgb(color), alpha)
-  return self
-end
-
---- rectangle outline of the given thickness
-function Canvas:box(x, y, w, h, color, thick)
-  thick = thick or 1
-  core.fill_rects(self.img, { x, y, w, thick, x, y + h - thick, w, thick, x, y, thick, h, x + w - thick, y, thick, h },
-    rgb(color))
-  return self
-end
-
---- polyline through {x1, y1, x2, y2, ...}
-function Canvas:line(points, color, thick, alpha)
-  if #points >= 2 then core.polyline(self.img, points, rgb(color), thick or 1, alpha) end
-  return self
-end
-
--- the rectangles of a string's font pixels; place(i, cx, row) gives the top-left of pixel
--- (column cx 1..5, row 0..7) of character i
-local function glyph_rects(s, scale, place)
-  local rects = {}
-  for i = 1, #s do
-    local cols = font.glyph(s:byte(i))
-    for cx = 1, 5 do
-      for row = 0, 7 do
-        if (cols[cx] >> row) & 1 == 1 then
-          local px, py = place(i, cx, row)
-          local n = #rects
-          rects[n + 1], rects[n + 2], rects[n + 3], rects[n + 4] = px, py, scale, scale
-        end
-      end
-    end
+--- Fits s into maxw points: the largest size from `size` down to `floor` (default
+--- nv.style.min_size) at which it fits on one line, else the words wrapped onto lines at the
+--- floor size (a word longer than the line is broken at characters, never dropped).
+--- Returns the lines and the size.
+function Canvas.fit(s, size, maxw, bold, floor)
+  s = tostring(s)
+  size = size or style.label_size
+  floor = math.min(floor or style.min_size, size)
+  local sz = size
+  while sz >= floor do
+    if Canvas.measure(s, sz, bold) <= maxw then return { s }, sz end
+    sz = sz - 0.5
   end
-  return rects
+  sz = floor
+  local lines, cur = {}, ""
+  local function push_word(word)
+    local try = cur == "" and word or cur .. " " .. word
+    if Canvas.measure(try, sz, bold) <= maxw then cur = try; return end
+    if cur ~= "" then lines[#lines + 1] = cur; cur = "" end
+    -- a word wider than the line: broken at characters
+    while Canvas.measure(word, sz, bold) > maxw and #word > 1 do
+      local n = #word
+      while n > 1 and Canvas.measure(word:sub(1, n), sz, bold) > maxw do n = n - 1 end
+      lines[#lines + 1] = word:sub(1, n)
+      word = word:sub(n + 1)
+    end
+    cur = word
+  end
+  for word in s:gmatch("%S+") do push_word(word) end
+  if cur ~= "" then lines[#lines + 1] = cur end
+  return lines, sz
 end
 
---- text with its top-left corner at (x, y); scale enlarges each font pixel
-function Canvas:text(x, y, s, color, scale)
-  scale = scale or 1
-  local rects = glyph_rects(tostring(s), scale, function(i, cx, row)
-    return x + (i - 1) * font.width * scale + (cx - 1) * scale, y + row * scale
-  end)
-  if #rects > 0 then core.fill_rects(self.img, rects, rgb(color)) end
+--- filled rectangle
+function Canvas:rect(x, y, w, h, color, alpha)
+  self.ops[#self.ops + 1] = { "rect", x, y, w, h, rgba(color, alpha) }
   return self
 end
 
---- text centred horizontally on cx
-function Canvas:text_centered(cx, y, s, color, scale)
-  return self:text(math.floor(cx - font.text_width(tostring(s), scale) / 2 + 0.5), y, s, color, scale)
-end
-
---- text drawn vertically (rotated 90 degrees counter-clockwise), bottom-left at (x, y)
-function Canvas:text_vertical(x, y, s, color, scale)
-  scale = scale or 1
-  local rects = glyph_rects(tostring(s), scale, function(i, cx, row)
-    return x + row * scale, y - (i - 1) * font.width * scale - cx * scale
-  end)
-  if #rects > 0 then core.fill_rects(self.img, rects, rgb(color)) end
+--- rectangle outline, line width lw (points)
+function Canvas:box(x, y, w, h, color, lw)
+  self.ops[#self.ops + 1] = { "rect", x, y, w, h, rgba(color), lw or style.frame_width }
   return self
 end
 
---- pastes an image (C,H,W) with C = 1 (gray), 3 or 4 (alpha ignored), values in [0,1],
---- with its top-left corner at (x, y); clipped to the canvas
-function Canvas:paste(img, x, y)
-  local c, h, w = img:size(1), img:size(2), img:size(3)
-  local x0, y0 = math.max(x, 1), math.max(y, 1)
-  local x1, y1 = math.min(x + w - 1, self.w), math.min(y + h - 1, self.h)
-  if x0 > x1 or y0 > y1 then return self end
-  local src = img:narrow(2, y0 - y + 1, y1 - y0 + 1):narrow(3, x0 - x + 1, x1 - x0 + 1)
-  if c == 1 then src = src:expand(3, y1 - y0 + 1, x1 - x0 + 1)
-  elseif c == 2 then src = src:narrow(1, 1, 1):expand(3, y1 - y0 + 1, x1 - x0 + 1)
-  elseif c == 4 then src = src:narrow(1, 1, 3) end
-  self.img:narrow(2, y0, y1 - y0 + 1):narrow(3, x0, x1 - x0 + 1):copy(src:clamp(0, 1))
+--- polyline through {x1, y1, x2, y2, ...}; opts: dash (points), alpha, closed, fill
+function Canvas:line(points, color, lw, opts)
+  opts = opts or {}
+  if #points >= 4 or (opts.fill and #points >= 6) then
+    self.ops[#self.ops + 1] = { "path", points, rgba(color, opts.alpha), opts.fill and 0 or (lw or style.line_width),
+                                opts.closed or opts.fill, opts.dash }
+  end
   return self
 end
 
-function Canvas:tensor() return self.img end
+--- filled circle (lw: outline instead)
+function Canvas:circle(x, y, r, color, lw)
+  self.ops[#self.ops + 1] = { "circle", x, y, r, rgba(color), lw }
+  return self
+end
 
-function Canvas:save(path) return require("nnvis.io").save_image(self.img, path) end
+--- Text s with the point (x, y) at fractions (ax, ay) of its box (0, 0: top-left; 0.5, 0:
+--- top centre; 1, 0.5: right middle).  opts: size, color, ax, ay, angle (degrees, counter-
+--- clockwise), bold, mono, panel (the name of the panel the text belongs to).  Returns the box
+--- x, y, w, h in points (unrotated text).
+function Canvas:text(s, x, y, opts)
+  opts = opts or {}
+  s = tostring(s)
+  local size = opts.size or style.label_size
+  local ax, ay = opts.ax or 0, opts.ay or 0
+  self.ops[#self.ops + 1] = { "text", s, x, y, size, rgba(opts.color), ax, ay, opts.angle or 0, opts.bold, opts.mono }
+  local w, h = Canvas.measure(s, size, opts.bold, opts.mono)
+  local bx, by, bw, bh
+  if opts.angle == 90 then bx, by, bw, bh = x - ay * h, y - (1 - ax) * w, h, w
+  else bx, by, bw, bh = x - ax * w, y - ay * h, w, h end
+  local t = self.layout.texts
+  t[#t + 1] = { text = s, x = bx, y = by, w = bw, h = bh, size = size, panel = opts.panel }
+  return bx, by, bw, bh
+end
 
-Canvas.text_width = function(s, scale) return font.text_width(tostring(s), scale) end
-Canvas.font = font
+--- an image (C,H,W) in [0,1] (C = 1..4) drawn into the box x, y, w, h (default: one point
+--- per pixel), nearest-neighbour unless smooth, with opacity alpha (1); over, a (3,H,W)
+--- image of the same size, is blended in first: (1 - over_alpha) img + over_alpha over
+function Canvas:image(img, x, y, w, h, smooth, alpha, over, over_alpha)
+  if img:dim() == 2 then img = img:unsqueeze(1) end
+  self.ops[#self.ops + 1] = { "image", img:detach(), x, y, w or img:size(3), h or img:size(2), not smooth, alpha or 1,
+                              over and over:detach(), over_alpha }
+  return self
+end
+
+--- true when the drawing holds raster images (pictures, heatmaps), not only vectors and text
+function Canvas:has_images()
+  for _, op in ipairs(self.ops) do if op[1] == "image" then return true end end
+  return false
+end
+
+--- records a panel (the box specs check texts against); returns the panel
+function Canvas:panel(name, x, y, w, h)
+  local p = { name = name, x = x, y = y, w = w, h = h }
+  self.layout.panels[#self.layout.panels + 1] = p
+  return p
+end
+
+--- the drawing as a (3,H,W) image tensor at the canvas's scale
+function Canvas:tensor() return core.draw_render("raster", self.w, self.h, self.scale, self.ops) end
+
+--- the drawing as SVG text
+function Canvas:svg()
+  -- made once: Cairo numbers glyphs and surfaces per process, so a second rendering differs
+  self._svg = self._svg or core.draw_render("svg", self.w, self.h, 1, self.ops)
+  return self._svg
+end
+
+--- the drawing as a PDF file's bytes
+function Canvas:pdf()
+  self._pdf = self._pdf or core.draw_render("pdf", self.w, self.h, 1, self.ops)
+  return self._pdf
+end
+
+--- the raster image, labelled as a figure (kind, title) that also renders as SVG and PDF
+function Canvas:figure(kind, title)
+  local img = self:tensor()
+  self.layout.scale = self.scale
+  return require("nnvis.figure").label(img, kind, title, self)
+end
+
+-- colorbar ticks: nice steps inside [vmin, vmax] in one format (at most 3 significant
+-- digits), or the two ends when the range holds fewer than two nice ticks
+local function bar_ticks(vmin, vmax)
+  local plot = require "nnvis.plot"
+  if not (vmax > vmin) then return { vmin }, { string.format("%.3g", vmin) } end
+  local t, step = plot.ticks(vmin, vmax, 5)
+  local inside = {}
+  for _, v in ipairs(t) do if v >= vmin - 1e-9 * step and v <= vmax + 1e-9 * step then inside[#inside + 1] = v end end
+  if #inside < 2 then inside = { vmin, vmax }; step = (vmax - vmin) end
+  local f = plot.tick_format(inside, step)
+  local labels = {}
+  for i, v in ipairs(inside) do labels[i] = f(v) end
+  return inside, labels
+end
+
+--- the width in points a colorbar with these values and label takes (bar, ticks, label)
+function Canvas.colorbar_width(vmin, vmax, label)
+  local _, labels = bar_ticks(vmin, vmax)
+  local w = 0
+  for _, l in ipairs(labels) do w = math.max(w, Canvas.measure(l, style.tick_size)) end
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  return style.colorbar_width + style.tick_len + 2 + w + (label and style.pad + 2 * lh or 0)   -- up to 2 lines
+end
+
+--- A vertical colorbar with its top-left at (x, y), h points tall: the colormap `cmap`
+--- from vmin (bottom) to vmax (top), nice ticks and an optional label along its side.
+--- Recorded as the panel "colorbar".
+function Canvas:colorbar(x, y, h, vmin, vmax, cmap, label)
+  local n = math.max(2, math.floor(h * self.scale + 0.5))
+  local ramp = (core.arange(n - 1, -1, -1) / (n - 1)):view(n, 1)
+  local bw = style.colorbar_width
+  self:image(require("nnvis.colormap").apply(ramp, cmap or "viridis"), x, y, bw, h, true)
+  self:box(x, y, bw, h, style.frame, style.frame_width * 0.75)
+  local ticks, labels = bar_ticks(vmin, vmax)
+  local tw = 0
+  for i, v in ipairs(ticks) do
+    local ty = vmax > vmin and y + (vmax - v) / (vmax - vmin) * h or y + h / 2
+    self:line({ x + bw, ty, x + bw + style.tick_len, ty }, style.frame, style.frame_width)
+    local _, _, w = self:text(labels[i], x + bw + style.tick_len + 2, ty, { size = style.tick_size, ay = 0.5, panel = "colorbar" })
+    tw = math.max(tw, w)
+  end
+  local wtot = bw + style.tick_len + 2 + tw
+  if label then   -- along the bar, read bottom to top; wrapped onto more lines when taller than it
+    local lines, size = Canvas.fit(label, style.label_size, h)
+    local _, lh = Canvas.measure("Ag", size)
+    for i, l in ipairs(lines) do
+      self:text(l, x + wtot + style.pad + (i - 1) * lh, y + h / 2, { size = size, ax = 0.5, angle = 90, panel = "colorbar" })
+    end
+    wtot = wtot + style.pad + #lines * lh
+  end
+  local _, th = Canvas.measure("0", style.tick_size)
+  self:panel("colorbar", x, y - th / 2, wtot, h + th)
+  return wtot
+end
+
+Canvas.text_width = function(s, size, bold) return (Canvas.measure(s, size, bold)) end
 
 return Canvas

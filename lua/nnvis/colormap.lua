@@ -89,10 +89,7 @@ function M.apply(t, name)
   if t:dim() ~= 2 then
     error("colormap: expected a 2-D (H,W) map, got (" .. table.concat(t:shape(), ",") .. ")", 2)
   end
-  local h, w = t:size(1), t:size(2)
-  local lut = M.lut(name or "viridis")
-  local idx = (t:detach():clamp(0, 1) * 255):round():reshape(h * w) + 1
-  return lut:index_select(1, idx):t():reshape(3, h, w)
+  return core.colormap_apply(t:detach(), M.lut(name or "viridis"))
 end
 
 return M

@@ -8,22 +8,14 @@ local label = require("nnvis.figure").label
 
 local M = {}
 
-local function upscale(t, min_size)
-  -- nearest-neighbour upscaling so that tiny maps and 3x3 filters stay visible
-  local h, w = t:size(t:dim() - 1), t:size(t:dim())
-  local f = math.max(1, math.ceil(min_size / math.max(h, w)))
-  if f == 1 then return t end
-  local x = t:dim() == 2 and t:unsqueeze(1) or t
-  local y = core.interpolate(x, { size = { h * f, w * f }, mode = "nearest" })
-  return t:dim() == 2 and y:select(1, 1) or y
-end
-
---- Feature maps of `layer` for input x (one sample: (C,H,W) or (1,C,H,W)) as a grid image.
---- opts: max_channels (64), colormap ("viridis"; false for gray), per_tile (true: each map
---- scaled to its own range; false: one range for all), tile (min tile size, 48), nrow,
---- labels (true: "k max=..." captions).  Returns the image and the activations (C,h,w).
+--- Feature maps of `layer` for input x (one sample: (C,H,W) or (1,C,H,W)) as a figure: a
+--- grid of maps, each enlarged (nearest-neighbour) to a readable size.  opts: max_channels
+--- (64), colormap ("viridis"; false for gray), per_tile (true: each map scaled to its own
+--- range, its maximum in its label; false: one range for all and one colorbar), nrow,
+--- labels (false: channel numbers only), scale.  The title says which channels of how many
+--- are shown.  Returns the image and the activations (C,h,w).
 function M.maps(model, x, layer, opts)
-  opts = check_opts("features.maps", opts, { "colormap", "labels", "max_channels", "max_tiles", "nrow", "per_tile", "tile" })
+  opts = check_opts("features.maps", opts, { "colormap", "labels", "max_channels", "max_tiles", "nrow", "per_tile", "scale", "tile" })
   if x:dim() == 3 then x = x:unsqueeze(1) end
   if x:size(1) ~= 1 then x = x:narrow(1, 1, 1) end
   local cap = require("nnvis.capture").capture(model, x, { layers = { layer } })
@@ -36,33 +28,37 @@ function M.maps(model, x, layer, opts)
   local lo, hi = a:min():item(), a:max():item()
   local tiles, labels = {}, {}
   local per_tile = opts.per_tile ~= false
+  local cmap = opts.colormap == false and "gray" or opts.colormap or "viridis"
   for k = 1, c do
     local m = a:select(1, k)
     local n = per_tile and image.normalize(m) or image.normalize(m, { min = lo, max = hi })
-    n = upscale(n, opts.tile or 48)
-    tiles[k] = opts.colormap == false and n:unsqueeze(1) or image.colormap(n, opts.colormap or "viridis")
-    labels[k] = string.format("%d", k)
-    if opts.labels ~= false then labels[k] = string.format("%d %.2g", k, m:max():item()) end
+    tiles[k] = image.colormap(n, cmap)
+    labels[k] = string.format("#%d", k)
+    if opts.labels ~= false and per_tile then labels[k] = string.format("#%d max %.2g", k, m:max():item()) end
   end
-  local g = image.grid(tiles, { nrow = opts.nrow, padding = 3, labels = labels })
-  local pic = image.caption(g, string.format("%s: %d of %d channels, %dx%d", layer, c, a:size(1), a:size(2), a:size(3)))
-  return label(pic, "feature maps", layer), a
+  local title = string.format("%s activations: %s%d channels, %dx%d, %s", layer, c < a:size(1) and (c .. " of ") or "all ",
+    a:size(1), a:size(2), a:size(3),
+    per_tile and "each scaled to its own range (#channel, its max)" or "one scale")
+  local g = image.grid(tiles, { nrow = opts.nrow, labels = labels, title = title, scale = opts.scale, kind = "feature maps",
+                                colorbar = not per_tile and { vmin = lo, vmax = hi, colormap = cmap, label = "activation" } or nil })
+  return label(g, "feature maps", layer, require("nnvis.figure").layout_canvas(g)), a
 end
 
---- A convolution's weights (Cout, Cin, kh, kw) as a grid.  First layers with 3 input
+--- A convolution's weights (Cout, Cin, kh, kw) as a figure.  First layers with 3 input
 --- channels show one RGB tile per filter; otherwise one tile per (output, input) channel
---- pair, up to opts.max_tiles (256), with a diverging scale centred on zero.  opts: tile
---- (min tile size, 32), nrow, colormap (for single-channel tiles, default "gray").
+--- pair ("o.i"), up to opts.max_tiles (64), on one diverging scale centred on zero with its
+--- colorbar; the title says how many of how many are shown.  opts: nrow, colormap (for
+--- single-channel tiles, default "gray"), labels (false: none), per_channel, scale.
 --- layer_or_weight: a dotted layer name of model, or a weight tensor.
 function M.filters(model, layer_or_weight, opts)
-  opts = check_opts("features.filters", opts, { "colormap", "labels", "max_tiles", "nrow", "per_channel", "tile" })
+  opts = check_opts("features.filters", opts, { "colormap", "labels", "max_tiles", "nrow", "per_channel", "scale", "tile" })
   local w = layer_or_weight
-  local title = "filters"
+  local title, name = "filters", nil
   if type(layer_or_weight) == "string" then
     local m = model:get(layer_or_weight)
     if not m or not m.weight then error(string.format("filters: layer '%s' has no weight", layer_or_weight), 2) end
     w = m.weight
-    title = layer_or_weight
+    title, name = layer_or_weight .. " filters", layer_or_weight
   end
   w = w:detach()
   if w:dim() ~= 4 then error("filters: expected a conv weight (Cout,Cin,kh,kw), got (" .. table.concat(w:shape(), ",") .. ")", 2) end
@@ -71,26 +67,31 @@ function M.filters(model, layer_or_weight, opts)
   local a = math.max(math.abs(w:min():item()), math.abs(w:max():item()), 1e-12)
   local scaled = (w / (2 * a) + 0.5):clamp(0, 1)
   local tiles, labels = {}, {}
-  if ci == 3 and not opts.per_channel then
-    for o = 1, co do
-      tiles[o] = upscale(scaled:select(1, o), opts.tile or 32)
+  local cmap = opts.colormap or "gray"
+  local rgb = ci == 3 and not opts.per_channel
+  local total = rgb and co or co * ci
+  if rgb then
+    for o = 1, math.min(co, opts.max_tiles or 64) do
+      tiles[o] = scaled:select(1, o)
       labels[o] = tostring(o)
     end
   else
-    local limit = opts.max_tiles or 256
+    local limit = opts.max_tiles or 64
     for o = 1, co do
       for i = 1, ci do
         if #tiles >= limit then break end
-        local t = upscale(scaled:select(1, o):select(1, i), opts.tile or 32)
-        tiles[#tiles + 1] = image.colormap(t, opts.colormap or "gray")
-        labels[#labels + 1] = string.format("%d.%d", o, i)
+        tiles[#tiles + 1] = image.colormap(scaled:select(1, o):select(1, i), cmap)
+        labels[#labels + 1] = ci == 1 and tostring(o) or string.format("%d.%d", o, i)
       end
     end
   end
+  local shown = #tiles < total and string.format("%d of %d", #tiles, total) or string.format("all %d", total)
+  local what = rgb and "RGB filters" or ci == 1 and "kernels (tile: output channel)" or "kernels (tile o.i: output o, input i)"
+  local full = string.format("%s: %s %s of %dx%dx%dx%d, one scale", title, shown, what, co, ci, w:size(3), w:size(4))
   local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
-                                padding = 3, labels = opts.labels ~= false and labels or nil })
-  return label(image.caption(g, string.format("%s: %dx%dx%dx%d, range +-%.3g", title, co, ci, w:size(3), w:size(4), a)),
-    "filters", title)
+                                labels = opts.labels ~= false and labels or nil, title = full, scale = opts.scale, kind = "filters",
+                                colorbar = { vmin = -a, vmax = a, colormap = rgb and "gray" or cmap, label = rgb and "weight (per color channel)" or "weight" } })
+  return label(g, "filters", name or title, require("nnvis.figure").layout_canvas(g))
 end
 
 return M

@@ -9,7 +9,9 @@
 --   fig:png()          the PNG file's bytes (a Lua string)
 --   fig:svg()          SVG text, or nil when the figure has no vector form
 --   fig:html()         an HTML fragment, or nil (a summary's table, for one)
---   fig:save(path)     by extension: .png .jpg .jpeg .svg .html .txt; true or nil, message
+--   fig:save(path)     by extension: .png .jpg .jpeg .svg .pdf .html .txt; true or nil, message
+--   fig:pdf()          PDF bytes, or nil when the figure has no vector form
+--   fig.layout         figures drawn through nnvis.canvas: every text box and panel (points)
 --   fig:mimebundle()   {["image/png"] = bytes, ["text/plain"] = text,
 --                       ["image/svg+xml"] = svg?, ["text/html"] = html?}
 --   fig:describe()     one line: [nnvis figure: line plot "loss", 640x400]; tostring(fig)
@@ -47,6 +49,7 @@ function Figure:image() error("figure: " .. tostring(self.kind) .. " has no imag
 function Figure:png() return core.png_encode(self:image()) end
 
 function Figure:svg() return nil end
+function Figure:pdf() return nil end
 function Figure:html() return nil end
 function Figure:text() return self:describe() end
 
@@ -87,10 +90,11 @@ function Figure:save(path)
   if ext == "png" or ext == "jpg" or ext == "jpeg" then return require("nnvis.io").save_image(self:image(), path) end
   local s
   if ext == "svg" then s = self:svg()
+  elseif ext == "pdf" then s = self:pdf()
   elseif ext == "html" or ext == "htm" then s = self:html()
   elseif ext == "txt" then s = self:text() end
-  if ext ~= "svg" and ext ~= "html" and ext ~= "htm" and ext ~= "txt" then
-    error(string.format("save: cannot tell the format of '%s' (png, jpg, svg, html, txt)", path), 2)
+  if ext ~= "svg" and ext ~= "pdf" and ext ~= "html" and ext ~= "htm" and ext ~= "txt" then
+    error(string.format("save: cannot tell the format of '%s' (png, jpg, svg, pdf, html, txt)", path), 2)
   end
   if not s then return nil, string.format("save: a %s has no %s form", self.kind, ext) end
   return M.write_file(path, s)
@@ -99,10 +103,25 @@ end
 -- ---- image tensors as figures ----------------------------------------------------------
 local labels = setmetatable({}, { __mode = "k" })   -- image tensor -> {kind =, title =}
 
---- labels an image tensor made by a drawing function; returns the tensor
-function M.label(img, kind, title)
-  labels[img] = { kind = kind, title = title }
+--- labels an image tensor made by a drawing function; returns the tensor.  canvas (an
+--- nnvis.canvas the image was rendered from) gives its figure an SVG and a PDF form and its
+--- measured layout (fig.layout: every text box and panel, in points)
+function M.label(img, kind, title, canvas)
+  labels[img] = { kind = kind, title = title, canvas = canvas }
   return img
+end
+
+--- the nnvis.canvas a drawn image tensor was rendered from, or nil
+function M.layout_canvas(img)
+  local l = labels[img]
+  return l and l.canvas
+end
+
+--- the measured layout of a drawn image tensor (nnvis.canvas's layout: width, height and
+--- scale, texts = {{text, x, y, w, h, size, panel}}, panels = {{name, x, y, w, h}}), or nil
+function M.layout(img)
+  local l = labels[img]
+  return l and l.canvas and l.canvas.layout
 end
 
 --- the {kind =, title =} a drawing function gave an image tensor, or nil
@@ -133,7 +152,26 @@ function M.image(img, opts)
       (is_tensor(img) and "(" .. table.concat(img:shape(), ",") .. ")" or type(img)), 2)
   end
   local l = labels[img] or {}
-  return ImageFigure(img, opts.kind or l.kind, opts.title or l.title)
+  local fig = ImageFigure(img, opts.kind or l.kind, opts.title or l.title)
+  fig.canvas = l.canvas
+  fig.layout = l.canvas and l.canvas.layout
+  return fig
+end
+
+--- SVG text of a figure drawn through nnvis.canvas (nil for a plain image)
+function ImageFigure:svg() return self.canvas and self.canvas:svg() or nil end
+
+--- the MIME bundle: PNG and text, plus SVG for figures drawn only with lines, areas and text
+--- (plots, diagrams); figures holding pictures (grids, overlays) give their SVG on request
+--- (fig:svg(), save(".svg")), not in every bundle, where it would embed each picture again
+function ImageFigure:mimebundle()
+  local b = { ["image/png"] = self:png(), ["text/plain"] = self:text() }
+  if self.canvas and not self.canvas:has_images() then b["image/svg+xml"] = self:svg() end
+  return b
+end
+
+--- PDF bytes of a figure drawn through nnvis.canvas (nil for a plain image)
+function ImageFigure:pdf() return self.canvas and self.canvas:pdf() or nil
 end
 
 function M.is_figure(x) return class.isinstance(x, Figure) end

@@ -1,13 +1,14 @@
 -- nnvis.image — images as (C,H,W) float tensors in [0,1]: PNG and JPEG load/save,
 -- torchvision's evaluation transform (preprocess) and its inverse, colormaps,
 -- normalization, resizing, overlays of heatmaps, grids with padding and per-tile
--- normalization, heatmaps with a colorbar, and captions in the built-in bitmap font.
+-- normalization, heatmaps with a colorbar, and captions (drawn through nnvis.canvas, Cairo).
 local core = require "nnvis.core"
 local check_opts = require("nnvis.util").check_opts
 local io_ = require "nnvis.io"
 local cmap = require "nnvis.colormap"
-local Canvas = require "nnvis.canvas"
 local label = require("nnvis.figure").label   -- so nv.show can say what a picture is
+local Canvas = require "nnvis.canvas"
+local style = require "nnvis.style"
 
 local M = {}
 
@@ -233,14 +234,105 @@ function M.overlay(img, heat, opts)
   return label((rgb * (1 - alpha) + colored * alpha):clamp(0, 1), "overlay")
 end
 
+-- The drawn grid: panels of the tiles enlarged (nearest-neighbour) to at least
+-- nv.style.min_panel_px pixels, each with its label fitted above it (shrunk, then wrapped,
+-- never cut), an optional title and one colorbar for a shared scale.
+local function panels(list, opts)
+    local style = require "nnvis.style"
+  local scale = style.scale_of(opts)
+  local n = #list
+  local h, w = list[1]:size(2), list[1]:size(3)
+  local ts = opts.tile_scale or 1   -- pixels per point of the tiles (plots drawn at scale 2: 2)
+  local k = opts.enlarge == false and 1 / ts or style.enlarge(h, w, scale)
+  local ph, pw = h * k, w * k
+  local nrow = opts.nrow or math.ceil(math.sqrt(n))
+  local rows = math.ceil(n / nrow)
+  local pad = opts.padding or style.pad
+  local m = style.margin
+  local ls = style.label_size * (opts.label_scale or 1)
+  -- labels: each fitted to its panel's width; the strip is as tall as the tallest
+  local fitted, strip = {}, 0
+  local _, line_h = Canvas.measure("Ag", ls)
+  if opts.labels then
+    -- one size for every label (the smallest any needs, down to 1.5 points under the style's),
+    -- and labels still too long at that size wrap
+    -- ("\n" in a label starts a line of its own)
+    local function each_line(label, f)
+      for part in (tostring(label) .. "\n"):gmatch("(.-)\n") do f(part) end
+    end
+    local common = ls
+    for i = 1, n do
+      if opts.labels[i] then
+        each_line(opts.labels[i], function(part) common = math.min(common, select(2, Canvas.fit(part, ls, pw, false, ls - 1.5))) end)
+      end
+    end
+    for i = 1, n do
+      if opts.labels[i] then
+        local lines, size = {}, common
+        each_line(opts.labels[i], function(part)
+          for _, l in ipairs((Canvas.fit(part, common, pw, false, common))) do lines[#lines + 1] = l end
+        end)
+        local _, lh = Canvas.measure("Ag", size)
+        fitted[i] = { lines = lines, size = size, lh = lh }
+        strip = math.max(strip, #lines * lh)
+      end
+    end
+    if strip > 0 then strip = math.ceil(strip + 2) end   -- whole points: tiles on the pixel grid
+  end
+  local cb = opts.colorbar
+  local cbw = cb and Canvas.colorbar_width(cb.vmin, cb.vmax, cb.label) + 2 * pad or 0
+  local gw = nrow * pw + (nrow - 1) * pad
+  local W = m + gw + cbw + m
+  local title_lines, title_size, tlh = nil, nil, 0
+  if opts.title then
+    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
+    local _, h1 = Canvas.measure("Ag", title_size, true)
+    tlh = h1
+  end
+  local top = math.ceil(m + (title_lines and #title_lines * tlh + style.pad or 0))
+  local gh = rows * (strip + ph) + (rows - 1) * pad
+  local H = top + gh + m
+  local cv = Canvas.new(W, H, { scale = scale, bg = opts.bg or 1 })
+  if title_lines then
+    for i, l in ipairs(title_lines) do cv:text(l, W / 2, m + (i - 1) * tlh, { size = title_size, bold = true, ax = 0.5 }) end
+  end
+  for i, t in ipairs(list) do
+    local r, col = (i - 1) // nrow, (i - 1) % nrow
+    local x, y = m + col * (pw + pad), top + r * (strip + ph + pad)
+    local name = "tile " .. i
+    cv:panel(name, x, y, pw, strip + ph)
+    cv:image(t, x, y + strip, pw, ph, false, 1, opts.over and opts.over[i], opts.alpha or 0.5)
+    local f = fitted[i]
+    if f then
+      for j, l in ipairs(f.lines) do
+        cv:text(l, x + pw / 2, y + (j - 1) * f.lh, { size = f.size, ax = 0.5, color = opts.label_color, panel = name })
+      end
+    end
+  end
+  if cb then
+    cv:colorbar(m + gw + 2 * pad, top + strip, math.max(gh - strip, 40), cb.vmin, cb.vmax, cb.colormap, cb.label)
+  end
+  return cv:figure(opts.kind or string.format("grid of %d images", n), opts.title)
+end
+
+--- The drawn grid of nv.image.grid (opts as its, plus over: a list of (3,H,W) images laid
+--- over the tiles with opacity opts.alpha, as CAM overlays are), for lists of (3,H,W) tiles
+--- of one size
+function M.panels(list, opts) return panels(list, opts or {}) end
+
 --- Arranges images in a grid: imgs is an (N,C,H,W) tensor or a list of (C,H,W) / (H,W)
 --- tensors (resized to the first one's size).  opts: nrow (images per row, default
---- ceil(sqrt(N))), padding (2), pad_value (1 = white), normalize (rescale the whole batch
---- to [0,1]), per_tile (rescale each image to its own [0,1]), labels (a caption per tile),
---- label_scale (1).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts
---- or labels are drawn.
+--- ceil(sqrt(N))), padding, pad_value (1 = white), normalize (rescale the whole batch to
+--- [0,1]), per_tile (rescale each image to its own [0,1]).  Without labels, title or
+--- colorbar the result is the tiles pasted pixel for pixel (padding 2 pixels).  With
+--- labels (a caption per tile), title or colorbar ({vmin, vmax, colormap, label}: one
+--- shared scale) the grid is drawn as a figure (nnvis.canvas): tiles enlarged by
+--- nearest-neighbour to at least nv.style.min_panel_px pixels (enlarge = false keeps
+--- them; tile_scale = s with it draws tiles of s pixels per point, as plots are), each
+--- label fitted above its tile in full (label_scale enlarges them), padding in points,
+--- scale (pixels per point).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts or text is drawn.
 function M.grid(imgs, opts)
-  opts = check_opts("image.grid", opts, { "bg", "color", "label_color", "label_scale", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale" })
+  opts = check_opts("image.grid", opts, { "bg", "color", "colorbar", "enlarge", "kind", "label_color", "label_scale", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale", "tile_scale", "title" })
   local list = {}
   if is_tensor(imgs) then
     if imgs:dim() ~= 4 then error("grid: expected (N,C,H,W) or a list of images, got " .. shape_str(imgs), 2) end
@@ -253,103 +345,128 @@ function M.grid(imgs, opts)
   local c, h, w = list[1]:size(1), list[1]:size(2), list[1]:size(3)
   local mixed = false
   for i = 2, n do if list[i]:size(1) ~= c then mixed = true end end
-  if mixed or opts.labels then c = 3 end
+  local drawn = opts.labels or opts.title or opts.colorbar
+  if mixed or drawn then c = 3 end
   if opts.normalize and not opts.per_tile then
     local lo, hi = math.huge, -math.huge
     for _, t in ipairs(list) do lo = math.min(lo, t:min():item()); hi = math.max(hi, t:max():item()) end
     for i, t in ipairs(list) do list[i] = M.normalize(t, { min = lo, max = hi }) end
   end
-  local nrow = opts.nrow or math.ceil(math.sqrt(n))
-  local rows = math.ceil(n / nrow)
-  local pad = opts.padding or 2
-  local scale = opts.label_scale or 1
-  local lh = opts.labels and (8 * scale + 2) or 0
-  local H = rows * (h + lh + pad) + pad
-  local W = nrow * (w + pad) + pad
-  local out = core.full({ c, H, W }, opts.pad_value or 1)
-  local canvas = c == 3 and Canvas.wrap(out) or nil
   for i, t in ipairs(list) do
     t = t:detach()
     if t:size(2) ~= h or t:size(3) ~= w then t = M.resize(t, { h, w }) end
     if opts.per_tile then t = M.normalize(t) end
     if c == 3 then t = M.to_rgb(t) end
+    list[i] = drawn and t or t:clamp(0, 1)   -- Cairo clamps what it draws
+  end
+  if drawn then return panels(list, opts) end
+  local nrow = opts.nrow or math.ceil(math.sqrt(n))
+  local rows = math.ceil(n / nrow)
+  local pad = opts.padding or 2
+  local H = rows * (h + pad) + pad
+  local W = nrow * (w + pad) + pad
+  local out = core.full({ c, H, W }, opts.pad_value or 1)
+  for i, t in ipairs(list) do
     local r, col = (i - 1) // nrow, (i - 1) % nrow
-    local y, x = pad + r * (h + lh + pad) + lh + 1, pad + col * (w + pad) + 1
-    out:narrow(2, y, h):narrow(3, x, w):copy(t:clamp(0, 1))
-    if opts.labels and opts.labels[i] then
-      local s = tostring(opts.labels[i])
-      local maxc = math.max(1, w // (6 * scale))
-      if #s > maxc then s = s:sub(1, maxc) end
-      canvas:text(x, y - lh, s, opts.label_color or { 0, 0, 0 }, scale)
-    end
+    local y, x = pad + r * (h + pad) + 1, pad + col * (w + pad) + 1
+    out:narrow(2, y, h):narrow(3, x, w):copy(t)
   end
   return label(out, string.format("grid of %d images", n))
 end
 
---- Adds a caption strip above an image (any channel count; the result is RGB).
---- opts.scale (1), opts.color ({0,0,0}), opts.bg (white)
+--- Adds a caption above an image (any channel count; the result is RGB), drawn in the
+--- style's font: lines split at "\n", each fitted to the width (shrunk, then wrapped).
+--- opts.scale (pixels per point: the image keeps one point per pixel, default
+--- nv.style.scale), opts.color, opts.bg (white), opts.size (points)
 function M.caption(img, text, opts)
-  opts = check_opts("image.caption", opts, { "bg", "color", "scale" })
+  opts = check_opts("image.caption", opts, { "bg", "color", "scale", "size" })
+    local style = require "nnvis.style"
   local rgb = M.to_rgb(img:detach())
-  local scale = opts.scale or 1
+  local h, w = rgb:size(2), rgb:size(3)
+  local size = opts.size or style.title_size
+  local pad = style.pad
+  local W = math.max(w, 120)
   local lines = {}
-  for line in (tostring(text) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
-  local lh = 8 * scale + 2
-  local w = rgb:size(3)
-  for _, l in ipairs(lines) do w = math.max(w, Canvas.text_width(l, scale) + 4) end
-  local cv = Canvas.new(w, rgb:size(2) + #lines * lh + 2, opts.bg or 1)
-  for i, l in ipairs(lines) do cv:text(3, 2 + (i - 1) * lh, l, opts.color or { 0, 0, 0 }, scale) end
-  cv:paste(rgb, 1 + (w - rgb:size(3)) // 2, #lines * lh + 3)
+  for line in (tostring(text) .. "\n"):gmatch("(.-)\n") do
+    local ls, sz = Canvas.fit(line, size, W - 2 * pad)
+    for _, l in ipairs(ls) do lines[#lines + 1] = { l, sz } end
+  end
+  local th = pad
+  for _, l in ipairs(lines) do local _, lh = Canvas.measure("Ag", l[2]); th = th + lh end
+  th = math.ceil(th)
+  local cv = Canvas.new(W, th + pad + h, { scale = opts.scale, bg = opts.bg or 1 })
+  local y = pad
+  for _, l in ipairs(lines) do
+    local _, lh = Canvas.measure("Ag", l[2])
+    cv:text(l[1], W / 2, y, { size = l[2], ax = 0.5, color = opts.color, panel = "image" })
+    y = y + lh
+  end
+  local x0 = math.floor((W - w) / 2)
+  cv:panel("image", 0, 0, W, th + pad + h)
+  cv:image(rgb, x0, th + pad, w, h)
   local l = require("nnvis.figure").label_of(img) or {}
-  return label(cv:tensor(), l.kind or "image", l.title or lines[1])
+  return cv:figure(l.kind or "image", l.title or (lines[1] and lines[1][1]))
 end
 
---- draws text onto a copy of an image at (x, y) (1-based, top-left)
+--- draws text onto a copy of an image with the top-left of its box at pixel (x, y)
+--- (1-based); opts.color (white), opts.size (points = pixels here, 10; opts.scale multiplies it)
 function M.text(img, text, x, y, opts)
-  opts = check_opts("image.text", opts, { "color", "scale" })
-  local out = M.to_rgb(img:detach()):clone()
-  Canvas.wrap(out):text(x or 1, y or 1, text, opts.color or { 1, 1, 1 }, opts.scale or 1)
-  return out
+  opts = check_opts("image.text", opts, { "color", "scale", "size" })
+    local rgb = M.to_rgb(img:detach())
+  local cv = Canvas.new(rgb:size(3), rgb:size(2), { scale = 1 })
+  cv:image(rgb, 0, 0)
+  cv:text(text, (x or 1) - 1, (y or 1) - 1, { size = opts.size or 10 * (opts.scale or 1), color = opts.color or { 1, 1, 1 } })
+  return cv:tensor()
 end
 
 --- Picture of any 2-D tensor (a weight matrix, an attention-like map) with a colorbar:
 --- values mapped through opts.colormap ("viridis") between opts.vmin and opts.vmax
---- (default: the data's range), each cell opts.cell pixels (auto, aiming at ~320 px),
---- optional opts.title.  Returns a (3,H,W) image.
+--- (default: the data's range); each cell opts.cell points (auto: the long side ~240
+--- points, the short side at least 80); opts.title (default "<rows>x<cols> values"),
+--- opts.label (the colorbar's), opts.scale.  Returns a (3,H,W) image; its layout has the
+--- panels "map" and "colorbar".
 function M.heatmap(t, opts)
-  opts = check_opts("image.heatmap", opts, { "cell", "colormap", "title", "vmax", "vmin" })
+  opts = check_opts("image.heatmap", opts, { "cell", "colormap", "label", "scale", "title", "vmax", "vmin" })
   if not is_tensor(t) then error("heatmap: expected a tensor", 2) end
   if t:dim() == 1 then t = t:unsqueeze(1) end
   if t:dim() ~= 2 then error("heatmap: expected a 2-D tensor, got " .. shape_str(t), 2) end
+    local style = require "nnvis.style"
   t = t:detach()
   local rows, cols = t:size(1), t:size(2)
   local vmin = opts.vmin or t:min():item()
   local vmax = opts.vmax or t:max():item()
-  local cell = opts.cell or math.max(1, math.floor(320 / math.max(rows, cols)))
-  local mh, mw = rows * cell, cols * cell
+  local cw, ch
+  if opts.cell then cw, ch = opts.cell, opts.cell
+  else
+    local c = 240 / math.max(rows, cols)
+    cw, ch = c, c
+    if cols * cw < 80 then cw = 80 / cols end
+    if rows * ch < 80 then ch = 80 / rows end
+  end
+  local mw, mh = cols * cw, rows * ch
   local colored = cmap.apply(M.normalize(t, { min = vmin, max = vmax }), opts.colormap or "viridis")
-  if cell > 1 then colored = core.interpolate(colored, { size = { mh, mw }, mode = "nearest" }) end
-  local title_h = opts.title and 14 or 0
-  local labels = { string.format("%.3g", vmax), string.format("%.3g", (vmin + vmax) / 2), string.format("%.3g", vmin) }
-  local lw = 0
-  for _, s in ipairs(labels) do lw = math.max(lw, Canvas.text_width(s)) end
-  local bar_w, gap = 14, 8
-  local W = 4 + mw + gap + bar_w + 4 + lw + 4
-  local H = title_h + 4 + math.max(mh, 40) + 4
-  local cv = Canvas.new(W, H, 1)
-  if opts.title then cv:text(4, 3, opts.title, { 0, 0, 0 }) end
-  local top = title_h + 5
-  cv:paste(colored, 5, top)
-  -- colorbar: top = vmax, bottom = vmin
-  local bh = math.max(mh, 40)
-  local ramp = (core.arange(bh - 1, -1, -1) / math.max(bh - 1, 1)):view(bh, 1):expand(bh, bar_w):contiguous()
-  local bx = 5 + mw + gap
-  cv:paste(cmap.apply(ramp, opts.colormap or "viridis"), bx, top)
-  cv:box(bx - 1, top - 1, bar_w + 2, bh + 2, { 0, 0, 0 })
-  cv:text(bx + bar_w + 4, top, labels[1], { 0, 0, 0 })
-  cv:text(bx + bar_w + 4, top + bh // 2 - 4, labels[2], { 0, 0, 0 })
-  cv:text(bx + bar_w + 4, top + bh - 8, labels[3], { 0, 0, 0 })
-  return label(cv:tensor(), "heatmap", opts.title)
+  local m, pad = style.margin, style.pad
+  local title = opts.title or string.format("%dx%d values", rows, cols)
+  local cbw = Canvas.colorbar_width(vmin, vmax, opts.label)
+  local W = m + mw + 2 * pad + cbw + m
+  local lines, size = Canvas.fit(title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
+  local _, tlh = Canvas.measure("Ag", size, true)
+  local _, th = Canvas.measure("0", style.tick_size)
+  local top = math.ceil(m + #lines * tlh + pad + th / 2)
+  local H = top + mh + th / 2 + m
+  local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
+  for i, l in ipairs(lines) do cv:text(l, W / 2, m + (i - 1) * tlh, { size = size, bold = true, ax = 0.5 }) end
+  cv:panel("map", m, top, mw, mh)
+  -- more cells than pixels: averaged down (PIL's antialiased filter) rather than sampled
+  local sc = style.scale_of(opts)
+  local ph, pw = math.ceil(mh * sc), math.ceil(mw * sc)
+  local smooth = false
+  if ph < rows or pw < cols then
+    colored, smooth = resample(colored, math.min(ph, rows), math.min(pw, cols)), true
+  end
+  cv:image(colored, m, top, mw, mh, smooth)
+  cv:colorbar(m + mw + 2 * pad, top, mh, vmin, vmax, opts.colormap or "viridis", opts.label)
+  return cv:figure("heatmap", opts.title)
 end
 
 return M

@@ -92,8 +92,9 @@ function nv.config(opts) return setmetatable(core.config(opts), Config) end
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
-               tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas",
-               features = "nnvis.features", onnx = "nnvis.onnx", project = "nnvis.project", landscape = "nnvis.landscape", figure = "nnvis.figure", show = "nnvis.show" }
+               tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas", style = "nnvis.style",
+               features = "nnvis.features", onnx = "nnvis.onnx", project = "nnvis.project", landscape = "nnvis.landscape",
+               figure = "nnvis.figure", show = "nnvis.show" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]

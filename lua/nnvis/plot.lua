@@ -5,14 +5,13 @@
 local core = require "nnvis.core"
 local check_opts = require("nnvis.util").check_opts
 local Canvas = require "nnvis.canvas"
+local style = require "nnvis.style"
 local label = require("nnvis.figure").label   -- so nv.show can say what a chart is
 
 local M = {}
 
--- a qualitative palette (Tableau-like hues)
-M.palette = { { 0.12, 0.47, 0.71 }, { 1.00, 0.50, 0.05 }, { 0.17, 0.63, 0.17 }, { 0.84, 0.15, 0.16 },
-              { 0.58, 0.40, 0.74 }, { 0.55, 0.34, 0.29 }, { 0.89, 0.47, 0.76 }, { 0.50, 0.50, 0.50 },
-              { 0.74, 0.74, 0.13 }, { 0.09, 0.75, 0.81 } }
+-- the qualitative palette (nnvis.style's, shared by every figure)
+M.palette = style.palette
 
 local function values(v)
   if getmetatable(v) == core.tensor_mt then return v:contiguous():values() end
@@ -35,75 +34,143 @@ function M.ticks(lo, hi, n)
   return t, step
 end
 
-local function fmt(v)
-  if v == 0 then return "0" end
-  local a = math.abs(v)
-  if a >= 1e5 or a < 1e-3 then return (string.format("%.0e", v):gsub("e%+?(%-?)0*(%d)", "e%1%2")) end
-  local s = string.format("%.4f", v):gsub("0+$", ""):gsub("%.$", "")
-  return s
+--- the one format of an axis's tick labels, as a function of the value: fixed with the
+--- decimals the step needs, or scientific for every tick when the numbers are very large
+--- or small (never "1e5" beside "50000")
+function M.tick_format(ticks, step)
+  local amax = 0
+  for _, v in ipairs(ticks) do amax = math.max(amax, math.abs(v)) end
+  if amax >= 1e5 or (amax > 0 and amax < 1e-3) then
+    -- mantissa digits enough to tell neighbours apart
+    local e = math.floor(math.log(amax, 10))
+    local d = math.max(0, math.min(3, e - math.floor(math.log(step, 10) + 1e-9)))
+    return function(v)
+      if v == 0 then return "0" end
+      return (string.format("%." .. d .. "e", v):gsub("e%+?(%-?)0*(%d)", "e%1%2"))
+    end
+  end
+  local d = math.max(0, -math.floor(math.log(step, 10) + 1e-9))
+  if math.abs(step / 10 ^ -d - math.floor(step / 10 ^ -d + 0.5)) > 1e-6 then d = d + 1 end   -- 2.5, 0.25
+  return function(v)
+    local r = string.format("%." .. d .. "f", v)
+    if tonumber(r) == 0 then r = string.format("%." .. d .. "f", 0) end   -- no "-0.0"
+    return r
+  end
 end
 
---- plot.frame(opts, xlo, xhi, ylo, yhi) -> canvas, map: the axes, ticks, grid, title and
---- labels every chart shares (opts: width, height, title, xlabel, ylabel, logx, logy); map.x
---- and map.y turn data into pixel coordinates, map.left/right/top/bottom bound the plot area
-local function frame(opts, xlo, xhi, ylo, yhi)
-  local W, H = opts.width or 640, opts.height or 400
-  local cv = Canvas.new(W, H, 1)
+local SUP = { ["-"] = "⁻", ["0"] = "⁰", ["1"] = "¹", ["2"] = "²", ["3"] = "³", ["4"] = "⁴", ["5"] = "⁵",
+              ["6"] = "⁶", ["7"] = "⁷", ["8"] = "⁸", ["9"] = "⁹" }
+local function pow10(e) return "10" .. tostring(math.floor(e)):gsub(".", SUP) end
+
+-- one axis: the data range [lo, hi] (log10 already applied when log) padded by a margin,
+-- its major ticks with labels, and minor ticks (log axes: 2..9 x each decade)
+local function axis(lo, hi, log, n, integer)
+  local span = hi - lo
+  if span <= 0 then span = math.abs(lo) > 0 and math.abs(lo) * 0.1 or 1 end
+  local a, b = lo - 0.05 * span, hi + 0.05 * span
+  local major, minor, labels = {}, {}, {}
+  if log then
+    for e = math.ceil(a - 1e-9), math.floor(b + 1e-9) do major[#major + 1] = e end
+    for e = math.floor(a) - 1, math.ceil(b) do
+      for m = 2, 9 do
+        local v = e + math.log(m, 10)
+        if v >= a and v <= b then minor[#minor + 1] = v end
+      end
+    end
+    for i, e in ipairs(major) do labels[i] = pow10(e) end
+    if #major < 2 then   -- less than two decades shown: the minor ticks carry labels too
+      major, labels = {}, {}
+      for e = math.floor(a) - 1, math.ceil(b) do
+        for _, m in ipairs { 1, 2, 5 } do
+          local v = e + math.log(m, 10)
+          if v >= a and v <= b then
+            major[#major + 1] = v
+            labels[#labels + 1] = string.format("%.3g", 10 ^ v)   -- 1-2-5 steps: one %g format
+          end
+        end
+      end
+    end
+    return { lo = a, hi = b, major = major, minor = minor, labels = labels }
+  end
+  local t, step = M.ticks(a, b, n)
+  if integer and step < 1 then t, step = M.ticks(a, b, math.max(1, math.floor(b - a))); if step < 1 then
+    t, step = {}, 1
+    for v = math.ceil(a), math.floor(b) do t[#t + 1] = v end
+  end end
+  for _, v in ipairs(t) do if v >= a - 1e-9 * step and v <= b + 1e-9 * step then major[#major + 1] = v end end
+  local f = M.tick_format(major, step)
+  for i, v in ipairs(major) do labels[i] = f(v) end
+  return { lo = a, hi = b, major = major, minor = minor, labels = labels }
+end
+
+--- plot.frame(opts, xlo, xhi, ylo, yhi [, xint, ypad, reserve]) -> canvas, map: the frame
+--- line charts, histograms and nnvis.views share, in points: title, axis labels, ticks in one
+--- format per axis, a margin between the data and the frame (ypad = false: none below);
+--- reserve points are left free on the right (for a legend); xint: integer x ticks.  map.x
+--- and map.y turn data into canvas coordinates; map.left/right/top/bottom bound the plot.
+local function frame(opts, xlo, xhi, ylo, yhi, xint, ypad, reserve)
+  local W, H = opts.width or 320, opts.height or 200
+  local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
   local logy, logx = opts.logy, opts.logx
   local function ty(v) return logy and math.log(v, 10) or v end
   local function tx(v) return logx and math.log(v, 10) or v end
-  -- ticks of one axis: powers of ten on a log scale, else "nice" steps; the range widens to them
-  local function axis(log, lo, hi, t, n)
-    local ticks
-    if log then
-      ticks = {}
-      for e = math.floor(t(lo)), math.ceil(t(hi)) do ticks[#ticks + 1] = e end
-      if #ticks == 1 then ticks[2] = ticks[1] + 1 end
-      return ticks, ticks[1], ticks[#ticks]
-    end
-    ticks = M.ticks(lo, hi, n)
-    return ticks, math.min(lo, ticks[1]), math.max(hi, ticks[#ticks])
-  end
-  local yt, xt
-  yt, ylo, yhi = axis(logy, ylo, yhi, ty, 5)
-  xt, xlo, xhi = axis(logx, xlo, xhi, tx, 6)
-  local ylabels = {}
+  local ya = axis(ty(ylo), ty(yhi), logy, 5)
+  if ypad == false then ya = axis(ty(ylo), ty(yhi), logy, 5); ya.lo = ty(ylo) end
+  local xa = axis(tx(xlo), tx(xhi), logx, 6, xint)
+  local ts, ls = style.tick_size, style.label_size
   local lw = 0
-  for i, v in ipairs(yt) do
-    ylabels[i] = logy and ("1e" .. v) or fmt(v)
-    lw = math.max(lw, Canvas.text_width(ylabels[i]))
+  for _, s in ipairs(ya.labels) do lw = math.max(lw, Canvas.measure(s, ts)) end
+  local _, th = Canvas.measure("0", ts)
+  local _, lh = Canvas.measure("Ag", ls)
+  local title_lines, title_size
+  local m = style.margin
+  local top = m
+  if opts.title then
+    title_lines, title_size = Canvas.fit(opts.title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
+    local _, h1 = Canvas.measure("Ag", title_size, true)
+    for i, l in ipairs(title_lines) do cv:text(l, W / 2, m + (i - 1) * h1, { size = title_size, bold = true, ax = 0.5 }) end
+    top = m + #title_lines * h1 + style.pad
   end
-  local left = 10 + lw + (opts.ylabel and 12 or 0)
-  local top = opts.title and 24 or 10
-  local right, bottom = W - 14, H - (opts.xlabel and 34 or 22)
+  top = top + th / 2
+  local left = m + (opts.ylabel and lh + style.pad or 0) + lw + style.tick_len + 2
+  local right = W - m - math.max(0, Canvas.measure(xa.labels[#xa.labels] or "", ts) / 2 - m / 2) - (reserve or 0)
+  local bottom = H - m - th - style.tick_len - 2 - (opts.xlabel and lh + style.pad or 0)
   local pw, ph = right - left, bottom - top
+  if pw < 10 or ph < 10 then error(string.format("plot: %gx%g points leave no room for the data", W, H), 3) end
   local map = {}
-  function map.x(v) return left + (tx(v) - xlo) / (xhi - xlo) * pw end
-  function map.y(v) return bottom - (ty(v) - ylo) / (yhi - ylo) * ph end
+  function map.x(v) return left + (tx(v) - xa.lo) / (xa.hi - xa.lo) * pw end
+  function map.y(v) return bottom - (ty(v) - ya.lo) / (ya.hi - ya.lo) * ph end
   map.left, map.right, map.top, map.bottom = left, right, top, bottom
-  -- grid and ticks
-  for i, v in ipairs(yt) do
-    local y = math.floor(bottom - (v - ylo) / (yhi - ylo) * ph + 0.5)
-    cv:rect(left, y, pw, 1, { 0.9, 0.9, 0.9 })
-    cv:rect(left - 4, y, 4, 1, { 0, 0, 0 })
-    cv:text(left - 6 - Canvas.text_width(ylabels[i]), y - 3, ylabels[i], { 0.2, 0.2, 0.2 })
+  cv:panel("plot", left, top, pw, ph)
+  -- grid, ticks and their labels
+  for i, v in ipairs(ya.major) do
+    local y = bottom - (v - ya.lo) / (ya.hi - ya.lo) * ph
+    cv:line({ left, y, right, y }, style.grid, 0.6)
+    cv:line({ left - style.tick_len, y, left, y }, style.frame, style.frame_width)
+    cv:text(ya.labels[i], left - style.tick_len - 2, y, { size = ts, ax = 1, ay = 0.5, color = style.muted })
+  end
+  for _, v in ipairs(ya.minor) do
+    local y = bottom - (v - ya.lo) / (ya.hi - ya.lo) * ph
+    cv:line({ left - style.tick_len / 2, y, left, y }, style.frame, style.frame_width * 0.8)
   end
   local lastx = -math.huge
-  for _, v in ipairs(xt) do
-    local x = math.floor(left + (v - xlo) / (xhi - xlo) * pw + 0.5)
-    cv:rect(x, top, 1, ph, { 0.93, 0.93, 0.93 })
-    cv:rect(x, bottom, 1, 4, { 0, 0, 0 })
-    local s = logx and ("1e" .. v) or fmt(v)
-    local sw = Canvas.text_width(s)
+  for i, v in ipairs(xa.major) do
+    local x = left + (v - xa.lo) / (xa.hi - xa.lo) * pw
+    cv:line({ x, top, x, bottom }, style.grid, 0.6)
+    cv:line({ x, bottom, x, bottom + style.tick_len }, style.frame, style.frame_width)
+    local sw = Canvas.measure(xa.labels[i], ts)
     if x - sw / 2 > lastx + 4 then
-      cv:text_centered(x, bottom + 7, s, { 0.2, 0.2, 0.2 })
+      cv:text(xa.labels[i], x, bottom + style.tick_len + 2, { size = ts, ax = 0.5, color = style.muted })
       lastx = x + sw / 2
     end
   end
-  cv:box(left, top, pw + 1, ph + 1, { 0, 0, 0 })
-  if opts.title then cv:text_centered(W / 2, 7, opts.title, { 0, 0, 0 }) end
-  if opts.xlabel then cv:text_centered(left + pw / 2, H - 12, opts.xlabel, { 0, 0, 0 }) end
-  if opts.ylabel then cv:text_vertical(3, top + ph // 2 + Canvas.text_width(opts.ylabel) // 2, opts.ylabel, { 0, 0, 0 }) end
+  for _, v in ipairs(xa.minor) do
+    local x = left + (v - xa.lo) / (xa.hi - xa.lo) * pw
+    cv:line({ x, bottom, x, bottom + style.tick_len / 2 }, style.frame, style.frame_width * 0.8)
+  end
+  cv:box(left, top, pw, ph, style.frame, style.frame_width)
+  if opts.xlabel then cv:text(opts.xlabel, left + pw / 2, H - m, { size = ls, ax = 0.5, ay = 1 }) end
+  if opts.ylabel then cv:text(opts.ylabel, m, top + ph / 2, { size = ls, ax = 0.5, ay = 0, angle = 90 }) end
   return cv, map
 end
 M.frame = frame
@@ -116,7 +183,8 @@ local function normalize_series(series)
   local out = {}
   if series.y then return { { name = series.name, y = values(series.y), x = series.x and values(series.x) } } end
   for k, s in pairs(series) do
-    if type(k) == "string" then out[#out + 1] = { name = k, y = values(s) }
+    if type(k) == "string" and type(s) == "table" and s.y then out[#out + 1] = { name = k, y = values(s.y), x = s.x and values(s.x) }
+    elseif type(k) == "string" then out[#out + 1] = { name = k, y = values(s) }
     elseif type(s) == "table" and s.y then out[#out + 1] = { name = s.name, y = values(s.y), x = s.x and values(s.x) }
     else out[#out + 1] = { y = values(s) } end
   end
@@ -125,12 +193,17 @@ local function normalize_series(series)
 end
 
 --- Line chart of one or several series.  series: an array of numbers or a tensor; a table
---- name -> values; or a list of {name =, y =, x =}.  opts: title, xlabel, ylabel, width (640),
---- height (400), logy, logx, legend (true when named), colors.  Returns a (3,H,W) image.
+--- name -> values; or a list of {name =, y =, x =}.  opts: title, xlabel, ylabel, width (320)
+--- and height (200) in points, scale (pixels per point, nv.style.scale = 2), logy, logx,
+--- legend (true when named), colors, thickness, markers (default: on series of fewer than
+--- 30 points).  x values that are all integers (epochs, steps) get integer ticks.  The
+--- legend goes in the corner of the plot with no data, else outside on the right.
+--- Returns a (3,H,W) image (a figure with svg() and a measured layout through nv.figure.of).
 function M.line(series, opts)
-  opts = check_opts("plot.line", opts, { "colors", "legend", "thickness", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
+  opts = check_opts("plot.line", opts, { "colors", "legend", "markers", "scale", "thickness", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
   local ss = normalize_series(series)
   local xlo, xhi, ylo, yhi = math.huge, -math.huge, math.huge, -math.huge
+  local xint = true
   for _, s in ipairs(ss) do
     for i, v in ipairs(s.y) do
       local x = s.x and s.x[i] or i
@@ -138,54 +211,107 @@ function M.line(series, opts)
       if ok then
         ylo, yhi = math.min(ylo, v), math.max(yhi, v)
         xlo, xhi = math.min(xlo, x), math.max(xhi, x)
+        if x ~= math.floor(x) then xint = false end
       end
     end
   end
   if ylo == math.huge then ylo, yhi, xlo, xhi = 0, 1, 1, 2 end
   if yhi == ylo then yhi = ylo + (opts.logy and ylo * 9 or 1) end
   if xhi == xlo then xhi = xlo + 1 end
-  local cv, map = frame(opts, xlo, xhi, ylo, yhi)
-  for k, s in ipairs(ss) do
-    local color = (opts.colors and opts.colors[k]) or M.palette[(k - 1) % #M.palette + 1]
-    local pts = {}
-    local function flush()
-      if #pts >= 2 then cv:line(pts, color, opts.thickness or 2) end
-      pts = {}
-    end
-    for i, v in ipairs(s.y) do
-      local x = s.x and s.x[i] or i
-      if v ~= v or math.abs(v) == math.huge or (opts.logy and v <= 0) then flush()
-      else
-        pts[#pts + 1] = map.x(x)
-        pts[#pts + 1] = map.y(v)
-      end
-    end
-    if #pts == 2 then cv:rect(math.floor(pts[1]) - 1, math.floor(pts[2]) - 1, 3, 3, color) end
-    flush()
-  end
+  local function color_of(k) return (opts.colors and opts.colors[k]) or style.palette[(k - 1) % #style.palette + 1] end
+  local named = {}
   if opts.legend ~= false then
-    local named = {}
     for k, s in ipairs(ss) do if s.name then named[#named + 1] = { tostring(s.name), k } end end
-    if #named > 0 then
-      local w = 0
-      for _, n in ipairs(named) do w = math.max(w, Canvas.text_width(n[1])) end
-      local lx, ly = map.right - w - 30, map.top + 6
-      cv:rect(lx - 4, ly - 4, w + 30, #named * 12 + 6, { 1, 1, 1 }, 0.9)
-      cv:box(lx - 4, ly - 4, w + 30, #named * 12 + 6, { 0.6, 0.6, 0.6 })
-      for i, n in ipairs(named) do
-        local color = (opts.colors and opts.colors[n[2]]) or M.palette[(n[2] - 1) % #M.palette + 1]
-        cv:rect(lx, ly + (i - 1) * 12 + 3, 16, 2, color)
-        cv:text(lx + 21, ly + (i - 1) * 12, n[1], { 0, 0, 0 })
+  end
+  local ls = style.label_size
+  local _, eh = Canvas.measure("Ag", ls)
+  local lgw = 0
+  for _, n in ipairs(named) do lgw = math.max(lgw, Canvas.measure(n[1], ls)) end
+  lgw = lgw + 24 + 2 * style.pad
+  local lgh = #named * eh + 2 * style.pad
+  local function draw(reserve)
+    local cv, map = frame(opts, xlo, xhi, ylo, yhi, xint, nil, reserve)
+    local pts_all = {}
+    for k, s in ipairs(ss) do
+      local color = color_of(k)
+      local pts, n = {}, 0
+      local function flush()
+        if #pts >= 4 then cv:line(pts, color, opts.thickness or style.line_width) end
+        pts = {}
+      end
+      for i, v in ipairs(s.y) do
+        local x = s.x and s.x[i] or i
+        if v ~= v or math.abs(v) == math.huge or (opts.logy and v <= 0) or (opts.logx and x <= 0) then flush()
+        else
+          local px, py = map.x(x), map.y(v)
+          pts[#pts + 1] = px
+          pts[#pts + 1] = py
+          pts_all[#pts_all + 1] = { px, py }
+          n = n + 1
+        end
+      end
+      flush()
+      local markers = opts.markers
+      if markers == nil then markers = n < style.markers_below end
+      if markers or n == 1 then
+        for i, v in ipairs(s.y) do
+          local x = s.x and s.x[i] or i
+          if v == v and math.abs(v) ~= math.huge and not (opts.logy and v <= 0) and not (opts.logx and x <= 0) then
+            cv:circle(map.x(x), map.y(v), 2.2, color)
+          end
+        end
+      end
+      -- the segments between points also count as data when placing the legend
+      for i = 2, #s.y do
+        local a, b = s.y[i - 1], s.y[i]
+        if a == a and b == b and math.abs(a) ~= math.huge and math.abs(b) ~= math.huge and not (opts.logy and (a <= 0 or b <= 0)) then
+          local x0, x1 = s.x and s.x[i - 1] or i - 1, s.x and s.x[i] or i
+          for f = 0.25, 0.75, 0.25 do
+            pts_all[#pts_all + 1] = { map.x(x0) + f * (map.x(x1) - map.x(x0)), map.y(a) + f * (map.y(b) - map.y(a)) }
+          end
+        end
       end
     end
+    return cv, map, pts_all
   end
-  return label(cv:tensor(), "line plot", opts.title)
+  local cv, map, pts = draw()
+  if #named > 0 then
+    local p = style.pad
+    local corners = { { map.right - lgw - p, map.top + p }, { map.left + p, map.top + p },
+                      { map.right - lgw - p, map.bottom - lgh - p }, { map.left + p, map.bottom - lgh - p } }
+    local best, bestn = nil, math.huge
+    for _, c in ipairs(corners) do
+      local hits = 0
+      for _, q in ipairs(pts) do
+        if q[1] >= c[1] - 3 and q[1] <= c[1] + lgw + 3 and q[2] >= c[2] - 3 and q[2] <= c[2] + lgh + 3 then hits = hits + 1 end
+      end
+      if hits < bestn then best, bestn = c, hits end
+    end
+    local lx, ly
+    if bestn == 0 and lgw < map.right - map.left - 2 * p and lgh < map.bottom - map.top - 2 * p then
+      lx, ly = best[1], best[2]
+    else   -- no free corner: outside the plot, on the right
+      cv, map = draw(lgw + p)
+      lx, ly = map.right + p + (opts.width or 320) - (map.right + lgw + p) - style.margin - p, map.top
+      lx = (opts.width or 320) - style.margin - lgw
+    end
+    cv:rect(lx, ly, lgw, lgh, 1, 0.9)
+    cv:box(lx, ly, lgw, lgh, { 0.75, 0.75, 0.75 }, 0.6)
+    cv:panel("legend", lx, ly, lgw, lgh)
+    for i, n in ipairs(named) do
+      local y = ly + p + (i - 0.5) * eh
+      cv:line({ lx + p, y, lx + p + 16, y }, color_of(n[2]), opts.thickness or style.line_width)
+      cv:text(n[1], lx + p + 22, y, { size = ls, ay = 0.5, panel = "legend" })
+    end
+  end
+  return cv:figure("line plot", opts.title)
 end
 
 --- Histogram of a tensor's (or a list's) values.  opts: bins (40), min, max, title, xlabel,
---- ylabel ("count"), logy, color, width, height.  Returns a (3,H,W) image and the counts.
+--- ylabel ("count"), logy, color, width, height (points), scale.  Returns a (3,H,W) image
+--- and the counts.
 function M.histogram(t, opts)
-  opts = check_opts("plot.histogram", opts, { "bins", "color", "min", "max", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
+  opts = check_opts("plot.histogram", opts, { "bins", "color", "min", "max", "scale", "title", "xlabel", "ylabel", "width", "height", "logx", "logy" })
   if getmetatable(t) ~= core.tensor_mt then t = core.tensor(t) end
   local bins = opts.bins or 40
   local lo, hi = opts.min, opts.max
@@ -200,19 +326,19 @@ function M.histogram(t, opts)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.ylabel = o.ylabel or "count"
-  local cv, map = frame(o, lo, hi, opts.logy and 1 or 0, math.max(cmax, opts.logy and 10 or 1))
-  local color = opts.color or M.palette[1]
-  local rects = {}
+  local cv, map = frame(o, lo, hi, opts.logy and 1 or 0, math.max(cmax, opts.logy and 10 or 1), false, false)
+  local color = opts.color or style.palette[1]
   local bw = (hi - lo) / bins
+  local base = map.bottom
   for i, c in ipairs(counts) do
     if c > 0 and (not opts.logy or c >= 1) then
-      local x0, x1 = math.floor(map.x(lo + (i - 1) * bw) + 0.5), math.floor(map.x(lo + i * bw) + 0.5)
-      local y = math.floor(map.y(c) + 0.5)
-      rects[#rects + 1] = { x0 + 1, y, math.max(1, x1 - x0 - 1), map.bottom - y }
+      local x0, x1 = map.x(lo + (i - 1) * bw), map.x(lo + i * bw)
+      local y = map.y(c)
+      if opts.logy and c == 1 then y = map.y(1) - 1 end
+      cv:rect(x0 + 0.15, y, math.max(0.3, x1 - x0 - 0.3), base - y, color)
     end
   end
-  for _, r in ipairs(rects) do cv:rect(r[1], r[2], r[3], r[4], color) end
-  return label(cv:tensor(), "histogram", opts.title), counts
+  return cv:figure("histogram", opts.title), counts
 end
 
 -- ---- terminal -------------------------------------------------------------------------------

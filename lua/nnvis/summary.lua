@@ -185,19 +185,31 @@ function Summary:describe()
     #self.rows, commas(self.total_params))
 end
 
---- the table as an image, in the built-in font
-function Summary:image()
-  if self._img then return self._img end
+-- the table drawn in DejaVu Sans Mono (its columns are aligned with spaces)
+function Summary:canvas()
   local Canvas = require "nnvis.canvas"
+  local style = require "nnvis.style"
   local lines = {}
   for l in (tostring(self) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
-  local w = 0
-  for _, l in ipairs(lines) do w = math.max(w, Canvas.text_width(l)) end
-  local cv = Canvas.new(w + 16, #lines * 10 + 12, 1)
-  for i, l in ipairs(lines) do cv:text(8, 6 + (i - 1) * 10, l, { 0, 0, 0 }) end
-  self._img = cv:tensor()
+  local size = style.tick_size
+  local w, lh = 0, select(2, Canvas.measure("Ag", size, false, "mono"))
+  for _, l in ipairs(lines) do w = math.max(w, (Canvas.measure(l, size, false, "mono"))) end
+  local m = style.margin
+  local cv = Canvas.new(w + 2 * m, #lines * lh + 2 * m, { bg = 1 })
+  cv:panel("table", 0, 0, w + 2 * m, #lines * lh + 2 * m)
+  for i, l in ipairs(lines) do cv:text(l, m, m + (i - 1) * lh, { size = size, mono = true, panel = "table" }) end
+  return cv
+end
+
+--- the table as an image (DejaVu Sans Mono through Cairo)
+function Summary:image()
+  if self._img then return self._img end
+  self._img = self:canvas():figure("summary", self.title)
   return self._img
 end
+
+--- the table as PDF bytes
+function Summary:pdf() return self:canvas():pdf() end
 
 local function esc(s) return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;")) end
 

@@ -19,37 +19,47 @@ local label = require("nnvis.figure").label
 
 local M = {}
 
+local style = require "nnvis.style"
+
 local function values(v)
   if util.is_tensor(v) then return v:contiguous():values() end
   return v
 end
 
-local function color_of(k) return plot.palette[(k - 1) % #plot.palette + 1] end
+local function color_of(k) return style.palette[(k - 1) % #style.palette + 1] end
 
-local function legend(cv, map, entries)
-  if #entries == 0 then return end
+-- a legend of {name, colour} rows with its top-left at (x, y); its width in points
+local function legend_width(entries)
   local w = 0
-  for _, e in ipairs(entries) do w = math.max(w, Canvas.text_width(e[1])) end
-  -- outside the plot, to the right of the frame
-  local lx, ly = map.right + 10, map.top
+  for _, e in ipairs(entries) do w = math.max(w, Canvas.measure(e[1], style.label_size)) end
+  return #entries > 0 and w + 22 or 0
+end
+
+local function legend(cv, x, y, entries)
+  if #entries == 0 then return end
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  local row = lh + 3
+  cv:panel("legend", x, y, legend_width(entries), #entries * row)
   for i, e in ipairs(entries) do
-    cv:rect(lx, ly + (i - 1) * 13 + 1, 8, 8, e[2])
-    cv:text(lx + 12, ly + (i - 1) * 13 + 1, e[1], { 0, 0, 0 })
+    local cy = y + (i - 0.5) * row
+    cv:rect(x, cy - 3.5, 7, 7, e[2])
+    cv:text(e[1], x + 11, cy, { size = style.label_size, ay = 0.5, panel = "legend" })
   end
 end
 
-local function legend_width(entries)
-  local w = 0
-  for _, e in ipairs(entries) do w = math.max(w, Canvas.text_width(e[1])) end
-  return #entries > 0 and w + 30 or 0
+-- an image tensor (pixels) placed on a canvas at (x, y) points, at the canvas's scale
+local function place(cv, img, x, y)
+  local w, h = img:size(3) / cv.scale, img:size(2) / cv.scale
+  cv:image(img, x, y, w, h)
+  return w, h
 end
 
 --- scatter(points (N,2) [, opts]): opts.labels (N class ids), names (class names), images
---- ((N,C,H,W) thumbnails drawn at the points), thumbnail (16 px), title, xlabel, ylabel,
---- width (640), height (480), size (point size, 5)
+--- ((N,C,H,W) thumbnails drawn at the points), thumbnail (12 points), title, xlabel, ylabel,
+--- width (380 points), height (260), size (point diameter, 3.5 points), scale
 function M.scatter(points, opts)
   opts = util.check_opts("plot.scatter", opts, { "labels", "names", "images", "thumbnail", "title", "xlabel", "ylabel",
-    "width", "height", "size" })
+    "width", "height", "size", "scale" })
   if not util.is_tensor(points) or points:dim() ~= 2 or points:size(2) < 2 then
     error("scatter: expected points (N,2), got " .. (util.is_tensor(points) and util.shape_str(points) or type(points)), 2)
   end
@@ -62,7 +72,10 @@ function M.scatter(points, opts)
     local c = labels and labels[i] or 1
     if not seen[c] then seen[c] = true; classes[#classes + 1] = c end
   end
-  table.sort(classes, function(a, b) return tostring(a) < tostring(b) and type(a) ~= "number" or (type(a) == "number" and type(b) == "number" and a < b) end)
+  table.sort(classes, function(a, b)
+    if type(a) == "number" and type(b) == "number" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
   local index = {}
   for k, c in ipairs(classes) do index[c] = k end
   local entries = {}
@@ -77,55 +90,48 @@ function M.scatter(points, opts)
     xlo, xhi = math.min(xlo, px[i]), math.max(xhi, px[i])
     ylo, yhi = math.min(ylo, py[i]), math.max(yhi, py[i])
   end
-  -- a margin between the data and the frame
-  local mx, my = (xhi - xlo) * 0.05 + 1e-9, (yhi - ylo) * 0.05 + 1e-9
-  local o = { title = opts.title or string.format("%d points", n), xlabel = opts.xlabel, ylabel = opts.ylabel,
-    width = (opts.width or 640) - legend_width(entries), height = opts.height or 480 }
-  local cv0, map = plot.frame(o, xlo - mx, xhi + mx, ylo - my, yhi + my)
-  local cv = Canvas.new(cv0.w + legend_width(entries), cv0.h, 1)
-  cv:paste(cv0:tensor(), 1, 1)
-  local s = opts.size or 5
-  local thumbs
-  if opts.images then
-    local t = opts.thumbnail or 16
-    thumbs = core.interpolate(opts.images:detach(), { size = { t, t }, mode = "bilinear" }):clamp(0, 1)
-  end
+  local title = opts.title or string.format("%d points", n)
+  local reserve = legend_width(entries) + (#entries > 0 and style.pad * 2 or 0)
+  local cv, map = plot.frame({ title = title, xlabel = opts.xlabel, ylabel = opts.ylabel, width = opts.width or 380,
+    height = opts.height or 260, scale = opts.scale }, xlo, xhi, ylo, yhi, nil, nil, reserve)
+  local r = (opts.size or 3.5) / 2
+  local t = opts.thumbnail or 12
   for i = 1, n do
-    local x, y = math.floor(map.x(px[i]) + 0.5), math.floor(map.y(py[i]) + 0.5)
+    local x, y = map.x(px[i]), map.y(py[i])
     local col = color_of(index[labels and labels[i] or 1])
-    if thumbs then
-      local t = thumbs:size(3)
-      local img = require("nnvis.image").to_rgb(thumbs:select(1, i))
-      cv:paste(img, x - t // 2, y - t // 2)
-      cv:box(x - t // 2 - 1, y - t // 2 - 1, t + 2, t + 2, col)
+    if opts.images then
+      cv:image(require("nnvis.image").to_rgb(opts.images:select(1, i)), x - t / 2, y - t / 2, t, t, true)
+      cv:box(x - t / 2, y - t / 2, t, t, col, 1)
     else
-      cv:rect(x - s // 2, y - s // 2, s, s, col)
+      cv:circle(x, y, r, col)
     end
   end
-  legend(cv, map, entries)
-  return label(cv:tensor(), "scatter plot", o.title)
+  legend(cv, map.right + style.pad * 2, map.top, entries)
+  return cv:figure("scatter plot", title)
 end
 
 --- grad_flow(flow [, opts]): the gradient flow fit recorded (history.grad_flow).  opts.what
 --- ("grad_norm" or "update_ratio"), vanish (1e-6) and explode (1e2) thresholds (for update
---- ratios 1e-5 and 1e-1), width (720).  A layers x steps heatmap of log10 values above one
---- line per layer with the thresholds as dashed lines.
+--- ratios 1e-5 and 1e-1), width (380 points), title.  A layers x steps heatmap of log10
+--- values above one line per layer with the thresholds as their own lines.
 function M.grad_flow(flow, opts)
-  opts = util.check_opts("plot.grad_flow", opts, { "what", "vanish", "explode", "width", "title" })
+  opts = util.check_opts("plot.grad_flow", opts, { "what", "vanish", "explode", "width", "title", "scale" })
   local what = opts.what or "grad_norm"
   local mat, layers = require("nnvis.trainlog").flow_matrix(flow, what)
   local ratio = what == "update_ratio"
   local vanish = opts.vanish or (ratio and 1e-5 or 1e-6)
   local explode = opts.explode or (ratio and 1e-1 or 1e2)
-  local W = opts.width or 720
+  local W = opts.width or 380
   local image = require "nnvis.image"
   local name = ratio and "weight-update ratio |dw|/|w|" or "gradient norm"
-  -- one band of 18 px per layer, the steps stretched over the width
   local rows, cols = mat:size(1), mat:size(2)
-  local band, cw = 18, math.max(cols, W - 160)
-  local big = core.interpolate(mat:view(1, 1, rows, cols), { size = { rows * band, cw }, mode = "nearest" }):view(rows * band, cw)
-  local hm = image.heatmap(big, { title = string.format("log10 %s: a row per layer, steps %d to %d left to right", name,
-    flow.steps[1], flow.steps[#flow.steps]), cell = 1 })
+  -- the row names, then the heatmap: 10 points per layer, the steps over the rest of the width
+  local nw = 0
+  for _, l in ipairs(layers) do nw = math.max(nw, Canvas.measure(l, style.tick_size)) end
+  local band = 10
+  local hm = image.heatmap(mat, { title = string.format("log10 %s: a row per layer, steps %d to %d", name,
+    flow.steps[1], flow.steps[#flow.steps]), scale = opts.scale,
+    cell = nil })
   local series = {}
   for i, l in ipairs(layers) do
     local ys = {}
@@ -133,10 +139,10 @@ function M.grad_flow(flow, opts)
     series[i] = { name = l, x = flow.steps, y = ys }
   end
   local first, last = flow.steps[1], flow.steps[#flow.steps]
-  local thresholds = { [string.format("vanishing below %g", vanish)] = { 0.5, 0.5, 0.5 },
-                       [string.format("exploding above %g", explode)] = { 0.8, 0, 0 } }
-  series[#series + 1] = { name = string.format("vanishing below %g", vanish), x = { first, last }, y = { vanish, vanish } }
-  series[#series + 1] = { name = string.format("exploding above %g", explode), x = { first, last }, y = { explode, explode } }
+  local vname, ename = string.format("vanishing below %g", vanish), string.format("exploding above %g", explode)
+  local thresholds = { [vname] = { 0.5, 0.5, 0.5 }, [ename] = { 0.8, 0, 0 } }
+  series[#series + 1] = { name = vname, x = { first, last }, y = { vanish, vanish } }
+  series[#series + 1] = { name = ename, x = { first, last }, y = { explode, explode } }
   -- plot.line orders named series by name; the colours follow that order
   table.sort(series, function(a, b) return tostring(a.name) < tostring(b.name) end)
   local colors, k = {}, 0
@@ -144,16 +150,23 @@ function M.grad_flow(flow, opts)
     if thresholds[sr.name] then colors[i] = thresholds[sr.name] else k = k + 1; colors[i] = color_of(k) end
   end
   local ln = plot.line(series, { title = opts.title or (name .. " per layer"), xlabel = "step", ylabel = name, logy = true,
-    width = W, height = 360, colors = colors })
-  -- the heatmap's row names beside it
-  local lw = 0
-  for _, l in ipairs(layers) do lw = math.max(lw, Canvas.text_width(l)) end
-  local hh, hw = hm:size(2), hm:size(3)
-  local cv = Canvas.new(math.max(W, hw + lw + 12), hh + ln:size(2) + 8, 1)
-  cv:paste(hm, lw + 10, 1)
-  for i, l in ipairs(layers) do cv:text(4, 19 + math.floor((i - 0.5) * band) - 3, l, { 0, 0, 0 }) end
-  cv:paste(ln, 1, hh + 8)
-  return label(cv:tensor(), "gradient flow", opts.title or name)
+    width = W, height = 220, colors = colors, markers = false, scale = opts.scale })
+  local sc = style.scale_of(opts)
+  local hw, hh = hm:size(3) / sc, hm:size(2) / sc
+  local lw, lh = ln:size(3) / sc, ln:size(2) / sc
+  local cv = Canvas.new(math.max(lw, hw + nw + style.pad * 2), hh + lh + style.pad, { scale = opts.scale, bg = 1 })
+  place(cv, hm, nw + style.pad * 2, 0)
+  -- the heatmap's map panel: row names at its rows
+  local lay = require("nnvis.figure").layout(hm)
+  local map_panel
+  for _, pn in ipairs(lay and lay.panels or {}) do if pn.name == "map" then map_panel = pn end end
+  if map_panel then
+    for i, l in ipairs(layers) do
+      cv:text(l, nw + style.pad, map_panel.y + (i - 0.5) * map_panel.h / rows, { size = style.tick_size, ax = 1, ay = 0.5 })
+    end
+  end
+  place(cv, ln, 0, hh + style.pad)
+  return cv:figure("gradient flow", opts.title or name)
 end
 
 -- marching squares: the segments of the iso-line at level v over a grid (rows x cols values),
@@ -180,59 +193,48 @@ end
 --- landscape(result [, opts]): nv.landscape.line's result as a curve of the loss against
 --- the step along the direction; nv.landscape.surface's as a heatmap with opts.levels (10)
 --- contour lines and a colorbar, the model's weights marked at the centre.  opts: title,
---- width, height, log (plot log10 of the loss)
+--- width, height, log (plot log10 of the loss), scale
 function M.landscape(res, opts)
-  opts = util.check_opts("plot.landscape", opts, { "title", "width", "height", "levels", "log" })
+  opts = util.check_opts("plot.landscape", opts, { "title", "width", "height", "levels", "log", "scale" })
   if type(res) ~= "table" or not res.alphas or not res.losses then error("landscape: expected what nv.landscape.line or surface returned", 2) end
   if not util.is_tensor(res.losses) then
-    local ys = res.losses
-    if opts.log then ys = {} for i, v in ipairs(res.losses) do ys[i] = v end end
-    return plot.line({ { name = "loss", x = res.alphas, y = ys } }, { title = opts.title or "loss along a filter-normalized direction",
-      xlabel = "step along the direction (0 = the model)", ylabel = "loss", logy = opts.log, width = opts.width or 640,
-      height = opts.height or 400, legend = false })
+    return plot.line({ { name = "loss", x = res.alphas, y = res.losses } }, { title = opts.title or "loss along a filter-normalized direction",
+      xlabel = "step along the direction (0 = the model)", ylabel = "loss", logy = opts.log, width = opts.width or 320,
+      height = opts.height or 200, legend = false, scale = opts.scale })
   end
   local L = res.losses:detach()
   if opts.log then L = L:clamp(1e-12, math.huge):log() / math.log(10) end
   local rows, cols = L:size(1), L:size(2)
-  local size = math.min(opts.width or 480, opts.height or 480)
-  local cell = math.max(2, math.floor(size / math.max(rows, cols)))
-  local image = require "nnvis.image"
-  local title = opts.title or ((opts.log and "log10 loss" or "loss") .. " around the weights (two filter-normalized directions)")
-  local hm = image.heatmap(L, { title = title, cell = cell })
-  local cv = Canvas.wrap(hm:clone())
-  local g = L:contiguous():values()
+  local title = opts.title or ((opts.log and "log10 loss" or "loss") .. " around the weights, two filter-normalized directions")
+  local side = math.min(opts.width or 240, opts.height or 240)
   local lo, hi = L:min():item(), L:max():item()
+  local cbw = Canvas.colorbar_width(lo, hi, opts.log and "log10 loss" or "loss")
+  local m = style.margin
+  local W = m + side + style.pad * 2 + cbw + m
+  local tl, tsz = Canvas.fit(title, style.title_size, W - 2 * m, true)
+  local _, th = Canvas.measure("Ag", tsz, true)
+  local top = m + #tl * th + style.pad
+  local cv = Canvas.new(W, top + side + m, { scale = opts.scale, bg = 1 })
+  for i, l in ipairs(tl) do cv:text(l, W / 2, m + (i - 1) * th, { size = tsz, bold = true, ax = 0.5 }) end
+  local cmap = require "nnvis.colormap"
+  local img = cmap.apply(require("nnvis.image").normalize(L, { min = lo, max = hi }), "viridis")
+  cv:image(img, m, top, side, side, true)
+  cv:panel("map", m, top, side, side)
+  local g = L:contiguous():values()
   local levels = opts.levels or 10
+  local cw, chh = side / cols, side / rows
   for k = 1, levels do
     local v = lo + (hi - lo) * k / (levels + 1)
-    for _, s in ipairs(contour_segments(g, rows, cols, v)) do
-      -- cell centres: column j at 5 + (j - 0.5) cell
-      local x1, y1 = 5 + (s[1][1] - 0.5) * cell, 19 + (s[1][2] - 0.5) * cell
-      local x2, y2 = 5 + (s[2][1] - 0.5) * cell, 19 + (s[2][2] - 0.5) * cell
-      cv:line({ x1, y1, x2, y2 }, { 1, 1, 1 }, 1, 0.8)
+    for _, sgm in ipairs(contour_segments(g, rows, cols, v)) do
+      local x1, y1 = m + (sgm[1][1] - 0.5) * cw, top + (sgm[1][2] - 0.5) * chh
+      local x2, y2 = m + (sgm[2][1] - 0.5) * cw, top + (sgm[2][2] - 0.5) * chh
+      cv:line({ x1, y1, x2, y2 }, { 1, 1, 1 }, 0.6, { alpha = 0.8 })
     end
   end
   -- the model itself: the centre of the grid
-  local cx, cy = 5 + (cols / 2) * cell, 19 + (rows / 2) * cell
-  cv:rect(math.floor(cx) - 3, math.floor(cy) - 3, 7, 7, { 1, 0, 0 })
-  return label(cv:tensor(), "loss landscape", title)
-end
-
--- a filled circle with an outline, from one rectangle per pixel row and a polyline
-local function disc(cv, cx, cy, r, fill, edge)
-  cx, cy = math.floor(cx + 0.5), math.floor(cy + 0.5)
-  local rects = {}
-  for dy = -r, r do
-    local hw = math.floor(math.sqrt(r * r - dy * dy) + 0.5)
-    rects[#rects + 1] = cx - hw; rects[#rects + 1] = cy + dy; rects[#rects + 1] = 2 * hw + 1; rects[#rects + 1] = 1
-  end
-  core.fill_rects(cv.img, rects, fill)
-  local pts = {}
-  for k = 0, 32 do
-    local a = 2 * math.pi * k / 32
-    pts[#pts + 1] = cx + r * math.cos(a); pts[#pts + 1] = cy + r * math.sin(a)
-  end
-  cv:line(pts, edge, 1)
+  cv:circle(m + side / 2, top + side / 2, 2.5, { 1, 0, 0 })
+  cv:colorbar(m + side + style.pad * 2, top, side, lo, hi, "viridis", opts.log and "log10 loss" or "loss")
+  return cv:figure("loss landscape", title)
 end
 
 -- the Linear layers of an MLP, in order
@@ -249,9 +251,9 @@ end
 --- blue negative).  opts: input (one sample (D) or (1,D): nodes coloured by their
 --- activation), top_k (the strongest k connections into each neuron; default all up to
 --- 64 inputs per neuron, else 8), max_neurons (64 per layer: more are shown as the first and
---- last few), width (800), height (500), title
+--- last few), width (400 points), height (250), title, scale
 function M.neurons(model, opts)
-  opts = util.check_opts("plot.neurons", opts, { "input", "top_k", "max_neurons", "width", "height", "title" })
+  opts = util.check_opts("plot.neurons", opts, { "input", "top_k", "max_neurons", "width", "height", "title", "scale" })
   local lin = linears(model)
   if #lin == 0 then error("neurons: the model has no Linear layer", 2) end
   local sizes = { lin[1].module.weight:size(2) }
@@ -267,14 +269,21 @@ function M.neurons(model, opts)
     for i, e in ipairs(lin) do acts[i + 1] = values(cap[e.name].output:reshape(-1)) end
   end
   local maxn = opts.max_neurons or 64
-  local W, H = opts.width or 800, opts.height or 500
-  local cv = Canvas.new(W, H, 1)
+  local W, H = opts.width or 400, opts.height or 250
+  local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
+  local m = style.margin
   local title = opts.title or string.format("neurons and connections: %s", table.concat(sizes, " -> "))
-  cv:text(6, 4, title, { 0, 0, 0 })
-  cv:text(6, 15, "lines: red positive, blue negative weight, width and opacity by |weight|" ..
-    (acts and "; circles: activation for the input (viridis, centred on 0)" or ""), { 0.3, 0.3, 0.3 })
-  local top, bottom = 34, H - 20
-  -- shown neurons per layer: all, or the first and last maxn/2
+  local tl, tsz = Canvas.fit(title, style.title_size, W - 2 * m, true)
+  local _, th = Canvas.measure("Ag", tsz, true)
+  for i, l in ipairs(tl) do cv:text(l, W / 2, m + (i - 1) * th, { size = tsz, bold = true, ax = 0.5 }) end
+  local note = "lines: red positive, blue negative weight; width and opacity by |weight|" ..
+    (acts and "; circles: activation for the input (viridis, centred on 0)" or "")
+  local nl, nsz = Canvas.fit(note, style.tick_size, W - 2 * m)
+  local _, nh = Canvas.measure("Ag", nsz)
+  local y0 = m + #tl * th + 2
+  for i, l in ipairs(nl) do cv:text(l, W / 2, y0 + (i - 1) * nh, { size = nsz, ax = 0.5, color = style.muted }) end
+  local _, lh = Canvas.measure("Ag", style.tick_size)
+  local top, bottom = y0 + #nl * nh + style.pad + 6, H - m - lh - 6
   local shown, pos = {}, {}
   for l, n in ipairs(sizes) do
     local idx = {}
@@ -285,12 +294,9 @@ function M.neurons(model, opts)
     end
     shown[l] = idx
     pos[l] = {}
-    local x = 40 + (W - 80) * (l - 1) / math.max(#sizes - 1, 1)
-    for k, i in ipairs(idx) do
-      pos[l][i] = { x, top + (bottom - top) * (k - 0.5) / #idx }
-    end
+    local x = m + 20 + (W - 2 * m - 40) * (l - 1) / math.max(#sizes - 1, 1)
+    for k, i in ipairs(idx) do pos[l][i] = { x, top + (bottom - top) * (k - 0.5) / #idx } end
   end
-  -- connections: the strongest top_k into each shown neuron
   for l = 1, #lin do
     local w = lin[l].module.weight:detach()
     local wmax = w:abs():max():item()
@@ -305,82 +311,86 @@ function M.neurons(model, opts)
       for c = 1, math.min(k, #cand) do
         local i = cand[c]
         local v = wv[(j - 1) * cin + i]
-        local m = math.abs(v) / wmax
+        local mag = math.abs(v) / wmax
         local col = v >= 0 and { 0.84, 0.15, 0.16 } or { 0.12, 0.47, 0.71 }
         local p, q = pos[l][i], pos[l + 1][j]
-        cv:line({ p[1], p[2], q[1], q[2] }, col, math.max(1, math.floor(m * 3 + 0.5)), 0.15 + 0.75 * m)
+        cv:line({ p[1], p[2], q[1], q[2] }, col, 0.3 + 1.7 * mag, { alpha = 0.15 + 0.75 * mag })
       end
     end
   end
-  -- neurons
   local cmap = require "nnvis.colormap"
   for l = 1, #sizes do
-    local r = math.max(2, math.min(8, math.floor((bottom - top) / #shown[l] / 2.5)))
+    local r = math.max(1.5, math.min(5, (bottom - top) / #shown[l] / 2.6))
     local amax = 0
     if acts then for _, i in ipairs(shown[l]) do amax = math.max(amax, math.abs(acts[l][i])) end end
     for _, i in ipairs(shown[l]) do
       local p = pos[l][i]
       local fill = { 0.95, 0.95, 0.95 }
-      if acts then
-        local t = amax > 0 and (acts[l][i] / amax + 1) / 2 or 0.5
-        fill = cmap.color("viridis", t)
-      end
-      disc(cv, p[1], p[2], r, fill, { 0.2, 0.2, 0.2 })
+      if acts then fill = cmap.color("viridis", amax > 0 and (acts[l][i] / amax + 1) / 2 or 0.5) end
+      cv:circle(p[1], p[2], r, fill)
+      cv:circle(p[1], p[2], r, { 0.2, 0.2, 0.2 }, 0.6)
     end
     local name = l == 1 and "input" or lin[l - 1].name
-    local s = string.format("%s (%d)", name, sizes[l])
-    cv:text_centered(math.floor(pos[l][shown[l][1]][1]), H - 14, s, { 0, 0, 0 })
+    cv:text(string.format("%s (%d)", name, sizes[l]), pos[l][shown[l][1]][1], H - m, { size = style.tick_size, ax = 0.5, ay = 1 })
   end
-  return label(cv:tensor(), "neuron diagram", title)
+  return cv:figure("neuron diagram", title)
 end
 
 --- decision_regions(model, x (N,2), y [, opts]): the class a 2-D classifier predicts over
 --- the input plane, shaded by its probability, with the points x coloured by their labels y.
---- opts: resolution (360 px per side), margin (0.1 of the data's range), names, title
+--- opts: resolution (240 cells per side), margin (0.1 of the data's range), names, title,
+--- width (360 points), height (280), scale.  Returns the figure and the (R,R) predicted classes
+--- (row 1 at the top).
 function M.decision_regions(model, x, y, opts)
-  opts = util.check_opts("plot.decision_regions", opts, { "resolution", "margin", "names", "title" })
+  opts = util.check_opts("plot.decision_regions", opts, { "resolution", "margin", "names", "title", "width", "height", "scale" })
   if not util.is_tensor(x) or x:dim() ~= 2 or x:size(2) ~= 2 then
     error("decision_regions: expected inputs (N,2), got " .. (util.is_tensor(x) and util.shape_str(x) or type(x)), 2)
   end
-  local R = opts.resolution or 360
+  local R = opts.resolution or 240
   local px, py = values(x:select(2, 1)), values(x:select(2, 2))
   local xlo, xhi, ylo, yhi = math.huge, -math.huge, math.huge, -math.huge
   for i = 1, #px do xlo, xhi = math.min(xlo, px[i]), math.max(xhi, px[i]); ylo, yhi = math.min(ylo, py[i]), math.max(yhi, py[i]) end
-  local m = opts.margin or 0.1
-  local mx, my = (xhi - xlo) * m + 1e-6, (yhi - ylo) * m + 1e-6
+  local mg = opts.margin or 0.1
+  local mx, my = (xhi - xlo) * mg + 1e-6, (yhi - ylo) * mg + 1e-6
   xlo, xhi, ylo, yhi = xlo - mx, xhi + mx, ylo - my, yhi + my
-  -- the grid of inputs, row 1 at the top (high y)
-  local gx = (core.arange(0, R) + 0.5) / R * (xhi - xlo) + xlo
-  local gy = yhi - (core.arange(0, R) + 0.5) / R * (yhi - ylo)
+  local title = opts.title or "decision regions (shade: predicted probability)"
+  local k
+  local entries = {}
+  local probe = util.with_mode(model, false, function() return core.no_grad(model, x:narrow(1, 1, 1)) end)
+  k = util.first_tensor(probe):size(2)
+  local pal = {}
+  for c = 1, k do
+    pal[c] = color_of(c)
+    entries[c] = { tostring(opts.names and opts.names[c] or ("class " .. c)), pal[c] }
+  end
+  local reserve = legend_width(entries) + style.pad * 2
+  local cv, map = plot.frame({ title = title, width = opts.width or 360, height = opts.height or 280, scale = opts.scale },
+    xlo, xhi, ylo, yhi, nil, false, reserve)
+  -- the frame pads its axes: the grid covers exactly what the frame shows
+  local function inv_x(px_) return xlo + (px_ - map.x(xlo)) / (map.x(xhi) - map.x(xlo)) * (xhi - xlo) end
+  local function inv_y(py_) return ylo + (py_ - map.y(ylo)) / (map.y(yhi) - map.y(ylo)) * (yhi - ylo) end
+  local gx0, gx1 = inv_x(map.left), inv_x(map.right)
+  local gy0, gy1 = inv_y(map.bottom), inv_y(map.top)
+  local gx = (core.arange(0, R) + 0.5) / R * (gx1 - gx0) + gx0
+  local gy = gy1 - (core.arange(0, R) + 0.5) / R * (gy1 - gy0)
   local grid = core.stack({ gx:view(1, R):expand(R, R), gy:view(R, 1):expand(R, R) }, 3):reshape(R * R, 2)
   local out = util.with_mode(model, false, function() return core.no_grad(model, grid) end)
   local p = core.softmax(util.first_tensor(out), 2)
   local pmax, cls = p:max(2)
-  local k = p:size(2)
-  local pal = {}
-  for c = 1, k do pal[c] = color_of(c) end
-  local palette = core.tensor(pal)                                                  -- (k,3)
-  local col = palette:index_select(1, cls:view(-1))                                 -- (R*R,3)
-  -- lighter where the model is unsure: mix with white by (1 - (pmax - 1/k) / (1 - 1/k))
+  local palette = core.tensor(pal)
+  local col = palette:index_select(1, cls:view(-1))
   local conf = ((pmax:view(-1, 1) - 1 / k) / (1 - 1 / k)):clamp(0, 1) * 0.6 + 0.15
   local img = (col * conf + (1 - conf)):t():reshape(3, R, R):contiguous()
-  local title = opts.title or "decision regions (shade: predicted probability)"
-  local cv0, map = plot.frame({ title = title, width = math.max(R + 80, Canvas.text_width(title) + 24), height = R + 60 }, xlo, xhi, ylo, yhi)
-  local entries = {}
-  for c = 1, k do entries[c] = { tostring(opts.names and opts.names[c] or ("class " .. c)), pal[c] } end
-  local cv = Canvas.new(cv0.w + legend_width(entries), cv0.h, 1)
-  cv:paste(cv0:tensor(), 1, 1)
-  local pw, ph = math.floor(map.right - map.left), math.floor(map.bottom - map.top)
-  cv:paste(core.interpolate(img:unsqueeze(1), { size = { ph, pw }, mode = "bilinear" }):squeeze(1), math.floor(map.left) + 1,
-    math.floor(map.top) + 1)
+  cv:image(img, map.left, map.top, map.right - map.left, map.bottom - map.top, true)
+  cv:box(map.left, map.top, map.right - map.left, map.bottom - map.top, style.frame, style.frame_width)
   local yv = values(y)
   for i = 1, #px do
-    local xx, yy = math.floor(map.x(px[i]) + 0.5), math.floor(map.y(py[i]) + 0.5)
-    cv:rect(xx - 2, yy - 2, 5, 5, pal[math.floor(yv[i])] or { 0, 0, 0 })
-    cv:box(xx - 3, yy - 3, 7, 7, { 0, 0, 0 })
+    local xx, yy = map.x(px[i]), map.y(py[i])
+    cv:circle(xx, yy, 2.2, pal[math.floor(yv[i])] or { 0, 0, 0 })
+    cv:circle(xx, yy, 2.2, { 0, 0, 0 }, 0.5)
   end
-  legend(cv, map, entries)
-  return label(cv:tensor(), "decision regions", title), cls:view(R, R)
+  legend(cv, map.right + style.pad * 2, map.top, entries)
+  return cv:figure("decision regions", title), cls:view(R, R)
 end
 
 return M
