@@ -66,7 +66,7 @@ function History:plot(opts)
   local ends = self.epoch_end_steps or {}
   if #self.epochs.val_loss > 0 then series[2] = { name = "val loss", y = self.epochs.val_loss, x = ends } end
   return require("nnvis.plot").line(series, { title = opts.title or "training loss", xlabel = "step",
-    width = opts.width or 640, height = opts.height or 320 })
+    width = opts.width or 400, height = opts.height or 200 })
 end
 
 -- live view after each epoch: the curves redrawn in a terminal that shows images (the same
