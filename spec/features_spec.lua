@@ -50,3 +50,18 @@ describe("nnvis.features", function()
     assert.has_error(function() nv.features.filters(m, nv.zeros(3, 3)) end)
   end)
 end)
+
+describe("features' tile option", function()
+  it("enlarges tiles beyond the 160-pixel floor", function()
+    local m = nv.nn.Sequential { nv.nn.Conv2d(1, 2, 3) }
+    local function side(img)
+      local l = nv.figure.layout(img)
+      for _, p in ipairs(l.panels) do if p.name:match("^tile") then return p.w * l.scale end end
+    end
+    local x = nv.rand(1, 1, 10, 10)
+    local small, big = nv.features.maps(m, x, "0"), nv.features.maps(m, x, "0", { tile = 400 })
+    assert.is_true(side(small) >= 160 and side(small) < 400)
+    assert.is_true(side(big) >= 400)
+    assert.is_true(side(nv.features.filters(m, "0", { tile = 300 })) >= 300)
+  end)
+end)

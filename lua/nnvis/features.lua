@@ -12,7 +12,8 @@ local M = {}
 --- grid of maps, each enlarged (nearest-neighbour) to a readable size.  opts: max_channels
 --- (64), colormap ("viridis"; false for gray), per_tile (true: each map scaled to its own
 --- range, its maximum in its label; false: one range for all and one colorbar), nrow,
---- labels (false: channel numbers only), scale.  The title says which channels of how many
+--- labels (false: channel numbers only), scale, tile (the least tile side in pixels; never
+--- under nv.style.min_panel_px, 160).  The title says which channels of how many
 --- are shown.  Returns the image and the activations (C,h,w).
 function M.maps(model, x, layer, opts)
   opts = check_opts("features.maps", opts, { "colormap", "labels", "max_channels", "max_tiles", "nrow", "per_tile", "scale", "tile" })
@@ -40,6 +41,7 @@ function M.maps(model, x, layer, opts)
     a:size(1), a:size(2), a:size(3),
     per_tile and "each scaled to its own range (#channel, its max)" or "one scale")
   local g = image.grid(tiles, { nrow = opts.nrow, labels = labels, title = title, scale = opts.scale, kind = "feature maps",
+                                min_px = opts.tile and math.max(opts.tile, require("nnvis.style").min_panel_px),
                                 colorbar = not per_tile and { vmin = lo, vmax = hi, colormap = cmap, label = "activation" } or nil })
   return label(g, "feature maps", layer, require("nnvis.figure").layout_canvas(g)), a
 end
@@ -48,7 +50,8 @@ end
 --- channels show one RGB tile per filter; otherwise one tile per (output, input) channel
 --- pair ("o.i"), up to opts.max_tiles (64), on one diverging scale centred on zero with its
 --- colorbar; the title says how many of how many are shown.  opts: nrow, colormap (for
---- single-channel tiles, default "gray"), labels (false: none), per_channel, scale.
+--- single-channel tiles, default "gray"), labels (false: none), per_channel, scale, tile (the
+--- least tile side in pixels, at least nv.style.min_panel_px).
 --- layer_or_weight: a dotted layer name of model, or a weight tensor.
 function M.filters(model, layer_or_weight, opts)
   opts = check_opts("features.filters", opts, { "colormap", "labels", "max_tiles", "nrow", "per_channel", "scale", "tile" })
@@ -90,6 +93,7 @@ function M.filters(model, layer_or_weight, opts)
   local full = string.format("%s: %s %s of %dx%dx%dx%d, one scale", title, shown, what, co, ci, w:size(3), w:size(4))
   local g = image.grid(tiles, { nrow = opts.nrow or ((ci == 3 or ci == 1) and math.ceil(math.sqrt(#tiles)) or ci <= 16 and ci or nil),
                                 labels = opts.labels ~= false and labels or nil, title = full, scale = opts.scale, kind = "filters",
+                                min_px = opts.tile and math.max(opts.tile, require("nnvis.style").min_panel_px),
                                 colorbar = { vmin = -a, vmax = a, colormap = rgb and "gray" or cmap, label = rgb and "weight (per color channel)" or "weight" } })
   return label(g, "filters", name or title, require("nnvis.figure").layout_canvas(g))
 end

@@ -243,7 +243,7 @@ local function panels(list, opts)
   local n = #list
   local h, w = list[1]:size(2), list[1]:size(3)
   local ts = opts.tile_scale or 1   -- pixels per point of the tiles (plots drawn at scale 2: 2)
-  local k = opts.enlarge == false and 1 / ts or style.enlarge(h, w, scale)
+  local k = opts.enlarge == false and 1 / ts or style.enlarge(h, w, scale, opts.min_px)
   local ph, pw = h * k, w * k
   local nrow = opts.nrow or math.ceil(math.sqrt(n))
   local rows = math.ceil(n / nrow)
@@ -327,12 +327,12 @@ function M.panels(list, opts) return panels(list, opts or {}) end
 --- colorbar the result is the tiles pasted pixel for pixel (padding 2 pixels).  With
 --- labels (a caption per tile), title or colorbar ({vmin, vmax, colormap, label}: one
 --- shared scale) the grid is drawn as a figure (nnvis.canvas): tiles enlarged by
---- nearest-neighbour to at least nv.style.min_panel_px pixels (enlarge = false keeps
+--- nearest-neighbour to at least nv.style.min_panel_px pixels (min_px sets another size; enlarge = false keeps
 --- them; tile_scale = s with it draws tiles of s pixels per point, as plots are), each
 --- label fitted above its tile in full (label_scale enlarges them), padding in points,
 --- scale (pixels per point).  Returns a (C,H',W') image, C = 3 when the tiles mix channel counts or text is drawn.
 function M.grid(imgs, opts)
-  opts = check_opts("image.grid", opts, { "bg", "color", "colorbar", "enlarge", "kind", "label_color", "label_scale", "labels", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale", "tile_scale", "title" })
+  opts = check_opts("image.grid", opts, { "bg", "color", "colorbar", "enlarge", "kind", "label_color", "label_scale", "labels", "min_px", "normalize", "nrow", "pad_value", "padding", "per_tile", "scale", "tile_scale", "title" })
   local list = {}
   if is_tensor(imgs) then
     if imgs:dim() ~= 4 then error("grid: expected (N,C,H,W) or a list of images, got " .. shape_str(imgs), 2) end

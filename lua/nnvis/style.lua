@@ -35,9 +35,9 @@ end
 
 --- the nearest-neighbour enlargement factor that makes an h x w image at least
 --- min_panel_px pixels on its long side at the given scale (1 when it already is)
-function M.enlarge(h, w, scale)
+function M.enlarge(h, w, scale, min_px)
   local long = math.max(h, w)
-  return math.max(1, math.ceil(M.min_panel_px / (scale * long) - 1e-9))
+  return math.max(1, math.ceil((min_px or M.min_panel_px) / (scale * long) - 1e-9))
 end
 
 return M
