@@ -3,6 +3,14 @@ local nv = require "nnvis"
 
 local sh = require("helpers").sh
 
+-- a command in this process's environment (the checkout's module, sanitizers included)
+local function sh_here(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok, out, code
+end
+
 describe("nnvis installation", function()
   it("installs with luarocks make into a fresh tree and loads from any directory", function()
     local tree = os.tmpname()
@@ -57,7 +65,7 @@ describe("nnvis.config", function()
     local cpuinfo = io.open("/proc/cpuinfo"):read("a")
     local avx512 = cpuinfo:find("avx512f") and cpuinfo:find("avx512bw") and cpuinfo:find("avx512vl")
       and cpuinfo:find("avx512dq")
-    local ok, out = sh("env -u OPENBLAS_CORETYPE lua5.4 -e 'local c = require(\"nnvis\").config(); " ..
+    local ok, out = sh_here("env -u OPENBLAS_CORETYPE lua5.4 -e 'local c = require(\"nnvis\").config(); " ..
       "print(c.blas_core, c.blas_core_chosen_by_nnvis)'")
     assert(ok, out)
     if avx512 then
@@ -68,7 +76,7 @@ describe("nnvis.config", function()
   end)
 
   it("respects an OPENBLAS_CORETYPE the user set", function()
-    local ok, out = sh("env OPENBLAS_CORETYPE=Haswell lua5.4 -e 'local c = require(\"nnvis\").config(); " ..
+    local ok, out = sh_here("env OPENBLAS_CORETYPE=Haswell lua5.4 -e 'local c = require(\"nnvis\").config(); " ..
       "print(c.blas_core, c.blas_core_chosen_by_nnvis)'")
     assert(ok, out)
     assert.truthy(out:find("Haswell\tfalse", 1, true), out)
