@@ -4,19 +4,23 @@ LUA_INC  ?= /usr/include/lua5.4
 CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O3 -march=native
+# Cairo and fontconfig are preloaded too: Lua unloads the core (and the libraries only it
+# uses) at exit, and LeakSanitizer cannot name an unloaded library's one-time allocations
+SAN_LIBS = $$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so) \
+           $$($(CC) -print-file-name=libcairo.so.2) $$($(CC) -print-file-name=libfontconfig.so.1)
 # `make test SANITIZE=1`: the core built with AddressSanitizer and UBSan into build-asan/,
 # the suite run with their runtimes preloaded (lua5.4 itself is not instrumented).
 ifeq ($(SANITIZE),1)
 OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 BUILD    = build-asan
-SAN_ENV  = NNVIS_BUILD=build-asan LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+SAN_ENV  = NNVIS_BUILD=build-asan LD_PRELOAD="$(SAN_LIBS)" \
            ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
            LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
-           LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+           LD_PRELOAD="$(SAN_LIBS)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen

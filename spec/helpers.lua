@@ -59,10 +59,12 @@ end
 
 -- runs a shell command as a fresh user's shell would: without the sanitizer runtimes `make
 -- test SANITIZE=1` preloads (the compilers, LuaRocks and browsers a spec starts are not
--- instrumented and fail under them) and without the checkout's LUA_PATH / LUA_CPATH (so an
--- installed rock is what loads): ok, output (stdout and stderr), exit code
+-- instrumented and fail under them), without make's variables (SANITIZE=1 would reach the
+-- rock's build) and without the checkout's LUA_PATH / LUA_CPATH (so an installed rock is
+-- what loads): ok, output (stdout and stderr), exit code
 function H.sh(cmd)
-  local p = io.popen("unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS LUA_PATH LUA_CPATH; " .. cmd .. " 2>&1")
+  local p = io.popen("unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS LUA_PATH LUA_CPATH MAKEFLAGS MFLAGS MAKELEVEL SANITIZE NNVIS_BUILD; " ..
+    cmd .. " 2>&1")
   local out = p:read("a")
   local ok, _, code = p:close()
   return ok, out, code
