@@ -193,8 +193,8 @@ for _, m in ipairs(input_methods) do explain(m) end
 local pred_gap = nv.no_grad(function() return nv.softmax(gap(one), 2) end)
 local gp, gk = pred_gap:max(2)
 save(nv.cam.overlay(one:expand(#mt, 1, 56, 56), nv.stack(mt, 1), { labels = ml, nrow = 5,
-  title = string.format("14 methods explaining \"%s\" (p=%.2f) on a 56x56 input; deletion AUC (lower is better) and insertion AUC (higher is better)",
-    classes[canvas_classes[gk:get(1)]], gp:get(1)) }), "cam_methods.png")
+  title = string.format("%d methods explaining \"%s\" (p=%.2f) on a 56x56 input; deletion AUC (lower is better) and insertion AUC (higher is better)",
+    #mt, classes[canvas_classes[gk:get(1)]], gp:get(1)) }), "cam_methods.png")
 write_text("cam_scores.txt", table.concat(scores, "\n"))
 print(table.concat(scores, "\n"))
 

@@ -149,7 +149,7 @@ function Report:build()
   end
 
   -- predictions
-  local out = core.no_grad(function() return model(x) end)
+  local out = cap.output          -- the capture's forward already gave the model's output
   self.predictions = {}
   if is_tensor(out) and out:dim() == 2 then
     local p = out:softmax(2)

@@ -72,10 +72,6 @@ function Log:before_step(step)
     snap[l] = { grad = math.sqrt(g2), w = w }
   end
   self.snap = snap
-  self.last_grads = {}
-  for _, l in ipairs(self.order) do
-    for _, e in ipairs(self.params[l]) do if e.p.grad then self.last_grads[e.name] = e.p.grad:detach():clone() end end
-  end
 end
 
 --- after the step: the update ratios, and the step's scalars
@@ -124,7 +120,8 @@ function Log:epoch(epoch, hist, x, lr)
     for _, l in ipairs(self.order) do
       for _, p in ipairs(self.params[l]) do
         self.tb:histogram(p.name, p.p:detach(), epoch)
-        local g = self.last_grads and self.last_grads[p.name] or (p.p.grad and p.p.grad:detach())
+        -- fit zeroes gradients at the start of a step: at an epoch's end they are its last step's
+        local g = p.p.grad and p.p.grad:detach()
         if g then self.tb:histogram(p.name .. "/gradient", g, epoch) end
       end
     end
