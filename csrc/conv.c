@@ -102,6 +102,10 @@ static int batch_of(const nv_conv2d_shape *s) {
 }
 
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
+  if (nv_winograd_eligible(s)) {
+    if (!nv_winograd_scratch(s, backward)) return 0;
+    if (!backward) return 1;   /* the weight gradient still takes im2col's columns */
+  }
   int B = batch_of(s);
   if (B > 1) {
     size_t ld = (size_t)B * s->oh * s->ow, n = (size_t)s->cin * s->kh * s->kw * ld;
@@ -293,8 +297,21 @@ static void conv_backward_batched(float *din, float *dweight, const float *dout,
   }
 }
 
+static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
+                                const nv_conv2d_shape *s);
+
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
-                       const nv_conv2d_shape *s) {
+                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
+  if (nv_winograd_eligible(s)) { nv_winograd_forward(out, in, weight, bias, s, ex); return; }
+  conv_forward_im2col(out, in, weight, bias, s);
+  if (ex && ex->relu) {
+    size_t n = (size_t)s->n * s->cout * s->oh * s->ow;
+    for (size_t i = 0; i < n; i++) out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+  }
+}
+
+static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
+                                const nv_conv2d_shape *s) {
   int B = batch_of(s);
   if (B > 1) { conv_forward_batched(out, in, weight, bias, s, B); return; }
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
@@ -326,7 +343,13 @@ void nv_conv2d_forward(float *out, const float *in, const float *weight, const f
 }
 
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
-                        const float *in, const float *weight, const nv_conv2d_shape *s) {
+                        const float *in, const float *weight, const nv_conv2d_shape *s,
+                        const nv_weight_id *wid) {
+  if (din && nv_winograd_eligible(s)) {
+    nv_winograd_backward_input(din, dout, weight, s, wid);
+    din = NULL;
+    if (!dweight && !dbias) return;
+  }
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
   const int K = cg * s->kh * s->kw;
   const int pointwise = is_pointwise(s), rmax = tile_rows(s);

@@ -86,7 +86,7 @@ static int l_conv2d(lua_State *L) {
   static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", NULL};
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
   nv_lua_checkopts(L, 4, "conv2d", known);
-  /* relu = true: ReLU applied to the fresh output in place (inference only: no graph) */
+  /* relu = true: the output's ReLU in the convolution's epilogue (inference only: no graph) */
   int relu = nv_lua_optflag(L, 4, "relu", 0);
   if (relu && nv_grad_enabled())
     return luaL_error(L, "conv2d: relu = true is for inference; call it under nv.no_grad");
@@ -123,12 +123,7 @@ static int l_conv2d(lua_State *L) {
     else opt_pair(L, 4, "padding", pad, 0, 0, "conv2d");
   } else pad[0] = pad[1] = 0;
   int groups = opt_int(L, 4, "groups", 1, 1, "conv2d");
-  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups);
-  if (y && relu) {
-    float *d = nv_data(y);
-    int64_t n = nv_numel(y);
-    for (int64_t i = 0; i < n; i++) d[i] = d[i] > 0.0f ? d[i] : 0.0f;
-  }
+  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups, relu);
   return PUSH(y, "conv2d");
 }
 

@@ -46,7 +46,7 @@ static int int_sized(const char *fname, const char *what, const nv_tensor *t) {
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
-                     const int dil[2], int groups) {
+                     const int dil[2], int groups, int relu) {
   char a[200], c[200];
   int ub;
   if (w->ndim != 4)
@@ -76,9 +76,16 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   nv_tensor *bc = wc && b ? nv_contiguous_data(b) : NULL;
   int64_t osz[4] = {s.n, s.cout, s.oh, s.ow};
   nv_tensor *o = wc && (bc || !b) ? nv_empty(4, osz) : NULL;
-  if (o) nv_conv2d_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s);
+  nv_conv2d_extra ex = {.relu = relu};
+  if (wc == w) ex.wid = (nv_weight_id){w->st->uid, w->st->version, w->off};   /* w's own values */
+  if (o) nv_conv2d_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex);
   nv_release(xc); nv_release(wc); nv_release(bc);
   nv_tensor *in[3] = {x, w, b};
+  if (o && relu && nv_needs_grad(3, in)) {
+    nv_release(o);
+    nv_release(x);
+    return nv_seterr("conv2d: relu = true is for inference; call it under nv.no_grad"), NULL;
+  }
   if (o && nv_needs_grad(3, in)) {
     nv_node *n = node_for(NV_OP_CONV2D, b ? 3 : 2, in);
     if (!n) { nv_release(o); o = NULL; }
@@ -344,9 +351,11 @@ static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
     if (!nv_conv2d_scratch(&s, 1)) return 0;
     nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
     nv_tensor *xc = nv_contiguous_data(x), *wc = nv_contiguous_data(w);
+    nv_weight_id wid = {0};
+    if (wc == w) wid = (nv_weight_id){w->st->uid, w->st->version, w->off};
     if (xc && wc)
       nv_conv2d_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
-                         nv_data(gout), nv_data(xc), nv_data(wc), &s);
+                         nv_data(gout), nv_data(xc), nv_data(wc), &s, &wid);
     nv_release(xc); nv_release(wc);
     gin[0] = dx; gin[1] = dw; if (b) gin[2] = db;
     return 1;

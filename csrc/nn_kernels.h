@@ -27,9 +27,9 @@
  *     nv_conv2d_shape s = {.n = 1, .cin = 3, .h = 32, .w = 32, .cout = 16, .kh = 3, .kw = 3,
  *                          .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1, .groups = 1};
  *     if (!nv_conv2d_init(&s) || !nv_conv2d_scratch(&s, 1)) return 0;  // s.oh = s.ow = 32
- *     nv_conv2d_forward(out, in, weight, bias, &s);                    // out: (1,16,32,32)
+ *     nv_conv2d_forward(out, in, weight, bias, &s, NULL);              // out: (1,16,32,32)
  *     memset(din, 0, ...); memset(dweight, 0, ...); memset(dbias, 0, ...);
- *     nv_conv2d_backward(din, dweight, dbias, dout, in, weight, &s);
+ *     nv_conv2d_backward(din, dweight, dbias, dout, in, weight, &s, NULL);
  */
 #ifndef NV_NN_KERNELS_H
 #define NV_NN_KERNELS_H
@@ -65,13 +65,37 @@ int nv_conv2d_init(nv_conv2d_shape *s);
  * needs.  Returns 1, or 0 with the error set (out of memory).  Optional: the kernels reserve
  * it themselves, and abort() if that fails. */
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward);
-/* out (N,Cout,OH,OW) = conv2d(in (N,Cin,H,W), weight, bias or NULL). */
+/* Optional extras of a convolution.  wid names the weight's values (the storage's uid, its
+ * version and the weight's offset in it; uid 0 = unnamed): the Winograd path keeps the
+ * transformed kernels of named weights and reuses them while the version stays.  relu:
+ * the output is max(0, .) (inference only: the graph needs the plain output). */
+typedef struct nv_weight_id { uint64_t uid; int64_t version, off; } nv_weight_id;
+typedef struct nv_conv2d_extra { nv_weight_id wid; int relu; } nv_conv2d_extra;
+/* out (N,Cout,OH,OW) = conv2d(in (N,Cin,H,W), weight, bias or NULL); ex may be NULL. */
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
-                       const nv_conv2d_shape *s);
+                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
+/* 3x3 stride-1 convolutions by Winograd's F(2x2,3x3) (winograd.c), which nv_conv2d_forward
+ * and nv_conv2d_backward choose themselves when nv_winograd_eligible(s): dense, 16 or more
+ * channels each way, padding <= 2, enough 2x2 output tiles; nv_conv_winograd = 0 turns it
+ * off (nv.config{winograd = false}). */
+extern int nv_conv_winograd;
+int nv_winograd_eligible(const nv_conv2d_shape *s);
+int nv_winograd_scratch(const nv_conv2d_shape *s, int backward);
+void nv_winograd_forward(float *out, const float *in, const float *weight, const float *bias,
+                         const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
+/* din (N,Cin,H,W) += the input gradient of dout (N,Cout,OH,OW) */
+void nv_winograd_backward_input(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,
+                                const nv_weight_id *wid);
+/* The kept transformed kernels: drop those of storage uid (when it is freed), or all (uid 0);
+ * the bytes kept, at most nv_winograd_cache_limit (default 256 MiB). */
+void nv_winograd_forget(uint64_t uid);
+size_t nv_winograd_cache_bytes(void);
+extern size_t nv_winograd_cache_limit;
 /* din (N,Cin,H,W), dweight (Cout,Cin/groups,KH,KW), dbias (Cout): each accumulated, each
  * may be NULL.  in is needed for dweight, weight for din. */
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
-                        const float *in, const float *weight, const nv_conv2d_shape *s);
+                        const float *in, const float *weight, const nv_conv2d_shape *s,
+                        const nv_weight_id *wid);
 
 /* ---- pooling (pool.c) -----------------------------------------------------------------*/
 typedef struct nv_pool2d_shape {

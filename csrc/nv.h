@@ -65,6 +65,7 @@ typedef struct nv_storage {
   int64_t n;          /* number of elements */
   int refcount;
   int64_t version;    /* bumped by every in-place change made from Lua (see autograd) */
+  uint64_t uid;       /* unique for the process's life: names these values in caches */
 } nv_storage;
 
 typedef struct nv_node nv_node;
@@ -82,6 +83,10 @@ typedef struct nv_tensor {
   struct nv_tensor *gacc;         /* backward scratch: gradient flowing into this tensor */
   int mark;                       /* backward scratch: visit state */
 } nv_tensor;
+
+/* fn(uid) is called as a storage is freed, and fn(0) at nv_shutdown: for caches of values
+ * derived from storages (one hook; the Winograd kernel cache sets it). */
+void nv_set_storage_free_hook(void (*fn)(uint64_t uid));
 
 nv_tensor *nv_retain(nv_tensor *t);          /* returns t */
 void nv_release(nv_tensor *t);               /* NULL-safe */
@@ -118,7 +123,7 @@ int nv_add_into(nv_tensor *dst, const nv_tensor *src);
 /* ---- scratch memory ------------------------------------------------------------------ */
 /* Grow-only scratch buffers reused across calls (im2col columns and the like).
  * slot in [0, NV_SCRATCH_SLOTS).  Valid until the next call with the same slot. */
-#define NV_SCRATCH_SLOTS 4
+#define NV_SCRATCH_SLOTS 8
 float *nv_scratch(int slot, size_t nfloats);
 /* Frees the buffer cache and the scratch buffers, and stops caching and the allocation-miss
  * hook: called when the host closes (tensors freed after it go straight back to the system). */

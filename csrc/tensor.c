@@ -205,15 +205,21 @@ static nv_storage *storage_new(int64_t n) {
   s->n = n;
   s->refcount = 1;
   s->version = 0;
+  static uint64_t next_uid;
+  s->uid = ++next_uid;
   stats.storages++;
   stats.bytes += n * (int64_t)sizeof(float);
   return s;
 }
 
+static void (*free_hook)(uint64_t);
+void nv_set_storage_free_hook(void (*fn)(uint64_t uid)) { free_hook = fn; }
+
 static void storage_release(nv_storage *s) {
   if (!s || --s->refcount > 0) return;
   stats.storages--;
   stats.bytes -= s->n * (int64_t)sizeof(float);
+  if (free_hook) free_hook(s->uid);
   buffer_free(s->data, (size_t)(s->n ? s->n : 1) * sizeof(float));
   free(s);
 }
@@ -379,6 +385,7 @@ float *nv_scratch(int slot, size_t nfloats) {
 void nv_shutdown(void) {
   nv_set_alloc_miss_hook(NULL, NULL);   /* the host that collected on misses is going away */
   nv_cache_config(0);                   /* frees the cache; later frees bypass it */
+  if (free_hook) free_hook(0);
   for (int k = 0; k < NV_SCRATCH_SLOTS; k++) {
     free(scratch_buf[k]);
     scratch_buf[k] = NULL;

@@ -55,7 +55,8 @@ def main():
             logits = model(x)
         torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=opset,
                           do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
-                          input_names=["x"], output_names=["logits"])
+                          input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}})
         save_safetensors({"x": x, "logits": logits}, os.path.join(out, name + ".safetensors"))
         if name == "resnet18":
             save_safetensors(model.state_dict(), os.path.join(out, "resnet18_weights.safetensors"))

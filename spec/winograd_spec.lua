@@ -1,0 +1,120 @@
+-- 3x3 stride-1 convolutions with 16 or more channels each way run by Winograd's F(2x2, 3x3)
+-- (csrc/winograd.c): the same values as im2col's direct sums (to rounding), forward and
+-- input gradient, with bias, the fused ReLU, every padding up to 2, odd sizes and batches;
+-- its transformed kernels are kept per weight and follow in-place changes.
+local nv = require "nnvis"
+local core = require "nnvis.core"
+local H = require "helpers"
+
+local function with(on, f)
+  local was = nv.config().winograd
+  nv.config { winograd = on }
+  local ok, a, b = pcall(f)
+  nv.config { winograd = was }
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+-- forward and input gradient of sum(conv(x) * g)
+local function run(x, w, b, opts)
+  local xx = x:detach()
+  xx:set_requires_grad(true)
+  local y = nv.conv2d(xx, w, b, opts)
+  local g = nv.randn(table.unpack(y:shape()))
+  nv.manual_seed(7)
+  local dx = nv.grad((y * g):sum(), { xx })[1]
+  return y:detach(), dx, g
+end
+
+local function rel(a, b)
+  return (a - b):abs():max():item() / math.max(b:abs():max():item(), 1e-6)
+end
+
+describe("Winograd F(2x2, 3x3) convolution", function()
+  it("is on by default and can be turned off", function()
+    assert.is_true(nv.config().winograd)
+    with(false, function() assert.is_false(nv.config().winograd) end)
+    assert.is_true(nv.config().winograd)
+    assert.has_error(function() nv.config { winograd = 1 } end, "config: winograd must be a boolean, got number")
+  end)
+
+  local cases = {
+    { 1, 16, 16, 16, 16, 1 }, { 2, 16, 32, 15, 13, 1 }, { 3, 17, 19, 9, 10, 0 }, { 2, 16, 16, 7, 7, 2 },
+    { 1, 64, 48, 30, 30, 1 }, { 8, 32, 32, 7, 7, 1 }, { 4, 24, 16, 6, 11, { 0, 2 } },
+  }
+  for _, c in ipairs(cases) do
+    local n, cin, cout, h, w, pad = table.unpack(c)
+    local name = string.format("(%d,%d,%d,%d) -> %d channels, padding %s", n, cin, h, w, cout,
+      type(pad) == "table" and table.concat(pad, ",") or pad)
+    it("equals im2col on " .. name, function()
+      nv.manual_seed(3)
+      local x, wt, b = nv.randn(n, cin, h, w), nv.randn(cout, cin, 3, 3) * 0.1, nv.randn(cout)
+      local opts = { padding = pad }
+      nv.manual_seed(5)
+      local y0, dx0 = with(false, function() return run(x, wt, b, opts) end)
+      nv.manual_seed(5)
+      core.winograd_cache(true)
+      local y1, dx1 = with(true, function() return run(x, wt, b, opts) end)
+      assert.is_true(core.winograd_cache() > 0, "the Winograd path did not run")
+      assert.same(y0:shape(), y1:shape())
+      assert.is_true(rel(y1, y0) < 2e-6, "forward differs by " .. rel(y1, y0))
+      assert.is_true(rel(dx1, dx0) < 2e-6, "input gradient differs by " .. rel(dx1, dx0))
+      -- the weight and bias gradients still come from im2col, next to a Winograd input gradient
+      local ww = wt:detach(); ww:set_requires_grad(true)
+      local gw0 = with(false, function() return nv.grad(nv.conv2d(x, ww, b, opts):sum(), { ww })[1] end)
+      local gw1 = with(true, function() return nv.grad(nv.conv2d(x, ww, b, opts):sum(), { ww })[1] end)
+      assert.is_true(rel(gw1, gw0) < 1e-5)
+    end)
+  end
+
+  it("passes the gradient check", function()
+    nv.manual_seed(11)
+    local x, w, b = nv.randn(2, 16, 8, 8), nv.randn(16, 16, 3, 3) * 0.2, nv.randn(16)
+    core.winograd_cache(true)
+    H.gradcheck(function(xx, ww, bb) return nv.conv2d(xx, ww, bb, { padding = 1 }) end, { x, w, b })
+    assert.is_true(core.winograd_cache() > 0, "the Winograd path did not run")
+  end)
+
+  it("fuses the ReLU into its output", function()
+    nv.manual_seed(2)
+    local x, w, b = nv.randn(2, 16, 12, 12), nv.randn(16, 16, 3, 3) * 0.2, nv.randn(16)
+    nv.no_grad(function()
+      local plain = nv.conv2d(x, w, b, { padding = 1 }):relu()
+      H.close(nv.conv2d(x, w, b, { padding = 1, relu = true }), plain, 1e-6)
+      with(false, function() H.close(nv.conv2d(x, w, b, { padding = 1, relu = true }), plain, 1e-5) end)
+    end)
+    assert.has_error(function() nv.conv2d(x, w, b, { padding = 1, relu = true }) end,
+      "conv2d: relu = true is for inference; call it under nv.no_grad")
+  end)
+
+  it("keeps transformed kernels per weight, follows in-place changes and drops them with the weight", function()
+    nv.manual_seed(9)
+    core.winograd_cache(true)                        -- empty
+    assert.equal(0, core.winograd_cache())
+    local x = nv.randn(1, 32, 16, 16)
+    local w = nv.randn(32, 32, 3, 3) * 0.1
+    local y1 = nv.conv2d(x, w, nil, { padding = 1 })
+    local kept = core.winograd_cache()
+    assert.equal(16 * 32 * 32 * 4, kept)              -- one weight's 16 transformed 32x32 kernels
+    nv.conv2d(x, w, nil, { padding = 1 })
+    assert.equal(kept, core.winograd_cache())         -- reused, not added
+    nv.no_grad(function() w:mul_(2) end)              -- changed in place: the kernels follow
+    H.close(nv.conv2d(x, w, nil, { padding = 1 }), y1 * 2, 1e-5)
+    assert.equal(kept, core.winograd_cache())         -- rewritten in place
+    local v = w:view(32 * 32 * 9)                      -- a view shares the storage and the entry
+    H.close(nv.conv2d(x, v:view(32, 32, 3, 3), nil, { padding = 1 }), y1 * 2, 1e-5)
+    w, v = nil, nil
+    collectgarbage(); collectgarbage()
+    assert.equal(0, core.winograd_cache())            -- freed with the weight's storage
+  end)
+
+  it("is used by whole models and leaves their outputs as they were", function()
+    nv.manual_seed(1)
+    local m = nv.models.resnet18 { num_classes = 10 }
+    m:eval()
+    local x = nv.randn(2, 3, 64, 64)
+    local a = with(false, function() return nv.no_grad(function() return m(x) end) end)
+    local b = nv.no_grad(function() return m(x) end)
+    assert.is_true(rel(b, a) < 1e-5, "ResNet-18 logits differ by " .. rel(b, a))
+  end)
+end)
