@@ -84,11 +84,57 @@ describe("im2col / col2im on two threads", function()
       local y1 = nv.conv2d(x:narrow(1, 1, 1), w, nil, { padding = 1, stride = 2 })
       return y, gx, gw, y1
     end
-    nv.config { threads = 1 }
-    local a = { run() }
-    nv.config { threads = 2 }
-    local b = { run() }
-    nv.config { threads = before }
-    for i = 1, 4 do H.close(b[i], a[i], 1e-3 * a[i]:abs():max():item()) end
+    for _, wino in ipairs { false, true } do  -- im2col's threads, then Winograd's
+      nv.config { threads = 1, winograd = wino }
+      local a = { run() }
+      nv.config { threads = 2 }
+      local b = { run() }
+      nv.config { threads = before, winograd = true }
+      for i = 1, 4 do H.close(b[i], a[i], 1e-3 * a[i]:abs():max():item()) end
+    end
+  end)
+end)
+
+describe("fusion in ResNet blocks (nn.conv_bn_relu)", function()
+  local function resnet()
+    nv.manual_seed(6)
+    local m = nv.models.resnet18 { num_classes = 7 }
+    nv.no_grad(function()
+      for _, bn in ipairs { m.bn1, m.layer1:get("0").bn1, m.layer2:get("0").bn2, m.layer2:get("0").downsample:get("1") } do
+        bn.running_mean:copy(nv.randn(bn.running_mean:numel()) * 0.2)
+        bn.running_var:copy(nv.rand(bn.running_var:numel()) + 0.5)
+      end
+    end)
+    return m:eval()
+  end
+
+  it("folds every Conv2d + BatchNorm2d of ResNet-18 and gives the unfused logits", function()
+    local m = resnet()
+    local x = nv.randn(2, 3, 48, 48)
+    local want = m(x)                                       -- with the graph: unfused
+    H.close(nv.no_grad(function() return m(x) end), want, 1e-4)
+    local folded, convs = 0, 0
+    for name, c in m:named_modules() do
+      if c.kind == "Conv2d" then
+        convs = convs + 1
+        if rawget(c, "_folded") then folded = folded + 1 end
+      end
+    end
+    assert.equal(20, convs)
+    assert.equal(20, folded)
+  end)
+
+  it("leaves a hooked BatchNorm its own output", function()
+    local m = resnet()
+    local x = nv.randn(1, 3, 32, 32)
+    local want = m(x)
+    local seen
+    local block = m.layer1:get("0")
+    local h <close> = block.bn1:register_forward_hook(function(_, _, out) seen = out end)
+    local got = nv.no_grad(function() return m(x) end)
+    H.close(got, want, 1e-4)
+    assert.is_not_nil(seen)
+    assert.same({ 1, 64, 8, 8 }, seen:shape())
+    assert.is_nil(rawget(block.conv1, "_folded"))
   end)
 end)

@@ -121,9 +121,11 @@ function BasicBlock:init(inplanes, planes, stride, downsample, conv_init)
   self.downsample = downsample
 end
 
+local conv_bn_relu = nn.conv_bn_relu
+
 function BasicBlock:forward(x)
-  local out = self.relu(self.bn1(self.conv1(x)))
-  out = self.bn2(self.conv2(out))
+  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
+  out = conv_bn_relu(self.conv2, self.bn2, nil, out)
   local identity = self.downsample and self.downsample(x) or x
   return self.relu(out + identity)
 end
@@ -145,9 +147,9 @@ function Bottleneck:init(inplanes, planes, stride, downsample, conv_init)
 end
 
 function Bottleneck:forward(x)
-  local out = self.relu(self.bn1(self.conv1(x)))
-  out = self.relu(self.bn2(self.conv2(out)))
-  out = self.bn3(self.conv3(out))
+  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
+  out = conv_bn_relu(self.conv2, self.bn2, self.relu, out)
+  out = conv_bn_relu(self.conv3, self.bn3, nil, out)
   local identity = self.downsample and self.downsample(x) or x
   return self.relu(out + identity)
 end
@@ -189,7 +191,7 @@ function ResNet:init(block, layers, opts)
 end
 
 function ResNet:forward(x)
-  x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+  x = self.maxpool(conv_bn_relu(self.conv1, self.bn1, self.relu, x))
   x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
   return self.fc(self.avgpool(x):flatten(2))
 end

@@ -768,21 +768,46 @@ end
 
 local function fusable_relu(m) return m and m.kind == "ReLU" and unhooked(m) end
 
--- runs list[i..] from a Conv2d: returns the output and how many modules it consumed, or nil
-local function fused_conv(list, i, x)
-  local conv = list[i][2]
+-- conv, then bn and relu when given, as one convolution: the output, or nil when they cannot
+-- be fused (a hook, a BatchNorm in training or without running statistics, an odd input)
+local function fuse(conv, bn, relu, x)
   if conv.kind ~= "Conv2d" or not unhooked(conv) or getmetatable(x) ~= core.tensor_mt or x:dim() ~= 4 then return nil end
-  local nxt = list[i + 1] and list[i + 1][2]
-  local bn = fusable_bn(nxt, conv.out_channels) and nxt or nil
-  local after = list[i + (bn and 2 or 1)]
-  local relu = fusable_relu(after and after[2])
+  if bn and not fusable_bn(bn, conv.out_channels) then return nil end
+  if relu and not fusable_relu(relu) then return nil end
   if not bn and not relu then return nil end
   local w, b = conv.weight, conv.bias
   if bn then w, b = folded(conv, bn) end
   local ok, y = pcall(core.conv2d, x, w, b, { stride = conv.stride, padding = conv.padding, dilation = conv.dilation,
-    groups = conv.groups, relu = relu })
+    groups = conv.groups, relu = relu and true or false })
   if not ok then return nil end   -- let the modules raise their own errors
+  return y
+end
+
+-- runs list[i..] from a Conv2d: returns the output and how many modules it consumed, or nil
+local function fused_conv(list, i, x)
+  local conv = list[i][2]
+  if conv.kind ~= "Conv2d" then return nil end
+  local nxt = list[i + 1] and list[i + 1][2]
+  local bn = fusable_bn(nxt, conv.out_channels) and nxt or nil
+  local after = list[i + (bn and 2 or 1)]
+  local relu = after and fusable_relu(after[2]) and after[2] or nil
+  local y = fuse(conv, bn, relu, x)
+  if not y then return nil end
   return y, 1 + (bn and 1 or 0) + (relu and 1 or 0)
+end
+
+--- nn.conv_bn_relu(conv, bn, relu, x): relu(bn(conv(x))), bn and relu optional (nil), for
+--- the forward of a user module; in eval mode without gradients, with none of the three
+--- hooked, it runs as one convolution with the BatchNorm folded in (like a Sequential's).
+function nn.conv_bn_relu(conv, bn, relu, x)
+  if not conv.training and not core.is_grad_enabled() then
+    local y = fuse(conv, bn, relu, x)
+    if y then return y end
+  end
+  local y = conv(x)
+  if bn then y = bn(y) end
+  if relu then y = relu(y) end
+  return y
 end
 
 function Sequential:forward(x)
