@@ -127,12 +127,14 @@ nv_tensor *nv_max_pool2d(nv_tensor *x0, const int k[2], const int stride[2], con
   nv_tensor *x = batched("max_pool2d", x0, &ub);
   nv_tensor *xc = x ? nv_contiguous_data(x) : NULL;
   nv_tensor *o = xc ? pool_out(x, &s) : NULL;
-  /* the argmax positions are int32 kept in a float-sized buffer of the same shape */
-  nv_tensor *ix = o ? pool_out(x, &s) : NULL;
-  if (ix) nv_max_pool2d_forward(nv_data(o), (int32_t *)(void *)nv_data(ix), nv_data(xc), &s);
+  /* the argmax positions are int32 kept in a float-sized buffer of the same shape, made only
+   * when a gradient will need them */
+  int grad = x && nv_needs_grad(1, &x);
+  nv_tensor *ix = o && grad ? pool_out(x, &s) : NULL;
+  if (o && (ix || !grad)) nv_max_pool2d_forward(nv_data(o), ix ? (int32_t *)(void *)nv_data(ix) : NULL, nv_data(xc), &s);
   else { nv_release(o); o = NULL; }
   nv_release(xc);
-  if (o && nv_needs_grad(1, &x)) {
+  if (o && grad) {
     nv_node *n = node_for(NV_OP_MAX_POOL2D, 1, &x);
     if (!n) { nv_release(o); o = NULL; }
     else {

@@ -114,7 +114,7 @@ int nv_pool2d_init(nv_pool2d_shape *s, const char *op);
 
 /* out (N,C,OH,OW) = max over each window; indices (N,C,OH,OW) receives the flat position
  * ih*W + iw of each maximum within its input plane (PyTorch's return_indices values), kept
- * for backward.  Ties go to the first maximum in row-major window order; NaN wins.  A dilated
+ * for backward (NULL: not wanted, not written).  Ties go to the first maximum in row-major window order; NaN wins.  A dilated
  * window that misses the input entirely (possible: k 2, pad 1, dilation 3, W 2) gives -inf
  * and index -1, which backward skips. */
 void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,

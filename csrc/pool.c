@@ -102,17 +102,50 @@ static void max_tap(float *restrict o, int32_t *restrict ix, const float *restri
   }
 }
 
+/* Value only (no gradient wanted): the same rule without the indices. */
+static void max_tap_value(float *restrict o, const float *restrict row, int lo, int hi, int stride, int64_t x) {
+  for (int ow = lo; ow < hi; ow++) {
+    float v = row[(int64_t)ow * stride + x], m = o[ow];
+    o[ow] = (v > m) | (v != v) ? v : m;
+  }
+}
+
+/* The common 2x2 window at stride 2 with no padding, each window inside the input: rows r0
+ * and r1 (r1 = r0 + W), taps in the general loop's order (0,0), (0,1), (1,0), (1,1). */
+NV_HOT static void max_row_2x2(float *restrict o, int32_t *restrict ix, const float *restrict r0,
+                               const float *restrict r1, int n, int32_t base, int32_t w) {
+  for (int k = 0; k < n; k++) {
+    float a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
+    float m = a;
+    int32_t i = 0;
+    int t = (b > m) | (b != b); m = t ? b : m; i = t ? 1 : i;
+    t = (c > m) | (c != c); m = t ? c : m; i = t ? 2 : i;
+    t = (d > m) | (d != d); m = t ? d : m; i = t ? 3 : i;
+    o[k] = m;
+    if (ix) ix[k] = base + (i >> 1) * w + 2 * k + (i & 1);
+  }
+}
+
 void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
                            const nv_pool2d_shape *s) {
   const int64_t planes = (int64_t)s->n * s->c;
+  const int fast = s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 &&
+                   2 * s->oh <= s->h && 2 * s->ow <= s->w;
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *p = in + pl * s->h * s->w;
     for (int oh = 0; oh < s->oh; oh++) {
       float *o = out + (pl * s->oh + oh) * s->ow;
-      int32_t *ix = indices + (pl * s->oh + oh) * s->ow;
+      int32_t *ix = indices ? indices + (pl * s->oh + oh) * s->ow : NULL;
+      if (fast) {
+        const float *r0 = p + (int64_t)2 * oh * s->w;
+        max_row_2x2(o, ix, r0, r0 + s->w, s->ow, 2 * oh * s->w, s->w);
+        continue;
+      }
       /* padding is -inf; a dilated window that misses the input entirely keeps -inf and
        * index -1, which backward skips */
-      for (int ow = 0; ow < s->ow; ow++) o[ow] = -INFINITY, ix[ow] = -1;
+      for (int ow = 0; ow < s->ow; ow++) o[ow] = -INFINITY;
+      if (ix)
+        for (int ow = 0; ow < s->ow; ow++) ix[ow] = -1;
       int i0, i1, j0, j1;
       row_taps(s, oh, s->dh, &i0, &i1);
       col_taps(s, s->dw, &j0, &j1);
@@ -123,7 +156,8 @@ void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
           int64_t x = (int64_t)j * s->dw - s->pw;
           int lo, hi;
           valid_cols(x, s->sw, s->w, s->ow, &lo, &hi);
-          max_tap(o, ix, row, lo, hi, s->sw, x, ih * s->w);
+          if (ix) max_tap(o, ix, row, lo, hi, s->sw, x, ih * s->w);
+          else max_tap_value(o, row, lo, hi, s->sw, x);
         }
       }
     }

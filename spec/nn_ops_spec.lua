@@ -165,6 +165,22 @@ describe("nnvis functional ops", function()
       end)
     end
 
+    it("max_pool2d's 2x2 fast path: NaN wins, and without a gradient the same values", function()
+      local x = nv.tensor({ { { { 1, 5, 2, 0 }, { 0 / 0, 3, 9, 9 } } } }, { requires_grad = true })
+      local y = nv.max_pool2d(x, 2)
+      assert.is_true(y:totable()[1][1][1][1] ~= y:totable()[1][1][1][1])   -- NaN
+      assert.equal(9, y:totable()[1][1][1][2])
+      y:sum():backward()
+      assert.same({ 0, 0, 0, 0 }, x.grad:totable()[1][1][1])
+      assert.same({ 1, 0, 1, 0 }, x.grad:totable()[1][1][2])                -- the NaN, then the first 9
+      nv.manual_seed(4)
+      local z = nv.randn(3, 5, 9, 8)
+      local g = z:detach():set_requires_grad(true)
+      H.close(nv.no_grad(function() return nv.max_pool2d(z, 2) end), nv.max_pool2d(g, 2):detach(), 0)
+      H.close(nv.no_grad(function() return nv.max_pool2d(z, 3, { stride = 2, padding = 1 }) end),
+        nv.max_pool2d(g, 3, { stride = 2, padding = 1 }):detach(), 0)
+    end)
+
     it("max_pool2d sends the gradient to the first maximum on ties", function()
       local x = nv.tensor({ { { { 1, 1 }, { 1, 1 } } } }, { requires_grad = true })
       nv.max_pool2d(x, 2):sum():backward()
