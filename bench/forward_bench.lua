@@ -28,11 +28,11 @@ local function read_cmd(cmd)
   return s
 end
 
--- PyTorch: its forwards, one child process (bench/lib/torch_forward.py)
+-- PyTorch: its forwards, one child process (bench/torch_explain.py's "inference" workloads)
 local torch = {}
 local has_torch = sh_ok(py .. " -c 'import torch, torchvision'")
 if has_torch then
-  for line in read_cmd(string.format("%s %s/lib/torch_forward.py %d", py, here, threads)):gmatch("[^\n]+") do
+  for line in read_cmd(string.format("%s %s/torch_explain.py %d inference", py, here, threads)):gmatch("[^\n]+") do
     local k, v = line:match("^(%S+) (%S+)$")
     if k then torch[k] = tonumber(v) end
   end

@@ -1,5 +1,6 @@
 """bench/torch_explain.py — the workloads of bench/explain_bench.lua in PyTorch, for ratios
-measured in the same run (run by that benchmark when Debian's python3-torch is installed).
+measured in the same run (run by that benchmark when Debian's python3-torch is installed);
+with the argument `inference`, those of bench/forward_bench.lua.
 Prints one line per workload: name seconds (the best of a few runs)."""
 import sys
 import time
@@ -107,6 +108,14 @@ def small_cnn():
 def main():
     which = set(sys.argv[2:])
     want = lambda n: not which or n in which
+    if which == {"inference"}:      # bench/forward_bench.lua's workloads
+        with torch.no_grad():
+            r18 = torchvision.models.resnet18().eval()
+            report("resnet18.forward_b8", best(4, lambda: r18(torch.rand(8, 3, 224, 224))))
+            report("resnet18.forward_b1", best(6, lambda: r18(torch.rand(1, 3, 224, 224))))
+            vgg = torchvision.models.vgg16().eval()
+            report("vgg16.forward_b1", best(4, lambda: vgg(torch.rand(1, 3, 224, 224))))
+        return
     r18 = torchvision.models.resnet18().eval()
     x1 = torch.rand(1, 3, 224, 224)
     if want("resnet18"):

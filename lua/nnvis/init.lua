@@ -82,11 +82,14 @@ local Config = nv.class("Config")
 function Config.__tostring(c)
   return string.format("nnvis config: %s core %s%s, %d thread%s, grad %s", (c.blas_config or "BLAS"):match("^%S+ %S+") or "BLAS",
     tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,
-    c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off")
+    c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off") .. (c.winograd and "" or ", winograd off")
 end
---- nv.config([opts]): the BLAS core in use, the thread count, grad mode and max_alloc, as a
---- table that prints on a few lines; opts.threads sets the thread count, opts.max_alloc the
---- allocation cap in bytes (default 3/4 of physical memory), before reporting.
+--- nv.config([opts]): the BLAS core in use, the thread count, grad mode, max_alloc and
+--- winograd, as a table that prints on a few lines; opts.threads sets the thread count,
+--- opts.max_alloc the allocation cap in bytes (default 3/4 of physical memory), and
+--- opts.winograd (default true) whether 3x3 stride-1 convolutions with 16 or more channels
+--- run by Winograd's F(2x2,3x3) (2.25 times fewer multiplications, the direct sum's values to
+--- rounding; false: im2col + gemm), before reporting.
 function nv.config(opts) return setmetatable(core.config(opts), Config) end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
