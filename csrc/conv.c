@@ -138,6 +138,15 @@ static void valid_cols(const nv_conv2d_shape *s, int j, int *x0, int *lo, int *h
   *x0 = x, *lo = a, *hi = b;
 }
 
+/* dst[o] = src[o * stride], o < n: the strided copy of im2col (stride 2 in most networks'
+ * downsampling layers), on restrict pointers so that it vectorizes. */
+NV_HOT static void gather(float *restrict dst, const float *restrict src, int n, int stride) {
+  if (stride == 2)
+    for (int o = 0; o < n; o++) dst[o] = src[2 * o];
+  else
+    for (int o = 0; o < n; o++) dst[o] = src[(size_t)o * stride];
+}
+
 /* col (Cin*KH*KW, rows*OW), rows ld floats apart = the column matrix of output rows
  * [oh0, oh0+rows) of one sample in (Cin,H,W); cells that fall in the padding are 0. */
 static void im2col_range(float *col, size_t nt, const float *in, const nv_conv2d_shape *s, int oh0, int rows,
@@ -159,7 +168,7 @@ static void im2col_range(float *col, size_t nt, const float *in, const nv_conv2d
           if (s->sw == 1)
             memcpy(dst + lo, src + lo + x0, sizeof(float) * (hi - lo));
           else
-            for (int o = lo; o < hi; o++) dst[o] = src[o * s->sw + x0];
+            gather(dst + lo, src + (ptrdiff_t)lo * s->sw + x0, hi - lo, s->sw);
           memset(dst + hi, 0, sizeof(float) * (s->ow - hi));
         }
       }
@@ -298,22 +307,32 @@ static void conv_backward_batched(float *din, float *dweight, const float *dout,
 }
 
 static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
-                                const nv_conv2d_shape *s);
+                                const nv_conv2d_shape *s, int relu);
 
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
   if (nv_winograd_eligible(s)) { nv_winograd_forward(out, in, weight, bias, s, ex); return; }
-  conv_forward_im2col(out, in, weight, bias, s);
-  if (ex && ex->relu) {
-    size_t n = (size_t)s->n * s->cout * s->oh * s->ow;
-    for (size_t i = 0; i < n; i++) out[i] = out[i] > 0.0f ? out[i] : 0.0f;
-  }
+  conv_forward_im2col(out, in, weight, bias, s, ex && ex->relu);
+}
+
+/* rows x n floats, ld apart: fill with b[row] / clamp at 0 (the epilogue of one tile) */
+NV_HOT static void fill_rows(float *restrict o, int rows, int n, size_t ld, const float *restrict b) {
+  for (int r = 0; r < rows; r++, o += ld)
+    for (int i = 0; i < n; i++) o[i] = b[r];
+}
+NV_HOT static void relu_rows(float *restrict o, int rows, int n, size_t ld) {
+  for (int r = 0; r < rows; r++, o += ld)
+    for (int i = 0; i < n; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
 }
 
 static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
-                                const nv_conv2d_shape *s) {
+                                const nv_conv2d_shape *s, int relu) {
   int B = batch_of(s);
-  if (B > 1) { conv_forward_batched(out, in, weight, bias, s, B); return; }
+  if (B > 1) {
+    conv_forward_batched(out, in, weight, bias, s, B);
+    if (relu) relu_rows(out, 1, (int)((size_t)s->n * s->cout * s->oh * s->ow), 0);
+    return;
+  }
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
   const int K = cg * s->kh * s->kw;
   const float beta = bias ? 1.0f : 0.0f; /* with a bias the gemm adds onto it */
@@ -322,22 +341,23 @@ static void conv_forward_im2col(float *out, const float *in, const float *weight
   for (int n = 0; n < s->n; n++) {
     const float *in_n = in + (size_t)n * s->cin * s->h * s->w;
     float *out_n = out + (size_t)n * s->cout * P;
-    if (bias)
-      for (int co = 0; co < s->cout; co++)
-        for (int p = 0; p < P; p++) out_n[(size_t)co * P + p] = bias[co];
     if (pointwise) {
+      if (bias) fill_rows(out_n, s->cout, P, P, bias);
       for (int g = 0; g < G; g++)
         nv_gemm(0, 0, cog, P, K, 1.0f, weight + (size_t)g * cog * K, K,
                 in_n + (size_t)g * cg * P, P, beta, out_n + (size_t)g * cog * P, P);
+      if (relu) relu_rows(out_n, s->cout, P, P);
       continue;
     }
-    for (int oh0 = 0; oh0 < s->oh; oh0 += rmax) {
+    for (int oh0 = 0; oh0 < s->oh; oh0 += rmax) {   /* bias, gemm and ReLU tile by tile, in cache */
       int rows = s->oh - oh0 < rmax ? s->oh - oh0 : rmax, nt = rows * s->ow;
+      float *out_t = out_n + (size_t)oh0 * s->ow;
+      if (bias) fill_rows(out_t, s->cout, nt, P, bias);
       im2col(col, nt, in_n, s, oh0, rows);
       for (int g = 0; g < G; g++)
         nv_gemm(0, 0, cog, nt, K, 1.0f, weight + (size_t)g * cog * K, K,
-                col + (size_t)g * K * nt, nt, beta,
-                out_n + (size_t)g * cog * P + (size_t)oh0 * s->ow, P);
+                col + (size_t)g * K * nt, nt, beta, out_t + (size_t)g * cog * P, P);
+      if (relu) relu_rows(out_t, s->cout, nt, P);
     }
   }
 }

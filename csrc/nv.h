@@ -52,7 +52,7 @@ typedef struct nv_stats {
 } nv_stats;
 nv_stats nv_get_stats(void);
 /* Freed storage buffers of 64 KiB and more are kept for reuse up to `limit` bytes in all
- * (default 512 MiB); nv_cache_config(0) empties the cache.  nv_cache_bytes: what it holds. */
+ * (default an eighth of physical memory, within 512 MiB..2 GiB); nv_cache_config(0) empties the cache.  nv_cache_bytes: what it holds. */
 void nv_cache_config(size_t limit);
 /* fn(ud) is called when big buffers keep missing the cache (about once per 16 MiB of fresh
  * allocations): a host with a garbage collector collects there, refilling the cache. */
