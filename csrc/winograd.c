@@ -233,8 +233,7 @@ static float *scratch_or_die(int slot, size_t n) {
 
 static void plan(wjob *j, int threads) {
   int R = j->n * j->th;
-  static int bt; if (!bt) { const char *e = getenv("NV_WG_TILES"); bt = e ? atoi(e) : BLOCK_TILES; }
-  int rb = (bt + j->tw - 1) / j->tw;
+  int rb = (BLOCK_TILES + j->tw - 1) / j->tw;
   int per_thread = (R + threads - 1) / threads;   /* every thread gets a block */
   if (rb > per_thread) rb = per_thread;
   j->rows_per_block = rb;
