@@ -34,6 +34,9 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
 DEB_PKGS += chromium
 DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
 DEB_PKGS += libcairo2-dev fonts-dejavu-core
+# PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
+# PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
+DEB_PKGS += python3-torch python3-torchvision
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
