@@ -62,9 +62,13 @@ end
 -- instrumented and fail under them), without make's variables (SANITIZE=1 would reach the
 -- rock's build) and without the checkout's LUA_PATH / LUA_CPATH (so an installed rock is
 -- what loads): ok, output (stdout and stderr), exit code
+-- the shell prefix that starts a command without the sanitizer runtimes and the checkout's
+-- settings (H.sh uses it; io.popen(H.CLEAN .. cmd, "w") for a command that reads stdin)
+H.CLEAN = "unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS LUA_PATH LUA_CPATH MAKEFLAGS MFLAGS MAKELEVEL " ..
+  "SANITIZE NNVIS_BUILD; "
+
 function H.sh(cmd)
-  local p = io.popen("unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS LUA_PATH LUA_CPATH MAKEFLAGS MFLAGS MAKELEVEL SANITIZE NNVIS_BUILD; " ..
-    cmd .. " 2>&1")
+  local p = io.popen(H.CLEAN .. cmd .. " 2>&1")
   local out = p:read("a")
   local ok, _, code = p:close()
   return ok, out, code

@@ -302,14 +302,14 @@ describe("nv.onnx.load on broken and hostile files", function()
 end)
 
 describe("a torchvision ResNet-18 exported by torch.onnx.export", function()
-  local have_torch = os.execute("/usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null")
+  local have_torch = H.sh("/usr/bin/python3 -c 'import torch, torchvision'")
   if not have_torch then
     pending("needs python3-torch and python3-torchvision to export the model")
     return
   end
   local dir = os.tmpname()
   os.remove(dir)
-  local ok = os.execute("/usr/bin/python3 bench/lib/export_torchvision.py " .. dir .. " resnet18 > /dev/null 2>&1")
+  local ok = H.sh("/usr/bin/python3 bench/lib/export_torchvision.py " .. dir .. " resnet18")
 
   it("gives PyTorch's logits, and the native ResNet-18's Grad-CAM at layer4 with the same weights", function()
     assert.is_true(ok, "the export failed")

@@ -23,7 +23,7 @@ local function read_pnm(path)
   return nv.tensor(v):view(c, h, w)
 end
 
-local function have(cmd) return os.execute(cmd .. " >/dev/null 2>&1") end
+local function have(cmd) return (H.sh(cmd .. " </dev/null")) end   -- without the sanitizer runtimes
 
 describe("nv.image.load of JPEG files", function()
   local djpeg = have("djpeg -version </dev/null")
@@ -158,7 +158,7 @@ x = T.Compose([T.Resize(32), T.CenterCrop(24), T.ToTensor(),
                T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(Image.open(sys.argv[1]).convert("RGB"))
 open(sys.argv[2], "wb").write(struct.pack("<%df" % x.numel(), *x.flatten().tolist()))
 ]]
-    local f = assert(io.popen(("/usr/bin/python3 - %stiny_photo.jpg %s"):format(FIX, bin), "w"))
+    local f = assert(io.popen(("%s/usr/bin/python3 - %stiny_photo.jpg %s"):format(H.CLEAN, FIX, bin), "w"))
     f:write(py)
     assert(f:close())
     local b = assert(io.open(bin, "rb")):read("a")

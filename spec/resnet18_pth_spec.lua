@@ -5,7 +5,7 @@ local nv = require "nnvis"
 local H = require "helpers"
 
 local PY = "/usr/bin/python3"
-local have_torch = os.execute(PY .. " -c 'import torch, torchvision' >/dev/null 2>&1")
+local have_torch = H.sh(PY .. " -c 'import torch, torchvision'")   -- without the sanitizer runtimes
 
 local function floats(path, shape)
   local b = assert(io.open(path, "rb")):read("a")
@@ -20,7 +20,7 @@ describe("nv.models.resnet18 and torchvision's weights", function()
     it_torch(("loads torch.save(model.state_dict()) in the %s format and its logits equal PyTorch's")
       :format(format), function()
       local pth, xin, yout = os.tmpname() .. ".pth", os.tmpname(), os.tmpname()
-      assert(os.execute(("%s spec/fixtures/resnet18_reference.py %s %s %s %s"):format(PY, pth, xin, yout, format)))
+      assert(H.sh(("%s spec/fixtures/resnet18_reference.py %s %s %s %s"):format(PY, pth, xin, yout, format)))
       local model = nv.models.resnet18():eval()
       model:load(pth)
       local x, want = floats(xin, { 1, 3, 224, 224 }), floats(yout, { 1, 1000 })
