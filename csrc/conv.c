@@ -320,9 +320,9 @@ NV_HOT static void fill_rows(float *restrict o, int rows, int n, size_t ld, cons
   for (int r = 0; r < rows; r++, o += ld)
     for (int i = 0; i < n; i++) o[i] = b[r];
 }
-NV_HOT static void relu_rows(float *restrict o, int rows, int n, size_t ld) {
+NV_HOT static void relu_rows(float *restrict o, int rows, size_t n, size_t ld) {
   for (int r = 0; r < rows; r++, o += ld)
-    for (int i = 0; i < n; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
 }
 
 static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
@@ -330,7 +330,7 @@ static void conv_forward_im2col(float *out, const float *in, const float *weight
   int B = batch_of(s);
   if (B > 1) {
     conv_forward_batched(out, in, weight, bias, s, B);
-    if (relu) relu_rows(out, 1, (int)((size_t)s->n * s->cout * s->oh * s->ow), 0);
+    if (relu) relu_rows(out, 1, (size_t)s->n * s->cout * s->oh * s->ow, 0);
     return;
   }
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
