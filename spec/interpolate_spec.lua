@@ -4,7 +4,7 @@ local nv = require "nnvis"
 local H = require "helpers"
 
 local PY = "/usr/bin/python3"
-local have_torch = os.execute(PY .. " -c 'import torch' >/dev/null 2>&1")
+local have_torch = H.sh(PY .. " -c 'import torch'")   -- without the sanitizer runtimes
 
 describe("nv.interpolate with scale_factor", function()
   local x = nv.arange(1, 9):reshape(1, 1, 2, 4)
@@ -53,7 +53,7 @@ describe("nv.interpolate with scale_factor", function()
       "  for mode in ['nearest', 'bilinear']:\n",
       "    print(' '.join('%.7g' % v for v in F.interpolate(y, scale_factor=sf, mode=mode).flatten().tolist()))\n")
     f:close()
-    local p = io.popen(PY .. " " .. script)
+    local p = io.popen(H.CLEAN .. PY .. " " .. script)
     local y = nv.arange(0, 35):reshape(1, 1, 5, 7)
     for _, sf in ipairs(cases) do
       for _, mode in ipairs { "nearest", "bilinear" } do

@@ -6,7 +6,7 @@ local nv = require "nnvis"
 
 local ROOT = io.popen("pwd"):read("l")
 local PY = "/usr/bin/python3"
-local have_torchvision = os.execute(PY .. " -c 'import torch, torchvision' >/dev/null 2>&1")
+local have_torchvision = require("helpers").sh(PY .. " -c 'import torch, torchvision'")   -- without the sanitizer runtimes
 
 local function sh(cmd)
   local p = io.popen(cmd .. " 2>&1")
@@ -32,7 +32,7 @@ describe("README code", function()
     assert(nv.models.fashion_cnn():save(dir .. "/out/fashion_cnn.safetensors"))
     assert(nv.models.resnet18():save(dir .. "/m.pth"))   -- model:load tells formats apart by their bytes
     if have_torchvision then
-      assert(sh(("cd '%s' && %s -c \"import torch, torchvision; m = torchvision.models.resnet18().eval(); " ..
+      assert(sh((require("helpers").CLEAN .. "cd '%s' && %s -c \"import torch, torchvision; m = torchvision.models.resnet18().eval(); " ..
         "torch.onnx.export(m, torch.rand(1, 3, 224, 224), 'resnet18.onnx', input_names=['x'], output_names=['logits'])\"")
         :format(dir, PY)))
     end
