@@ -22,7 +22,6 @@
 #include "nv.h"
 #include "nn_kernels.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -115,15 +114,6 @@ int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
   size_t n = col_floats(s);
   if (!n) return 1;
   return nv_scratch(SLOT_COL, n) && (!backward || nv_scratch(SLOT_DCOL, n));
-}
-
-static float *scratch_or_die(int slot, size_t n) {
-  float *p = nv_scratch(slot, n);
-  if (!p) {
-    fprintf(stderr, "nnvis: conv2d: %s\n", nv_last_error());
-    abort();
-  }
-  return p;
 }
 
 /* Output columns [lo, hi) are those whose tap j lands inside the input row: 0 <= o*sw + x0 < W
@@ -258,8 +248,8 @@ static void conv_forward_batched(float *out, const float *in, const float *weigh
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
   const int K = cg * s->kh * s->kw;
   const size_t ld = (size_t)B * P, insz = (size_t)s->cin * s->h * s->w;
-  float *col = scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld);
-  float *blk = scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld);
+  float *col = nv_scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld, "conv2d");
+  float *blk = nv_scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld, "conv2d");
   for (int n0 = 0; n0 < s->n; n0 += B) {
     int nb = s->n - n0 < B ? s->n - n0 : B;
     size_t w = (size_t)nb * P;
@@ -282,9 +272,9 @@ static void conv_backward_batched(float *din, float *dweight, const float *dout,
   const int G = s->groups, cg = s->cin / G, cog = s->cout / G, P = s->oh * s->ow;
   const int K = cg * s->kh * s->kw;
   const size_t ld = (size_t)B * P, insz = (size_t)s->cin * s->h * s->w;
-  float *col = dweight ? scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld) : NULL;
-  float *dcol = din ? scratch_or_die(SLOT_DCOL, (size_t)s->cin * s->kh * s->kw * ld) : NULL;
-  float *blk = scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld);
+  float *col = dweight ? nv_scratch_or_die(SLOT_COL, (size_t)s->cin * s->kh * s->kw * ld, "conv2d") : NULL;
+  float *dcol = din ? nv_scratch_or_die(SLOT_DCOL, (size_t)s->cin * s->kh * s->kw * ld, "conv2d") : NULL;
+  float *blk = nv_scratch_or_die(SLOT_BLOCK, (size_t)s->cout * ld, "conv2d");
   for (int n0 = 0; n0 < s->n; n0 += B) {
     int nb = s->n - n0 < B ? s->n - n0 : B;
     size_t w = (size_t)nb * P;
@@ -337,7 +327,7 @@ static void conv_forward_im2col(float *out, const float *in, const float *weight
   const int K = cg * s->kh * s->kw;
   const float beta = bias ? 1.0f : 0.0f; /* with a bias the gemm adds onto it */
   const int pointwise = is_pointwise(s), rmax = tile_rows(s);
-  float *col = pointwise ? NULL : scratch_or_die(SLOT_COL, col_floats(s));
+  float *col = pointwise ? NULL : nv_scratch_or_die(SLOT_COL, col_floats(s), "conv2d");
   for (int n = 0; n < s->n; n++) {
     const float *in_n = in + (size_t)n * s->cin * s->h * s->w;
     float *out_n = out + (size_t)n * s->cout * P;
@@ -382,8 +372,8 @@ void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *d
     conv_backward_batched(din, dweight, dout, in, weight, s, B);
     return;
   }
-  if (!pointwise && dweight) col = scratch_or_die(SLOT_COL, col_floats(s));
-  if (!pointwise && din) dcol = scratch_or_die(SLOT_DCOL, col_floats(s));
+  if (!pointwise && dweight) col = nv_scratch_or_die(SLOT_COL, col_floats(s), "conv2d");
+  if (!pointwise && din) dcol = nv_scratch_or_die(SLOT_DCOL, col_floats(s), "conv2d");
   for (int n = 0; n < s->n; n++) {
     const float *in_n = in ? in + (size_t)n * s->cin * s->h * s->w : NULL;
     float *din_n = din ? din + (size_t)n * s->cin * s->h * s->w : NULL;

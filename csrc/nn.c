@@ -45,6 +45,12 @@ static int int_sized(const char *fname, const char *what, const nv_tensor *t) {
 }
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
+/* The name of w's values for the kernels' caches, when wc (its contiguous data) is w itself;
+ * a copy is unnamed (uid 0). */
+static nv_weight_id weight_id(const nv_tensor *w, const nv_tensor *wc) {
+  return wc == w ? (nv_weight_id){w->st->uid, w->st->version, w->off} : (nv_weight_id){0};
+}
+
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
                      const int dil[2], int groups, int relu) {
   char a[200], c[200];
@@ -69,6 +75,9 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
                        .cout = (int)w->size[0], .kh = (int)w->size[2], .kw = (int)w->size[3],
                        .sh = stride[0], .sw = stride[1], .ph = pad[0], .pw = pad[1],
                        .dh = dil[0], .dw = dil[1], .groups = groups};
+  nv_tensor *in0[3] = {x0, w, b};
+  if (relu && nv_needs_grad(3, in0))   /* the graph would need the output before its ReLU */
+    return nv_seterr("conv2d: relu = true is for inference; call it under nv.no_grad"), NULL;
   if (!nv_conv2d_init(&s) || !nv_conv2d_scratch(&s, 0)) return NULL;
   nv_tensor *x = batched("conv2d", x0, &ub);
   if (!x) return NULL;
@@ -76,16 +85,10 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   nv_tensor *bc = wc && b ? nv_contiguous_data(b) : NULL;
   int64_t osz[4] = {s.n, s.cout, s.oh, s.ow};
   nv_tensor *o = wc && (bc || !b) ? nv_empty(4, osz) : NULL;
-  nv_conv2d_extra ex = {.relu = relu};
-  if (wc == w) ex.wid = (nv_weight_id){w->st->uid, w->st->version, w->off};   /* w's own values */
+  nv_conv2d_extra ex = {.wid = weight_id(w, wc), .relu = relu};
   if (o) nv_conv2d_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex);
   nv_release(xc); nv_release(wc); nv_release(bc);
   nv_tensor *in[3] = {x, w, b};
-  if (o && relu && nv_needs_grad(3, in)) {
-    nv_release(o);
-    nv_release(x);
-    return nv_seterr("conv2d: relu = true is for inference; call it under nv.no_grad"), NULL;
-  }
   if (o && nv_needs_grad(3, in)) {
     nv_node *n = node_for(NV_OP_CONV2D, b ? 3 : 2, in);
     if (!n) { nv_release(o); o = NULL; }
@@ -353,8 +356,7 @@ static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **
     if (!nv_conv2d_scratch(&s, 1)) return 0;
     nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
     nv_tensor *xc = nv_contiguous_data(x), *wc = nv_contiguous_data(w);
-    nv_weight_id wid = {0};
-    if (wc == w) wid = (nv_weight_id){w->st->uid, w->st->version, w->off};
+    nv_weight_id wid = weight_id(w, wc);
     if (xc && wc)
       nv_conv2d_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
                          nv_data(gout), nv_data(xc), nv_data(wc), &s, &wid);

@@ -125,6 +125,9 @@ int nv_add_into(nv_tensor *dst, const nv_tensor *src);
  * slot in [0, NV_SCRATCH_SLOTS).  Valid until the next call with the same slot. */
 #define NV_SCRATCH_SLOTS 8
 float *nv_scratch(int slot, size_t nfloats);
+/* nv_scratch for kernels that cannot fail (their callers reserve the scratch beforehand):
+ * on failure it prints "nnvis: <who>: <error>" and aborts. */
+float *nv_scratch_or_die(int slot, size_t nfloats, const char *who);
 /* Frees the buffer cache and the scratch buffers, and stops caching and the allocation-miss
  * hook: called when the host closes (tensors freed after it go straight back to the system). */
 void nv_shutdown(void);

@@ -404,6 +404,15 @@ float *nv_scratch(int slot, size_t nfloats) {
   return scratch_buf[slot];
 }
 
+float *nv_scratch_or_die(int slot, size_t nfloats, const char *who) {
+  float *p = nv_scratch(slot, nfloats);
+  if (!p) {
+    fprintf(stderr, "nnvis: %s: %s\n", who, nv_last_error());
+    abort();
+  }
+  return p;
+}
+
 void nv_shutdown(void) {
   nv_set_alloc_miss_hook(NULL, NULL);   /* the host that collected on misses is going away */
   nv_cache_config(0);                   /* frees the cache; later frees bypass it */

@@ -23,7 +23,6 @@
 #include "nn_kernels.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +74,7 @@ typedef struct {
   const float *bias;          /* CO or NULL */
   int n, c, h, w, co, oh, ow, ph, pw;
   int th, tw;                 /* tile rows and columns per sample */
-  int rows_per_block, nblocks, relu, accumulate;
+  int rows_per_block, nblocks, threads, relu, accumulate;
   float *work;                /* per thread: V, M and a row buffer */
   size_t work_floats;
   int next_block;             /* shared */
@@ -216,28 +215,25 @@ static void *worker(void *p) {
   return NULL;
 }
 
-static float *scratch_or_die(int slot, size_t n) {
-  float *p = nv_scratch(slot, n);
-  if (!p) {
-    fprintf(stderr, "nnvis: conv2d (winograd): %s\n", nv_last_error());
-    abort();
-  }
-  return p;
-}
-
 /* Tile rows per block: about BLOCK_TILES tiles (fewer tiles repack U_k too often: at 28
  * tiles a block, OpenBLAS' packing took half the gemms' time). */
 #ifndef BLOCK_TILES
 #define BLOCK_TILES 256
 #endif
 
-static void plan(wjob *j, int threads) {
+/* From n, c, co, oh, ow: the tiles, the threads (BLAS' count, at most one per block) and the
+ * blocks they share, and each thread's workspace. */
+static void plan(wjob *j) {
+  int blas = nv_blas_threads(), threads = blas < 1 ? 1 : blas > MAX_THREADS ? MAX_THREADS : blas;
+  j->th = (j->oh + 1) / 2;
+  j->tw = (j->ow + 1) / 2;
   int R = j->n * j->th;
   int rb = (BLOCK_TILES + j->tw - 1) / j->tw;
   int per_thread = (R + threads - 1) / threads;   /* every thread gets a block */
   if (rb > per_thread) rb = per_thread;
   j->rows_per_block = rb;
   j->nblocks = (R + rb - 1) / rb;
+  j->threads = threads > j->nblocks ? j->nblocks : threads;
   j->work_floats = ((size_t)16 * (j->c + j->co) * rb * j->tw + 4 * (size_t)(2 * j->tw + 2) + 16 * (size_t)j->tw +
                     15) & ~(size_t)15;
 }
@@ -249,12 +245,9 @@ static void winograd_run(float *out, const float *in, const float *U, const floa
   wjob j = {.in = in, .out = out, .U = U, .bias = bias, .n = n, .c = c, .h = h, .w = w, .co = co,
             .oh = h + 2 * ph - 2, .ow = w + 2 * pw - 2, .ph = ph, .pw = pw, .relu = relu,
             .accumulate = accumulate};
-  j.th = (j.oh + 1) / 2;
-  j.tw = (j.ow + 1) / 2;
-  int blas = nv_blas_threads(), threads = blas < 1 ? 1 : blas > MAX_THREADS ? MAX_THREADS : blas;
-  plan(&j, threads);
-  if (threads > j.nblocks) threads = j.nblocks;
-  j.work = scratch_or_die(SLOT_WORK, j.work_floats * threads);
+  plan(&j);
+  const int blas = nv_blas_threads(), threads = j.threads;
+  j.work = nv_scratch_or_die(SLOT_WORK, j.work_floats * threads, "conv2d (winograd)");
   pthread_mutex_init(&j.lock, NULL);
   wthread ts[MAX_THREADS];
   pthread_t tid[MAX_THREADS];
@@ -334,7 +327,7 @@ static const float *kernels(const float *w, int cout, int cin, int flip, const n
       return U;
     }
   }
-  float *U = scratch_or_die(SLOT_U, n);    /* unnamed, too big to keep, or out of memory */
+  float *U = nv_scratch_or_die(SLOT_U, n, "conv2d (winograd)");    /* unnamed, too big to keep, or out of memory */
   transform_weights(U, w, cout, cin, flip);
   return U;
 }
@@ -353,16 +346,12 @@ void nv_winograd_backward_input(float *din, const float *dout, const float *weig
 
 /* Scratch the Winograd path needs, reserved before anything else is allocated. */
 int nv_winograd_scratch(const nv_conv2d_shape *s, int backward) {
-  int blas = nv_blas_threads(), threads = blas < 1 ? 1 : blas > MAX_THREADS ? MAX_THREADS : blas;
   if (!nv_scratch(SLOT_U, (size_t)16 * s->cout * s->cin)) return 0;
-  for (int pass = 0; pass < 1 + !!backward; pass++) {
-    wjob j = {.n = s->n, .c = pass ? s->cout : s->cin, .co = pass ? s->cin : s->cout};
-    int oh = pass ? s->h : s->oh, ow = pass ? s->w : s->ow;
-    j.th = (oh + 1) / 2;
-    j.tw = (ow + 1) / 2;
-    plan(&j, threads);
-    int t = threads > j.nblocks ? j.nblocks : threads;
-    if (!nv_scratch(SLOT_WORK, j.work_floats * t)) return 0;
+  for (int pass = 0; pass < 1 + !!backward; pass++) {   /* the forward, then the input gradient */
+    wjob j = {.n = s->n, .c = pass ? s->cout : s->cin, .co = pass ? s->cin : s->cout,
+              .oh = pass ? s->h : s->oh, .ow = pass ? s->w : s->ow};
+    plan(&j);
+    if (!nv_scratch(SLOT_WORK, j.work_floats * j.threads)) return 0;
   }
   return 1;
 }
