@@ -96,7 +96,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	$(SAN_ENV) busted --lua=$(LUA) -o spec/summary_output.lua spec
+	$(SAN_ENV) NNVIS_REQUIRE_DEPS=1 busted --lua=$(LUA) -o spec/summary_output.lua spec
 
 demo: deps
 	@$(MAKE) --no-print-directory all

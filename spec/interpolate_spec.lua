@@ -42,7 +42,7 @@ describe("nv.interpolate with scale_factor", function()
     end
   end)
 
-  local it_torch = have_torch and it or pending
+  local it_torch = H.it_if(have_torch, "python3-torch")
   it_torch("equals PyTorch's F.interpolate for nearest and bilinear, up and down, per axis", function()
     local cases = { { 0.6, 0.6 }, { 1.7, 2.3 }, { 0.5, 2.0 }, { 1.2, 1.2 }, { 3.0, 0.4 } }
     local script = os.tmpname()

@@ -94,7 +94,7 @@ p:close()
 
 describe("ONNX's node tests", function()
   if #names == 0 then
-    pending("libonnx-testdata is not installed (apt-get install libonnx-testdata)")
+    require("helpers").missing("libonnx-testdata is not installed (apt-get install libonnx-testdata)")
     return
   end
 

@@ -304,7 +304,7 @@ end)
 describe("a torchvision ResNet-18 exported by torch.onnx.export", function()
   local have_torch = H.sh("/usr/bin/python3 -c 'import torch, torchvision'")
   if not have_torch then
-    pending("needs python3-torch and python3-torchvision to export the model")
+    H.missing("needs python3-torch and python3-torchvision to export the model")
     return
   end
   local dir = os.tmpname()

@@ -147,7 +147,7 @@ describe("nv.image.preprocess", function()
   end)
 
   local torch = have("/usr/bin/python3 -c 'import torch, torchvision'")
-  local it_torch = torch and it or pending
+  local it_torch = H.it_if(torch, "python3-torch and python3-torchvision")
   it_torch("agrees with torchvision's Resize, CenterCrop, ToTensor, Normalize on a JPEG (needs python3-torchvision)", function()
     local bin = os.tmpname()
     local py = [[

@@ -134,7 +134,7 @@ describe("nv.report", function()
     end
 
     it("renders the sections with their images decoded, and a click on a layer opens its section", function()
-      if not have_chromium() then pending("Debian's chromium is not installed (make deps installs it)") return end
+      if not have_chromium() then H.missing("Debian's chromium is not installed (make deps installs it)") return end
       os.execute("mkdir -p " .. dir)
       -- the page as saved, plus a probe that records what the browser decoded and where a
       -- click on the diagram's node of layer 3 leads
