@@ -25,7 +25,7 @@ SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -ldnnl -lgomp -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
@@ -33,7 +33,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            libreadline-dev tmux
 DEB_PKGS += chromium
 DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
-DEB_PKGS += libcairo2-dev fonts-dejavu-core
+DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
@@ -140,7 +140,7 @@ fuzz-build:
 	@for r in $(FUZZ_READERS); do \
 	  R=$$(echo $$r | tr a-z A-Z); \
 	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \
-	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lz -ldl -lm -lpthread || exit 1; \
+	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -ldnnl -lgomp -lz -ldl -lm -lpthread || exit 1; \
 	done
 
 clean:

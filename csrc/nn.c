@@ -52,7 +52,7 @@ static nv_weight_id weight_id(const nv_tensor *w, const nv_tensor *wc) {
 }
 
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
-                     const int dil[2], int groups, int relu) {
+                     const int dil[2], int groups, int relu, nv_tensor *add) {
   char a[200], c[200];
   int ub;
   if (w->ndim != 4)
@@ -75,19 +75,27 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
                        .cout = (int)w->size[0], .kh = (int)w->size[2], .kw = (int)w->size[3],
                        .sh = stride[0], .sw = stride[1], .ph = pad[0], .pw = pad[1],
                        .dh = dil[0], .dw = dil[1], .groups = groups};
-  nv_tensor *in0[3] = {x0, w, b};
-  if (relu && nv_needs_grad(3, in0))   /* the graph would need the output before its ReLU */
-    return nv_seterr("conv2d: relu = true is for inference; call it under nv.no_grad"), NULL;
+  nv_tensor *in0[4] = {x0, w, b, add};
+  if ((relu || add) && nv_needs_grad(4, in0))   /* the graph would need the plain output */
+    return nv_seterr("conv2d: %s is for inference; call it under nv.no_grad", relu ? "relu = true" : "add"), NULL;
   if (!nv_conv2d_init(&s) || !nv_conv2d_scratch(&s, 0)) return NULL;
+  if (add) {   /* the residual: the output's own shape */
+    int ok = add->ndim == x0->ndim && add->size[add->ndim - 3] == s.cout && add->size[add->ndim - 2] == s.oh &&
+             add->size[add->ndim - 1] == s.ow && (add->ndim == 3 || add->size[0] == s.n);
+    if (!ok)
+      return nv_seterr("conv2d: add %s must have the output's shape (%d,%d,%d,%d)", shp(a, sizeof a, add), s.n,
+                       s.cout, s.oh, s.ow), NULL;
+  }
   nv_tensor *x = batched("conv2d", x0, &ub);
   if (!x) return NULL;
   nv_tensor *xc = nv_contiguous_data(x), *wc = xc ? nv_contiguous_data(w) : NULL;
   nv_tensor *bc = wc && b ? nv_contiguous_data(b) : NULL;
+  nv_tensor *ac = wc && (bc || !b) && add ? nv_contiguous_data(add) : NULL;
   int64_t osz[4] = {s.n, s.cout, s.oh, s.ow};
-  nv_tensor *o = wc && (bc || !b) ? nv_empty(4, osz) : NULL;
-  nv_conv2d_extra ex = {.wid = weight_id(w, wc), .relu = relu};
+  nv_tensor *o = wc && (bc || !b) && (ac || !add) ? nv_empty(4, osz) : NULL;
+  nv_conv2d_extra ex = {.wid = weight_id(w, wc), .relu = relu, .add = ac ? nv_data(ac) : NULL};
   if (o) nv_conv2d_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex);
-  nv_release(xc); nv_release(wc); nv_release(bc);
+  nv_release(xc); nv_release(wc); nv_release(bc); nv_release(ac);
   nv_tensor *in[3] = {x, w, b};
   if (o && nv_needs_grad(3, in)) {
     nv_node *n = node_for(NV_OP_CONV2D, b ? 3 : 2, in);

@@ -67,10 +67,11 @@ int nv_conv2d_init(nv_conv2d_shape *s);
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward);
 /* Optional extras of a convolution.  wid names the weight's values (the storage's uid, its
  * version and the weight's offset in it; uid 0 = unnamed): the Winograd path keeps the
- * transformed kernels of named weights and reuses them while the version stays.  relu:
- * the output is max(0, .) (inference only: the graph needs the plain output). */
+ * transformed kernels of named weights and reuses them while the version stays.  add: a
+ * (N,Cout,OH,OW) buffer added to the output (a residual), or NULL.  relu: the output is
+ * max(0, . + add) (both inference only: the graph needs the plain output). */
 typedef struct nv_weight_id { uint64_t uid; int64_t version, off; } nv_weight_id;
-typedef struct nv_conv2d_extra { nv_weight_id wid; int relu; } nv_conv2d_extra;
+typedef struct nv_conv2d_extra { nv_weight_id wid; int relu; const float *add; } nv_conv2d_extra;
 /* out (N,Cout,OH,OW) = conv2d(in (N,Cin,H,W), weight, bias or NULL); ex may be NULL. */
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
@@ -91,6 +92,27 @@ void nv_winograd_backward_input(float *din, const float *dout, const float *weig
 void nv_winograd_forget(uint64_t uid);
 size_t nv_winograd_cache_bytes(void);
 extern size_t nv_winograd_cache_limit;
+/* Convolutions on oneDNN (onednn.c), which nv_conv2d_forward and nv_conv2d_backward try
+ * first unless nv_conv_onednn = 0 (nv.config{onednn = false}); each returns 1 when it did
+ * the work, 0 when oneDNN has no primitive for it (then the built-in kernels run).  The
+ * backward ones accumulate, like nv_conv2d_backward. */
+extern int nv_conv_onednn;
+int nv_onednn_scratch(const nv_conv2d_shape *s, int backward);
+int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
+                      const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
+int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,
+                            const nv_weight_id *wid);
+int nv_onednn_backward_weights(float *dweight, float *dbias, const float *dout, const float *in,
+                               const nv_conv2d_shape *s);
+/* the implementation oneDNN chose for kind 0 forward, 1 input gradient, 2 weight gradient
+ * (e.g. "brg:avx512_core"), or NULL */
+const char *nv_onednn_impl(const nv_conv2d_shape *s, int kind);
+/* the reordered weights kept (bytes), and dropping them: of storage uid, or all (uid 0,
+ * which also releases the primitives) */
+size_t nv_onednn_cache_bytes(void);
+void nv_onednn_forget(uint64_t uid);
+extern size_t nv_onednn_cache_limit;
+void nv_onednn_set_threads(int n);
 /* din (N,Cin,H,W), dweight (Cout,Cin/groups,KH,KW), dbias (Cout): each accumulated, each
  * may be NULL.  in is needed for dweight, weight for din. */
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,

@@ -85,8 +85,9 @@ typedef struct nv_tensor {
 } nv_tensor;
 
 /* fn(uid) is called as a storage is freed, and fn(0) at nv_shutdown: for caches of values
- * derived from storages (one hook; the Winograd kernel cache sets it). */
-void nv_set_storage_free_hook(void (*fn)(uint64_t uid));
+ * derived from storages (the Winograd kernels, oneDNN's reordered weights); adding a hook
+ * twice adds it once. */
+void nv_add_storage_free_hook(void (*fn)(uint64_t uid));
 
 nv_tensor *nv_retain(nv_tensor *t);          /* returns t */
 void nv_release(nv_tensor *t);               /* NULL-safe */

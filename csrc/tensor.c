@@ -234,14 +234,23 @@ static nv_storage *storage_new(int64_t n) {
   return s;
 }
 
-static void (*free_hook)(uint64_t);
-void nv_set_storage_free_hook(void (*fn)(uint64_t uid)) { free_hook = fn; }
+static void (*free_hooks[4])(uint64_t);
+void nv_add_storage_free_hook(void (*fn)(uint64_t uid)) {
+  for (int i = 0; i < 4; i++) {
+    if (free_hooks[i] == fn) return;
+    if (!free_hooks[i]) { free_hooks[i] = fn; return; }
+  }
+  abort(); /* more caches than slots: a programming error */
+}
+static void free_hook(uint64_t uid) {
+  for (int i = 0; i < 4 && free_hooks[i]; i++) free_hooks[i](uid);
+}
 
 static void storage_release(nv_storage *s) {
   if (!s || --s->refcount > 0) return;
   stats.storages--;
   stats.bytes -= s->n * (int64_t)sizeof(float);
-  if (free_hook) free_hook(s->uid);
+  if (free_hooks[0]) free_hook(s->uid);
   buffer_free(s->data, (size_t)(s->n ? s->n : 1) * sizeof(float));
   free(s);
 }
@@ -416,7 +425,7 @@ float *nv_scratch_or_die(int slot, size_t nfloats, const char *who) {
 void nv_shutdown(void) {
   nv_set_alloc_miss_hook(NULL, NULL);   /* the host that collected on misses is going away */
   nv_cache_config(0);                   /* frees the cache; later frees bypass it */
-  if (free_hook) free_hook(0);
+  free_hook(0);
   for (int k = 0; k < NV_SCRATCH_SLOTS; k++) {
     free(scratch_buf[k]);
     scratch_buf[k] = NULL;

@@ -323,7 +323,7 @@ static const float *kernels(const float *w, int cout, int cin, int flip, const n
       transform_weights(U, w, cout, cin, flip);
       cache[ncache++] = (uentry){.id = *wid, .flip = flip, .cout = cout, .cin = cin, .U = U, .used = ++tick};
       cache_bytes += bytes;
-      nv_set_storage_free_hook(nv_winograd_forget);
+      nv_add_storage_free_hook(nv_winograd_forget);
       return U;
     }
   }

@@ -29,6 +29,7 @@ external_dependencies = {
    READLINE = { header = "readline/readline.h" },
    CAIRO = { header = "cairo/cairo.h" },   -- figures: Cairo with fontconfig/FreeType (fonts-dejavu-core)
    FONTCONFIG = { header = "fontconfig/fontconfig.h" },
+   DNNL = { header = "oneapi/dnnl/dnnl.h" },   -- convolutions: oneDNN (libdnnl-dev), JIT-compiled for the CPU at run time
 }
 build = {
    type = "make",

@@ -84,12 +84,12 @@ describe("im2col / col2im on two threads", function()
       local y1 = nv.conv2d(x:narrow(1, 1, 1), w, nil, { padding = 1, stride = 2 })
       return y, gx, gw, y1
     end
-    for _, wino in ipairs { false, true } do  -- im2col's threads, then Winograd's
-      nv.config { threads = 1, winograd = wino }
+    for _, wino in ipairs { false, true, "onednn" } do  -- im2col's threads, Winograd's, oneDNN's
+      nv.config { threads = 1, winograd = wino == true, onednn = wino == "onednn" }
       local a = { run() }
       nv.config { threads = 2 }
       local b = { run() }
-      nv.config { threads = before, winograd = true }
+      nv.config { threads = before, winograd = true, onednn = true }
       for i = 1, 4 do H.close(b[i], a[i], 1e-3 * a[i]:abs():max():item()) end
     end
   end)

@@ -11,6 +11,18 @@ function H.maxdiff(a, b)
   return (a - b):abs():max():item()
 end
 
+--- f() with nv.config(opts) in force, the settings before restored after (also on error);
+--- returns f's results
+function H.with_config(opts, f)
+  local before, was = nv.config(), {}
+  for k in pairs(opts) do was[k] = before[k] end
+  nv.config(opts)
+  local r = table.pack(pcall(f))
+  nv.config(was)
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
 --- asserts that two tensors agree to tol (absolute + relative)
 function H.close(a, b, tol, msg)
   tol = tol or 1e-5

@@ -1,19 +1,12 @@
--- 3x3 stride-1 convolutions with 16 or more channels each way run by Winograd's F(2x2, 3x3)
--- (csrc/winograd.c): the same values as im2col's direct sums (to rounding), forward and
+-- With oneDNN off (nv.config{onednn = false}), 3x3 stride-1 convolutions with 16 or more
+-- channels each way run by Winograd's F(2x2, 3x3) (csrc/winograd.c): the same values as im2col's direct sums (to rounding), forward and
 -- input gradient, with bias, the fused ReLU, every padding up to 2, odd sizes and batches;
 -- its transformed kernels are kept per weight and follow in-place changes.
 local nv = require "nnvis"
 local core = require "nnvis.core"
 local H = require "helpers"
 
-local function with(on, f)
-  local was = nv.config().winograd
-  nv.config { winograd = on }
-  local ok, a, b = pcall(f)
-  nv.config { winograd = was }
-  if not ok then error(a, 0) end
-  return a, b
-end
+local function with(on, f) return H.with_config({ winograd = on }, f) end
 
 -- forward and input gradient of sum(conv(x) * g)
 local function run(x, w, b, opts)
@@ -31,6 +24,10 @@ local function rel(a, b)
 end
 
 describe("Winograd F(2x2, 3x3) convolution", function()
+  -- the built-in kernels run when oneDNN's are off
+  local onednn
+  setup(function() onednn = nv.config().onednn; nv.config { onednn = false } end)
+  teardown(function() nv.config { onednn = onednn } end)
   it("is on by default and can be turned off", function()
     assert.is_true(nv.config().winograd)
     with(false, function() assert.is_false(nv.config().winograd) end)

@@ -125,9 +125,8 @@ local conv_bn_relu = nn.conv_bn_relu
 
 function BasicBlock:forward(x)
   local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
-  out = conv_bn_relu(self.conv2, self.bn2, nil, out)
-  local identity = self.downsample and self.downsample(x) or x
-  return self.relu(out + identity)
+  return nn.conv_bn_add_relu(self.conv2, self.bn2, self.relu, out,
+    function() return self.downsample and self.downsample(x) or x end)
 end
 
 --- Bottleneck(inplanes, planes, stride, downsample): 1x1 -> 3x3 (stride) -> 1x1 (4 planes) + x
@@ -149,9 +148,8 @@ end
 function Bottleneck:forward(x)
   local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
   out = conv_bn_relu(self.conv2, self.bn2, self.relu, out)
-  out = conv_bn_relu(self.conv3, self.bn3, nil, out)
-  local identity = self.downsample and self.downsample(x) or x
-  return self.relu(out + identity)
+  return nn.conv_bn_add_relu(self.conv3, self.bn3, self.relu, out,
+    function() return self.downsample and self.downsample(x) or x end)
 end
 
 local ResNet = class("ResNet", nn.Module)

@@ -770,15 +770,19 @@ local function fusable_relu(m) return m and m.kind == "ReLU" and unhooked(m) end
 
 -- conv, then bn and relu when given, as one convolution: the output, or nil when they cannot
 -- be fused (a hook, a BatchNorm in training or without running statistics, an odd input)
-local function fuse(conv, bn, relu, x)
-  if conv.kind ~= "Conv2d" or not unhooked(conv) or getmetatable(x) ~= core.tensor_mt or x:dim() ~= 4 then return nil end
-  if bn and not fusable_bn(bn, conv.out_channels) then return nil end
-  if relu and not fusable_relu(relu) then return nil end
-  if not bn and not relu then return nil end
+local function fusable(conv, bn, relu, x)
+  if conv.kind ~= "Conv2d" or not unhooked(conv) or getmetatable(x) ~= core.tensor_mt or x:dim() ~= 4 then return false end
+  if bn and not fusable_bn(bn, conv.out_channels) then return false end
+  if relu and not fusable_relu(relu) then return false end
+  return true
+end
+
+local function fuse(conv, bn, relu, x, add)
+  if not fusable(conv, bn, relu, x) or (not bn and not relu and not add) then return nil end
   local w, b = conv.weight, conv.bias
   if bn then w, b = folded(conv, bn) end
   local ok, y = pcall(core.conv2d, x, w, b, { stride = conv.stride, padding = conv.padding, dilation = conv.dilation,
-    groups = conv.groups, relu = relu and true or false })
+    groups = conv.groups, relu = relu and true or false, add = add })
   if not ok then return nil end   -- let the modules raise their own errors
   return y
 end
@@ -808,6 +812,26 @@ function nn.conv_bn_relu(conv, bn, relu, x)
   if bn then y = bn(y) end
   if relu then y = relu(y) end
   return y
+end
+
+--- nn.conv_bn_add_relu(conv, bn, relu, x, residual): relu(bn(conv(x)) + residual()), for a
+--- residual block's last convolution; residual is a function giving the tensor to add (run
+--- after bn, as written, unless the four fuse: then it runs first and the addition and the
+--- ReLU happen in the convolution's epilogue).  bn and relu may be nil.
+function nn.conv_bn_add_relu(conv, bn, relu, x, residual)
+  if not conv.training and not core.is_grad_enabled() and fusable(conv, bn, relu, x) then
+    local r = residual()
+    local y = fuse(conv, bn, relu, x, r)
+    if y then return y end
+    y = conv(x)
+    if bn then y = bn(y) end
+    y = y + r
+    return relu and relu(y) or y
+  end
+  local y = conv(x)
+  if bn then y = bn(y) end
+  y = y + residual()
+  return relu and relu(y) or y
 end
 
 function Sequential:forward(x)
