@@ -22,9 +22,11 @@
  * Nothing here fails the caller: when oneDNN has no primitive for a geometry (or cannot be
  * set up at all) the functions return 0 and conv.c computes the convolution itself.
  */
+#define _GNU_SOURCE
 #include "nv.h"
 #include "nn_kernels.h"
 
+#include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,10 @@ void nv_onednn_set_threads(int n) {
 static int init(void) {
   if (state) return state > 0;
   state = -1;
+  /* oneDNN's OpenMP threads outlive every call, parked inside libgomp: when Lua unloads the
+   * core (at lua_close), libgomp and libdnnl stay mapped under them */
+  static const char *const pinned[] = {"libgomp.so.1", "libdnnl.so.2"};
+  for (int i = 0; i < 2; i++) dlopen(pinned[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return 0;
   if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
     dnnl_engine_destroy(engine);
