@@ -121,7 +121,7 @@ static int conv_geometry(lua_State *L, nv_tensor *w, int stride[2], int pad[2], 
 
 /* conv2d(x, w [, b] [, {stride, padding, dilation, groups, relu, add}]) */
 static int l_conv2d(lua_State *L) {
-  static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", "add", NULL};
+  static const char *const known[] = {"stride", "padding", "dilation", "groups", "relu", "add", "channels_last", NULL};
   nv_tensor *x = T(1), *w = T(2), *b = opt_tensor(L, 3);
   nv_lua_checkopts(L, 4, "conv2d", known);
   /* relu = true: the output's ReLU in the convolution's epilogue (inference only: no graph) */
@@ -141,7 +141,12 @@ static int l_conv2d(lua_State *L) {
   }
   int stride[2], pad[2], dil[2];
   int groups = conv_geometry(L, w, stride, pad, dil);
-  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups, relu, add);
+  /* channels_last = true: the output laid out (N,H,W,C) in memory, as oneDNN's convolutions
+   * read and write fastest (inference only) */
+  int channels_last = nv_lua_optflag(L, 4, "channels_last", 0);
+  if (channels_last && nv_grad_enabled())
+    return luaL_error(L, "conv2d: channels_last = true is for inference; call it under nv.no_grad");
+  nv_tensor *y = nv_conv2d(x, w, b, stride, pad, dil, groups, relu, add, channels_last);
   return PUSH(y, "conv2d");
 }
 

@@ -51,8 +51,24 @@ static nv_weight_id weight_id(const nv_tensor *w, const nv_tensor *wc) {
   return wc == w ? (nv_weight_id){w->st->uid, w->st->version, w->off} : (nv_weight_id){0};
 }
 
+/* (N,C,H,W) laid out as (N,H,W,C) in memory */
+static int is_nhwc(const nv_tensor *t) {
+  if (t->ndim != 4) return 0;
+  const int64_t *z = t->size, *st = t->stride;
+  return st[1] == 1 && st[3] == z[1] && st[2] == z[3] * z[1] && st[0] == z[2] * z[3] * z[1];
+}
+
+/* a convolution's output, (N,Cout,OH,OW), NCHW or channels-last in memory */
+static nv_tensor *conv_out(const nv_conv2d_shape *s, int nhwc) {
+  if (!nhwc) return nv_empty(4, (int64_t[4]){s->n, s->cout, s->oh, s->ow});
+  nv_tensor *t = nv_empty(4, (int64_t[4]){s->n, s->oh, s->ow, s->cout});
+  nv_tensor *v = t ? nv_permute(t, (int[4]){0, 3, 1, 2}) : NULL;
+  nv_release(t);
+  return v;
+}
+
 nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
-                     const int dil[2], int groups, int relu, nv_tensor *add) {
+                     const int dil[2], int groups, int relu, nv_tensor *add, int channels_last) {
   char a[200], c[200];
   int ub;
   if (w->ndim != 4)
@@ -88,13 +104,32 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   }
   nv_tensor *x = batched("conv2d", x0, &ub);
   if (!x) return NULL;
-  nv_tensor *xc = nv_contiguous_data(x), *wc = xc ? nv_contiguous_data(w) : NULL;
+  /* channels-last activations go to oneDNN as they are (inference only); the output is
+   * channels-last when asked for */
+  const int direct = nv_conv_onednn && !nv_needs_grad(4, in0);
+  const int layout = (direct && is_nhwc(x) ? NV_IN_NHWC : 0) | (direct && channels_last ? NV_OUT_NHWC : 0) |
+                     (direct && add && is_nhwc(add) ? NV_ADD_NHWC : 0);
+  nv_tensor *xc = layout & NV_IN_NHWC ? nv_retain(x) : nv_contiguous_data(x), *wc = xc ? nv_contiguous_data(w) : NULL;
   nv_tensor *bc = wc && b ? nv_contiguous_data(b) : NULL;
-  nv_tensor *ac = wc && (bc || !b) && add ? nv_contiguous_data(add) : NULL;
-  int64_t osz[4] = {s.n, s.cout, s.oh, s.ow};
-  nv_tensor *o = wc && (bc || !b) && (ac || !add) ? nv_empty(4, osz) : NULL;
-  nv_conv2d_extra ex = {.wid = weight_id(w, wc), .relu = relu, .add = ac ? nv_data(ac) : NULL};
-  if (o) nv_conv2d_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex);
+  nv_tensor *ac = wc && (bc || !b) && add ? (layout & NV_ADD_NHWC ? nv_retain(add) : nv_contiguous_data(add)) : NULL;
+  nv_tensor *o = wc && (bc || !b) && (ac || !add) ? conv_out(&s, layout & NV_OUT_NHWC) : NULL;
+  nv_conv2d_extra ex = {.wid = weight_id(w, wc), .relu = relu, .add = ac ? nv_data(ac) : NULL, .layout = layout};
+  if (o && !(layout && nv_onednn_forward(nv_data(o), nv_data(xc), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex))) {
+    /* the built-in kernels, on NCHW copies */
+    nv_tensor *xn = layout & NV_IN_NHWC ? nv_contiguous(xc) : nv_retain(xc);
+    nv_tensor *an = ac && (layout & NV_ADD_NHWC) ? nv_contiguous(ac) : nv_retain(ac);
+    nv_tensor *on = layout & NV_OUT_NHWC ? conv_out(&s, 0) : nv_retain(o);
+    ex.layout = 0;
+    ex.add = an ? nv_data(an) : NULL;
+    if (xn && (an || !ac) && on) {
+      nv_conv2d_forward(nv_data(on), nv_data(xn), nv_data(wc), bc ? nv_data(bc) : NULL, &s, &ex);
+      if (on != o) nv_copy_into(o, on);
+    } else {
+      nv_release(o);
+      o = NULL;
+    }
+    nv_release(xn); nv_release(an); nv_release(on);
+  }
   nv_release(xc); nv_release(wc); nv_release(bc); nv_release(ac);
   nv_tensor *in[3] = {x, w, b};
   if (o && nv_needs_grad(3, in)) {

@@ -71,7 +71,10 @@ int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward);
  * (N,Cout,OH,OW) buffer added to the output (a residual), or NULL.  relu: the output is
  * max(0, . + add) (both inference only: the graph needs the plain output). */
 typedef struct nv_weight_id { uint64_t uid; int64_t version, off; } nv_weight_id;
-typedef struct nv_conv2d_extra { nv_weight_id wid; int relu; const float *add; } nv_conv2d_extra;
+typedef struct nv_conv2d_extra { nv_weight_id wid; int relu; const float *add; int layout; } nv_conv2d_extra;
+/* layout bits: the input, the output or the residual is channels-last, (N,H,W,C) in memory
+ * (oneDNN only: nv_onednn_forward; nv_conv2d_forward needs them all NCHW, layout 0) */
+enum { NV_IN_NHWC = 1, NV_OUT_NHWC = 2, NV_ADD_NHWC = 4 };
 /* out (N,Cout,OH,OW) = conv2d(in (N,Cin,H,W), weight, bias or NULL); ex may be NULL. */
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex);

@@ -8,7 +8,7 @@
 #include "ops.h"
 
 nv_tensor *nv_conv2d(nv_tensor *x, nv_tensor *w, nv_tensor *b, const int stride[2], const int pad[2],
-                     const int dil[2], int groups, int relu, nv_tensor *add);
+                     const int dil[2], int groups, int relu, nv_tensor *add, int channels_last);
 nv_tensor *nv_max_pool2d(nv_tensor *x, const int k[2], const int stride[2], const int pad[2],
                          const int dil[2], int ceil_mode);
 nv_tensor *nv_avg_pool2d(nv_tensor *x, const int k[2], const int stride[2], const int pad[2],

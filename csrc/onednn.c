@@ -45,6 +45,7 @@ static int state; /* 0 untried, 1 ready, -1 unavailable */
 
 typedef struct {
   int kind, bias, relu, add;
+  int in_nhwc, out_nhwc, add_nhwc;  /* channels-last buffers (forward only) */
   nv_conv2d_shape s;
 } pkey;
 
@@ -54,7 +55,8 @@ typedef struct {
   int arg[3];                       /* the oneDNN argument of in0, in1, out */
   dnnl_memory_desc_t plain[3], internal[3];
   dnnl_primitive_t reorder[3];      /* in0, in1: plain -> internal; out: internal -> plain */
-  dnnl_primitive_t reorder_add;     /* the residual, plain -> the output's internal layout */
+  dnnl_primitive_t reorder_add;     /* the residual, its layout -> the output's (NULL: the same) */
+  dnnl_memory_desc_t add_md;        /* the residual's layout */
   dnnl_memory_t user[3], mem[3];    /* plain and internal memory objects, no buffers of their own */
   dnnl_memory_t bias, dbias;
   uint64_t used;
@@ -145,7 +147,8 @@ size_t nv_onednn_cache_bytes(void) { return wbytes; }
 
 static int key_eq(const pkey *a, const pkey *b) {
   const nv_conv2d_shape *x = &a->s, *y = &b->s;
-  return a->kind == b->kind && a->bias == b->bias && a->relu == b->relu && a->add == b->add && x->n == y->n && x->cin == y->cin &&
+  return a->kind == b->kind && a->bias == b->bias && a->relu == b->relu && a->add == b->add &&
+         a->in_nhwc == b->in_nhwc && a->out_nhwc == b->out_nhwc && a->add_nhwc == b->add_nhwc && x->n == y->n && x->cin == y->cin &&
          x->h == y->h && x->w == y->w && x->cout == y->cout && x->kh == y->kh && x->kw == y->kw && x->sh == y->sh &&
          x->sw == y->sw && x->ph == y->ph && x->pw == y->pw && x->dh == y->dh && x->dw == y->dw &&
          x->groups == y->groups;
@@ -155,14 +158,20 @@ static int key_eq(const pkey *a, const pkey *b) {
 
 /* The plain descriptors of a geometry: src (N,Cin,H,W), weights (G,COg,Cg,KH,KW) or
  * (Cout,Cin,KH,KW), bias (Cout), dst (N,Cout,OH,OW); `tag` any for the primitive's choice. */
-static int descs(const nv_conv2d_shape *s, int any, dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei,
+static int descs(const pkey *k, int any, dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei,
                  dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst) {
+  const nv_conv2d_shape *s = &k->s;
   const int G = s->groups;
   dnnl_dims_t sd = {s->n, s->cin, s->h, s->w}, dd = {s->n, s->cout, s->oh, s->ow}, bd = {s->cout};
   dnnl_dims_t wd = {s->cout, s->cin, s->kh, s->kw}, gd = {G, s->cout / G, s->cin / G, s->kh, s->kw};
+  /* a channels-last activation is taken as it is; an NCHW one is reordered into the
+   * primitive's choice */
   dnnl_format_tag_t act = any ? dnnl_format_tag_any : dnnl_nchw;
-  if (!OK(dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, act))) return 0;
-  if (!OK(dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, act))) return 0;
+  /* with one side channels-last, the primitive works channels-last on both: given one side
+   * only, oneDNN 2.6 found nothing but its reference kernel */
+  if (any && (k->in_nhwc || k->out_nhwc)) act = dnnl_nhwc;
+  if (!OK(dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, k->in_nhwc ? dnnl_nhwc : act))) return 0;
+  if (!OK(dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, k->out_nhwc ? dnnl_nhwc : act))) return 0;
   if (!OK(dnnl_memory_desc_init_by_tag(bias, 1, bd, dnnl_f32, dnnl_x))) return 0;
   if (G > 1) return OK(dnnl_memory_desc_init_by_tag(wei, 5, gd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw));
   return OK(dnnl_memory_desc_init_by_tag(wei, 4, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw));
@@ -210,7 +219,7 @@ static int mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md) {
 static pentry *build(const pkey *k) {
   const nv_conv2d_shape *s = &k->s;
   dnnl_memory_desc_t psrc, pwei, pb, pdst, asrc, awei, ab, adst;
-  if (!descs(s, 0, &psrc, &pwei, &pb, &pdst) || !descs(s, 1, &asrc, &awei, &ab, &adst)) return NULL;
+  if (!descs(k, 0, &psrc, &pwei, &pb, &pdst) || !descs(k, 1, &asrc, &awei, &ab, &adst)) return NULL;
   pentry *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->key = *k;
@@ -232,6 +241,8 @@ static pentry *build(const pkey *k) {
     const char *impl = NULL;
     if (OK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl)) && impl)
       snprintf(e->impl, sizeof e->impl, "%s", impl);
+    /* oneDNN's reference kernels are plain loops, far slower than the built-in ones */
+    if (strncmp(e->impl, "ref", 3) == 0) ok = 0;
     /* in0, in1, out, with their plain descriptors and the queries of the primitive's own */
     static const int args[KINDS][3] = {{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
                                        {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
@@ -255,7 +266,12 @@ static pentry *build(const pkey *k) {
         ok = i == 2 ? reorder_prim(&e->reorder[i], md, &e->plain[i], accumulate)
                     : reorder_prim(&e->reorder[i], &e->plain[i], md, 0);
     }
-    if (ok && k->add && e->reorder[2]) ok = reorder_prim(&e->reorder_add, &e->plain[2], &e->internal[2], 0);
+    if (ok && k->add) {   /* the residual goes where the convolution writes, in its layout */
+      dnnl_dims_t dd = {s->n, s->cout, s->oh, s->ow};
+      const dnnl_memory_desc_t *to = e->reorder[2] ? &e->internal[2] : &e->plain[2];
+      ok = OK(dnnl_memory_desc_init_by_tag(&e->add_md, 4, dd, dnnl_f32, k->add_nhwc ? dnnl_nhwc : dnnl_nchw));
+      if (ok && !dnnl_memory_desc_equal(&e->add_md, to)) ok = reorder_prim(&e->reorder_add, &e->add_md, to, 0);
+    }
     if (ok && k->bias) ok = k->kind == BWD_W ? mem(&e->dbias, &pb) : k->kind == FWD ? mem(&e->bias, &pb) : 1;
   }
   if (pd) dnnl_primitive_desc_destroy(pd);
@@ -270,9 +286,10 @@ static pentry *build(const pkey *k) {
 }
 
 /* The entry of a geometry, built on first use; NULL when oneDNN cannot do it. */
-static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int add) {
+static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int add, int layout) {
   if (!nv_conv_onednn || !init() || s->n < 1) return NULL;
-  pkey k = {.kind = kind, .bias = bias, .relu = relu, .add = add, .s = *s};
+  pkey k = {.kind = kind, .bias = bias, .relu = relu, .add = add, .s = *s, .in_nhwc = !!(layout & NV_IN_NHWC),
+            .out_nhwc = !!(layout & NV_OUT_NHWC), .add_nhwc = add && (layout & NV_ADD_NHWC)};
   for (int i = 0; i < nentries; i++)
     if (key_eq(&entries[i]->key, &k)) {
       entries[i]->used = ++tick;
@@ -351,15 +368,20 @@ static int run(pentry *e, const float *in0, const float *in1, float *out, const 
     float *buf = nv_scratch(SLOT_OUT, bytes_of(&e->internal[2]) / sizeof(float) + 1);
     if (!buf || !OK(dnnl_memory_set_data_handle(e->mem[2], buf))) return 0;
     mo = e->mem[2];
-    if (add) {   /* the sum post-op adds onto what the output holds */
-      dnnl_memory_t from = NULL;
-      int ok = OK(dnnl_memory_create(&from, &e->plain[2], engine, (void *)add)) && run_reorder(e->reorder_add, from, mo);
-      if (from) dnnl_memory_destroy(from);
-      if (!ok) return 0;
-    }
   } else {
     mo = e->user[2];
-    if (add && add != out) memcpy(out, add, bytes_of(&e->plain[2]));
+  }
+  if (add) {   /* the sum post-op adds onto what the output holds */
+    if (e->reorder_add) {
+      dnnl_memory_t from = NULL;
+      int ok = OK(dnnl_memory_create(&from, &e->add_md, engine, (void *)add)) && run_reorder(e->reorder_add, from, mo);
+      if (from) dnnl_memory_destroy(from);
+      if (!ok) return 0;
+    } else {
+      void *to = NULL;
+      if (!OK(dnnl_memory_get_data_handle(mo, &to))) return 0;
+      if (to != add) memcpy(to, add, bytes_of(&e->add_md));
+    }
   }
   dnnl_exec_arg_t a[4] = {{e->arg[0], m0}, {e->arg[1], m1}, {e->arg[2], mo}};
   int na = 3;
@@ -399,23 +421,23 @@ int nv_onednn_scratch(const nv_conv2d_shape *s, int backward) {
 
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  pentry *e = entry(FWD, s, bias != NULL, ex && ex->relu, ex && ex->add);
+  pentry *e = entry(FWD, s, bias != NULL, ex && ex->relu, ex && ex->add, ex ? ex->layout : 0);
   return e && run(e, in, weight, out, bias, NULL, ex ? ex->add : NULL, ex ? &ex->wid : NULL);
 }
 
 int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,
                             const nv_weight_id *wid) {
-  pentry *e = entry(BWD_DATA, s, 0, 0, 0);
+  pentry *e = entry(BWD_DATA, s, 0, 0, 0, 0);
   return e && run(e, dout, weight, din, NULL, NULL, NULL, wid);
 }
 
 int nv_onednn_backward_weights(float *dweight, float *dbias, const float *dout, const float *in,
                                const nv_conv2d_shape *s) {
-  pentry *e = entry(BWD_W, s, dbias != NULL, 0, 0);
+  pentry *e = entry(BWD_W, s, dbias != NULL, 0, 0, 0);
   return e && run(e, in, dout, dweight, NULL, dbias, NULL, NULL);
 }
 
 const char *nv_onednn_impl(const nv_conv2d_shape *s, int kind) {
-  pentry *e = kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0) : NULL;
+  pentry *e = kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0, 0) : NULL;
   return e ? e->impl : NULL;
 }

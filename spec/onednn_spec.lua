@@ -106,6 +106,60 @@ describe("oneDNN convolutions", function()
       "conv2d: add is for inference; call it under nv.no_grad")
   end)
 
+  it("read and write channels-last activations as they are, with the same values", function()
+    nv.manual_seed(17)
+    local x, w, b = nv.randn(2, 16, 9, 9), nv.randn(24, 16, 3, 3) * 0.1, nv.randn(24)
+    local w2 = nv.randn(8, 24, 3, 3) * 0.1
+    local r = nv.randn(2, 24, 9, 9)
+    nv.no_grad(function()
+      local want = nv.conv2d(x, w, b, { padding = 1, relu = true })
+      local y = nv.conv2d(x, w, b, { padding = 1, relu = true, channels_last = true })
+      assert.same({ 2, 24, 9, 9 }, y:shape())
+      assert.is_false(y:is_contiguous())
+      assert.same({ 24 * 81, 1, 9 * 24, 24 }, y:stride())   -- (N,H,W,C) in memory
+      assert(rel(y, want) < 1e-6)
+      -- a channels-last input and residual are read directly; the output is NCHW unless asked
+      local z = nv.conv2d(y, w2, nil, { padding = 1 })
+      assert.is_true(z:is_contiguous())
+      assert(rel(z, nv.conv2d(want, w2, nil, { padding = 1 })) < 1e-6)
+      local rc = nv.conv2d(x, w, b, { padding = 1, channels_last = true }) -- a channels-last residual
+      local got = nv.conv2d(x, w, b, { padding = 1, add = rc, relu = true })
+      local plain = nv.conv2d(x, w, b, { padding = 1 })
+      assert(rel(got, (plain + plain):relu()) < 1e-6)
+      -- the built-in kernels take over with oneDNN off
+      with(false, function()
+        local yo = nv.conv2d(y, w2, nil, { padding = 1, add = r:narrow(2, 1, 8), channels_last = true })
+        assert(rel(yo, nv.conv2d(want, w2, nil, { padding = 1 }) + r:narrow(2, 1, 8)) < 1e-6)
+      end)
+    end)
+    assert.has_error(function() nv.conv2d(x, w, b, { channels_last = true }) end,
+      "conv2d: channels_last = true is for inference; call it under nv.no_grad")
+  end)
+
+  it("pass channels-last outputs between an unhooked ResNet's blocks, NCHW out of a block alone", function()
+    nv.manual_seed(18)
+    local m = nv.models.resnet18 { num_classes = 10 }
+    m:eval()
+    local seen = {}
+    local real = core.conv2d
+    core.conv2d = function(x, w, b, opts)
+      if opts and opts.channels_last then seen[#seen + 1] = true end
+      return real(x, w, b, opts)
+    end
+    local ok, err = pcall(function()
+      nv.no_grad(function() m(nv.randn(1, 3, 64, 64)) end)
+      assert(#seen >= 16, "channels-last convolutions inside the network: " .. #seen)
+      local out = nv.no_grad(function() return m.layer1(nv.randn(1, 64, 16, 16)) end)
+      assert.is_true(out:is_contiguous(), "a block called on its own returns NCHW")
+      local h <close> = m.layer2:register_forward_hook(function() end)
+      local n = #seen
+      nv.no_grad(function() m(nv.randn(1, 3, 64, 64)) end)
+      assert(#seen - n <= 8, "a hooked network passes NCHW between its blocks")
+    end)
+    core.conv2d = real
+    assert(ok, err)
+  end)
+
   it("keep weights in their own layout, follow in-place changes and free them with the weight", function()
     core.onednn_cache(true)
     nv.manual_seed(14)

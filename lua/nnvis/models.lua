@@ -13,6 +13,7 @@
 local class = require "nnvis.class"
 local check_opts = require("nnvis.util").check_opts
 local nn = require "nnvis.nn"
+local core = require "nnvis.core"
 
 local M = {}
 
@@ -123,10 +124,16 @@ end
 
 local conv_bn_relu = nn.conv_bn_relu
 
+-- Inside an unhooked ResNet's forward the blocks pass their outputs on channels-last (oneDNN
+-- reads and writes that layout without reorders); a block called on its own, or any block
+-- of a hooked network, returns NCHW.  Inside a block, the first convolution's output goes
+-- only to the next convolution, so it is channels-last whenever it fuses.
+local chain = false
+
 function BasicBlock:forward(x)
-  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
+  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x, true)
   return nn.conv_bn_add_relu(self.conv2, self.bn2, self.relu, out,
-    function() return self.downsample and self.downsample(x) or x end)
+    function() return self.downsample and self.downsample(x) or x end, chain)
 end
 
 --- Bottleneck(inplanes, planes, stride, downsample): 1x1 -> 3x3 (stride) -> 1x1 (4 planes) + x
@@ -146,10 +153,10 @@ function Bottleneck:init(inplanes, planes, stride, downsample, conv_init)
 end
 
 function Bottleneck:forward(x)
-  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
-  out = conv_bn_relu(self.conv2, self.bn2, self.relu, out)
+  local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x, true)
+  out = conv_bn_relu(self.conv2, self.bn2, self.relu, out, true)
   return nn.conv_bn_add_relu(self.conv3, self.bn3, self.relu, out,
-    function() return self.downsample and self.downsample(x) or x end)
+    function() return self.downsample and self.downsample(x) or x end, chain)
 end
 
 local ResNet = class("ResNet", nn.Module)
@@ -188,10 +195,21 @@ function ResNet:init(block, layers, opts)
   self.fc = nn.Linear(512 * block.expansion, opts.num_classes or 1000, fc_init)
 end
 
+local function hooked(m)
+  for _, sub in m:named_modules() do
+    if #rawget(sub, "_hooks") > 0 or #rawget(sub, "_pre_hooks") > 0 then return true end
+  end
+  return false
+end
+
 function ResNet:forward(x)
   x = self.maxpool(conv_bn_relu(self.conv1, self.bn1, self.relu, x))
-  x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-  return self.fc(self.avgpool(x):flatten(2))
+  local was = chain
+  chain = not self.training and not core.is_grad_enabled() and not hooked(self)
+  local ok, y = pcall(function() return self.layer4(self.layer3(self.layer2(self.layer1(x)))) end)
+  chain = was
+  if not ok then error(y, 0) end
+  return self.fc(self.avgpool(y):flatten(2))
 end
 
 function ResNet:config()

@@ -777,12 +777,13 @@ local function fusable(conv, bn, relu, x)
   return true
 end
 
-local function fuse(conv, bn, relu, x, add)
+-- channels_last: the output laid out (N,H,W,C) in memory, for a convolution that reads it next
+local function fuse(conv, bn, relu, x, add, channels_last)
   if not fusable(conv, bn, relu, x) or (not bn and not relu and not add) then return nil end
   local w, b = conv.weight, conv.bias
   if bn then w, b = folded(conv, bn) end
   local ok, y = pcall(core.conv2d, x, w, b, { stride = conv.stride, padding = conv.padding, dilation = conv.dilation,
-    groups = conv.groups, relu = relu and true or false, add = add })
+    groups = conv.groups, relu = relu and true or false, add = add, channels_last = channels_last or false })
   if not ok then return nil end   -- let the modules raise their own errors
   return y
 end
@@ -795,17 +796,22 @@ local function fused_conv(list, i, x)
   local bn = fusable_bn(nxt, conv.out_channels) and nxt or nil
   local after = list[i + (bn and 2 or 1)]
   local relu = after and fusable_relu(after[2]) and after[2] or nil
-  local y = fuse(conv, bn, relu, x)
+  local used = 1 + (bn and 1 or 0) + (relu and 1 or 0)
+  -- a convolution next reads a channels-last input as it is (no reorder either side)
+  local nxt2 = list[i + used] and list[i + used][2]
+  local y = fuse(conv, bn, relu, x, nil, nxt2 and nxt2.kind == "Conv2d" and unhooked(nxt2))
   if not y then return nil end
-  return y, 1 + (bn and 1 or 0) + (relu and 1 or 0)
+  return y, used
 end
 
---- nn.conv_bn_relu(conv, bn, relu, x): relu(bn(conv(x))), bn and relu optional (nil), for
---- the forward of a user module; in eval mode without gradients, with none of the three
---- hooked, it runs as one convolution with the BatchNorm folded in (like a Sequential's).
-function nn.conv_bn_relu(conv, bn, relu, x)
+--- nn.conv_bn_relu(conv, bn, relu, x [, channels_last]): relu(bn(conv(x))), bn and relu
+--- optional (nil), for the forward of a user module; in eval mode without gradients, with
+--- none of the three hooked, it runs as one convolution with the BatchNorm folded in (like
+--- a Sequential's), and channels_last = true lays that output out (N,H,W,C) in memory, which
+--- the next convolution reads fastest (view() needs reshape() on it).
+function nn.conv_bn_relu(conv, bn, relu, x, channels_last)
   if not conv.training and not core.is_grad_enabled() then
-    local y = fuse(conv, bn, relu, x)
+    local y = fuse(conv, bn, relu, x, nil, channels_last)
     if y then return y end
   end
   local y = conv(x)
@@ -814,14 +820,15 @@ function nn.conv_bn_relu(conv, bn, relu, x)
   return y
 end
 
---- nn.conv_bn_add_relu(conv, bn, relu, x, residual): relu(bn(conv(x)) + residual()), for a
---- residual block's last convolution; residual is a function giving the tensor to add (run
---- after bn, as written, unless the four fuse: then it runs first and the addition and the
---- ReLU happen in the convolution's epilogue).  bn and relu may be nil.
-function nn.conv_bn_add_relu(conv, bn, relu, x, residual)
+--- nn.conv_bn_add_relu(conv, bn, relu, x, residual [, channels_last]): relu(bn(conv(x)) +
+--- residual()), for a residual block's last convolution; residual is a function giving the
+--- tensor to add (run after bn, as written, unless the four fuse: then it runs first and the
+--- addition and the ReLU happen in the convolution's epilogue).  bn and relu may be nil;
+--- channels_last as for nn.conv_bn_relu.
+function nn.conv_bn_add_relu(conv, bn, relu, x, residual, channels_last)
   if not conv.training and not core.is_grad_enabled() and fusable(conv, bn, relu, x) then
     local r = residual()
-    local y = fuse(conv, bn, relu, x, r)
+    local y = fuse(conv, bn, relu, x, r, channels_last)
     if y then return y end
     y = conv(x)
     if bn then y = bn(y) end
