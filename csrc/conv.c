@@ -101,7 +101,6 @@ static int batch_of(const nv_conv2d_shape *s) {
 }
 
 int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
-  if (!nv_onednn_scratch(s, backward)) return 0;
   if (nv_winograd_eligible(s)) {
     if (!nv_winograd_scratch(s, backward)) return 0;
     if (!backward) return 1;   /* the weight gradient still takes im2col's columns */

@@ -100,7 +100,6 @@ extern size_t nv_winograd_cache_limit;
  * the work, 0 when oneDNN has no primitive for it (then the built-in kernels run).  The
  * backward ones accumulate, like nv_conv2d_backward. */
 extern int nv_conv_onednn;
-int nv_onednn_scratch(const nv_conv2d_shape *s, int backward);
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
 int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,

@@ -54,8 +54,8 @@ nv_stats nv_get_stats(void);
 /* Freed storage buffers of 64 KiB and more are kept for reuse up to `limit` bytes in all
  * (default an eighth of physical memory, within 512 MiB..2 GiB); nv_cache_config(0) empties the cache.  nv_cache_bytes: what it holds. */
 void nv_cache_config(size_t limit);
-/* fn(ud) is called when big buffers keep missing the cache (about once per 16 MiB of fresh
- * allocations): a host with a garbage collector collects there, refilling the cache. */
+/* fn(ud) is called when big buffers keep missing the cache (once per 4 MiB of fresh
+ * allocations, or a quarter of the live bytes when more): a host with a garbage collector collects there, refilling the cache. */
 void nv_set_alloc_miss_hook(void (*fn)(void *), void *ud);
 size_t nv_cache_bytes(void);
 

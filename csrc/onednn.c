@@ -60,6 +60,7 @@ typedef struct {
   dnnl_memory_t user[3], mem[3];    /* plain and internal memory objects, no buffers of their own */
   dnnl_memory_t bias, dbias;
   uint64_t used;
+  int refused;                      /* oneDNN has only its reference kernel for this: not used */
   char impl[48];
 } pentry;
 
@@ -241,8 +242,18 @@ static pentry *build(const pkey *k) {
     const char *impl = NULL;
     if (OK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl)) && impl)
       snprintf(e->impl, sizeof e->impl, "%s", impl);
-    /* oneDNN's reference kernels are plain loops, far slower than the built-in ones */
-    if (strncmp(e->impl, "ref", 3) == 0) ok = 0;
+    /* oneDNN's reference kernels are plain loops, far slower than the built-in ones: the
+     * entry is kept, refused, so that the geometry is not tried again */
+    if (strncmp(e->impl, "ref", 3) == 0) {
+      if (pd) dnnl_primitive_desc_destroy(pd);
+      if (hint) dnnl_primitive_desc_destroy(hint);
+      if (po) dnnl_post_ops_destroy(po);
+      if (attr) dnnl_primitive_attr_destroy(attr);
+      dnnl_primitive_destroy(e->prim);
+      e->prim = NULL;
+      e->refused = 1;
+      return e;
+    }
     /* in0, in1, out, with their plain descriptors and the queries of the primitive's own */
     static const int args[KINDS][3] = {{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
                                        {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
@@ -293,7 +304,7 @@ static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int
   for (int i = 0; i < nentries; i++)
     if (key_eq(&entries[i]->key, &k)) {
       entries[i]->used = ++tick;
-      return entries[i];
+      return entries[i]->refused ? NULL : entries[i];
     }
   pentry *e = build(&k);
   if (!e) return NULL;
@@ -306,7 +317,7 @@ static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int
   }
   e->used = ++tick;
   entries[nentries++] = e;
-  return e;
+  return e->refused ? NULL : e;
 }
 
 static size_t bytes_of(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md); }
@@ -332,7 +343,6 @@ static dnnl_memory_t input(pentry *e, int i, const float *data, const nv_weight_
         w = &wcache[j];
     if (w) {
       fresh = w->id.version != wid->version;
-      w->id.version = wid->version;
     } else {
       while (nw && (nw == WCACHE_MAX || wbytes + bytes > nv_onednn_cache_limit)) {
         int lru = 0;
@@ -343,6 +353,7 @@ static dnnl_memory_t input(pentry *e, int i, const float *data, const nv_weight_
       float *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
       if (p) {
         wcache[nw] = (wentry){.id = *wid, .md = *md, .buf = p, .bytes = bytes};
+        wcache[nw].id.version = wid->version - 1;   /* not filled yet */
         w = &wcache[nw++];
         wbytes += bytes;
       }
@@ -353,9 +364,15 @@ static dnnl_memory_t input(pentry *e, int i, const float *data, const nv_weight_
     }
   }
   if (!buf) buf = nv_scratch(slot, bytes / sizeof(float) + 1);
-  if (!buf || !OK(dnnl_memory_set_data_handle(e->mem[i], buf))) return NULL;
-  if (fresh && !run_reorder(e->reorder[i], e->user[i], e->mem[i])) return NULL;
-  return e->mem[i];
+  int ok = buf && OK(dnnl_memory_set_data_handle(e->mem[i], buf)) &&
+           (!fresh || (run_reorder(e->reorder[i], e->user[i], e->mem[i]) && OK(dnnl_stream_wait(stream))));
+  for (int j = 0; j < nw; j++)   /* a kept copy holds this version only once it is written */
+    if (wcache[j].buf == buf) {
+      if (ok) wcache[j].id.version = wid->version;
+      else wdrop(j);
+      break;
+    }
+  return ok ? e->mem[i] : NULL;
 }
 
 /* Runs e on in0, in1 into out (overwritten for FWD, plus add when given; accumulated
@@ -401,22 +418,6 @@ static int run(pentry *e, const float *in0, const float *in1, float *out, const 
   if (db)
     for (int c = 0; c < e->key.s.cout; c++) dbias[c] += db[c];
   return 1;
-}
-
-static size_t up16(int64_t c) { return (size_t)((c + 15) & ~(int64_t)15); }
-
-/* Reserves the scratch a convolution may need, before anything else is allocated: blocked
- * layouts round channel counts (and groups) up to 16 at most. */
-int nv_onednn_scratch(const nv_conv2d_shape *s, int backward) {
-  if (!nv_conv_onednn) return 1;
-  const int G = s->groups;
-  size_t src = (size_t)s->n * up16(s->cin) * s->h * s->w, dst = (size_t)s->n * up16(s->cout) * s->oh * s->ow;
-  size_t wei = up16(G) * up16(s->cout / G) * up16(s->cin / G) * s->kh * s->kw;
-  size_t in0 = backward ? (src > dst ? src : dst) : src, in1 = backward ? (wei > dst ? wei : dst) : wei;
-  size_t out = backward ? (src > wei ? src : wei) : dst;
-  if (out < dst) out = dst;
-  return nv_scratch(SLOT_IN0, in0 + 16) && nv_scratch(SLOT_IN1, in1 + 16) && nv_scratch(SLOT_OUT, out + 16) &&
-         (!backward || nv_scratch(SLOT_BIAS, (size_t)s->cout));
 }
 
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,

@@ -822,22 +822,19 @@ end
 
 --- nn.conv_bn_add_relu(conv, bn, relu, x, residual [, channels_last]): relu(bn(conv(x)) +
 --- residual()), for a residual block's last convolution; residual is a function giving the
---- tensor to add (run after bn, as written, unless the four fuse: then it runs first and the
---- addition and the ReLU happen in the convolution's epilogue).  bn and relu may be nil;
---- channels_last as for nn.conv_bn_relu.
+--- tensor to add.  In eval mode without gradients, with none of the three hooked, residual
+--- runs first and the addition and the ReLU happen in the convolution's epilogue; with only
+--- relu hooked, conv and bn still run as one.  bn and relu may be nil; channels_last as for
+--- nn.conv_bn_relu.
 function nn.conv_bn_add_relu(conv, bn, relu, x, residual, channels_last)
   if not conv.training and not core.is_grad_enabled() and fusable(conv, bn, relu, x) then
     local r = residual()
     local y = fuse(conv, bn, relu, x, r, channels_last)
     if y then return y end
-    y = conv(x)
-    if bn then y = bn(y) end
-    y = y + r
+    y = nn.conv_bn_relu(conv, bn, nil, x) + r
     return relu and relu(y) or y
   end
-  local y = conv(x)
-  if bn then y = bn(y) end
-  y = y + residual()
+  local y = nn.conv_bn_relu(conv, bn, nil, x) + residual()
   return relu and relu(y) or y
 end
 
