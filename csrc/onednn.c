@@ -35,7 +35,7 @@
 int nv_conv_onednn = 1;
 
 /* scratch slots (conv.c's 0-2 and winograd.c's 4-5 are not in use while oneDNN works) */
-enum { SLOT_IN0 = 3, SLOT_IN1 = 6, SLOT_OUT = 7, SLOT_BIAS = 2 };
+enum { SLOT_IN0 = 3, SLOT_IN1 = 6, SLOT_OUT = 7, SLOT_BIAS = 2, SLOT_FLIP = 2 };
 enum { FWD, BWD_DATA, BWD_W, KINDS };
 enum { ENTRIES_MAX = 96, WCACHE_MAX = 256 };
 
@@ -46,6 +46,7 @@ static int state; /* 0 untried, 1 ready, -1 unavailable */
 typedef struct {
   int kind, bias, relu, add;
   int in_nhwc, out_nhwc, add_nhwc;  /* channels-last buffers (forward only) */
+  int flip;                         /* weights transposed and flipped: an input gradient as a forward */
   nv_conv2d_shape s;
 } pkey;
 
@@ -71,6 +72,7 @@ static uint64_t tick;
 /* reordered weights */
 typedef struct {
   nv_weight_id id;
+  int flip;
   dnnl_memory_desc_t md;
   float *buf;
   size_t bytes;
@@ -149,7 +151,8 @@ size_t nv_onednn_cache_bytes(void) { return wbytes; }
 static int key_eq(const pkey *a, const pkey *b) {
   const nv_conv2d_shape *x = &a->s, *y = &b->s;
   return a->kind == b->kind && a->bias == b->bias && a->relu == b->relu && a->add == b->add &&
-         a->in_nhwc == b->in_nhwc && a->out_nhwc == b->out_nhwc && a->add_nhwc == b->add_nhwc && x->n == y->n && x->cin == y->cin &&
+         a->in_nhwc == b->in_nhwc && a->out_nhwc == b->out_nhwc && a->add_nhwc == b->add_nhwc &&
+         a->flip == b->flip && x->n == y->n && x->cin == y->cin &&
          x->h == y->h && x->w == y->w && x->cout == y->cout && x->kh == y->kh && x->kw == y->kw && x->sh == y->sh &&
          x->sw == y->sw && x->ph == y->ph && x->pw == y->pw && x->dh == y->dh && x->dw == y->dw &&
          x->groups == y->groups;
@@ -297,9 +300,9 @@ static pentry *build(const pkey *k) {
 }
 
 /* The entry of a geometry, built on first use; NULL when oneDNN cannot do it. */
-static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int add, int layout) {
+static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int add, int layout, int flip) {
   if (!nv_conv_onednn || !init() || s->n < 1) return NULL;
-  pkey k = {.kind = kind, .bias = bias, .relu = relu, .add = add, .s = *s, .in_nhwc = !!(layout & NV_IN_NHWC),
+  pkey k = {.kind = kind, .bias = bias, .relu = relu, .add = add, .s = *s, .flip = flip, .in_nhwc = !!(layout & NV_IN_NHWC),
             .out_nhwc = !!(layout & NV_OUT_NHWC), .add_nhwc = add && (layout & NV_ADD_NHWC)};
   for (int i = 0; i < nentries; i++)
     if (key_eq(&entries[i]->key, &k)) {
@@ -327,51 +330,79 @@ static int run_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to)
   return OK(dnnl_primitive_execute(r, stream, 2, a));
 }
 
+/* The kept copy of input i's weights in e's layout (made, unfilled, when `make`), or NULL
+ * when the input is no named weight, too big to keep, or memory is short. */
+static wentry *kept(pentry *e, int i, const nv_weight_id *wid, int make) {
+  const dnnl_memory_desc_t *md = &e->internal[i];
+  const size_t bytes = bytes_of(md);
+  const int flip = e->key.flip;
+  if (e->arg[i] != DNNL_ARG_WEIGHTS || !wid || !wid->uid || bytes > nv_onednn_cache_limit) return NULL;
+  for (int j = 0; j < nw; j++)
+    if (wcache[j].id.uid == wid->uid && wcache[j].id.off == wid->off && wcache[j].flip == flip &&
+        dnnl_memory_desc_equal(&wcache[j].md, md))
+      return &wcache[j];
+  if (!make) return NULL;
+  while (nw && (nw == WCACHE_MAX || wbytes + bytes > nv_onednn_cache_limit)) {
+    int lru = 0;
+    for (int j = 1; j < nw; j++)
+      if (wcache[j].used < wcache[lru].used) lru = j;
+    wdrop(lru);
+  }
+  float *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+  if (!p) return NULL;
+  wcache[nw] = (wentry){.id = *wid, .flip = flip, .md = *md, .buf = p, .bytes = bytes};
+  wcache[nw].id.version = wid->version - 1;   /* not filled yet */
+  wbytes += bytes;
+  return &wcache[nw++];
+}
+
+static int kept_fresh(pentry *e, int i, const nv_weight_id *wid) {
+  wentry *w = kept(e, i, wid, 0);
+  return w && w->id.version == wid->version;
+}
+
 /* Points input i of e at `data` (plain), reordered into the primitive's layout when needed:
  * weights of a named weight through the kept copies, the rest into scratch. */
+/* (Cin, Cout, KH, KW) = w (Cout, Cin, KH, KW) transposed, each kernel turned by 180 degrees */
+static void flip_weights(float *restrict t, const float *restrict w, const nv_conv2d_shape *s) {
+  /* the geometry of the forward e runs: its cin is the original cout */
+  const int co = s->cin, ci = s->cout, kk = s->kh * s->kw;
+  for (int o = 0; o < co; o++)
+    for (int c = 0; c < ci; c++) {
+      const float *src = w + ((size_t)o * ci + c) * kk;
+      float *dst = t + ((size_t)c * co + o) * kk;
+      for (int k = 0; k < kk; k++) dst[k] = src[kk - 1 - k];
+    }
+}
+
 static dnnl_memory_t input(pentry *e, int i, const float *data, const nv_weight_id *wid, int slot) {
+  /* the plain weights a flipped primitive reads are made from the weight when needed */
+  const int flip = e->key.flip && e->arg[i] == DNNL_ARG_WEIGHTS;
+  if (flip && (!e->reorder[i] || !kept_fresh(e, i, wid))) {
+    float *t = nv_scratch(SLOT_FLIP, (size_t)e->key.s.cin * e->key.s.cout * e->key.s.kh * e->key.s.kw);
+    if (!t) return NULL;
+    flip_weights(t, data, &e->key.s);
+    data = t;
+  }
   if (!OK(dnnl_memory_set_data_handle(e->user[i], (void *)data))) return NULL;
   if (!e->reorder[i]) return e->user[i];
   const dnnl_memory_desc_t *md = &e->internal[i];
   const size_t bytes = bytes_of(md);
   void *buf = NULL;
   int fresh = 1;
-  if (e->arg[i] == DNNL_ARG_WEIGHTS && wid && wid->uid && bytes <= nv_onednn_cache_limit) {
-    wentry *w = NULL;
-    for (int j = 0; j < nw && !w; j++)
-      if (wcache[j].id.uid == wid->uid && wcache[j].id.off == wid->off && dnnl_memory_desc_equal(&wcache[j].md, md))
-        w = &wcache[j];
-    if (w) {
-      fresh = w->id.version != wid->version;
-    } else {
-      while (nw && (nw == WCACHE_MAX || wbytes + bytes > nv_onednn_cache_limit)) {
-        int lru = 0;
-        for (int j = 1; j < nw; j++)
-          if (wcache[j].used < wcache[lru].used) lru = j;
-        wdrop(lru);
-      }
-      float *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-      if (p) {
-        wcache[nw] = (wentry){.id = *wid, .md = *md, .buf = p, .bytes = bytes};
-        wcache[nw].id.version = wid->version - 1;   /* not filled yet */
-        w = &wcache[nw++];
-        wbytes += bytes;
-      }
-    }
-    if (w) {
-      w->used = ++tick;
-      buf = w->buf;
-    }
+  wentry *w = kept(e, i, wid, 1);
+  if (w) {
+    fresh = w->id.version != wid->version;
+    w->used = ++tick;
+    buf = w->buf;
   }
   if (!buf) buf = nv_scratch(slot, bytes / sizeof(float) + 1);
   int ok = buf && OK(dnnl_memory_set_data_handle(e->mem[i], buf)) &&
            (!fresh || (run_reorder(e->reorder[i], e->user[i], e->mem[i]) && OK(dnnl_stream_wait(stream))));
-  for (int j = 0; j < nw; j++)   /* a kept copy holds this version only once it is written */
-    if (wcache[j].buf == buf) {
-      if (ok) wcache[j].id.version = wid->version;
-      else wdrop(j);
-      break;
-    }
+  if (w) {   /* a kept copy holds this version only once it is written */
+    if (ok) w->id.version = wid->version;
+    else wdrop((int)(w - wcache));
+  }
   return ok ? e->mem[i] : NULL;
 }
 
@@ -420,25 +451,49 @@ static int run(pentry *e, const float *in0, const float *in1, float *out, const 
   return 1;
 }
 
+/* The primitive of an input gradient.  A stride-1 undilated dense convolution's is the
+ * forward convolution of dout with the transposed, flipped kernels and padding k-1-p, which
+ * oneDNN runs 10-30% faster than its backward-data kernels (*flipped = 1: the output is
+ * added through the residual, din itself). */
+static pentry *bwd_data_entry(const nv_conv2d_shape *s, int *flipped) {
+  *flipped = 0;
+  if (s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 && s->ph < s->kh && s->pw < s->kw) {
+    nv_conv2d_shape t = {.n = s->n, .cin = s->cout, .h = s->oh, .w = s->ow, .cout = s->cin, .kh = s->kh,
+                         .kw = s->kw, .sh = 1, .sw = 1, .ph = s->kh - 1 - s->ph, .pw = s->kw - 1 - s->pw,
+                         .dh = 1, .dw = 1, .groups = 1};
+    if (nv_conv2d_init(&t) && t.oh == s->h && t.ow == s->w) {
+      pentry *f = entry(FWD, &t, 0, 0, 1, 0, 1);
+      if (f) {
+        *flipped = 1;
+        return f;
+      }
+    }
+  }
+  return entry(BWD_DATA, s, 0, 0, 0, 0, 0);
+}
+
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  pentry *e = entry(FWD, s, bias != NULL, ex && ex->relu, ex && ex->add, ex ? ex->layout : 0);
+  pentry *e = entry(FWD, s, bias != NULL, ex && ex->relu, ex && ex->add, ex ? ex->layout : 0, 0);
   return e && run(e, in, weight, out, bias, NULL, ex ? ex->add : NULL, ex ? &ex->wid : NULL);
 }
 
 int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,
                             const nv_weight_id *wid) {
-  pentry *e = entry(BWD_DATA, s, 0, 0, 0, 0);
-  return e && run(e, dout, weight, din, NULL, NULL, NULL, wid);
+  int flipped;
+  pentry *e = bwd_data_entry(s, &flipped);
+  return e && run(e, dout, weight, din, NULL, NULL, flipped ? din : NULL, wid);
 }
 
 int nv_onednn_backward_weights(float *dweight, float *dbias, const float *dout, const float *in,
                                const nv_conv2d_shape *s) {
-  pentry *e = entry(BWD_W, s, dbias != NULL, 0, 0, 0);
+  pentry *e = entry(BWD_W, s, dbias != NULL, 0, 0, 0, 0);
   return e && run(e, in, dout, dweight, NULL, dbias, NULL, NULL);
 }
 
 const char *nv_onednn_impl(const nv_conv2d_shape *s, int kind) {
-  pentry *e = kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0, 0) : NULL;
+  int flipped;
+  pentry *e = kind == BWD_DATA ? bwd_data_entry(s, &flipped)
+            : kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0, 0, 0) : NULL;
   return e ? e->impl : NULL;
 }

@@ -175,6 +175,14 @@ describe("oneDNN convolutions", function()
     collectgarbage()
     collectgarbage()
     assert.equal(0, core.onednn_cache())
+    -- the input gradient (a forward with the flipped kernels, kept too) follows them as well
+    local w3 = nv.randn(16, 16, 3, 3)
+    local xg = nv.randn(1, 16, 12, 12):set_requires_grad(true)
+    local g1 = nv.grad(nv.conv2d(xg, w3, nil, { padding = 1 }):sum(), { xg })[1]
+    assert.matches("^onednn", core.conv_impl(xg, w3, { padding = 1 }, "input_grad"))
+    w3:mul_(-3)
+    local g2 = nv.grad(nv.conv2d(xg, w3, nil, { padding = 1 }):sum(), { xg })[1]
+    assert(rel(g2, g1 * -3) < 1e-6, "the kept flipped kernels followed the in-place change")
     -- a view's weights are told apart by their offset in the storage
     local big = nv.randn(2, 32, 16, 3, 3)
     local a = nv.no_grad(nv.conv2d, x, big[1], nil, { padding = 1 })
