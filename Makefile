@@ -25,7 +25,7 @@ SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
            LD_PRELOAD="$(SAN_LIBS)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-override CFLAGS += $(OPT) -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
+override CFLAGS += $(OPT) -fopenmp -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
 override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -ldnnl -lgomp -lz -ldl -lm -lpthread -lstdc++
 

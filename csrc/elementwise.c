@@ -101,8 +101,21 @@ static nv_tensor *binary_raw(const char *fname, binary_kernel k, nv_tensor *a, n
   if (nv_walk_start(&w)) {
     float *po = nv_data(o);
     const float *pa = nv_data(a), *pb = nv_data(b);
-    do k(po + w.off[0], pa + w.off[1], pb + w.off[2], w.inner, w.is[1], w.is[2]);
-    while (nv_walk_next(&w));
+    const int parts = w.inner == nv_numel(o) ? nv_parts(w.inner) : 1;
+    if (parts > 1) {   /* one long run (same shapes, or a scalar): shared among threads */
+      const int64_t n = w.inner, sa = w.is[1], sb = w.is[2];
+      pa += w.off[1];
+      pb += w.off[2];
+#pragma omp parallel for schedule(static)
+      for (int q = 0; q < parts; q++) {
+        int64_t lo, hi;
+        nv_part(n, q, parts, &lo, &hi);
+        k(po + lo, pa + lo * sa, pb + lo * sb, hi - lo, sa, sb);
+      }
+    } else {
+      do k(po + w.off[0], pa + w.off[1], pb + w.off[2], w.inner, w.is[1], w.is[2]);
+      while (nv_walk_next(&w));
+    }
   }
   return o;
 }
@@ -225,7 +238,18 @@ nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1) {
   nv_tensor *xc = nv_contiguous_data(x);
   if (!xc) return NULL;
   nv_tensor *o = nv_empty(x->ndim, x->size);
-  if (o) unary_kernel(op, nv_data(o), nv_data(xc), nv_numel(o), (float)p0, (float)p1);
+  if (o) {
+    float *po = nv_data(o);
+    const float *px = nv_data(xc);
+    const int64_t n = nv_numel(o);
+    const int parts = nv_parts(n);
+#pragma omp parallel for if (parts > 1) schedule(static)
+    for (int k = 0; k < parts; k++) {
+      int64_t lo, hi;
+      nv_part(n, k, parts, &lo, &hi);
+      unary_kernel(op, po + lo, px + lo, hi - lo, (float)p0, (float)p1);
+    }
+  }
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
     nv_node *n = nv_op_node(op, elementwise_backward, 1, &x);
@@ -291,8 +315,19 @@ static int elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_
     nv_tensor *xc = nv_contiguous_data(a);
     nv_tensor *oc = xc ? nv_contiguous_data(out) : NULL;
     nv_tensor *g = oc ? nv_empty_like(a) : NULL;
-    if (g) unary_backward_kernel(op, nv_data(g), nv_data(gout), nv_data(xc), nv_data(oc),
-                                 nv_numel(g), (float)n->f[0], (float)n->f[1]);
+    if (g) {
+      float *pg = nv_data(g);
+      const float *pd = nv_data(gout), *px = nv_data(xc), *py = nv_data(oc);
+      const int64_t m = nv_numel(g);
+      const int parts = nv_parts(m);
+      const float p0 = (float)n->f[0], p1 = (float)n->f[1];
+#pragma omp parallel for if (parts > 1) schedule(static)
+      for (int k = 0; k < parts; k++) {
+        int64_t lo, hi;
+        nv_part(m, k, parts, &lo, &hi);
+        unary_backward_kernel(op, pg + lo, pd + lo, px + lo, py + lo, hi - lo, p0, p1);
+      }
+    }
     nv_release(xc);
     nv_release(oc);
     gin[0] = g;

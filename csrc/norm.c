@@ -52,7 +52,8 @@ void nv_batch_norm_forward(float *out, float *save_mean, float *save_invstd, con
                            float *running_var, int n, int c, int64_t s, int training,
                            float momentum, float eps) {
   const int64_t m = (int64_t)n * s;
-  for (int ch = 0; ch < c; ch++) {
+#pragma omp parallel for if (m * c >= NV_PAR_MIN) schedule(static)
+  for (int ch = 0; ch < c; ch++) {   /* channels are independent: shared among threads */
     double mean, var;
     if (training) {
       /* two passes: mean = sum x / m, var = sum (x - mean)^2 / m (biased) */
@@ -89,6 +90,7 @@ void nv_batch_norm_backward(float *din, float *dweight, float *dbias, const floa
                             const float *in, const float *weight, const float *save_mean,
                             const float *save_invstd, int n, int c, int64_t s, int training) {
   const int64_t m = (int64_t)n * s;
+#pragma omp parallel for if (m * c >= NV_PAR_MIN) schedule(static)
   for (int ch = 0; ch < c; ch++) {
     const float mean = save_mean[ch], invstd = save_invstd[ch];
     double sdy = 0, sdyx = 0; /* sum dout, sum dout * (x - mean) */

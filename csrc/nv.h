@@ -35,6 +35,19 @@
 #define NV_HOT
 #endif
 
+/* ---- parallel loops ---------------------------------------------------------------
+ * Kernels over big buffers split them into NV_PARTS parts that OpenMP's threads share (the
+ * pool oneDNN uses; built without OpenMP the pragmas are ignored and the parts run in turn).
+ * Below NV_PAR_MIN elements a loop stays on one thread.  nv_part gives part k's [lo, hi),
+ * cut at multiples of 16 floats (whole cache lines). */
+#define NV_PAR_MIN ((int64_t)1 << 15)
+#define NV_PARTS 8
+static inline void nv_part(int64_t n, int k, int parts, int64_t *lo, int64_t *hi) {
+  *lo = k == 0 ? 0 : (n * k / parts) & ~(int64_t)15;
+  *hi = k == parts - 1 ? n : (n * (k + 1) / parts) & ~(int64_t)15;
+}
+static inline int nv_parts(int64_t n) { return n >= NV_PAR_MIN ? NV_PARTS : 1; }
+
 /* ---- errors ----------------------------------------------------------------------- */
 /* Sets the thread's error message (printf-style, computed text must go through "%s"),
  * returns 0 so callers can `return nv_seterr(...)`.  nv_last_error() borrows. */

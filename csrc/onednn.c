@@ -37,7 +37,7 @@ int nv_conv_onednn = 1;
 /* scratch slots (conv.c's 0-2 and winograd.c's 4-5 are not in use while oneDNN works) */
 enum { SLOT_IN0 = 3, SLOT_IN1 = 6, SLOT_OUT = 7, SLOT_BIAS = 2, SLOT_FLIP = 2 };
 enum { FWD, BWD_DATA, BWD_W, KINDS };
-enum { ENTRIES_MAX = 96, WCACHE_MAX = 256 };
+enum { ENTRIES_MAX = 512, WCACHE_MAX = 256 };
 
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;

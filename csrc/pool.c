@@ -131,7 +131,8 @@ void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
   const int64_t planes = (int64_t)s->n * s->c;
   const int fast = s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 &&
                    2 * s->oh <= s->h && 2 * s->ow <= s->w;
-  for (int64_t pl = 0; pl < planes; pl++) {
+#pragma omp parallel for if (planes * s->h * s->w >= NV_PAR_MIN) schedule(static)
+  for (int64_t pl = 0; pl < planes; pl++) {   /* planes are independent */
     const float *p = in + pl * s->h * s->w;
     for (int oh = 0; oh < s->oh; oh++) {
       float *o = out + (pl * s->oh + oh) * s->ow;
