@@ -171,6 +171,16 @@ nv_tensor *nv_max_pool2d(nv_tensor *x0, const int k[2], const int stride[2], con
   if (!pool_setup("max_pool2d", x0, &s)) return NULL;
   int ub;
   nv_tensor *x = batched("max_pool2d", x0, &ub);
+  /* a channels-last input that no gradient will reach is pooled as it is, into a
+   * channels-last output (a ResNet's stem hands it to the first block's convolution) */
+  if (x && is_nhwc(x) && !nv_needs_grad(1, &x)) {
+    nv_tensor *t = nv_empty(4, (int64_t[4]){s.n, s.oh, s.ow, s.c});
+    nv_tensor *o = t ? nv_permute(t, (int[4]){0, 3, 1, 2}) : NULL;
+    nv_release(t);
+    if (o) nv_max_pool2d_forward_nhwc(nv_data(o), nv_data(x), &s);
+    nv_release(x);
+    return unbatch(o, ub);
+  }
   nv_tensor *xc = x ? nv_contiguous_data(x) : NULL;
   nv_tensor *o = xc ? pool_out(x, &s) : NULL;
   /* the argmax positions are int32 kept in a float-sized buffer of the same shape, made only

@@ -143,6 +143,8 @@ int nv_pool2d_init(nv_pool2d_shape *s, const char *op);
  * and index -1, which backward skips. */
 void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
                            const nv_pool2d_shape *s);
+/* The same maxima, value only, on channels-last memory: in (N,H,W,C), out (N,OH,OW,C). */
+void nv_max_pool2d_forward_nhwc(float *out, const float *in, const nv_pool2d_shape *s);
 /* din[plane, indices[o]] += dout[o]. */
 void nv_max_pool2d_backward(float *din, const float *dout, const int32_t *indices,
                             const nv_pool2d_shape *s);

@@ -165,6 +165,38 @@ void nv_max_pool2d_forward(float *out, int32_t *indices, const float *in,
   }
 }
 
+/* Channels-last, value only: input and output (N,H,W,C) in memory.  Each output pixel is
+ * the running maximum of its window's taps, C floats at a time (a contiguous, vectorised
+ * loop), with the rule above: the first valid tap, then strict > (NaN wins). */
+NV_HOT static void max_pixel_nhwc(float *restrict o, const float *restrict in, const nv_pool2d_shape *s, int n,
+                                  int oh, int ow) {
+  const int C = s->c;
+  int i0, i1, j0, j1;
+  row_taps(s, oh, s->dh, &i0, &i1);
+  tap_span((int64_t)ow * s->sw - s->pw, s->dw, s->kw, 0, s->w - 1, &j0, &j1);
+  for (int c = 0; c < C; c++) o[c] = -INFINITY;
+  for (int i = i0; i < i1; i++) {
+    int64_t ih = (int64_t)oh * s->sh - s->ph + (int64_t)i * s->dh;
+    for (int j = j0; j < j1; j++) {
+      int64_t iw = (int64_t)ow * s->sw - s->pw + (int64_t)j * s->dw;
+      const float *restrict p = in + (((int64_t)n * s->h + ih) * s->w + iw) * C;
+      for (int c = 0; c < C; c++) {
+        float v = p[c], m = o[c];
+        o[c] = (v > m) | (v != v) ? v : m;
+      }
+    }
+  }
+}
+
+void nv_max_pool2d_forward_nhwc(float *out, const float *in, const nv_pool2d_shape *s) {
+  const int64_t rows = (int64_t)s->n * s->oh;
+#pragma omp parallel for if (rows * s->ow * s->c >= NV_PAR_MIN) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+    for (int ow = 0; ow < s->ow; ow++) max_pixel_nhwc(out + (r * s->ow + ow) * s->c, in, s, n, oh, ow);
+  }
+}
+
 void nv_max_pool2d_backward(float *din, const float *dout, const int32_t *indices,
                             const nv_pool2d_shape *s) {
   const int64_t planes = (int64_t)s->n * s->c, np = (int64_t)s->oh * s->ow;

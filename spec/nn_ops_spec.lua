@@ -181,6 +181,27 @@ describe("nnvis functional ops", function()
         nv.max_pool2d(g, 3, { stride = 2, padding = 1 }):detach(), 0)
     end)
 
+    it("max_pool2d pools a channels-last input as it is when no gradient is wanted", function()
+      nv.manual_seed(21)
+      for _, c in ipairs(maxcases) do
+        local sz = c[2]
+        local x = nv.randn(sz[1], sz[3], sz[4], sz[2]):permute(1, 4, 2, 3)   -- (N,C,H,W), NHWC in memory
+        x[1][1][1][1] = 0 / 0
+        local want = nv.max_pool2d(x:contiguous(), c[3], c[4])
+        local got = nv.no_grad(nv.max_pool2d, x, c[3], c[4])
+        local o = want:shape()
+        assert.same(o, got:shape())
+        assert.same({ o[2] * o[3] * o[4], 1, o[4] * o[2], o[2] }, got:stride(), c[1])  -- channels-last out
+        local a, b = want:totable(), got:totable()
+        assert.is_true(b[1][1][1][1] ~= b[1][1][1][1], c[1] .. ": NaN wins")
+        a[1][1][1][1], b[1][1][1][1] = 0, 0
+        assert.same(a, b, c[1])
+        -- with a gradient wanted the input is pooled in NCHW (with its argmax), as before
+        local g = x:detach():set_requires_grad(true)
+        assert.is_true(nv.max_pool2d(g, c[3], c[4]):is_contiguous())
+      end
+    end)
+
     it("max_pool2d sends the gradient to the first maximum on ties", function()
       local x = nv.tensor({ { { { 1, 1 }, { 1, 1 } } } }, { requires_grad = true })
       nv.max_pool2d(x, 2):sum():backward()

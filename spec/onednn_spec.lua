@@ -148,13 +148,38 @@ describe("oneDNN convolutions", function()
     end
     local ok, err = pcall(function()
       nv.no_grad(function() m(nv.randn(1, 3, 64, 64)) end)
-      assert(#seen >= 16, "channels-last convolutions inside the network: " .. #seen)
+      -- all 20: the stem (pooled channels-last), both of each block's, the downsampling ones
+      assert.equal(20, #seen, "channels-last convolutions inside the network")
       local out = nv.no_grad(function() return m.layer1(nv.randn(1, 64, 16, 16)) end)
       assert.is_true(out:is_contiguous(), "a block called on its own returns NCHW")
       local h <close> = m.layer2:register_forward_hook(function() end)
       local n = #seen
       nv.no_grad(function() m(nv.randn(1, 3, 64, 64)) end)
       assert(#seen - n <= 8, "a hooked network passes NCHW between its blocks")
+    end)
+    core.conv2d = real
+    assert(ok, err)
+  end)
+
+  it("pass channels-last outputs through a Sequential's max-pooling to its next convolution", function()
+    nv.manual_seed(19)
+    local nn = nv.nn
+    local m = nn.Sequential { nn.Conv2d(3, 16, 3, { padding = 1 }), nn.ReLU(), nn.MaxPool2d(2),
+      nn.Conv2d(16, 16, 3, { padding = 1 }), nn.ReLU(), nn.MaxPool2d(2) }
+    m:eval()
+    local x = nv.randn(2, 3, 16, 16)
+    local want = m(x):detach()                      -- with the graph: one layer at a time
+    local seen = {}
+    local real = core.conv2d
+    core.conv2d = function(xx, w, b, opts)
+      seen[#seen + 1] = opts and opts.channels_last or false
+      return real(xx, w, b, opts)
+    end
+    local ok, err = pcall(function()
+      local got = nv.no_grad(function() return m(x) end)
+      assert.same({ true, false }, seen, "the first convolution's output goes through a pool to a convolution")
+      assert.is_true(got:is_contiguous(), "a Sequential's own output is NCHW")
+      assert(rel(got, want) < 1e-6)
     end)
     core.conv2d = real
     assert(ok, err)

@@ -130,10 +130,19 @@ local conv_bn_relu = nn.conv_bn_relu
 -- only to the next convolution, so it is channels-last whenever it fuses.
 local chain = false
 
+-- the tensor a block adds: x, or its downsampled copy (channels-last inside a chain, where
+-- nothing observes it and the convolution that adds it reads that layout best)
+local function shortcut(self, x)
+  local ds = self.downsample
+  if not ds then return x end
+  if chain and ds.kind == "Sequential" then return nn._sequential_forward(ds, x, true) end
+  return ds(x)
+end
+
 function BasicBlock:forward(x)
   local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x, true)
   return nn.conv_bn_add_relu(self.conv2, self.bn2, self.relu, out,
-    function() return self.downsample and self.downsample(x) or x end, chain)
+    function() return shortcut(self, x) end, chain)
 end
 
 --- Bottleneck(inplanes, planes, stride, downsample): 1x1 -> 3x3 (stride) -> 1x1 (4 planes) + x
@@ -156,7 +165,7 @@ function Bottleneck:forward(x)
   local out = conv_bn_relu(self.conv1, self.bn1, self.relu, x, true)
   out = conv_bn_relu(self.conv2, self.bn2, self.relu, out, true)
   return nn.conv_bn_add_relu(self.conv3, self.bn3, self.relu, out,
-    function() return self.downsample and self.downsample(x) or x end, chain)
+    function() return shortcut(self, x) end, chain)
 end
 
 local ResNet = class("ResNet", nn.Module)
@@ -203,9 +212,10 @@ local function hooked(m)
 end
 
 function ResNet:forward(x)
-  x = self.maxpool(conv_bn_relu(self.conv1, self.bn1, self.relu, x))
-  local was = chain
-  chain = not self.training and not core.is_grad_enabled() and not hooked(self)
+  local was, now = chain, not self.training and not core.is_grad_enabled() and not hooked(self)
+  -- the stem's output, and so the max-pooling's, is channels-last inside a chain
+  x = self.maxpool(conv_bn_relu(self.conv1, self.bn1, self.relu, x, now))
+  chain = now
   local ok, y = pcall(function() return self.layer4(self.layer3(self.layer2(self.layer1(x)))) end)
   chain = was
   if not ok then error(y, 0) end

@@ -788,8 +788,20 @@ local function fuse(conv, bn, relu, x, add, channels_last)
   return y
 end
 
+-- whether list[j..] reads a channels-last tensor as it is and hands on only what a
+-- convolution reads: a Conv2d, or unhooked MaxPool2d layers (which keep the layout) before
+-- one; past the end, `tail` (the caller's say)
+local function reads_nhwc(list, j, tail)
+  local m = list[j] and list[j][2]
+  if not m then return tail end
+  if not unhooked(m) then return false end
+  if m.kind == "Conv2d" then return true end
+  return m.kind == "MaxPool2d" and reads_nhwc(list, j + 1, tail)
+end
+
 -- runs list[i..] from a Conv2d: returns the output and how many modules it consumed, or nil
-local function fused_conv(list, i, x)
+-- (channels_last: the caller reads a channels-last output of the last module as it is)
+local function fused_conv(list, i, x, channels_last)
   local conv = list[i][2]
   if conv.kind ~= "Conv2d" then return nil end
   local nxt = list[i + 1] and list[i + 1][2]
@@ -798,8 +810,7 @@ local function fused_conv(list, i, x)
   local relu = after and fusable_relu(after[2]) and after[2] or nil
   local used = 1 + (bn and 1 or 0) + (relu and 1 or 0)
   -- a convolution next reads a channels-last input as it is (no reorder either side)
-  local nxt2 = list[i + used] and list[i + used][2]
-  local y = fuse(conv, bn, relu, x, nil, nxt2 and nxt2.kind == "Conv2d" and unhooked(nxt2))
+  local y = fuse(conv, bn, relu, x, nil, reads_nhwc(list, i + used, channels_last))
   if not y then return nil end
   return y, used
 end
@@ -838,7 +849,10 @@ function nn.conv_bn_add_relu(conv, bn, relu, x, residual, channels_last)
   return relu and relu(y) or y
 end
 
-function Sequential:forward(x)
+--- nn._sequential_forward(seq, x, channels_last): seq's forward; with channels_last = true a
+--- fused convolution at its end may leave its output (N,H,W,C) in memory, for a model's forward
+--- that hands it straight to a convolution (a ResNet block's shortcut).  Internal to nnvis.
+local function sequential_forward(self, x, channels_last)
   local list = own(self, "module")
   if self.training or core.is_grad_enabled() then
     for _, e in ipairs(list) do x = e[2](x) end
@@ -846,12 +860,16 @@ function Sequential:forward(x)
   end
   local i = 1
   while i <= #list do
-    local y, used = fused_conv(list, i, x)
+    local y, used = fused_conv(list, i, x, channels_last)
     if y then x, i = y, i + used
     else x, i = list[i][2](x), i + 1 end
   end
   return x
 end
+
+function Sequential:forward(x) return sequential_forward(self, x, false) end
+
+nn._sequential_forward = sequential_forward
 
 --- ModuleList{a, b, ...}: holds modules (registered as "0", "1", ... like PyTorch) for a
 --- user module's forward to use; it has no forward of its own.  list:at(i) is 1-based,
