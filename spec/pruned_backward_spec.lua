@@ -95,4 +95,81 @@ describe("nnvis.autograd: pruned backward", function()
     assert.is_nil(c.conv2d)                       -- the target layer is the last conv
     assert.are.same({ 1, 0, 0 }, c.matmul.inputs) -- the classifier: input gradient only
   end)
+  describe("Grad-CAM's forward", function()
+    local function net()
+      nv.manual_seed(5)
+      local m = nv.nn.Sequential {
+        nv.nn.Conv2d(3, 8, 3, { padding = 1 }), nv.nn.BatchNorm2d(8), nv.nn.ReLU(),
+        nv.nn.Conv2d(8, 8, 3, { padding = 1 }), nv.nn.ReLU(),
+        nv.nn.Conv2d(8, 6, 3, { padding = 1 }), nv.nn.ReLU(),
+        nv.nn.AdaptiveAvgPool2d(1), nv.nn.Flatten(), nv.nn.Linear(6, 5),
+      }
+      m:get("1").running_mean:copy(nv.randn(8):mul(0.1))
+      m:get("1").running_var:copy(nv.rand(8):add(0.5))
+      m:eval()
+      return m
+    end
+    -- the reference: the whole graph recorded from the input, as a PyTorch user writes it
+    local function reference(m, x, layer)
+      local A
+      local h <close> = m:get(layer):register_forward_hook(function(_, _, out) A = out end)
+      local out = m(x:detach():set_requires_grad(true))
+      local ids = out:argmax(2)
+      local G = nv.grad(out:gather(2, ids:view(-1, 1)):sum(), { A })[1]
+      local raw = (A * G:mean(4):mean(3):view(A:size(1), A:size(2), 1, 1)):sum(2):relu()
+      return raw:detach()
+    end
+
+    it("records no graph below the layer and gives the full graph's map", function()
+      local m, x = net(), nv.rand(2, 3, 12, 12)
+      local below
+      local h <close> = m:get("2"):register_forward_hook(function(_, _, out) below = out end)
+      local _, raw = nv.cam.gradcam(m, x, { layer = "4" })
+      assert.is_false(below.requires_grad)        -- nothing below features 4 is recorded
+      H.close(raw, reference(m, x, "4"), 1e-5)
+    end)
+
+    it("starts the graph at the default layer from the second call on, with the same map", function()
+      local m, x = net(), nv.rand(2, 3, 12, 12)
+      local ref = reference(m, x, "6")
+      local _, first = nv.cam.gradcam(m, x)           -- finds the last spatial map: features 6
+      local below
+      local h <close> = m:get("4"):register_forward_hook(function(_, _, out) below = out end)
+      local _, second = nv.cam.gradcam(m, x)
+      assert.is_false(below.requires_grad)
+      H.close(first, ref, 1e-5)
+      H.close(second, ref, 1e-5)
+    end)
+
+    it("finds the default layer again when the model changed since", function()
+      local m, x = net(), nv.rand(1, 3, 12, 12)
+      nv.cam.gradcam(m, x)                             -- remembers features 6
+      local m2 = nv.nn.Sequential {}
+      for i = 0, 4 do m2:add(m:get(tostring(i))) end   -- the same modules, up to features 4
+      m2:add(nv.nn.AdaptiveAvgPool2d(1)); m2:add(nv.nn.Flatten()); m2:add(nv.nn.Linear(8, 5))
+      m2:eval()
+      local _, raw = nv.cam.gradcam(m2, x)
+      H.close(raw, reference(m2, x, "4"), 1e-5)
+      -- a model whose remembered layer no longer runs through its hooks: the whole graph
+      m.forward = function(self, t)
+        for i = 0, 9 do
+          local c = self:get(tostring(i))
+          if i == 6 then t = c:forward(t) else t = c(t) end
+        end
+        return t
+      end
+      local _, again = nv.cam.gradcam(m, x)
+      H.close(again, reference(m, x, "5"), 1e-5)   -- the last map that ran through hooks
+    end)
+
+    it("leaves gradient recording as it was, even when the forward fails", function()
+      local m = net()
+      assert.has_error(function() nv.cam.gradcam(m, nv.rand(1, 4, 12, 12), { layer = "4" }) end)
+      assert.is_true(nv.is_grad_enabled())
+      nv.no_grad(function()
+        nv.cam.gradcam(m, nv.rand(1, 3, 12, 12), { layer = "4" })
+        assert.is_false(nv.is_grad_enabled())
+      end)
+    end)
+  end)
 end)

@@ -53,38 +53,64 @@ local function finish(raw, x)
   return normalize(upsample(raw:detach(), x:size(3), x:size(4))), raw:detach()
 end
 
+-- The default layer (the last module to output a spatial map) of a model, per input shape
+-- (C,H,W): found by the first call, so that later gradient methods can start the graph there.
+local default_layers = setmetatable({}, { __mode = "k" })
+
 -- Runs the model on x, keeping the activations of opts.layer (or, without one, of the last
--- module to output a spatial map).  With grad, x gets requires_grad so every layer's output
--- is in the graph.  Returns A, output, the layer name.
+-- module to output a spatial map).  Returns A, output, the layer name.  With grad, only what
+-- lies above the layer is recorded: the layers below it run without a graph (and so fused,
+-- as inference), and a hook hands the rest of the model a fresh leaf A that requires grad,
+-- so a gradient at A costs the layers above it only.  The gradient is the same: every path
+-- from A to the output goes through that leaf.
 local function forward_with_layer(model, x, layer, grad, fname)
   local handles, seen = {}, {}
-  local A
+  local A, started
+  local shape_key = table.concat(x:shape(), "x", 2)
+  local known = default_layers[model]
+  local start = grad and (layer or (known and known[shape_key])) or nil
   if layer then
     local ok, m = pcall(model.get, model, layer)
     if not ok or not m then error(string.format("%s: the model has no layer '%s'", fname, tostring(layer)), 3) end
-    handles[1] = m:register_forward_hook(function(_, _, out) A = out end)
-  else
-    for name, m in model:named_modules() do
-      if name ~= "" then
-        handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
-          if is_tensor(out) and out:dim() == 4 and out:size(3) * out:size(4) > 1 then
-            seen[#seen + 1] = { name = name, out = out }
-          end
-        end)
-      end
+  end
+  for name, m in model:named_modules() do
+    if name == start then
+      handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+        if not is_tensor(out) then A = out return end
+        A, started = out:detach():set_requires_grad(true), true
+        core.set_grad_enabled(true)
+        if not layer and out:dim() == 4 and out:size(3) * out:size(4) > 1 then seen[#seen + 1] = { name = name, out = A } end
+        return A
+      end)
+    elseif not layer and name ~= "" then
+      handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+        if is_tensor(out) and out:dim() == 4 and out:size(3) * out:size(4) > 1 then
+          seen[#seen + 1] = { name = name, out = out }
+        end
+      end)
+    elseif name == layer then
+      handles[#handles + 1] = m:register_forward_hook(function(_, _, out) A = out end)
     end
   end
   local xin = x:detach()
-  if grad then xin:set_requires_grad(true) end
-  local ok, out = pcall(function()
-    if grad then return model(xin) end
-    return no_grad(model, xin)
-  end)
+  -- without a known start, a gradient is taken through the whole graph from the input
+  if grad and not start then xin:set_requires_grad(true) end
+  local was = core.set_grad_enabled(grad and not start or false)
+  local ok, out = pcall(model, xin)
+  core.set_grad_enabled(was)
   for _, h in ipairs(handles) do h:remove() end
   if not ok then error(fname .. ": the forward pass failed: " .. tostring(out), 3) end
   if not layer then
     if #seen == 0 then error(fname .. ": no layer of the model outputs a spatial map (N,C,h,w); pass opts.layer", 3) end
     A, layer = seen[#seen].out, seen[#seen].name
+    if not known then known = {} default_layers[model] = known end
+    -- the model changed since its default layer was found and that layer never ran: again,
+    -- recording the whole graph (a start below the last map is fine: the map is in the graph)
+    if start and not started then
+      known[shape_key] = nil
+      return forward_with_layer(model, x, nil, grad, fname)
+    end
+    known[shape_key] = layer
   end
   if not is_tensor(A) or A:dim() ~= 4 then
     error(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer), 3)
@@ -95,8 +121,15 @@ end
 -- activations A, their gradients G for the target's scores, the class ids used
 local function acts_and_grads(model, x, opts, fname)
   local A, out = forward_with_layer(model, x, opts.layer, true, fname)
-  local scores, ids = targets.scores(out, opts.target, fname)
-  local G = core.grad(scores:sum(), { A })[1]
+  -- the scores are recorded even when called under nv.no_grad
+  local was = core.set_grad_enabled(true)
+  local ok, total, ids = pcall(function()
+    local scores, ids = targets.scores(out, opts.target, fname)
+    return scores:sum(), ids
+  end)
+  core.set_grad_enabled(was)
+  if not ok then error(total, 0) end
+  local G = core.grad(total, { A })[1]
   return A:detach(), G, ids
 end
 
