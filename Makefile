@@ -45,7 +45,10 @@ SO       = $(BUILD)/nnvis/core.so
 # the REPL's readline binding is its own module, so the core links no terminal library
 RL_SRC   = csrc/lua_readline.c
 RL_SO    = $(BUILD)/nnvis/readline.so
-CSRC     = $(filter-out $(RL_SRC),$(wildcard csrc/*.c))
+# GNU OpenMP's settings, made before the core (which links libgomp) is loaded: its own module
+ENV_SRC  = csrc/lua_ompenv.c
+ENV_SO   = $(BUILD)/nnvis/ompenv.so
+CSRC     = $(filter-out $(RL_SRC) $(ENV_SRC),$(wildcard csrc/*.c))
 CXXSRC   = $(wildcard csrc/*.cc)
 # the ONNX reader's protobuf code is generated from csrc/onnx.proto by protoc-c (never committed)
 GEN      = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
@@ -59,7 +62,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps test demo bench clean install rock docs jupyter
 
-all: $(SO) $(RL_SO)
+all: $(SO) $(RL_SO) $(ENV_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -84,6 +87,10 @@ $(SO): $(OBJS)
 $(RL_SO): $(RL_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lreadline -Wl,--version-script=csrc/readline_exports.map
+
+$(ENV_SO): $(ENV_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fopenmp,$(CFLAGS)) -shared -o $@ $< $(LDFLAGS) -Wl,--version-script=csrc/ompenv_exports.map
 
 # Installs the Debian packages that are missing (nothing when all are present).
 deps:
@@ -174,8 +181,9 @@ rock:
 # Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
-install: $(SO) $(RL_SO)
+install: $(SO) $(RL_SO) $(ENV_SO)
 	mkdir -p $(INST_LIBDIR)/nnvis $(INST_LUADIR)/nnvis
 	cp $(SO) $(INST_LIBDIR)/nnvis/core.so
 	cp $(RL_SO) $(INST_LIBDIR)/nnvis/readline.so
+	cp $(ENV_SO) $(INST_LIBDIR)/nnvis/ompenv.so
 	cp lua/nnvis/*.lua $(INST_LUADIR)/nnvis/

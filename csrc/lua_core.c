@@ -25,7 +25,7 @@ static void bool_opt(lua_State *L, const char *name, int *flag) {
 }
 
 static int l_config(lua_State *L) {
-  static const char *const known[] = {"threads", "max_alloc", "winograd", "onednn", NULL};
+  static const char *const known[] = {"threads", "max_alloc", "winograd", "onednn", "prefer_winograd", NULL};
   nv_lua_checkopts(L, 1, "config", known);
   if (lua_istable(L, 1)) {
     lua_getfield(L, 1, "threads");
@@ -37,6 +37,13 @@ static int l_config(lua_State *L) {
     lua_pop(L, 1);
     bool_opt(L, "winograd", &nv_conv_winograd);
     bool_opt(L, "onednn", &nv_conv_onednn);
+    lua_getfield(L, 1, "prefer_winograd");
+    if (lua_isboolean(L, -1)) nv_conv_prefer_winograd = lua_toboolean(L, -1);
+    else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) nv_conv_prefer_winograd = -1;
+    else if (!lua_isnil(L, -1))
+      return luaL_error(L, "config: prefer_winograd must be true, false or \"auto\", got %s",
+                        lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    lua_pop(L, 1);
     lua_getfield(L, 1, "max_alloc");
     if (!lua_isnil(L, -1)) {
       int ok;
@@ -55,6 +62,10 @@ static int l_config(lua_State *L) {
   lua_pushboolean(L, nv_grad_enabled()); lua_setfield(L, -2, "grad_enabled");
   lua_pushboolean(L, nv_conv_winograd); lua_setfield(L, -2, "winograd");
   lua_pushboolean(L, nv_conv_onednn); lua_setfield(L, -2, "onednn");
+  if (nv_conv_prefer_winograd < 0) lua_pushstring(L, "auto");
+  else lua_pushboolean(L, nv_conv_prefer_winograd);
+  lua_setfield(L, -2, "prefer_winograd");
+  lua_pushboolean(L, nv_winograd_prefer_auto()); lua_setfield(L, -2, "prefer_winograd_auto");
   return 1;
 }
 

@@ -106,7 +106,7 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   if (!x) return NULL;
   /* channels-last activations go to oneDNN as they are (inference only); the output is
    * channels-last when asked for */
-  const int direct = nv_conv_onednn && !nv_needs_grad(4, in0);
+  const int direct = nv_conv_onednn && !nv_needs_grad(4, in0) && !nv_winograd_preferred(&s);
   const int layout = (direct && is_nhwc(x) ? NV_IN_NHWC : 0) | (direct && channels_last ? NV_OUT_NHWC : 0) |
                      (direct && add && is_nhwc(add) ? NV_ADD_NHWC : 0);
   nv_tensor *xc = layout & NV_IN_NHWC ? nv_retain(x) : nv_contiguous_data(x), *wc = xc ? nv_contiguous_data(w) : NULL;

@@ -84,6 +84,13 @@ void nv_conv2d_forward(float *out, const float *in, const float *weight, const f
  * off (nv.config{winograd = false}). */
 extern int nv_conv_winograd;
 int nv_winograd_eligible(const nv_conv2d_shape *s);
+/* Whether an eligible convolution runs Winograd before oneDNN is tried (forward and input
+ * gradient): nv_conv_prefer_winograd 1 yes, 0 no, -1 (the default) when the CPU has no
+ * AVX-512, where oneDNN has only direct kernels and F(2x2,3x3) measured faster, from 64
+ * output tiles on (nv.config{prefer_winograd = true | false | "auto"}). */
+extern int nv_conv_prefer_winograd;
+int nv_winograd_preferred(const nv_conv2d_shape *s);
+int nv_winograd_prefer_auto(void);
 int nv_winograd_scratch(const nv_conv2d_shape *s, int backward);
 void nv_winograd_forward(float *out, const float *in, const float *weight, const float *bias,
                          const nv_conv2d_shape *s, const nv_conv2d_extra *ex);

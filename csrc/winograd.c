@@ -27,6 +27,7 @@
 #include <string.h>
 
 int nv_conv_winograd = 1;
+int nv_conv_prefer_winograd = -1;
 
 enum { SLOT_U = 4, SLOT_WORK = 5, MAX_THREADS = 8 };
 
@@ -37,6 +38,25 @@ int nv_winograd_eligible(const nv_conv2d_shape *s) {
   if (s->ph > 2 || s->pw > 2 || s->cin < 16 || s->cout < 16) return 0;
   int64_t tiles = (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
   return tiles >= 32;
+}
+
+/* oneDNN's Winograd kernels need AVX-512; below it, its direct AVX2 kernels lost to this
+ * file's F(2x2,3x3) on VGG16's and ResNet-18's 3x3 layers (1.1-2.1x forward, 1.2-1.5x with
+ * the input gradient), except on maps of fewer than 64 tiles (batch 1 at 14x14 and 7x7) */
+int nv_winograd_prefer_auto(void) {
+  static int v = -1;
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = !__builtin_cpu_supports("avx512f");
+  }
+  return v;
+}
+
+int nv_winograd_preferred(const nv_conv2d_shape *s) {
+  int prefer = nv_conv_prefer_winograd < 0 ? nv_winograd_prefer_auto() : nv_conv_prefer_winograd;
+  if (!prefer || !nv_winograd_eligible(s)) return 0;
+  int64_t tiles = (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+  return nv_conv_prefer_winograd == 1 || tiles >= 64;
 }
 
 /* U[k][a][b] = (G g G^T)[k] for the kernel g of output channel a, input channel b.

@@ -36,6 +36,11 @@ local cases = {
 }
 
 describe("oneDNN convolutions", function()
+  -- oneDNN's own kernels throughout, even where Winograd would run first on this CPU
+  local prefer
+  setup(function() prefer = nv.config().prefer_winograd; nv.config { prefer_winograd = false } end)
+  teardown(function() nv.config { prefer_winograd = prefer } end)
+
   it("are on by default, run oneDNN's kernels, and can be turned off", function()
     assert.is_true(nv.config().onednn)
     local x, w = nv.randn(2, 16, 12, 12), nv.randn(32, 16, 3, 3)

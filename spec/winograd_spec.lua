@@ -115,3 +115,76 @@ describe("Winograd F(2x2, 3x3) convolution", function()
     assert.is_true(rel(b, a) < 1e-5, "ResNet-18 logits differ by " .. rel(b, a))
   end)
 end)
+
+describe("prefer_winograd", function()
+  local core = require "nnvis.core"
+  local function with_prefer(v, f) return H.with_config({ prefer_winograd = v }, f) end
+
+  it("runs Winograd before oneDNN when asked, and 'auto' by the CPU and the map's tiles", function()
+    assert.equal("auto", nv.config().prefer_winograd)
+    local big, small = nv.randn(2, 16, 24, 24), nv.randn(1, 16, 12, 12)     -- 288 and 36 tiles
+    local w = nv.randn(32, 16, 3, 3)
+    with_prefer(true, function()
+      assert.equal("winograd", core.conv_impl(big, w, { padding = 1 }))
+      assert.equal("winograd", core.conv_impl(big, w, { padding = 1 }, "input_grad"))
+      assert.matches("^onednn ", core.conv_impl(big, w, { padding = 1 }, "weight_grad"))
+      assert.equal("winograd", core.conv_impl(small, w, { padding = 1 }))
+      -- what Winograd does not take stays on oneDNN
+      assert.matches("^onednn ", core.conv_impl(big, w, { padding = 1, stride = 2 }))
+    end)
+    with_prefer(false, function()
+      assert.matches("^onednn ", core.conv_impl(big, w, { padding = 1 }))
+      assert.matches("^onednn ", core.conv_impl(big, w, { padding = 1 }, "input_grad"))
+    end)
+    local auto = nv.config().prefer_winograd_auto
+    assert.equal(auto and "winograd" or "onednn", core.conv_impl(big, w, { padding = 1 }):match("^%a+"))
+    assert.matches("^onednn ", core.conv_impl(small, w, { padding = 1 }))      -- fewer than 64 tiles
+    with(false, function()      -- Winograd off: nothing prefers it
+      with_prefer(true, function() assert.matches("^onednn ", core.conv_impl(big, w, { padding = 1 })) end)
+    end)
+    assert.has_error(function() nv.config { prefer_winograd = "always" } end,
+      'config: prefer_winograd must be true, false or "auto", got always')
+    assert.has_error(function() nv.config { prefer_winograd = 1 } end,
+      'config: prefer_winograd must be true, false or "auto", got number')
+  end)
+
+  it("gives oneDNN's values and gradients, and reads channels-last inputs", function()
+    nv.manual_seed(21)
+    local x, w, b = nv.randn(2, 16, 20, 20), nv.randn(24, 16, 3, 3) * 0.1, nv.randn(24)
+    local function run()
+      local xx = x:detach():set_requires_grad(true)
+      local y = nv.conv2d(xx, w, b, { padding = 1 })
+      return y:detach(), nv.grad((y * y):sum(), { xx })[1]
+    end
+    local y1, g1 = with_prefer(true, run)
+    local y0, g0 = with_prefer(false, run)
+    H.close(y1, y0, 1e-5)
+    H.close(g1, g0, 1e-4)
+    -- a channels-last input (from a oneDNN convolution) is read, and the output is NCHW
+    local nhwc = nv.no_grad(function()
+      return with_prefer(false, function()
+        return nv.conv2d(x, nv.randn(16, 16, 1, 1), nil, { channels_last = true })
+      end)
+    end)
+    local ref = nv.no_grad(function() return with_prefer(false, function() return nv.conv2d(nhwc:contiguous(), w, b, { padding = 1 }) end) end)
+    local got = nv.no_grad(function() return with_prefer(true, function() return nv.conv2d(nhwc, w, b, { padding = 1, channels_last = true }) end) end)
+    H.close(got, ref, 1e-5)
+    assert.is_true(got:is_contiguous())
+  end)
+end)
+
+describe("nnvis.ompenv", function()
+  local lua = "lua5.4"
+  local function child(env)
+    local p = io.popen(env .. " " .. lua .. [[ -e 'local nv = require "nnvis"; io.write(tostring(nv.config().omp_spincount), " ", tostring(os.getenv("GOMP_SPINCOUNT")))']])
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  it("makes GNU OpenMP's idle threads sleep soon, unless the user set OpenMP's waiting", function()
+    assert.equal("10000 10000", child("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY"))
+    assert.equal("false 500", child("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=500"))
+    assert.equal("false nil", child("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive"))
+  end)
+end)

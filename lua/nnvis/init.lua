@@ -1,5 +1,7 @@
 -- nnvis — look inside neural networks.  `local nv = require "nnvis"` loads the C core
 -- (tensors, kernels, autograd, file formats) and the Lua modules on top of it.
+-- GNU OpenMP's idle threads sleep soon (csrc/lua_ompenv.c): set before the core loads libgomp
+local omp_spin = select(2, pcall(require, "nnvis.ompenv"))
 local core = require "nnvis.core"
 local printer = require "nnvis.print"
 
@@ -84,13 +86,22 @@ function Config.__tostring(c)
     tostring(c.blas_core), c.blas_core_chosen_by_nnvis and " (chosen by nnvis)" or "", c.threads,
     c.threads == 1 and "" or "s", c.grad_enabled and "on" or "off") .. (c.winograd and "" or ", winograd off")
 end
---- nv.config([opts]): the BLAS core in use, the thread count, grad mode, max_alloc and
---- winograd, as a table that prints on a few lines; opts.threads sets the thread count,
---- opts.max_alloc the allocation cap in bytes (default 3/4 of physical memory), and
---- opts.winograd (default true) whether 3x3 stride-1 convolutions with 16 or more channels
---- run by Winograd's F(2x2,3x3) (2.25 times fewer multiplications, the direct sum's values to
---- rounding; false: im2col + gemm), before reporting.
-function nv.config(opts) return setmetatable(core.config(opts), Config) end
+--- nv.config([opts]): the BLAS core in use, the thread count, grad mode, max_alloc, the
+--- convolution kernels and omp_spincount (the GOMP_SPINCOUNT nnvis set, or false when the
+--- user's own OpenMP settings were kept), as a table that prints on a few lines.
+--- opts.threads sets the thread count, opts.max_alloc the allocation cap in bytes (default
+--- 3/4 of physical memory); opts.onednn (default true) runs convolutions on oneDNN (false:
+--- the built-in kernels); opts.winograd (default true) whether 3x3 stride-1 convolutions with
+--- 16 or more channels may run by Winograd's F(2x2,3x3) (2.25 times fewer multiplications,
+--- the direct sum's values to rounding; false: im2col + gemm); opts.prefer_winograd ("auto",
+--- true or false) whether those run Winograd rather than oneDNN, forward and input gradient:
+--- "auto" does on CPUs without AVX-512 (where oneDNN has only direct kernels, which measured
+--- slower) for maps of 64 or more 2x2 tiles; prefer_winograd_auto says what "auto" does here.
+function nv.config(opts)
+  local c = core.config(opts)
+  c.omp_spincount = omp_spin ~= "" and type(omp_spin) == "string" and tonumber(omp_spin) or false
+  return setmetatable(c, Config)
+end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
