@@ -175,8 +175,8 @@ end)
 
 describe("nnvis.ompenv", function()
   local lua = "lua5.4"
-  local function child(env)
-    local p = io.popen(env .. " " .. lua .. [[ -e 'local nv = require "nnvis"; io.write(tostring(nv.config().omp_spincount), " ", tostring(os.getenv("GOMP_SPINCOUNT")))']])
+  local function child(env, first)
+    local p = io.popen(env .. " " .. lua .. " -e '" .. (first or "") .. [[ local nv = require "nnvis"; io.write(tostring(nv.config().omp_spincount), " ", tostring(os.getenv("GOMP_SPINCOUNT")))']])
     local out = p:read("a")
     p:close()
     return out
@@ -186,5 +186,8 @@ describe("nnvis.ompenv", function()
     assert.equal("10000 10000", child("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY"))
     assert.equal("false 500", child("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=500"))
     assert.equal("false nil", child("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive"))
+    -- libgomp loaded before nnvis has read its settings: nothing is set, nothing claimed
+    assert.equal("false nil", child("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY",
+      [[assert(package.loadlib("libgomp.so.1", "*"));]]))
   end)
 end)
