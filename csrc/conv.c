@@ -312,7 +312,7 @@ NV_HOT static void add_relu(float *restrict out, const float *restrict add, size
 
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  if (nv_onednn_forward(out, in, weight, bias, s, ex)) return;
+  if (!nv_winograd_preferred(s) && nv_onednn_forward(out, in, weight, bias, s, ex)) return;
   const float *add = ex ? ex->add : NULL;
   nv_conv2d_extra plain = {.wid = ex ? ex->wid : (nv_weight_id){0}, .relu = ex && ex->relu && !add};
   if (nv_winograd_eligible(s)) nv_winograd_forward(out, in, weight, bias, s, &plain);
@@ -370,7 +370,7 @@ static void conv_forward_im2col(float *out, const float *in, const float *weight
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
                         const float *in, const float *weight, const nv_conv2d_shape *s,
                         const nv_weight_id *wid) {
-  if (din && nv_onednn_backward_data(din, dout, weight, s, wid)) din = NULL;
+  if (din && !nv_winograd_preferred(s) && nv_onednn_backward_data(din, dout, weight, s, wid)) din = NULL;
   if (dweight && nv_onednn_backward_weights(dweight, dbias, dout, in, s)) dweight = dbias = NULL;
   if (!din && !dweight && !dbias) return;
   if (din && nv_winograd_eligible(s)) {

@@ -169,7 +169,7 @@ static int l_conv_impl(lua_State *L) {
                        .cout = (int)w->size[0], .kh = (int)w->size[2], .kw = (int)w->size[3], .sh = stride[0],
                        .sw = stride[1], .ph = pad[0], .pw = pad[1], .dh = dil[0], .dw = dil[1], .groups = groups};
   if (!nv_conv2d_init(&s)) return nv_lua_raise(L, "conv_impl");
-  const char *impl = nv_onednn_impl(&s, kind);
+  const char *impl = kind != 2 && nv_winograd_preferred(&s) ? NULL : nv_onednn_impl(&s, kind);
   if (impl) lua_pushfstring(L, "onednn %s", impl);
   else lua_pushstring(L, kind != 2 && nv_winograd_eligible(&s) ? "winograd" : "im2col");
   return 1;

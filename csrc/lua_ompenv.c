@@ -24,6 +24,7 @@ int luaopen_nnvis_ompenv(lua_State *L) {
   if (gomp) dlclose(gomp);
   int set = !gomp && !(sc && *sc) && !(wp && *wp);
   if (set) setenv("GOMP_SPINCOUNT", SPINCOUNT, 1);
-  lua_pushstring(L, set ? SPINCOUNT : "");
+  if (set) lua_pushinteger(L, atoi(SPINCOUNT));   /* the count set, or false */
+  else lua_pushboolean(L, 0);
   return 1;
 }

@@ -103,7 +103,8 @@ void nv_winograd_forget(uint64_t uid);
 size_t nv_winograd_cache_bytes(void);
 extern size_t nv_winograd_cache_limit;
 /* Convolutions on oneDNN (onednn.c), which nv_conv2d_forward and nv_conv2d_backward try
- * first unless nv_conv_onednn = 0 (nv.config{onednn = false}); each returns 1 when it did
+ * first unless nv_conv_onednn = 0 (nv.config{onednn = false}) or, for the forward and the
+ * input gradient, nv_winograd_preferred(s); each returns 1 when it did
  * the work, 0 when oneDNN has no primitive for it (then the built-in kernels run).  The
  * backward ones accumulate, like nv_conv2d_backward. */
 extern int nv_conv_onednn;

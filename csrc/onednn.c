@@ -486,14 +486,12 @@ static pentry *bwd_data_entry(const nv_conv2d_shape *s, int *flipped) {
 
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  if (nv_winograd_preferred(s)) return 0;
   pentry *e = entry(FWD, s, bias != NULL, ex && ex->relu, ex && ex->add, ex ? ex->layout : 0, 0);
   return e && run(e, in, weight, out, bias, NULL, ex ? ex->add : NULL, ex ? &ex->wid : NULL);
 }
 
 int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,
                             const nv_weight_id *wid) {
-  if (nv_winograd_preferred(s)) return 0;
   int flipped;
   pentry *e = bwd_data_entry(s, &flipped);
   return e && run(e, dout, weight, din, NULL, NULL, flipped ? din : NULL, wid);
@@ -506,7 +504,6 @@ int nv_onednn_backward_weights(float *dweight, float *dbias, const float *dout, 
 }
 
 const char *nv_onednn_impl(const nv_conv2d_shape *s, int kind) {
-  if (kind != BWD_W && nv_winograd_preferred(s)) return NULL;
   int flipped;
   pentry *e = kind == BWD_DATA ? bwd_data_entry(s, &flipped)
             : kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0, 0, 0) : NULL;

@@ -31,13 +31,15 @@ int nv_conv_prefer_winograd = -1;
 
 enum { SLOT_U = 4, SLOT_WORK = 5, MAX_THREADS = 8 };
 
+/* the 2x2 output tiles of a batch */
+static int64_t out_tiles(const nv_conv2d_shape *s) { return (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2); }
+
 int nv_winograd_eligible(const nv_conv2d_shape *s) {
   if (!nv_conv_winograd) return 0;
   if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
     return 0;
   if (s->ph > 2 || s->pw > 2 || s->cin < 16 || s->cout < 16) return 0;
-  int64_t tiles = (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
-  return tiles >= 32;
+  return out_tiles(s) >= 32;
 }
 
 /* oneDNN's Winograd kernels need AVX-512; below it, its direct AVX2 kernels lost to this
@@ -55,8 +57,7 @@ int nv_winograd_prefer_auto(void) {
 int nv_winograd_preferred(const nv_conv2d_shape *s) {
   int prefer = nv_conv_prefer_winograd < 0 ? nv_winograd_prefer_auto() : nv_conv_prefer_winograd;
   if (!prefer || !nv_winograd_eligible(s)) return 0;
-  int64_t tiles = (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
-  return nv_conv_prefer_winograd == 1 || tiles >= 64;
+  return nv_conv_prefer_winograd == 1 || out_tiles(s) >= 64;
 }
 
 /* U[k][a][b] = (G g G^T)[k] for the kernel g of output channel a, input channel b.

@@ -57,6 +57,8 @@ end
 -- (C,H,W): found by the first call, so that later gradient methods can start the graph there.
 local default_layers = setmetatable({}, { __mode = "k" })
 
+local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t:size(4) > 1 end
+
 -- Runs the model on x, keeping the activations of opts.layer (or, without one, of the last
 -- module to output a spatial map).  Returns A, output, the layer name.  With grad, only what
 -- lies above the layer is recorded: the layers below it run without a graph (and so fused,
@@ -79,14 +81,12 @@ local function forward_with_layer(model, x, layer, grad, fname)
         if not is_tensor(out) then A = out return end
         A, started = out:detach():set_requires_grad(true), true
         core.set_grad_enabled(true)
-        if not layer and out:dim() == 4 and out:size(3) * out:size(4) > 1 then seen[#seen + 1] = { name = name, out = A } end
+        if not layer and spatial(A) then seen[#seen + 1] = { name = name, out = A } end
         return A
       end)
     elseif not layer and name ~= "" then
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
-        if is_tensor(out) and out:dim() == 4 and out:size(3) * out:size(4) > 1 then
-          seen[#seen + 1] = { name = name, out = out }
-        end
+        if spatial(out) then seen[#seen + 1] = { name = name, out = out } end
       end)
     elseif name == layer then
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out) A = out end)

@@ -1,7 +1,8 @@
 -- nnvis — look inside neural networks.  `local nv = require "nnvis"` loads the C core
 -- (tensors, kernels, autograd, file formats) and the Lua modules on top of it.
 -- GNU OpenMP's idle threads sleep soon (csrc/lua_ompenv.c): set before the core loads libgomp
-local omp_spin = select(2, pcall(require, "nnvis.ompenv"))
+local omp_ok, omp_spin = pcall(require, "nnvis.ompenv")
+omp_spin = omp_ok and omp_spin or false
 local core = require "nnvis.core"
 local printer = require "nnvis.print"
 
@@ -99,7 +100,7 @@ end
 --- slower) for maps of 64 or more 2x2 tiles; prefer_winograd_auto says what "auto" does here.
 function nv.config(opts)
   local c = core.config(opts)
-  c.omp_spincount = omp_spin ~= "" and type(omp_spin) == "string" and tonumber(omp_spin) or false
+  c.omp_spincount = omp_spin
   return setmetatable(c, Config)
 end
 
