@@ -120,12 +120,13 @@ int nv_conv2d_scratch(const nv_conv2d_shape *s, int backward) {
  * with x0 = j*dw - pw.  The same range holds for every output row, so the inner loops of
  * im2col and col2im are branch-free. */
 static void valid_cols(const nv_conv2d_shape *s, int j, int *x0, int *lo, int *hi) {
-  int x = j * s->dw - s->pw;
-  int a = x >= 0 ? 0 : (-x + s->sw - 1) / s->sw;
-  int b = s->w - 1 - x < 0 ? 0 : (s->w - 1 - x) / s->sw + 1;
+  /* in 64 bits: a padding near INT_MAX with a 1x1 kernel would wrap -x + sw */
+  int64_t x = (int64_t)j * s->dw - s->pw;
+  int64_t a = x >= 0 ? 0 : (-x + s->sw - 1) / s->sw;
+  int64_t b = s->w - 1 - x < 0 ? 0 : (s->w - 1 - x) / s->sw + 1;
   if (b > s->ow) b = s->ow;
   if (a > b) a = b;
-  *x0 = x, *lo = a, *hi = b;
+  *x0 = (int)x, *lo = (int)a, *hi = (int)b;
 }
 
 /* dst[o] = src[o * stride], o < n: the strided copy of im2col (stride 2 in most networks'
@@ -148,7 +149,7 @@ static void im2col_range(float *col, size_t nt, const float *in, const nv_conv2d
         int x0, lo, hi;
         valid_cols(s, j, &x0, &lo, &hi);
         for (int r = 0; r < rows; r++, dst += s->ow) {
-          int ih = (oh0 + r) * s->sh - s->ph + i * s->dh;
+          int64_t ih = (int64_t)(oh0 + r) * s->sh - s->ph + (int64_t)i * s->dh;
           if (ih < 0 || ih >= s->h) {
             memset(dst, 0, sizeof(float) * s->ow);
             continue;
@@ -175,7 +176,7 @@ static void col2im_range(float *din, const float *col, size_t nt, const nv_conv2
         int x0, lo, hi;
         valid_cols(s, j, &x0, &lo, &hi);
         for (int r = 0; r < rows; r++, src += s->ow) {
-          int ih = (oh0 + r) * s->sh - s->ph + i * s->dh;
+          int64_t ih = (int64_t)(oh0 + r) * s->sh - s->ph + (int64_t)i * s->dh;
           if (ih < 0 || ih >= s->h) continue;
           float *dst = din + ((size_t)c * s->h + ih) * s->w; /* cell o*sw + x0 */
           if (s->sw == 1)

@@ -1168,7 +1168,9 @@ nv_tensor *nv_tensor_from_bytes(const unsigned char *b, size_t nbytes, const cha
     return NULL;
   }
   if (numel > 0) {
-    for (int k = 0; k < ndim; k++) {
+    /* an offset past the storage fails below; saturated here so the sum cannot wrap */
+    if (last > INT64_MAX / 2) last = INT64_MAX;
+    for (int k = 0; k < ndim && last != INT64_MAX; k++) {
       int64_t reach = size[k] - 1;
       if (stride[k] && reach > (INT64_MAX / 2) / stride[k]) { last = INT64_MAX; break; }
       last += reach * stride[k];

@@ -151,11 +151,16 @@ void nv_zip_close(nv_zip *z);                  /* NULL-safe */
 int64_t nv_zip_count(nv_zip *z);               /* entries */
 const char *nv_zip_name(nv_zip *z, int64_t i); /* borrowed, valid until close; NULL if none */
 /* Finds entry `name` and its declared (uncompressed) size, refused above max so that a forged
- * size is caught before anything is allocated.  Returns its index, or -1 with the error set. */
+ * size is caught before anything is allocated; a compressed entry of over 16 MiB that would
+ * inflate more than 1100 times (deflate's own limit is ~1032:1: a bzip2 bomb) is refused too.
+ * Returns its index, or -1 with the error set. */
 int64_t nv_zip_entry(nv_zip *z, const char *name, size_t max, size_t *size);
 /* Reads entry idx whole into buf[size] (size from nv_zip_entry, buf the caller's).  The bytes
  * must be exactly the declared size and pass libzip's CRC check.  1, or 0 with the error set. */
 int nv_zip_read_into(nv_zip *z, int64_t idx, unsigned char *buf, size_t size);
+/* Reads the first n bytes of entry idx into buf[n] (n at most its declared size), inflating
+ * no more than that; the CRC is not checked (the entry is not read to its end).  1, or 0. */
+int nv_zip_read_head(nv_zip *z, int64_t idx, unsigned char *buf, size_t n);
 
 #ifdef __cplusplus
 }

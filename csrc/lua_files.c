@@ -262,20 +262,32 @@ static int zip_names(lua_State *L) {
   return 1;
 }
 
-/* archive:read(name [, max]) -> the entry's bytes | nil, msg */
+/* archive:read(name [, max [, count]]) -> the entry's bytes | nil, msg.  With count, the
+ * entry must declare exactly max bytes, and only its first count (<= max) are inflated. */
 static int zip_read(lua_State *L) {
   nv_zip *z = *check_zip(L);
   const char *name = luaL_checkstring(L, 2);
   lua_Integer max = luaL_optinteger(L, 3, ZIP_MAX_ENTRY);
   luaL_argcheck(L, max >= 0, 3, "limit must be non-negative");
-  if (max > ZIP_MAX_ENTRY) max = ZIP_MAX_ENTRY;
+  int head = !lua_isnoneornil(L, 4);
+  lua_Integer count = luaL_optinteger(L, 4, 0);
+  luaL_argcheck(L, !head || (count >= 0 && count <= max), 4, "count must be between 0 and the limit");
+  if (max > ZIP_MAX_ENTRY) {
+    if (head) return nv_lua_fail(L, "zip: entry %s: %lld bytes is more than the limit of %lld", name,
+                                 (long long)max, (long long)ZIP_MAX_ENTRY);
+    max = ZIP_MAX_ENTRY;
+  }
   size_t len;
   int64_t idx = nv_zip_entry(z, name, (size_t)max, &len);
   if (idx < 0) return nv_lua_fail(L, "%s", nv_last_error());
+  if (head && len != (size_t)max)
+    return nv_lua_fail(L, "zip: entry %s holds %zu bytes, %lld expected", name, len, (long long)max);
+  size_t n = head ? (size_t)count : len;
   luaL_Buffer b;   /* Lua owns the buffer: nothing leaks if a push below runs out of memory */
-  unsigned char *buf = (unsigned char *)luaL_buffinitsize(L, &b, len ? len : 1);
-  if (!nv_zip_read_into(z, idx, buf, len)) return nv_lua_fail(L, "%s", nv_last_error());
-  luaL_pushresultsize(&b, len);
+  unsigned char *buf = (unsigned char *)luaL_buffinitsize(L, &b, n ? n : 1);
+  if (!(head && n < len ? nv_zip_read_head(z, idx, buf, n) : nv_zip_read_into(z, idx, buf, n)))
+    return nv_lua_fail(L, "%s", nv_last_error());
+  luaL_pushresultsize(&b, n);
   return 1;
 }
 

@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700   /* realpath */
 /*
  * onnx.c — ONNX files: read with a size cap, unpack with protobuf-c under a memory budget,
  * decode tensors (raw_data, typed data fields, external data files) with every length,
@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ONNX TensorProto.DataType */
 enum { DT_FLOAT = 1, DT_UINT8, DT_INT8, DT_UINT16, DT_INT16, DT_INT32, DT_INT64, DT_STRING,
@@ -438,18 +440,32 @@ static unsigned char *read_external(const nv_onnx_model *m, const Onnx__TensorPr
   char *full = malloc(plen);
   if (!full) { nv_seterr("onnx.load: out of memory"); return NULL; }
   snprintf(full, plen, "%s/%s", m->dir, loc);
-  FILE *f = fopen(full, "rb");
+  /* The path string is checked above; the real path (symlinks resolved, which opens nothing,
+   * so a FIFO cannot block here) must lie inside the model's real folder too, and the file
+   * is opened without following a last symlink and without waiting on a FIFO. */
+  char *real = realpath(full, NULL), *dir = realpath(m->dir, NULL);
+  size_t dn = dir ? strlen(dir) : 0;
+  if (!real || !dir || strncmp(real, dir, dn) != 0 || (real[dn] != '/' && !(dn == 1 && dir[0] == '/'))) {
+    int e = errno;
+    nv_seterr("onnx.load: %s: %s: external data %s: %s", m->path, what, full,
+              !real || !dir ? strerror(e) : "leads outside the model's folder (through a symlink)");
+    free(real); free(dir); free(full);
+    return NULL;
+  }
+  int fd = open(real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  free(real); free(dir);
   struct stat sb;
-  if (!f || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+  FILE *f = NULL;
+  if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(f = fdopen(fd, "rb"))) {
     nv_seterr("onnx.load: %s: %s: cannot open external data %s: %s", m->path, what, full,
-              f ? "not a regular file" : strerror(errno));
-    if (f) fclose(f);
+              fd >= 0 ? "not a regular file" : strerror(errno));
+    if (fd >= 0) close(fd);
     free(full);
     return NULL;
   }
   if ((uint64_t)off > (uint64_t)sb.st_size || need > (uint64_t)sb.st_size - (uint64_t)off) {
-    nv_seterr("onnx.load: %s: %s: external data [%lld, %lld) lies outside %s (%lld bytes)", m->path,
-              what, (long long)off, (long long)(off + (int64_t)need), full, (long long)sb.st_size);
+    nv_seterr("onnx.load: %s: %s: external data of %zu bytes at offset %lld lies outside %s (%lld bytes)",
+              m->path, what, need, (long long)off, full, (long long)sb.st_size);
     fclose(f);
     free(full);
     return NULL;

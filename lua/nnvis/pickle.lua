@@ -21,6 +21,9 @@ M.BigInt.__index = M.BigInt
 M.BigInt.__tostring = function(b) return "BigInt(0x" .. b.bytes:reverse():gsub(".", function(c)
   return ("%02x"):format(c:byte()) end) .. ")" end
 
+-- what a hostile pickle may make the reader hold: real checkpoints stay far below both
+local MAX_STACK, MAX_MEMO = 1 << 20, 1 << 22
+
 local MARK, NONE = setmetatable({}, { __name = "MARK" }), setmetatable({}, { __name = "None" })
 M.NONE = NONE
 
@@ -43,7 +46,10 @@ function M.load(data, pos, opts)
   local lens = setmetatable({}, { __mode = "k" })   -- array -> count (holes are None)
 
   local function need(n)
-    if pos + n - 1 > len then
+    -- a negative length (a signed field, or an unsigned 8-byte one past 2^63) would move the
+    -- reader back onto the same opcode forever
+    if n < 0 then fail("negative length %d at byte %d", n, pos - 1) end
+    if n > len - pos + 1 then
       fail("truncated pickle: %d bytes needed at byte %d, %d left", n, pos - 1, len - pos + 1)
     end
   end
@@ -59,7 +65,11 @@ function M.load(data, pos, opts)
     pos = pos + n
     return v
   end
-  local function push(v) sp = sp + 1; stack[sp] = v end
+  local function push(v)
+    if sp >= MAX_STACK then fail("pickle stack deeper than %d values at byte %d", MAX_STACK, pos - 2) end
+    sp = sp + 1
+    stack[sp] = v
+  end
   local function pop()
     if sp <= (nmarks > 0 and marks[nmarks] or 0) then fail("stack underflow at byte %d", pos - 2) end
     local v = stack[sp]
@@ -131,7 +141,11 @@ function M.load(data, pos, opts)
   local ops = {}
   ops[0x80] = function() local p = u("B", 1); if p > 5 then fail("pickle protocol %d is unknown", p) end end
   ops[0x95] = function() u("<I8", 8) end                                   -- FRAME: length hint
-  ops[0x28] = function() nmarks = nmarks + 1; marks[nmarks] = sp end      -- MARK
+  ops[0x28] = function()                                                   -- MARK
+    if nmarks >= MAX_STACK then fail("more than %d MARKs at byte %d", MAX_STACK, pos - 2) end
+    nmarks = nmarks + 1
+    marks[nmarks] = sp
+  end
   ops[0x7d] = function() push({}) end                                      -- EMPTY_DICT
   ops[0x5d] = function() push(array({}, 0)) end                            -- EMPTY_LIST
   ops[0x29] = function() push(array({}, 0)) end                            -- EMPTY_TUPLE
@@ -201,16 +215,23 @@ function M.load(data, pos, opts)
     local v = opts.persistent_load(pid)
     push(v == nil and NONE or v)
   end
-  ops[0x71] = function() memo[u("B", 1)] = top() end                       -- BINPUT
-  ops[0x72] = function() memo[u("<I4", 4)] = top() end                     -- LONG_BINPUT
+  local memo_count = 0
+  local function put(i, v)
+    if memo[i] == nil then
+      memo_count = memo_count + 1
+      if memo_count > MAX_MEMO then fail("more than %d memo entries at byte %d", MAX_MEMO, pos - 2) end
+    end
+    memo[i] = v
+  end
+  ops[0x71] = function() put(u("B", 1), top()) end                         -- BINPUT
+  ops[0x72] = function() put(u("<I4", 4), top()) end                       -- LONG_BINPUT
   ops[0x68] = function() push(memo_get(u("B", 1))) end                     -- BINGET
   ops[0x6a] = function() push(memo_get(u("<I4", 4))) end                   -- LONG_BINGET
   ops[0x30] = function() pop() end                                         -- POP
   ops[0x31] = function() pop_mark() end                                    -- POP_MARK
   ops[0x32] = function() push(top()) end                                   -- DUP
 
-  local memo_count = 0
-  ops[0x94] = function() memo[memo_count] = top(); memo_count = memo_count + 1 end  -- MEMOIZE
+  ops[0x94] = function() put(memo_count, top()) end                         -- MEMOIZE
 
   local ok, res = pcall(function()
     while true do

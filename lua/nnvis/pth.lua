@@ -25,8 +25,9 @@ local storage_dtypes = {
   ByteStorage = "U8", BoolStorage = "BOOL",
 }
 
-local DATA_PKL_MAX = 1 << 30     -- a pickle of tensors' metadata; real ones are kilobytes
-local LEGACY_MAX = 1 << 34       -- a legacy file is read whole
+local DATA_PKL_MAX = 1 << 28     -- a pickle of tensors' metadata; real ones are kilobytes
+local MAX_DIMS = 8               -- NV_MAXDIM
+local MAX_DEPTH = 200            -- containers inside containers; real checkpoints nest < 10
 
 local function fail(fmt, ...) error({ msg = fmt:format(...) }, 0) end
 
@@ -48,6 +49,12 @@ local function rebuild(args, n)
   if not is_int_array(size, nd) or not is_int_array(stride, nd) then
     fail("_rebuild_tensor_v2: size and stride must be tuples of the same number of integers")
   end
+  if nd > MAX_DIMS then fail("_rebuild_tensor_v2: a tensor of %d dimensions (nnvis supports 0 to %d)", nd, MAX_DIMS) end
+  for i = 1, nd do
+    if size[i] < 0 or stride[i] < 0 then
+      fail("_rebuild_tensor_v2: size (%s) or stride (%s) has a negative entry", table.concat(size, ","), table.concat(stride, ","))
+    end
+  end
   return setmetatable({ storage = st, offset = off, size = size, stride = stride }, Pending)
 end
 
@@ -57,6 +64,11 @@ local function first_arg(args)
 end
 
 local function marker() return { value = true } end
+
+local TENSOR_REBUILDERS = {
+  ["torch._utils._rebuild_tensor_v2"] = true, ["torch._utils._rebuild_tensor"] = true,
+  ["torch._utils._rebuild_parameter"] = true, ["torch._utils._rebuild_parameter_with_state"] = true,
+}
 
 -- the only globals a pickle may name
 local function whitelist()
@@ -72,6 +84,10 @@ local function whitelist()
       if type(f) ~= "table" or not f.entry or not f.entry.call or type(a) ~= "table" then
         fail("_rebuild_from_type_v2: malformed arguments")
       end
+      -- only a tensor's own rebuild function: naming itself would recurse without end
+      if not TENSOR_REBUILDERS[f.global] then
+        fail("_rebuild_from_type_v2: %s is not a tensor rebuild function", tostring(f.global))
+      end
       return f.entry.call(a, #a)
     end },
     ["torch.Tensor"] = marker(),
@@ -81,20 +97,91 @@ local function whitelist()
   return g
 end
 
--- Replaces every Pending in v (nested tables, possibly shared) by its tensor.
-local function resolve(v, build, seen)
-  if getmetatable(v) == Pending then
-    local t = seen[v]
-    if not t then t = build(v); seen[v] = t end
-    return t
+-- The Pending tensors in v, each once, walking nested tables (shared ones once) without
+-- recursion: a hostile pickle nests 200,000 lists in 660 bytes, or puts a list inside itself
+-- (every consumer of the value would then loop), and both are refused.
+local function pendings(v)
+  local found, list = {}, {}
+  if getmetatable(v) == Pending then return { v } end
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return list end
+  local done, open = {}, { [v] = true }
+  local stack = { { t = v, k = nil } }
+  while #stack > 0 do
+    local top = stack[#stack]
+    local k, x = next(top.t, top.k)
+    if k == nil then
+      open[top.t] = nil
+      done[top.t] = true
+      stack[#stack] = nil
+    else
+      top.k = k
+      if getmetatable(x) == Pending then
+        if not found[x] then found[x] = true; list[#list + 1] = x end
+      elseif type(x) == "table" and getmetatable(x) == nil then
+        if open[x] then fail("a container holds itself (a cycle at depth %d)", #stack) end
+        if not done[x] then
+          if #stack >= MAX_DEPTH then fail("containers nested deeper than %d levels", MAX_DEPTH) end
+          open[x] = true
+          stack[#stack + 1] = { t = x, k = nil }
+        end
+      end
+    end
   end
+  return list
+end
+
+-- Replaces every Pending in v by its tensor (built[p]); v is acyclic and shallow (pendings).
+local function resolve(v, built, seen)
+  if getmetatable(v) == Pending then return built[v] end
   if type(v) == "table" and getmetatable(v) == nil and not seen[v] then
-    seen[v] = v
+    seen[v] = true
     for k, x in pairs(v) do
-      if type(x) == "table" then v[k] = resolve(x, build, seen) end
+      if type(x) == "table" then v[k] = resolve(x, built, seen) end
     end
   end
   return v
+end
+
+-- Elements of its storage that a view reaches (offset + sum (size-1) stride + 1; 0 when
+-- empty), in floating point so hostile sizes cannot wrap; and its element count.
+local function reach(p)
+  local last, n = p.offset + 0.0, 1.0
+  for i = 1, #p.size do
+    n = n * p.size[i]
+    last = last + (p.size[i] - 1.0) * p.stride[i]
+  end
+  if n == 0 then return 0, 0 end
+  return last + 1, n
+end
+
+-- Builds every pending tensor of obj; bytes_of(storage, elements needed) -> its bytes.
+-- Sizes are checked against the storages and nv.config's max_alloc before anything is read.
+local function build_all(obj, bytes_of)
+  local list = pendings(obj)
+  local max_alloc = core.config().max_alloc
+  local need = {}
+  for _, p in ipairs(list) do
+    local st = p.storage
+    local r, n = reach(p)
+    if n * 4 > max_alloc then
+      fail("a tensor of size (%s) needs %.0f bytes, more than max_alloc (%d; nv.config{max_alloc = ...})",
+        table.concat(p.size, ","), n * 4, max_alloc)
+    end
+    if r > st.numel then
+      fail("storage %s: view of size (%s) at offset %d reaches element %.0f of a storage of %d %s elements (stride (%s))",
+        st.key, table.concat(p.size, ","), p.offset, r - 1, st.numel, st.dtype, table.concat(p.stride, ","))
+    end
+    need[st] = math.max(need[st] or 0, math.tointeger(r) or 0)
+  end
+  local built = {}
+  for _, p in ipairs(list) do
+    local st = p.storage
+    local b = bytes_of(st, need[st])
+    local t, err = core.tensor_from_bytes(b, st.dtype, p.offset, p.size, p.stride, "storage " .. st.key)
+    if not t then fail("%s", err) end
+    built[p] = t
+  end
+  return resolve(obj, built, {})
 end
 
 -- persistent id -> storage reference {is_storage, key, dtype, numel}, one per key
@@ -105,6 +192,11 @@ local function storage_loader(refs, fields)
     if type(ty) ~= "table" or not (ty.entry and ty.entry.dtype) then fail("storage of an unknown type") end
     if type(key) ~= "string" or not key:match("^[%w_]+$") then fail("storage key is not a plain name") end
     if math.type(numel) ~= "integer" or numel < 0 then fail("storage %s: element count is not an integer", key) end
+    local es = core.dtype_size(ty.entry.dtype)
+    if numel > core.config().max_alloc // es then
+      fail("storage %s: %d %s elements are more than max_alloc (%d bytes; nv.config{max_alloc = ...})", key, numel,
+        ty.entry.dtype, core.config().max_alloc)
+    end
     if fields == 6 and pid[6] ~= nil then fail("storage %s: old-style view metadata is not supported", key) end
     local r = refs[key]
     if r and (r.dtype ~= ty.entry.dtype or r.numel ~= numel) then
@@ -115,16 +207,6 @@ local function storage_loader(refs, fields)
       refs[key] = r
     end
     return r
-  end
-end
-
-local function builder(bytes_of)
-  return function(p)
-    local st = p.storage
-    local b = bytes_of(st)
-    local t, err = core.tensor_from_bytes(b, st.dtype, p.offset, p.size, p.stride, "storage " .. st.key)
-    if not t then fail("%s", err) end
-    return t
   end
 end
 
@@ -151,20 +233,19 @@ local function load_zip(path)
   local obj, e = pickle.load(pkl, 1, { globals = whitelist(), persistent_load = storage_loader(refs, 5) })
   if obj == nil and type(e) == "string" then z:close(); fail("%s", e) end
   local cache = {}
-  local function bytes_of(st)
+  local function bytes_of(st, elems)
     local b = cache[st.key]
     if b then return b end
-    local want = st.numel * core.dtype_size(st.dtype)
+    local es = core.dtype_size(st.dtype)
+    local want = st.numel * es      -- storage_loader capped numel by max_alloc: no wrap
     local rerr
-    b, rerr = z:read(prefix .. "/data/" .. st.key, want)
+    -- only the bytes its views reach: a storage larger than its tensors is not inflated whole
+    b, rerr = z:read(prefix .. "/data/" .. st.key, want, elems * es)
     if not b then fail("%s", rerr) end
-    if #b ~= want then
-      fail("%s: storage %s holds %d bytes, %d %s elements need %d", path, st.key, #b, st.numel, st.dtype, want)
-    end
     cache[st.key] = b
     return b
   end
-  local ok, res = pcall(resolve, obj, builder(bytes_of), {})
+  local ok, res = pcall(build_all, obj, bytes_of)
   z:close()
   if not ok then error(res, 0) end
   return res
@@ -177,7 +258,11 @@ local function load_legacy(path)
   local f, err = io.open(path, "rb")
   if not f then fail("%s", err) end
   local size = f:seek("end")
-  if size > LEGACY_MAX then f:close(); fail("%s: %d bytes is too large", path, size) end
+  if size > core.config().max_alloc then
+    f:close()
+    fail("%s: a legacy file of %d bytes is read whole, more than max_alloc (%d; nv.config{max_alloc = ...})", path,
+      size, core.config().max_alloc)
+  end
   f:seek("set")
   local data = f:read("a")
   f:close()
@@ -219,11 +304,11 @@ local function load_legacy(path)
     bytes[key] = data:sub(pos, pos + n * es - 1)
     pos = pos + n * es
   end
-  return resolve(obj, builder(function(st)
+  return build_all(obj, function(st)
     local b = bytes[st.key]
     if not b then fail("%s: storage %s has no data in the file", path, st.key) end
     return b
-  end), {})
+  end)
 end
 
 --- What torch.save wrote at path, as Lua values (see nnvis.pickle); tensors are float32.
