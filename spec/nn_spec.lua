@@ -134,7 +134,15 @@ describe("nnvis.nn", function()
     it("get() finds sub-modules and tensors by dotted path and names a missing path", function()
       local net = small_net()
       assert.equal("BatchNorm2d", net:get("4.bn").kind)
-      assert.equal(net:get("4"), net:get(4))
+      assert.equal(net:get("4"), net:get(5))           -- a number is a 1-based position
+      assert.equal(net:get("0"), net:get(1))
+      assert.equal(net:get("0"), net[1])
+      assert.equal(net:get("7"), net[#net])
+      assert.is_nil(net[9])
+      assert.has_error(function() net:get(9) end,
+        "get: Sequential has 8 child modules, no position 9 (a number is a 1-based position; a string is a name)")
+      assert.has_error(function() net:get(0) end)
+      assert.has_error(function() net:get(1.5) end)
       assert.equal(net, net:get(""))
       assert.same({ 4 }, net:get("4.bn.running_mean"):shape())
       assert.has_error(function() net:get("4.bn2.weight") end,

@@ -342,9 +342,19 @@ function Module:num_parameters(opts)
   return n
 end
 
---- sub-module (or parameter / buffer) by dotted path: model:get("layer1.0.conv1")
+--- sub-module (or parameter / buffer) by dotted path: model:get("layer1.0.conv1"); with a
+--- number, the i-th child module, 1-based (seq:get(1) is the child named "0", as seq[1])
 function Module:get(path)
-  if type(path) == "number" then path = tostring(path) end
+  if type(path) == "number" then
+    -- a number is a 1-based position among the children, never a name ("0", "1", ...)
+    local kids = own(self, "module")
+    local i = math.tointeger(path)
+    if not i or i < 1 or i > #kids then
+      error(string.format("get: %s has %d child module%s, no position %s (a number is a 1-based position; " ..
+        "a string is a name)", self.kind, #kids, #kids == 1 and "" or "s", tostring(path)), 2)
+    end
+    return kids[i][2]
+  end
   if type(path) ~= "string" then error("get: path must be a string, got " .. type(path), 2) end
   if path == "" then return self end
   local cur, walked = self, ""
@@ -723,6 +733,15 @@ Sequential.append = Sequential.add
 
 function Sequential.__len(self) return #own(self, "module") end
 
+-- seq[i]: the i-th module, 1-based, as #seq counts them (children are named "0", "1", ...)
+function Sequential.__index(self, k)
+  if math.type(k) == "integer" then
+    local e = own(self, "module")[k]
+    return e and e[2]
+  end
+  return getmetatable(self)[k]
+end
+
 -- ---- inference fusion: in eval mode without gradients, a Conv2d followed by a BatchNorm2d
 -- runs as one convolution with the BatchNorm folded into its weights and bias (W' = W s,
 -- b' = b s + t, s = gamma / sqrt(var + eps), t = beta - mean s), and a ReLU right after it
@@ -890,6 +909,7 @@ end
 ModuleList.append = Sequential.add
 ModuleList.add = Sequential.add
 ModuleList.__len = Sequential.__len
+ModuleList.__index = Sequential.__index
 
 function ModuleList:at(i)
   local e = own(self, "module")[i]
