@@ -363,7 +363,7 @@ end
 --- the diagram as PDF bytes
 function Diagram:pdf() return self:canvas():pdf() end
 
-function Diagram:save_svg(path) return require("nnvis.figure").write_file(path, self:svg()) end
+function Diagram:save_svg(path) return require("nnvis.figure").write_file(path, self:svg(), "save_svg") end
 
 function Diagram:describe()
   return string.format("[nnvis figure: diagram of %s, %d boxes, %d edges, %dx%d]", tostring(self.title or "a model"),

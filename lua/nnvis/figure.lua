@@ -9,7 +9,8 @@
 --   fig:png()          the PNG file's bytes (a Lua string)
 --   fig:svg()          SVG text, or nil when the figure has no vector form
 --   fig:html()         an HTML fragment, or nil (a summary's table, for one)
---   fig:save(path)     by extension: .png .jpg .jpeg .svg .pdf .html .txt; true or nil, message
+--   fig:save(path)     by extension: .png .jpg .jpeg .svg .pdf .html .txt; true (raises when
+--                      the file cannot be written, naming the path and the reason)
 --   fig:pdf()          PDF bytes, or nil when the figure has no vector form
 --   fig.layout         figures drawn through nnvis.canvas: every text box and panel (points)
 --   fig:mimebundle()   {["image/png"] = bytes, ["text/plain"] = text,
@@ -75,13 +76,7 @@ function Figure:mimebundle()
   return b
 end
 
-function M.write_file(path, s)
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  f:write(s)
-  f:close()
-  return true
-end
+function M.write_file(path, s, fname) return require("nnvis.util").write_file(fname or "save", path, s) end
 
 --- writes the figure in the format its path's extension names
 function Figure:save(path)

@@ -153,7 +153,7 @@ function nv.gradcheck(f, inputs, opts) return require("nnvis.gradcheck").gradche
 -- files
 --- nv.load_safetensors(path): a safetensors file -> table name -> tensor and its metadata, or nil, message
 function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(path) end
---- nv.save_safetensors(tbl, path [, meta]): writes name -> tensor as F32 safetensors; true, or nil, message
+--- nv.save_safetensors(tbl, path [, meta]): writes name -> tensor as F32 safetensors; true (raises when it cannot write)
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
 --- what torch.save wrote (zip or legacy format) as Lua values; never executes code;
 --- nil, message on a bad file

@@ -8,7 +8,8 @@
 --     local img = assert(io_.load_image("cat.png", {mode = "rgb"}))   -- (3,H,W) in [0,1]
 --     io_.save_image(img, "copy.png")
 local core = require "nnvis.core"
-local check_opts = require("nnvis.util").check_opts
+local util = require "nnvis.util"
+local check_opts = util.check_opts
 
 local M = {}
 
@@ -79,7 +80,8 @@ writers.jpeg = writers.jpg
 --- Writes a (C,H,W) tensor with C in 1..4, or an (H,W) one, in the format the path's
 --- extension names: .png (8-bit, also for a path without an extension) or .jpg / .jpeg
 --- (baseline, opts.quality 1..100, default 90; alpha dropped).  Values are clamped to [0,1].
---- Raises for another extension; returns true, or nil, message when the file cannot be written.
+--- Raises for another extension, and when the file cannot be written (naming the path and the
+--- system's reason); returns true.
 function M.save_image(t, path, opts)
   check_tensor("save_image", t, "image")
   check_path("save_image", path)
@@ -101,7 +103,8 @@ function M.save_image(t, path, opts)
     error("save_image: opts.quality must be an integer in 1..100, got " .. tostring(q), 2)
   end
   local ok, err = write(t, path, q)
-  return ok, err
+  if not ok then util.raise(("save_image: cannot write %s: %s"):format(path, err:gsub("^cannot open .* for writing: ", ""))) end
+  return true
 end
 
 --- safetensors file -> table name -> tensor (float32, whatever the stored dtype), and a
@@ -112,7 +115,7 @@ function M.load_safetensors(path)
 end
 
 --- Writes tbl (name -> tensor) as F32 safetensors with optional metadata (string -> string).
---- Returns true, or nil, message when the file cannot be written.
+--- Returns true; raises, naming the path and the system's reason, when it cannot be written.
 function M.save_safetensors(tbl, path, meta)
   if type(tbl) ~= "table" then
     error("save_safetensors: expected a table of name -> tensor, got " .. type(tbl), 2)
@@ -121,7 +124,9 @@ function M.save_safetensors(tbl, path, meta)
   if meta ~= nil and type(meta) ~= "table" then
     error("save_safetensors: metadata must be a table of strings, got " .. type(meta), 2)
   end
-  return core.safetensors_save(tbl, path, meta)
+  local ok, err = core.safetensors_save(tbl, path, meta)
+  if not ok then util.raise(("save_safetensors: cannot write %s: %s"):format(path, err:gsub("^cannot open .* for writing: ", ""))) end
+  return true
 end
 
 --- IDX file (the MNIST format), gzip-compressed or not -> float32 tensor of its shape with

@@ -643,7 +643,7 @@ function Module:load_state_dict(sd, opts)
   return missing, unexpected
 end
 
---- writes the state dict as safetensors; true, or nil, message
+--- writes the state dict as safetensors; true (raises, naming the path, when it cannot)
 function Module:save(path, meta)
   return require("nnvis.io").save_safetensors((self:state_dict()), path, meta)
 end

@@ -384,7 +384,7 @@ end
 --- writes the page (.html) or, by extension, what the figure protocol writes
 function Report:save(path)
   if type(path) == "string" and (path:match("%.html?$")) then
-    return require("nnvis.figure").write_file(path, self:document())
+    return require("nnvis.figure").write_file(path, self:document(), "report:save")
   end
   return Figure.save(self, path)
 end

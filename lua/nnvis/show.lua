@@ -210,8 +210,7 @@ function writers.file(fig, opts, out)
     os.remove(tmp)
     path = tmp .. ".png"
   end
-  local ok, err = require("nnvis.io").save_image(M.sized_image(fig, opts), path)
-  if not ok then error("show: cannot write " .. path .. ": " .. tostring(err), 3) end
+  require("nnvis.io").save_image(M.sized_image(fig, opts), path)   -- raises when it cannot write
   out:write(fig:describe(), " saved to ", path, "\n")
   if opts.open and ((os.getenv("DISPLAY") or "") ~= "" or (os.getenv("WAYLAND_DISPLAY") or "") ~= "") then
     os.execute("xdg-open '" .. path:gsub("'", "'\\''") .. "' >/dev/null 2>&1 &")

@@ -188,28 +188,27 @@ end
 
 --- Writes the history fit returned as a Lua file beside a saved model (step_loss,
 --- step_accuracy, epoch_loss, epoch_accuracy, epoch_val_loss, epoch_val_accuracy, ...; `extra`
---- adds number fields such as test_accuracy); true, or nil, message.
+--- adds number fields such as test_accuracy); true, and raises when it cannot write.
 function T.save_history(hist, path, extra)
-  local f, err = io.open(path, "w")
-  if not f then return nil, err end
+  local out = {}
+  local function w(...) for _, x in ipairs { ... } do out[#out + 1] = x end end
   local function list(t)
     local s = {}
     for i, v in ipairs(t or {}) do s[i] = string.format("%.6g", v) end
     return "{" .. table.concat(s, ",") .. "}"
   end
-  f:write("return {\n")
-  f:write("  step_loss = ", list(hist.steps.loss), ",\n")
-  f:write("  step_accuracy = ", list(hist.steps.accuracy), ",\n")
+  w("return {\n")
+  w("  step_loss = ", list(hist.steps.loss), ",\n")
+  w("  step_accuracy = ", list(hist.steps.accuracy), ",\n")
   for _, k in ipairs { "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second" } do
-    f:write("  epoch_", k, " = ", list(hist.epochs[k]), ",\n")
+    w("  epoch_", k, " = ", list(hist.epochs[k]), ",\n")
   end
   local keys = {}
   for k in pairs(extra or {}) do keys[#keys + 1] = k end
   table.sort(keys)
-  for _, k in ipairs(keys) do f:write(string.format("  %s = %.6f,\n", k, extra[k])) end
-  f:write("}\n")
-  f:close()
-  return true
+  for _, k in ipairs(keys) do w(string.format("  %s = %.6f,\n", k, extra[k])) end
+  w("}\n")
+  return require("nnvis.util").write_file("save_history", path, table.concat(out))
 end
 
 --- Reads a history written by save_history; nil, message when the file is missing or bad.

@@ -61,6 +61,37 @@ function M.check_opts(fname, opts, known)
   return opts
 end
 
+-- the folder of nnvis's Lua files, as debug.getinfo names their sources ("@/.../nnvis/")
+local own_dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+
+--- Raises msg at the caller's line outside nnvis (the user's script, not the nnvis file that
+--- found the problem), however deep inside nnvis the check runs.
+function M.raise(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then error(msg, 0) end       -- nothing outside nnvis: no position at all
+    local src = info.source
+    if info.what ~= "C" and not (src:sub(1, 1) == "@" and src:sub(2, #own_dir + 1) == own_dir) then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
+--- Writes the string s to path for fname, raising (at the user's line) with the path and the
+--- system's reason when it cannot: a file the user asked for is never silently missing.
+function M.write_file(fname, path, s)
+  local f, err = io.open(path, "wb")
+  local ok, werr = f ~= nil, err
+  if f then
+    ok, werr = f:write(s)
+    local cok, cerr = f:close()
+    ok, werr = ok and cok, werr or cerr
+  end
+  if not ok then M.raise(string.format("%s: cannot write %s: %s", fname, path, tostring(werr):gsub("^" .. path:gsub("%p", "%%%0") .. ": ", ""))) end
+  return true
+end
+
 --- the known names of a table of defaults, plus the names in `extra` (options without a default)
 function M.keys(defaults, extra)
   local out = {}

@@ -1,0 +1,59 @@
+-- What a new user tripped over (issue: papercuts): each fix is a rule, and each rule has a
+-- spec that failed before it.
+local nv = require "nnvis"
+local nn = nv.nn
+
+local MISSING = "/nonexistent-nnvis-folder/out"
+
+-- f raises a message naming fname, the path and the system's reason, at this file's line
+local function raises_write(fname, path, f)
+  local ok, err = pcall(f)
+  assert.is_false(ok, fname .. " returned instead of raising")
+  assert.matches("papercuts_spec%.lua:%d+: " .. fname:gsub("%p", "%%%0") .. ": cannot write " ..
+    path:gsub("%p", "%%%0") .. ": No such file or directory", err)
+end
+
+describe("writing a file the user asked for", function()
+  local model = nn.Sequential { nn.Conv2d(1, 2, 3, { padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3) }
+  local x = nv.rand(1, 1, 4, 4)
+
+  it("raises, naming the path and the reason, at the caller's line", function()
+    raises_write("save_image", MISSING .. "/a.png", function() nv.image.save(nv.zeros(3, 4, 4), MISSING .. "/a.png") end)
+    raises_write("save_image", MISSING .. "/a.jpg", function() nv.image.save(nv.zeros(3, 4, 4), MISSING .. "/a.jpg") end)
+    raises_write("save_safetensors", MISSING .. "/w.safetensors",
+      function() nv.save_safetensors({ a = nv.zeros(2) }, MISSING .. "/w.safetensors") end)
+    raises_write("save_safetensors", MISSING .. "/m.safetensors", function() model:save(MISSING .. "/m.safetensors") end)
+    local d = nv.diagram(model, x)
+    raises_write("save_image", MISSING .. "/d.png", function() d:save_png(MISSING .. "/d.png") end)
+    raises_write("save_svg", MISSING .. "/d.svg", function() d:save_svg(MISSING .. "/d.svg") end)
+    local fig = nv.figure.of(nv.plot.line({ 1, 2, 3 }))
+    raises_write("save", MISSING .. "/f.svg", function() fig:save(MISSING .. "/f.svg") end)
+    raises_write("save_image", MISSING .. "/f.png", function() fig:save(MISSING .. "/f.png") end)
+    raises_write("save_history", MISSING .. "/h.lua",
+      function() nv.train.save_history({ steps = {}, epochs = {} }, MISSING .. "/h.lua") end)
+  end)
+
+  it("still returns true when it writes", function()
+    local path = os.tmpname()
+    assert.is_true(nv.image.save(nv.zeros(3, 4, 4), path .. ".png"))
+    assert.is_true(nv.figure.of(nv.plot.line({ 1, 2, 3 })):save(path .. ".svg"))
+    assert.is_true(model:save(path .. ".safetensors"))
+    for _, ext in ipairs { "", ".png", ".svg", ".safetensors" } do os.remove(path .. ext) end
+  end)
+end)
+
+describe("Sequential positions and names", function()
+  it("seq[i] and seq:get(i) are the i-th module, seq:get('i') the one named i", function()
+    local a, b, c = nn.ReLU(), nn.Tanh(), nn.Sigmoid()
+    local seq = nn.Sequential { a, b, c }
+    assert.equal(3, #seq)
+    assert.equal(a, seq[1])
+    assert.equal(c, seq[3])
+    assert.equal(a, seq:get(1))
+    assert.equal(b, seq:get("1"))
+    assert.is_nil(seq[4])
+    local seen = {}
+    for i, m in ipairs(seq) do seen[i] = m end
+    assert.same({ a, b, c }, seen)
+  end)
+end)
