@@ -155,12 +155,12 @@ describe("nnvis.autograd", function()
     local first = step():item()
     for _ = 1, 500 do step() end
     collectgarbage(); collectgarbage()
-    local lua0, c0 = collectgarbage("count"), nv.stats()
+    local lua0, c0 = collectgarbage("count"), nv.memory()
     local last
     for _ = 1, 10000 do last = step() end
     last = last:item()
     collectgarbage(); collectgarbage()
-    local lua1, c1 = collectgarbage("count"), nv.stats()
+    local lua1, c1 = collectgarbage("count"), nv.memory()
     assert.is_true(last < first)
     assert.is_true(lua1 - lua0 < 64, "Lua memory grew by " .. (lua1 - lua0) .. " KiB")
     assert.equal(c0.tensors, c1.tensors)

@@ -15,8 +15,21 @@ nv.class = require "nnvis.class"  -- the class helper: local Block = nv.class("B
 -- creation, random numbers, clock
 for _, name in ipairs { "tensor", "zeros", "ones", "full", "rand", "randn", "randperm", "arange",
                         "eye", "manual_seed", "now", "where", "cat", "stack", "matmul", "grad",
-                        "stats", "is_grad_enabled", "set_grad_enabled" } do
+                        "is_grad_enabled", "set_grad_enabled" } do
   nv[name] = core[name]
+end
+
+--- nv.memory(): the allocator's figures {tensors, storages, nodes, bytes, cached_bytes} (core.stats)
+nv.memory = core.stats
+
+--- nv.stats(cap): per-layer statistics of a capture (rows {name, shape, mean, std, min, max,
+--- zeros, dead, grad_norm, grad_mean_abs}); the allocator's figures are nv.memory()
+function nv.stats(cap)
+  if type(cap) ~= "table" or type(cap.order) ~= "table" then
+    require("nnvis.util").raise("stats: expected a capture (nv.capture(model, x [, opts])), got " ..
+      (cap == nil and "nothing" or type(cap)) .. "; the allocator's figures are nv.memory()")
+  end
+  return require("nnvis.capture").stats(cap)
 end
 
 core.tensor_mt.__tostring = printer.tostring
