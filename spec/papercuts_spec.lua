@@ -75,3 +75,35 @@ describe("nv.stats", function()
     assert.matches("papercuts_spec%.lua:%d+: stats: expected a capture .* the allocator's figures are nv%.memory%(%)", err)
   end)
 end)
+
+describe("a model with one output (a binary classifier's logit)", function()
+  -- the logit grows with the top-left quadrant only
+  local function quadrant_model()
+    local m = nn.Sequential { nn.Flatten(), nn.Linear(256, 1) }
+    nv.no_grad(function()
+      local w = nv.zeros(16, 16)
+      w:narrow(1, 1, 8):narrow(2, 1, 8):fill(0.05)
+      m:get(2).weight:copy(w:reshape(1, 256))
+      m:get(2).bias:fill(-1.6)
+    end)
+    return m:eval()
+  end
+
+  it("RISE scores its sigmoid, so the map finds the region the logit reads", function()
+    nv.manual_seed(3)
+    local x = nv.rand(1, 1, 16, 16) * 0.5 + 0.5
+    local map = nv.cam.rise(quadrant_model(), x, { masks = 400, cells = 4, seed = 1, progress = false })
+    local inside = map:select(1, 1):narrow(1, 1, 8):narrow(2, 1, 8):mean():item()
+    local outside = map:select(1, 1):narrow(1, 9, 8):narrow(2, 9, 8):mean():item()
+    assert.is_true(inside > outside + 0.2, ("inside %.3f, outside %.3f"):format(inside, outside))
+  end)
+
+  it("nnvis.util.probs is the softmax over classes, or the sigmoid of a single output", function()
+    local util = require "nnvis.util"
+    local s = nv.tensor { { 0 }, { 2 } }
+    assert.near(0.5, util.probs(s):get(1, 1), 1e-6)
+    assert.near(1 / (1 + math.exp(-2)), util.probs(s):get(2, 1), 1e-6)
+    local p = util.probs(nv.tensor { { 1, 1 } })
+    assert.near(0.5, p:get(1, 2), 1e-6)
+  end)
+end)

@@ -497,11 +497,12 @@ function M.guided_gradcam(model, x, opts)
 end
 
 -- ---- quality of a map --------------------------------------------------------------------
--- class probabilities (softmax) of the target for a batch, or the target function's score
+-- class probabilities (softmax; sigmoid of a single output) of the target for a batch, or the
+-- target function's score
 local function probs(model, xs, target, ids_i)
   local o = no_grad(model, xs)
   if type(target) == "function" then return no_grad(target, o):values() end
-  return core.softmax(util.first_tensor(o):reshape(xs:size(1), -1), 2):select(2, ids_i):values()
+  return util.probs(util.first_tensor(o):reshape(xs:size(1), -1)):select(2, ids_i):values()
 end
 
 --- 0-based rank of every pixel of an (H,W) map, highest first (ties by position)

@@ -26,7 +26,7 @@ local function predictions(model, xb, target)
   local out = util.with_mode(model, false, function()
     return core.no_grad(function() return model(xb) end)
   end)
-  local p = core.softmax(out:detach(), 2)
+  local p = util.probs(util.first_tensor(out):detach():reshape(xb:size(1), -1))
   local ids, probs = {}, {}
   for i = 1, xb:size(1) do
     local t = type(target) == "table" and target[i] or target

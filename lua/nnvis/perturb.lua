@@ -31,7 +31,7 @@ local function batch_probs(model, xs, target, id, fname)
     end
     return s
   end
-  return core.softmax(util.first_tensor(o):reshape(xs:size(1), -1), 2):select(2, id)
+  return util.probs(util.first_tensor(o):reshape(xs:size(1), -1)):select(2, id)
 end
 
 local function class_ids(model, x, target, fname)

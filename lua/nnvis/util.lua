@@ -92,6 +92,13 @@ function M.write_file(fname, path, s)
   return true
 end
 
+--- Class probabilities of a model's (N,K) scores: the softmax over K, and for a model with one
+--- output (a binary classifier's logit) its sigmoid: the softmax of one logit is always 1.
+function M.probs(scores)
+  if scores:size(2) == 1 then return scores:sigmoid() end
+  return core.softmax(scores, 2)
+end
+
 --- the known names of a table of defaults, plus the names in `extra` (options without a default)
 function M.keys(defaults, extra)
   local out = {}
