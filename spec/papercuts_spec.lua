@@ -107,3 +107,33 @@ describe("a model with one output (a binary classifier's logit)", function()
     assert.near(0.5, p:get(1, 2), 1e-6)
   end)
 end)
+
+describe("nv.cam.compare", function()
+  local model = nn.Sequential { nn.Conv2d(1, 4, 3, { padding = 1 }), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                nn.Linear(4, 12) }:eval()
+  local function texts(img)
+    local out = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do out[#out + 1] = t.text end
+    return table.concat(out, "|")
+  end
+
+  it("titles a sample with its class as an integer", function()
+    local g = nv.cam.compare(model, nv.rand(1, 1, 8, 8), { methods = { "gradcam", "layercam" }, layer = "0" })
+    local s = texts(g)
+    assert.matches("2 explanation methods for class %d+[ |]%(p=", s)
+    assert.not_matches("class %d+%.0", s)
+  end)
+
+  it("shows every sample of a batch, a row each, with each sample's class", function()
+    local x = nv.rand(3, 1, 8, 8)
+    local one = nv.cam.compare(model, x:narrow(1, 1, 1), { methods = { "gradcam", "layercam" }, layer = "0" })
+    local g = nv.cam.compare(model, x, { methods = { "gradcam", "layercam" }, layer = "0" })
+    local s = texts(g)
+    assert.matches("for 3 inputs", s)
+    local n = select(2, s:gsub("Grad%-CAM: class %d+|0%.%d%d", ""))
+    assert.equal(3, n)
+    assert.is_true(g:size(2) > 2 * one:size(2), "three rows are taller than one")
+    local cams = nv.cam.gradcam(model, x, { layer = "0" })
+    assert.equal(3, cams:size(1))
+  end)
+end)

@@ -605,25 +605,31 @@ function M.confidence_change(model, x, maps, opts)
   return res
 end
 
---- Several methods side by side for one sample: each method's map laid over the image in
---- a panel named in full (Grad-CAM++, Integrated Gradients), one colorbar, and a title with
---- the class and its probability.  x: (C,H,W) or (1,C,H,W); opts: methods (default:
---- M.methods), image (what the maps are laid over; default x rescaled to [0,1]), alpha,
---- nrow, classes (names by class id), scale, and the options every method takes (layer,
---- target).  Returns an image (3,H',W') that nv.show describes as a CAM comparison.
+--- Several methods side by side: each method's map laid over the image in a panel named in
+--- full (Grad-CAM++, Integrated Gradients), one colorbar, and a title with the class and its
+--- probability.  x: (C,H,W) or (N,C,H,W): a batch gives a row per sample, each panel titled
+--- with its sample's class; opts: methods (default: M.methods), image (what the maps are laid
+--- over, (C,H,W) or like x; default x rescaled to [0,1]), alpha, nrow, classes (names by class
+--- id), scale, and the options every method takes (layer, target).  Returns an image
+--- (3,H',W') that nv.show describes as a CAM comparison.
 function M.compare(model, x, opts)
   opts = opts or {}
   -- compare's own keys; the rest go to every method
   local own = { methods = true, image = true, alpha = true, nrow = true, classes = true, scale = true }
   local pass = {}
   for k, v in pairs(opts) do if not own[k] then pass[k] = v end end
-  local xb = as_batch(x, "compare"):narrow(1, 1, 1)
-  local img = opts.image or require("nnvis.image").normalize(xb:select(1, 1))
+  local xb = as_batch(x, "compare")
+  local imgs = {}
+  for i = 1, xb:size(1) do
+    local im = opts.image
+    if im and im:dim() == 4 then im = im:select(1, i) end
+    imgs[i] = im or require("nnvis.image").normalize(xb:select(1, i))
+  end
   local names = opts.methods or M.methods
   for _, name in ipairs(names) do
     if not M[name] then error(string.format("compare: '%s' is not a CAM method", tostring(name)), 2) end
   end
-  local g = require("nnvis.cam_figure").compare(model, xb, img, names, function(name) return M[name](model, xb, pass) end, opts)
+  local g = require("nnvis.cam_figure").compare(model, xb, imgs, names, function(name) return M[name](model, xb, pass) end, opts)
   return require("nnvis.figure").label(g, "CAM comparison", opts.layer, require("nnvis.figure").layout_canvas(g))
 end
 

@@ -31,6 +31,7 @@ local function predictions(model, xb, target)
   for i = 1, xb:size(1) do
     local t = type(target) == "table" and target[i] or target
     if type(t) ~= "number" then t = p:select(1, i):argmax(1):item() end
+    t = math.tointeger(t) or t        -- a class id prints as 10, not 10.0
     ids[i], probs[i] = t, p:get(i, t)
   end
   return ids, probs
@@ -80,20 +81,28 @@ function M.overlay(x, maps, opts)
                              colorbar = { vmin = 0, vmax = 1, colormap = cmap, label = "relevance (normalized)" } })
 end
 
---- Several methods side by side for one sample (nv.cam.compare's drawing): opts as
---- nv.cam.compare's; maps_of(name) returns a method's (1,H,W) map
-function M.compare(model, xb, img, names, maps_of, opts)
-  local tiles, labels = {}, {}
-  for i, name in ipairs(names) do
-    local map = maps_of(name)
-    tiles[i] = image.overlay(img, map:select(1, 1), { alpha = opts.alpha })
-    labels[i] = M.names[name] or name
-  end
+--- Several methods side by side (nv.cam.compare's drawing): opts as nv.cam.compare's;
+--- maps_of(name) returns a method's (N,H,W) maps of the batch xb, imgs[i] sample i's image.
+--- One sample: a panel per method and its class in the title; N samples: a row per sample.
+function M.compare(model, xb, imgs, names, maps_of, opts)
+  local n = xb:size(1)
   local ids, probs = predictions(model, xb, opts.target)
-  local what = string.format("%s (p=%.2f)", class_name(opts.classes, ids[1]), probs[1])
+  local tiles, labels = {}, {}
+  for j, name in ipairs(names) do
+    local maps = maps_of(name)
+    for i = 1, n do
+      local k = (i - 1) * #names + j
+      tiles[k] = image.overlay(imgs[i], maps:select(1, i), { alpha = opts.alpha })
+      labels[k] = M.names[name] or name
+      if n > 1 then labels[k] = string.format("%s: %s %.2f", labels[k], class_name(opts.classes, ids[i]), probs[i]) end
+    end
+  end
+  local what = n == 1 and string.format("%s (p=%.2f)", class_name(opts.classes, ids[1]), probs[1])
+    or string.format("%d inputs (a row each, with its class)", n)
   local title = string.format("%d explanation methods for %s%s", #names, what,
     opts.layer and (", layer " .. opts.layer) or "")
-  return image.grid(tiles, { nrow = opts.nrow, labels = labels, title = title, scale = opts.scale, kind = "CAM comparison",
+  return image.grid(tiles, { nrow = n > 1 and #names or opts.nrow, labels = labels, title = title, scale = opts.scale,
+                             kind = "CAM comparison",
                              colorbar = { vmin = 0, vmax = 1, colormap = "jet", label = "relevance (normalized)" } })
 end
 
