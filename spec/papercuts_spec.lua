@@ -137,3 +137,22 @@ describe("nv.cam.compare", function()
     assert.equal(3, cams:size(1))
   end)
 end)
+
+describe("nv.features.maps", function()
+  it("draws every sample of a batch, a row each, and returns the batch's activations", function()
+    local m = nn.Sequential { nn.Conv2d(1, 3, 3, { padding = 1 }), nn.ReLU() }
+    local x = nv.rand(4, 1, 6, 6)
+    local img, acts = nv.features.maps(m, x, "0")
+    assert.same({ 4, 3, 6, 6 }, acts:shape())
+    local s = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do s[#s + 1] = t.text end
+    s = table.concat(s, "|")
+    assert.matches("of 4 inputs", s)
+    for i = 1, 4 do assert.matches("s" .. i .. " #3", s) end
+    -- sample 3's maps are its own, not sample 1's
+    local want = nv.no_grad(function() return m[1](x:narrow(1, 3, 1)) end)
+    assert.near(0, (acts:select(1, 3) - want:select(1, 1)):abs():max():item(), 1e-6)
+    local _, one = nv.features.maps(m, x:select(1, 2), "0")
+    assert.same({ 3, 6, 6 }, one:shape())
+  end)
+end)

@@ -8,42 +8,55 @@ local label = require("nnvis.figure").label
 
 local M = {}
 
---- Feature maps of `layer` for input x (one sample: (C,H,W) or (1,C,H,W)) as a figure: a
---- grid of maps, each enlarged (nearest-neighbour) to a readable size.  opts: max_channels
---- (64), colormap ("viridis"; false for gray), per_tile (true: each map scaled to its own
---- range, its maximum in its label; false: one range for all and one colorbar), nrow,
---- labels (false: channel numbers only), scale, tile (the least tile side in pixels; never
---- under nv.style.min_panel_px, 160).  The title says which channels of how many
---- are shown.  Returns the image and the activations (C,h,w).
+--- Feature maps of `layer` for input x as a figure: a grid of maps, each enlarged
+--- (nearest-neighbour) to a readable size.  x: one sample (C,H,W) or (1,C,H,W), or a batch
+--- (N,C,H,W), drawn a row per sample ("s2 #5": sample 2, channel 5).  opts: max_channels
+--- (64 for one sample, 16 a sample for a batch), colormap ("viridis"; false for gray),
+--- per_tile (true: each map scaled to its own range, its maximum in its label; false: one
+--- range for all and one colorbar), nrow, labels (false: channel numbers only), scale, tile
+--- (the least tile side in pixels; never under nv.style.min_panel_px, 160).  The title says
+--- which channels of how many are shown.  Returns the image and the activations: (C,h,w)
+--- for one sample, (N,C,h,w) for a batch.
 function M.maps(model, x, layer, opts)
   opts = check_opts("features.maps", opts, { "colormap", "labels", "max_channels", "max_tiles", "nrow", "per_tile", "scale", "tile" })
   if x:dim() == 3 then x = x:unsqueeze(1) end
-  if x:size(1) ~= 1 then x = x:narrow(1, 1, 1) end
+  local n = x:size(1)
   local cap = require("nnvis.capture").capture(model, x, { layers = { layer } })
   local e = cap[layer]
   if not e then error(string.format("maps: layer '%s' produced no tensor output", layer), 2) end
-  local a = e.output:select(1, 1)
-  if a:dim() == 1 then a = a:view(a:size(1), 1, 1) end
-  if a:dim() ~= 3 then error("maps: expected the layer to output (1,C,h,w), got (" .. table.concat(e.output:shape(), ",") .. ")", 2) end
-  local c = math.min(a:size(1), opts.max_channels or 64)
-  local lo, hi = a:min():item(), a:max():item()
+  local out = e.output
+  if out:dim() == 2 then out = out:view(out:size(1), out:size(2), 1, 1) end
+  if out:dim() ~= 4 or out:size(1) ~= n then
+    error("maps: expected the layer to output (N,C,h,w), got (" .. table.concat(e.output:shape(), ",") .. ")", 2)
+  end
+  local C = out:size(2)
+  local c = math.min(C, opts.max_channels or (n == 1 and 64 or 16))
+  local shown = out:narrow(2, 1, c)
+  local lo, hi = shown:min():item(), shown:max():item()
   local tiles, labels = {}, {}
   local per_tile = opts.per_tile ~= false
   local cmap = opts.colormap == false and "gray" or opts.colormap or "viridis"
-  for k = 1, c do
-    local m = a:select(1, k)
-    local n = per_tile and image.normalize(m) or image.normalize(m, { min = lo, max = hi })
-    tiles[k] = image.colormap(n, cmap)
-    labels[k] = string.format("#%d", k)
-    if opts.labels ~= false and per_tile then labels[k] = string.format("#%d max %.2g", k, m:max():item()) end
+  for i = 1, n do
+    local a = out:select(1, i)
+    for k = 1, c do
+      local m = a:select(1, k)
+      local t = #tiles + 1
+      local norm = per_tile and image.normalize(m) or image.normalize(m, { min = lo, max = hi })
+      tiles[t] = image.colormap(norm, cmap)
+      local name = n > 1 and string.format("s%d #%d", i, k) or string.format("#%d", k)
+      labels[t] = name
+      if opts.labels ~= false and per_tile then labels[t] = string.format("%s max %.2g", name, m:max():item()) end
+    end
   end
-  local title = string.format("%s activations: %s%d channels, %dx%d, %s", layer, c < a:size(1) and (c .. " of ") or "all ",
-    a:size(1), a:size(2), a:size(3),
+  local title = string.format("%s activations%s: %s%d channels, %dx%d, %s", layer,
+    n > 1 and string.format(" of %d inputs (a row each)", n) or "", c < C and (c .. " of ") or "all ",
+    C, out:size(3), out:size(4),
     per_tile and "each scaled to its own range (#channel, its max)" or "one scale")
-  local g = image.grid(tiles, { nrow = opts.nrow, labels = labels, title = title, scale = opts.scale, kind = "feature maps",
+  local g = image.grid(tiles, { nrow = opts.nrow or (n > 1 and c or nil), labels = labels, title = title, scale = opts.scale,
+                                kind = "feature maps",
                                 min_px = opts.tile and math.max(opts.tile, require("nnvis.style").min_panel_px),
                                 colorbar = not per_tile and { vmin = lo, vmax = hi, colormap = cmap, label = "activation" } or nil })
-  return label(g, "feature maps", layer, require("nnvis.figure").layout_canvas(g)), a
+  return label(g, "feature maps", layer, require("nnvis.figure").layout_canvas(g)), n == 1 and out:select(1, 1) or out
 end
 
 --- A convolution's weights (Cout, Cin, kh, kw) as a figure.  First layers with 3 input
