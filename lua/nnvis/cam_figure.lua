@@ -22,11 +22,12 @@ local function batch(x)
 end
 
 -- class ids and probabilities of model on inputs xb (N,C,H,W): the target's when given
-local function predictions(model, xb, target)
+local function predictions(model, xb, target, classes, fname)
   local out = util.with_mode(model, false, function()
     return core.no_grad(function() return model(xb) end)
   end)
   local p = util.probs(util.first_tensor(out):detach():reshape(xb:size(1), -1))
+  util.check_classes(fname, classes, p:size(2))
   local ids, probs = {}, {}
   for i = 1, xb:size(1) do
     local t = type(target) == "table" and target[i] or target
@@ -57,7 +58,7 @@ function M.overlay(x, maps, opts)
   end
   local labels = opts.labels
   if not labels and opts.model then
-    local ids, probs = predictions(opts.model, batch(opts.input or x), opts.target)
+    local ids, probs = predictions(opts.model, batch(opts.input or x), opts.target, opts.classes, "cam.overlay")
     labels = {}
     for i = 1, n do labels[i] = string.format("%s  p=%.2f", class_name(opts.classes, ids[i]), probs[i]) end
   end
@@ -86,7 +87,7 @@ end
 --- One sample: a panel per method and its class in the title; N samples: a row per sample.
 function M.compare(model, xb, imgs, names, maps_of, opts)
   local n = xb:size(1)
-  local ids, probs = predictions(model, xb, opts.target)
+  local ids, probs = predictions(model, xb, opts.target, opts.classes, "cam.compare")
   local tiles, labels = {}, {}
   for j, name in ipairs(names) do
     local maps = maps_of(name)

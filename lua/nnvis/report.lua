@@ -152,6 +152,7 @@ function Report:build()
   local out = cap.output          -- the capture's forward already gave the model's output
   self.predictions = {}
   if is_tensor(out) and out:dim() == 2 then
+    util.check_classes("report", self.opts.classes, out:size(2))
     local p = util.probs(out)
     local pv, pi = p:max(2)
     for i = 1, x:size(1) do

@@ -99,6 +99,17 @@ function M.probs(scores)
   return core.softmax(scores, 2)
 end
 
+--- Raises (at the user's line) when a list of class names does not name the model's n outputs:
+--- names for 2 classes on a 10-class model would label the wrong classes, silently.
+function M.check_classes(fname, classes, n)
+  if classes == nil then return end
+  if type(classes) ~= "table" then M.raise(string.format("%s: classes must be a list of names, got %s", fname, type(classes))) end
+  if #classes ~= n and not (n == 1 and #classes == 2) then
+    M.raise(string.format("%s: classes names %d class%s but the model has %d output%s", fname, #classes,
+      #classes == 1 and "" or "es", n, n == 1 and "" or "s"))
+  end
+end
+
 --- the known names of a table of defaults, plus the names in `extra` (options without a default)
 function M.keys(defaults, extra)
   local out = {}
