@@ -174,3 +174,40 @@ describe("class names", function()
     assert.truthy(nv.cam.overlay(x, nv.rand(2, 4, 4), { model = b, classes = { "no", "yes" } }))
   end)
 end)
+
+describe("Grad-CAM maps that are zero everywhere", function()
+  -- one channel whose gradient is negative wherever it is active: ReLU(sum_k alpha_k A^k) = 0
+  local function blank_model()
+    local m = nn.Sequential { nn.Conv2d(1, 1, 1), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2) }
+    nv.no_grad(function()
+      m[1].weight:fill(1); m[1].bias:fill(0.1)
+      m[4].weight:copy(nv.tensor { { -1 }, { 1 } }:expand(2, 16))
+      m[4].bias:copy(nv.tensor { 100, 0 })
+    end)
+    return m:eval()
+  end
+
+  it("raise a warning naming the samples, the layer and what to try", function()
+    local util = require "nnvis.util"
+    local said = {}
+    util.on_warning = function(msg) said[#said + 1] = msg end
+    local x = nv.rand(2, 1, 4, 4)
+    local maps, raw = nv.cam.gradcam(blank_model(), x)
+    local hires = nv.cam.hirescam(blank_model(), x, { target = 2 })
+    util.on_warning = nil
+    assert.equal(0, raw:abs():max():item())
+    assert.equal(1, #said)
+    assert.matches("gradcam: all 2 maps are zero everywhere at layer '1' .* try an earlier layer %(opts%.layer%), " ..
+      "or HiResCAM or LayerCAM", said[1])
+    assert.is_true(hires:max():item() > 0)
+  end)
+
+  it("count in the report's findings", function()
+    local r = nv.report(blank_model(), nv.rand(2, 1, 4, 4), { samples = 2, steps = 2, feature_layers = {} })
+    local found
+    for _, f in ipairs(r.findings) do if f.kind == "blank_cam" then found = f end end
+    assert.truthy(found, "no blank_cam finding")
+    assert.equal("1", found.layer)
+    assert.matches("[1-9]%d* warning", r:describe())
+  end)
+end)

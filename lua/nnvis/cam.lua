@@ -65,6 +65,7 @@ local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t
 -- as inference), and a hook hands the rest of the model a fresh leaf A that requires grad,
 -- so a gradient at A costs the layers above it only.  The gradient is the same: every path
 -- from A to the output goes through that leaf.
+local explained_layer   -- the layer the last forward_with_layer explained (for the warnings)
 local function forward_with_layer(model, x, layer, grad, fname)
   local handles, seen = {}, {}
   local A, started
@@ -112,6 +113,7 @@ local function forward_with_layer(model, x, layer, grad, fname)
     end
     known[shape_key] = layer
   end
+  explained_layer = layer
   if not is_tensor(A) or A:dim() ~= 4 then
     error(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer), 3)
   end
@@ -365,10 +367,33 @@ for name, f in pairs(layer_methods) do
       return acc / count
     end)
     local map, rawmap = finish(raw, xb)
+    local blank = M.blank_samples(rawmap)
+    if #blank > 0 then util.warn(M.blank_message(name, blank, xb:size(1), explained_layer)) end
     if single then return map:select(1, 1), rawmap:select(1, 1) end
     return map, rawmap
   end
 end
+--- the layer the last layer method explained (its opts.layer, or the default it found)
+function M.explained_layer() return explained_layer end
+
+--- the samples (1-based) whose raw (N,h,w) map is zero everywhere: the ReLU of a weighted
+--- sum that is negative at every position, drawn as a blank panel
+function M.blank_samples(raw)
+  local out = {}
+  local mx = raw:reshape(raw:size(1), -1):abs():max(2)
+  for i, v in ipairs(mx:values()) do if not (v > 0) then out[#out + 1] = i end end
+  return out
+end
+
+--- what to say of blank maps: the method, the samples and the layer, and what to try
+function M.blank_message(method, samples, n, layer)
+  local which = #samples == n and (n == 1 and "the map is" or ("all " .. n .. " maps are"))
+    or ("the maps of sample" .. (#samples == 1 and " " or "s ") .. table.concat(samples, ", ") .. " are")
+  return string.format("%s: %s zero everywhere at layer '%s' (every weighted activation is negative, so the ReLU " ..
+    "removes it): try an earlier layer (opts.layer), or HiResCAM or LayerCAM, which weight each position",
+    method, which, tostring(layer))
+end
+
 M.methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam", "ablationcam" }
 M["gradcam++"] = M.gradcampp
 

@@ -177,7 +177,15 @@ function Report:build()
     for i = 1, n do ids[i] = self.predictions[i].class end
     for _, method in ipairs(opts.cam_methods or { "gradcam" }) do
       if type(cam[method]) ~= "function" then error(string.format("report: '%s' is not an nv.cam method", tostring(method)), 3) end
+      local said = {}
+      local was = util.on_warning
+      util.on_warning = function(msg) said[#said + 1] = msg end
       local ok_m, maps = pcall(cam[method], model, xs, { layer = opts.cam_layer, target = ids })
+      util.on_warning = was
+      for _, msg in ipairs(said) do
+        self.findings[#self.findings + 1] = { layer = cam.explained_layer() or opts.cam_layer or "CAM", kind = "blank_cam",
+                                              message = msg }
+      end
       if not ok_m then
         self.cams[#self.cams + 1] = { method = method, error = tostring(maps) }
       else

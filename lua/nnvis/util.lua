@@ -92,6 +92,13 @@ function M.write_file(fname, path, s)
   return true
 end
 
+--- Warns a person of a result that is probably not what they wanted: "nnvis: warning: msg"
+--- on stderr (M.on_warning(msg) instead, when set: the report and specs collect them).
+function M.warn(msg)
+  if M.on_warning then return M.on_warning(msg) end
+  io.stderr:write("nnvis: warning: ", msg, "\n")
+end
+
 --- Class probabilities of a model's (N,K) scores: the softmax over K, and for a model with one
 --- output (a binary classifier's logit) its sigmoid: the softmax of one logit is always 1.
 function M.probs(scores)
