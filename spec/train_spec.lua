@@ -24,7 +24,7 @@ describe("nnvis.train", function()
     local m = tiny_model(2, 2)
     local out = sink()
     local h = nv.train.fit(m, { x = x, y = y, epochs = 3, batch_size = 32, seed = 1, lr = 0.05,
-                                progress = false, log_every = 4, out = out, val_x = x, val_y = y })
+                                log_every = 4, out = out, val_x = x, val_y = y })
     assert.equal(24, #h.steps.loss)
     assert.equal(3, #h.epochs.loss)
     assert.is_true(h.epochs.loss[3] < h.epochs.loss[1])
@@ -45,5 +45,81 @@ describe("nnvis.train", function()
     local text = out.text()
     assert.truthy(text:find("\repoch 1/1 [", 1, true))
     assert.truthy(text:find("2/2", 1, true))
+  end)
+
+  -- what a terminal shows of text: "\r" returns to the line's start, "\27[K" erases to its end
+  local function screen(text)
+    local lines, cur, col = {}, {}, 1
+    local i = 1
+    while i <= #text do
+      local c = text:sub(i, i)
+      if c == "\r" then col = 1
+      elseif c == "\n" then lines[#lines + 1] = table.concat(cur); cur, col = {}, 1
+      elseif text:sub(i, i + 2) == "\27[K" then
+        for k = col, #cur do cur[k] = nil end
+        i = i + 2
+      else cur[col] = c; col = col + 1 end
+      i = i + 1
+    end
+    if #cur > 0 then lines[#lines + 1] = table.concat(cur) end
+    return lines
+  end
+
+  it("leaves no end of a longer bar behind the epoch's line on a terminal", function()
+    local x, y = nv.randn(40, 2), nv.ones(40)
+    local out = sink()
+    nv.train.fit(tiny_model(2, 2), { x = x, y = y, batch_size = 10, progress = true, out = out })
+    local lines = screen(out.text())
+    assert.equal(1, #lines)
+    assert.matches("^epoch 1/1 loss [%d.]+ acc [%d.]+ %([%d.]+ s, %d+ img/s%)$", lines[1])
+  end)
+
+  it("prints nothing at all with progress = false", function()
+    local x, y = nv.randn(40, 2), nv.ones(40)
+    local out = sink()
+    nv.train.fit(tiny_model(2, 2), { x = x, y = y, batch_size = 10, epochs = 2, progress = false, out = out,
+                                     log_every = 1, val_x = x, val_y = y })
+    assert.equal("", out.text())
+  end)
+
+  it("returns the history so far when interrupted (Ctrl-C), and says so", function()
+    local x, y = nv.randn(40, 2), nv.ones(40)
+    local out = sink()
+    local h = nv.train.fit(tiny_model(2, 2), { x = x, y = y, batch_size = 10, epochs = 3, out = out,
+      on_step = function(info) if info.step == 6 then error("interrupted!") end end })
+    assert.is_true(h.interrupted)
+    assert.equal(6, #h.steps.loss)
+    assert.equal(1, #h.epochs.loss)
+    assert.matches("fit: interrupted at step 6 %(epoch 2 of 3%)", out.text())
+    -- any other error still raises
+    assert.has_error(function()
+      nv.train.fit(tiny_model(2, 2), { x = x, y = y, batch_size = 10, out = sink(),
+        on_step = function() error("my bug") end })
+    end, "my bug")
+  end)
+
+  it("loads a saved history as a history: print, plot and report take it", function()
+    local x, y = nv.randn(40, 2), (nv.randn(40):gt(0) + 1)
+    local m = nv.nn.Sequential { nv.nn.Linear(2, 2) }
+    local h = nv.train.fit(m, { x = x, y = y, batch_size = 10, epochs = 3, out = sink(), val_x = x, val_y = y })
+    local path = os.tmpname()
+    nv.train.save_history(h, path, { test_accuracy = 0.5 })
+    local g = assert(nv.train.load_history(path))
+    os.remove(path)
+    for e = 1, 3 do assert.near(h.epochs.loss[e], g.epochs.loss[e], 1e-5) end
+    assert.same(h.epoch_end_steps, g.epoch_end_steps)
+    assert.equal(0.5, g.test_accuracy)
+    assert.matches("training history: 3 epochs, 12 steps", tostring(g))
+    local img, panels = g:plot()
+    assert.matches("training curves: 3 epochs, 12 steps", nv.figure.layout(img).texts[1].text)
+    -- the epoch curves of loss and accuracy, training and validation, side by side
+    for name, wants in pairs { loss = { "|loss|", "|val loss|", "|epoch|" }, accuracy = { "|accuracy|", "|val accuracy|" } } do
+      local texts = {}
+      for _, t in ipairs(nv.figure.layout(panels[name]).texts) do texts[#texts + 1] = t.text end
+      texts = "|" .. table.concat(texts, "|") .. "|"
+      for _, want in ipairs(wants) do assert.truthy(texts:find(want, 1, true), want .. " not in " .. texts) end
+    end
+    assert.is_true(img:size(3) > 1.8 * panels.loss:size(3))
+    assert.truthy(nv.report(m, x:narrow(1, 1, 2), { history = g, samples = 0, feature_layers = {} }))
   end)
 end)

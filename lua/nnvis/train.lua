@@ -34,7 +34,8 @@ function T.evaluate(model, x, y, opts)
   return { loss = total / n, accuracy = right / n, n = n }
 end
 
-local bar = require("nnvis.util").bar
+local util = require "nnvis.util"
+local bar = util.bar
 
 -- the history fit() returns: tostring is a summary with sparklines, :plot() the curves
 local History = require("nnvis.class")("History")
@@ -58,15 +59,36 @@ function History.__tostring(h)
   return table.concat(lines, "\n")
 end
 
---- the training curves as an image (a line plot, shown by nv.show): the loss of every step
---- and, per epoch, the epoch loss and validation loss at the step each epoch ended
+--- The training curves as an image (shown by nv.show), as Keras users plot them: loss and,
+--- beside it, accuracy, for training and validation, by epoch; with fewer than two epochs, by
+--- step (the validation values at the step their epoch ended).  opts: title, width, height
+--- (of each panel, in points).  Returns the image and its panels by name ({loss =, accuracy =}).
 function History:plot(opts)
-  opts = opts or {}
-  local series = { { name = "step loss", y = self.steps.loss } }
+  opts = util.check_opts("History:plot", opts, { "title", "width", "height" })
+  local plot, e, s = require("nnvis.plot"), self.epochs, self.steps
+  local by_epoch = #e.loss >= 2
   local ends = self.epoch_end_steps or {}
-  if #self.epochs.val_loss > 0 then series[2] = { name = "val loss", y = self.epochs.val_loss, x = ends } end
-  return require("nnvis.plot").line(series, { title = opts.title or "training loss", xlabel = "step",
-    width = opts.width or 400, height = opts.height or 200 })
+  local function panel(what, train, val, step_train)
+    local series = {}
+    if by_epoch then
+      if #train > 0 then series[#series + 1] = { name = what, y = train } end
+    elseif #step_train > 0 then
+      series[#series + 1] = { name = "step " .. what, y = step_train }
+    end
+    if #val > 0 then series[#series + 1] = { name = "val " .. what, y = val, x = not by_epoch and ends or nil } end
+    if #series == 0 then return nil end
+    return plot.line(series, { title = what, xlabel = by_epoch and "epoch" or "step", ylabel = what,
+      width = opts.width or 320, height = opts.height or 200 })
+  end
+  local panels, named = {}, {}
+  named.loss = panel("loss", e.loss, e.val_loss, s.loss)
+  named.accuracy = panel("accuracy", e.accuracy, e.val_accuracy, s.accuracy or {})
+  panels[#panels + 1] = named.loss
+  panels[#panels + 1] = named.accuracy
+  if #panels == 0 then panels[1] = plot.line({}, { title = "loss (no steps recorded)" }) end
+  local title = opts.title or string.format("training curves: %d epoch%s, %d steps", #e.loss, #e.loss == 1 and "" or "s", #s.loss)
+  return require("nnvis.image").grid(panels, { nrow = #panels, title = title, enlarge = false,
+    tile_scale = require("nnvis.style").scale, kind = "training curves" }), named
 end
 
 -- live view after each epoch: the curves redrawn in a terminal that shows images (the same
@@ -109,8 +131,10 @@ function T.fit(model, opts)
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
   local opt = opts.optimizer or require("nnvis.optim").Adam(model:parameters(), { lr = opts.lr or 1e-3 })
   local lossf = opts.loss or F.cross_entropy
+  -- progress: true a bar, false nothing at all, nil a bar on a terminal and lines otherwise
+  local quiet = opts.progress == false
   local tty = opts.progress
-  if tty == nil then tty = core.isatty(1) end
+  if tty == nil then tty = opts.out == nil and core.isatty(1) end
   local log_every = opts.log_every or 100
   local out = opts.out or io.stdout
   local hist = { steps = { loss = {}, accuracy = {} },
@@ -127,6 +151,18 @@ function T.fit(model, opts)
   local per_epoch = opts.drop_last and n // bs or math.ceil(n / bs)
   local step = 0
   local log = require("nnvis.trainlog").new(model, opts, per_epoch)
+  -- a bar line is rewritten in place: "\r" and, on a terminal, erase to its end ("\27[K"), so
+  -- a shorter line leaves nothing of a longer one behind
+  local function status(line, final)
+    if quiet then return end
+    if tty then
+      out:write("\r", line, "\27[K", final and "\n" or "")
+    else
+      out:write(line, "\n")
+    end
+    if out.flush then out:flush() end
+  end
+  local function train()
   for epoch = 1, epochs do
     if model.train then model:train() end
     local t0 = core.now()
@@ -150,13 +186,11 @@ function T.fit(model, opts)
       local info = { epoch = epoch, step = step, batch = k, loss = lv, accuracy = c / b,
                      images_per_second = seen / math.max(dt, 1e-9) }
       if tty then
-        out:write(string.format("\repoch %d/%d [%s] %d/%d loss %.4f acc %.3f %5.0f img/s ", epoch, epochs,
+        status(string.format("epoch %d/%d [%s] %d/%d loss %.4f acc %.3f %5.0f img/s", epoch, epochs,
           bar(k / per_epoch, 24), k, per_epoch, sum_loss / seen, right / seen, info.images_per_second))
-        out:flush()
       elseif k % log_every == 0 then
-        out:write(string.format("epoch %d/%d step %d/%d loss %.4f acc %.3f %.0f img/s\n", epoch, epochs, k, per_epoch,
+        status(string.format("epoch %d/%d step %d/%d loss %.4f acc %.3f %.0f img/s", epoch, epochs, k, per_epoch,
           sum_loss / seen, right / seen, info.images_per_second))
-        if out.flush then out:flush() end
       end
       if log then log:after_step(step, info, opt.lr) end
       if opts.on_step then opts.on_step(info) end
@@ -173,14 +207,28 @@ function T.fit(model, opts)
       e.val_loss[epoch], e.val_accuracy[epoch] = r.loss, r.accuracy
       line = line .. string.format(" val_loss %.4f val_acc %.4f", r.loss, r.accuracy)
     end
-    if tty then out:write("\r" .. line .. string.rep(" ", 20) .. "\n") else out:write(line .. "\n") end
-    if out.flush then out:flush() end
+    status(line, true)
     hist.epoch_end_steps[epoch] = step
     if log then log:epoch(epoch, hist, x, opt.lr) end
-    if live then show_live(hist, opts, out, tty, display_id) end
+    if live then show_live(hist, opts, out, tty, display_id) end   -- asked for, so shown even when quiet
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end
+  end
+  end
+  -- Ctrl-C (the standalone interpreter's "interrupted!") ends training, not the history: what
+  -- was recorded so far is returned (hist.interrupted = true), its logs closed
+  local ok, err = pcall(train)
+  if not ok and not tostring(err):find("interrupted!", 1, true) then
+    if log then pcall(log.close, log, hist) end
+    error(err, 0)
+  end
+  if not ok then
+    hist.interrupted = true
+    if not quiet then
+      out:write(string.format("%sfit: interrupted at step %d (epoch %d of %d); returning the history so far\n",
+        tty and "\n" or "", step, #hist.epochs.loss + 1, epochs))
+    end
   end
   if log then log:close(hist) end
   return hist
@@ -203,6 +251,7 @@ function T.save_history(hist, path, extra)
   for _, k in ipairs { "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second" } do
     w("  epoch_", k, " = ", list(hist.epochs[k]), ",\n")
   end
+  w("  epoch_end_steps = ", list(hist.epoch_end_steps), ",\n")
   local keys = {}
   for k in pairs(extra or {}) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -211,13 +260,39 @@ function T.save_history(hist, path, extra)
   return require("nnvis.util").write_file("save_history", path, table.concat(out))
 end
 
---- Reads a history written by save_history; nil, message when the file is missing or bad.
+--- Reads a history written by save_history as the history fit returns (h:plot(), print(h),
+--- nv.report{history = h}), with the file's extra fields (test_accuracy, ...) kept on it; nil,
+--- message when the file is missing or bad.
 function T.load_history(path)
   local chunk, err = loadfile(path, "t", {})
   if not chunk then return nil, err end
   local ok, h = pcall(chunk)
   if not ok or type(h) ~= "table" then return nil, path .. ": not a history" end
-  return h
+  local function list(k)
+    local v = h[k]
+    if v == nil then return {} end
+    if type(v) ~= "table" then error({ msg = path .. ": " .. k .. " is not a list" }) end
+    for _, x in ipairs(v) do if type(x) ~= "number" then error({ msg = path .. ": " .. k .. " holds a non-number" }) end end
+    return v
+  end
+  local okb, res = pcall(function()
+    local hist = setmetatable({ steps = { loss = list("step_loss"), accuracy = list("step_accuracy") }, epochs = {},
+                                epoch_end_steps = list("epoch_end_steps") }, History)
+    for _, k in ipairs { "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second" } do
+      hist.epochs[k] = list("epoch_" .. k)
+    end
+    -- files written before epoch_end_steps was saved: epochs of equal length
+    local ne, ns = #hist.epochs.loss, #hist.steps.loss
+    if #hist.epoch_end_steps ~= ne then
+      for e = 1, ne do hist.epoch_end_steps[e] = math.floor(ns * e / ne + 0.5) end
+    end
+    for k, v in pairs(h) do
+      if type(k) == "string" and not k:match("^step_") and not k:match("^epoch_") then hist[k] = v end
+    end
+    return hist
+  end)
+  if not okb then return nil, type(res) == "table" and res.msg or tostring(res) end
+  return res
 end
 
 return T
