@@ -70,7 +70,7 @@ describe("nnvis.cam", function()
     assert.is_true(quadrant_mean(c2, 5, 5) > 0.9 and quadrant_mean(c2, 1, 1) < 0.1)
     H.close(cf, c2, 1e-6)
     assert.has_error(function() nv.cam.gradcam(m, both, { layer = "1", target = 3 }) end)
-    assert.has_error(function() nv.cam.gradcam(m, both, { layer = "nope" }) end, "gradcam: the model has no layer 'nope'")
+    assert.has_error(function() nv.cam.gradcam(m, both, { layer = "nope" }) end, "gradcam: the model has no layer 'nope'; the closest are: 0, 1, 2")
   end)
 
   it("accepts an unbatched (C,H,W) input and picks the last spatial layer by default", function()

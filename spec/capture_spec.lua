@@ -42,7 +42,7 @@ describe("nnvis.capture", function()
     local cap = nv.capture(net(), nv.ones(1, 3))
     assert.same({ "0", "1", "2" }, cap.order)
     assert.has_error(function() nv.capture(net(), nv.ones(1, 3), { layers = { "5" } }) end,
-      "capture: the model has no layer '5'")
+      "capture: the model has no layer '5'; the closest are: 0, 1, 2")
   end)
 
   it("tabulates statistics: zeros, dead units and gradient norms", function()

@@ -71,7 +71,7 @@ describe("nnvis.maximize", function()
     assert.has_error(function() nv.maximize(edge_model(1), {}) end,
       "maximize: give opts.objective, or opts.layer with opts.channel or opts.neuron, or opts.class")
     assert.has_error(function() nv.maximize(edge_model(1), { layer = "9", channel = 1, steps = 1 }) end,
-      "maximize: the model has no layer '9'")
+      "maximize: the model has no layer '9'; the closest are: 0, 1, 2")
   end)
 
   it("stops each forward at the objective's layer: the layers above it never run", function()

@@ -211,3 +211,43 @@ describe("Grad-CAM maps that are zero everywhere", function()
     assert.matches("[1-9]%d* warning", r:describe())
   end)
 end)
+
+describe("error messages name the real problem, at the user's line", function()
+  local function fails(pattern, f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    assert.matches(pattern, err)
+  end
+
+  it("float labels: class ids must be whole numbers; 0-based ids: add 1", function()
+    local logits = nv.randn(3, 10)
+    fails("papercuts_spec%.lua:%d+: cross_entropy: class ids must be whole numbers %(1%.%.10%), got 2%.5 at position 1",
+      function() return nv.cross_entropy(logits, nv.tensor { 2.5, 3, 10.5 }) end)
+    fails("class ids must be in 1%.%.10, got values from 0 to 9 %(0%-based%? add 1",
+      function() return nv.cross_entropy(logits, nv.tensor { 0, 3, 9 }) end)
+  end)
+
+  it("fit names data that is not a tensor or does not match", function()
+    local m = nn.Sequential { nn.Linear(3, 2) }
+    fails("fit: opts%.x must be a tensor, got a table %(nv%.tensor{%.%.%.} makes one of a list%)",
+      function() nv.train.fit(m, { x = { 1, 2, 3 }, y = nv.ones(3), progress = false }) end)
+    fails("fit: x %(4,3%) and y %(3%) must hold the same number of samples",
+      function() nv.train.fit(m, { x = nv.randn(4, 3), y = nv.ones(3), progress = false }) end)
+  end)
+
+  it("an image with its channels last says to permute; a batch where one image goes says so", function()
+    fails("papercuts_spec%.lua:%d+: preprocess: image tensor %(224,224,3%) has its channels last; nnvis takes %(C,H,W%): x:permute%(3, 1, 2%)",
+      function() local x = nv.image.preprocess(nv.rand(224, 224, 3)); return x end)
+    fails("overlay: expected one image %(C,H,W%), got a batch %(2,3,8,8%); nv%.cam%.overlay%(x, maps%)",
+      function() return nv.image.overlay(nv.rand(2, 3, 8, 8), nv.rand(2, 8, 8)) end)
+  end)
+
+  it("an unknown layer lists the closest names", function()
+    local m = nn.Sequential { nn.Conv2d(1, 2, 3), nn.ReLU() }
+    local seq = nn.Sequential { m, nn.Flatten() }
+    fails("papercuts_spec%.lua:%d+: gradcam: the model has no layer '0%.3'; the closest are: 0%.0, 0%.1, 0",
+      function() return nv.cam.gradcam(seq, nv.rand(1, 1, 6, 6), { layer = "0.3" }) end)
+    fails("capture: the model has no layer 'O'; the closest are: 0, 1, 0%.0",
+      function() return nv.capture(seq, nv.rand(1, 1, 6, 6), { layers = { "O" } }) end)
+  end)
+end)

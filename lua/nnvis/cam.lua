@@ -73,8 +73,7 @@ local function forward_with_layer(model, x, layer, grad, fname)
   local known = default_layers[model]
   local start = grad and (layer or (known and known[shape_key])) or nil
   if layer then
-    local ok, m = pcall(model.get, model, layer)
-    if not ok or not m then error(string.format("%s: the model has no layer '%s'", fname, tostring(layer)), 3) end
+    util.find_layer(fname, model, layer)
   end
   for name, m in model:named_modules() do
     if name == start then

@@ -45,8 +45,7 @@ function M.capture(model, x, opts)
   local names = opts.layers or leaf_names(model)
   local mods = {}
   for i, name in ipairs(names) do
-    local ok, m = pcall(model.get, model, name)
-    if not ok or not m then error(string.format("capture: the model has no layer '%s'", tostring(name)), 2) end
+    local m = require("nnvis.util").find_layer("capture", model, name)
     mods[i] = m
   end
   -- layer names are the keys; `order` (the names in order) and `output` (the model's

@@ -51,8 +51,16 @@ local function class_ids(fname, targets, n, c)
     error(string.format("%s: targets %s must be (%d), one class id per sample", fname, shape_str(targets), n), 3)
   end
   local lo, hi = targets:min():item(), targets:max():item()
+  local frac = (targets - targets:floor()):abs():max():item()
+  if frac ~= 0 then
+    local bad
+    for i, v in ipairs(targets:contiguous():values()) do if v ~= math.floor(v) then bad = { i, v } break end end
+    require("nnvis.util").raise(string.format("%s: class ids must be whole numbers (1..%d), got %g at position %d " ..
+      "(labels are 1-based class ids, not probabilities or one-hot rows)", fname, c, bad[2], bad[1]))
+  end
   if lo < 1 or hi > c then
-    error(string.format("%s: class ids must be in 1..%d, got values from %g to %g", fname, c, lo, hi), 3)
+    require("nnvis.util").raise(string.format("%s: class ids must be in 1..%d, got values from %g to %g%s", fname, c,
+      lo, hi, lo == 0 and hi <= c - 1 and " (0-based? add 1: nnvis's class ids are 1-based)" or ""))
   end
   return targets
 end

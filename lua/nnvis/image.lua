@@ -100,10 +100,23 @@ local function size2(fname, v, name)
   return { v[1], v[2] }
 end
 
+-- an image laid out (H,W,C) or (N,H,W,C), as PIL, OpenCV and matplotlib hold them: channels
+-- last and few, the height first and many
+local function channels_last(x)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then return false end
+  local c, first = x:size(d), x:size(d - 2)
+  return (c == 1 or c == 3 or c == 4) and first > 4
+end
+
 local function check_batch(fname, x, what)
   if not is_tensor(x) or (x:dim() ~= 3 and x:dim() ~= 4) then
     error(("%s: expected a (C,H,W) or (N,C,H,W) %s, got %s"):format(fname, what,
       is_tensor(x) and shape_str(x) or type(x)), 3)
+  end
+  if channels_last(x) then
+    require("nnvis.util").raise(("%s: %s %s has its channels last; nnvis takes (C,H,W): x:permute(%s)"):format(fname,
+      what, shape_str(x), x:dim() == 3 and "3, 1, 2" or "1, 4, 2, 3"))
   end
 end
 
@@ -208,6 +221,14 @@ end
 --- any image (1, 2, 3 or 4 channels, or (H,W)) as (3,H,W) RGB
 function M.to_rgb(img)
   if img:dim() == 2 then img = img:unsqueeze(1) end
+  if img:dim() == 4 then
+    require("nnvis.util").raise("to_rgb: expected one image (C,H,W), got a batch " .. shape_str(img) ..
+      ": take one with x:select(1, i)")
+  end
+  if img:dim() == 3 and channels_last(img) then
+    require("nnvis.util").raise("to_rgb: image " .. shape_str(img) .. " has its channels last; nnvis takes (C,H,W): " ..
+      "x:permute(3, 1, 2)")
+  end
   local c = img:size(1)
   if c == 3 then return img end
   if c == 4 then return img:narrow(1, 1, 3) end
@@ -221,6 +242,10 @@ end
 function M.overlay(img, heat, opts)
   opts = check_opts("image.overlay", opts, { "alpha", "colormap", "normalize" })
   if not is_tensor(img) or not is_tensor(heat) then error("overlay: expected an image and a heatmap tensor", 2) end
+  if img:dim() == 4 then
+    error("overlay: expected one image (C,H,W), got a batch " .. shape_str(img) .. "; nv.cam.overlay(x, maps) lays " ..
+      "each map of a batch over its image", 2)
+  end
   local rgb = M.to_rgb(img:detach())
   if heat:dim() == 3 and heat:size(1) == 1 then heat = heat:select(1, 1) end
   if heat:dim() ~= 2 then error("overlay: heatmap must be (H,W) or (1,H,W), got " .. shape_str(heat), 2) end

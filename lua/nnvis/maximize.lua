@@ -271,8 +271,7 @@ function M.maximize(model, opts)
   local STOP = {}
   local stop_early = #layers > 0 and not obj:uses_output()
   for _, name in ipairs(layers) do
-    local ok, m = pcall(model.get, model, name)
-    if not ok or not m then error(string.format("maximize: the model has no layer '%s'", name), 2) end
+    local m = require("nnvis.util").find_layer("maximize", model, name)
     handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
       if acts[name] == nil then got = got + 1 end
       acts[name] = out

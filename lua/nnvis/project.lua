@@ -28,8 +28,7 @@ function M.features(model, x, layer, opts)
   if not util.is_tensor(x) or x:dim() < 2 then error("features: expected a batch of inputs (N, ...)", 2) end
   local mod = model
   if layer then
-    local ok, m = pcall(model.get, model, layer)
-    if not ok or not m then error(string.format("features: the model has no layer '%s'", tostring(layer)), 2) end
+    local m = util.find_layer("features", model, layer)
     mod = m
   end
   local bs = opts.batch_size or 256

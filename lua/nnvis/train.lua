@@ -128,6 +128,18 @@ function T.fit(model, opts)
   opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "grad_flow", "histogram_freq", "live", "live_figure", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
+  for _, e in ipairs { { "x", x }, { "y", y }, { "val_x", opts.val_x or x }, { "val_y", opts.val_y or y } } do
+    local name, v = e[1], e[2]
+    if not util.is_tensor(v) then
+      error(string.format("fit: opts.%s must be a tensor, got a %s%s", name, type(v),
+        type(v) == "table" and (" (nv.tensor{...} makes one of a list)") or ""), 2)
+    end
+  end
+  if x:dim() == 0 or y:dim() == 0 or x:size(1) ~= y:size(1) then
+    error(string.format("fit: x %s and y %s must hold the same number of samples (first dimension)",
+      util.shape_str(x), util.shape_str(y)), 2)
+  end
+  if (opts.val_x == nil) ~= (opts.val_y == nil) then error("fit: give both val_x and val_y, or neither", 2) end
   local epochs, bs = opts.epochs or 1, opts.batch_size or 64
   local opt = opts.optimizer or require("nnvis.optim").Adam(model:parameters(), { lr = opts.lr or 1e-3 })
   local lossf = opts.loss or F.cross_entropy

@@ -92,6 +92,42 @@ function M.write_file(fname, path, s)
   return true
 end
 
+-- edit distance of two strings (insertions, deletions, substitutions)
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The up to n names of list closest to name (edit distance, then order), for "did you mean".
+function M.closest(name, list, n)
+  local scored = {}
+  for i, s in ipairs(list) do scored[#scored + 1] = { s, distance(tostring(name), s), i } end
+  table.sort(scored, function(p, q) if p[2] ~= q[2] then return p[2] < q[2] end return p[3] < q[3] end)
+  local out = {}
+  for i = 1, math.min(n or 3, #scored) do out[i] = scored[i][1] end
+  return out
+end
+
+--- The sub-module `name` of model (a dotted path or a 1-based position), raising for fname at
+--- the user's line with the closest layer names when there is none.
+function M.find_layer(fname, model, name)
+  local ok, m = pcall(model.get, model, name)
+  if ok and m ~= nil then return m end
+  local names = {}
+  for n in model:named_modules() do if n ~= "" then names[#names + 1] = n end end
+  local near = M.closest(name, names, 3)
+  M.raise(string.format("%s: the model has no layer '%s'%s", fname, tostring(name),
+    #near > 0 and ("; the closest are: " .. table.concat(near, ", ")) or " (it has no sub-modules)"))
+end
+
 --- Warns a person of a result that is probably not what they wanted: "nnvis: warning: msg"
 --- on stderr (M.on_warning(msg) instead, when set: the report and specs collect them).
 function M.warn(msg)
