@@ -251,3 +251,48 @@ describe("error messages name the real problem, at the user's line", function()
       function() return nv.capture(seq, nv.rand(1, 1, 6, 6), { layers = { "O" } }) end)
   end)
 end)
+
+describe("colormaps", function()
+  local cm = require "nnvis.colormap"
+  local function near(want, got)
+    for i = 1, 3 do assert.near(want[i], got[i], 0.01) end
+  end
+
+  it("have matplotlib's hot and the diverging maps for signed values, each reversible with _r", function()
+    near({ 0.0416, 0, 0 }, cm.color("hot", 0))
+    near({ 1, 1, 0 }, cm.color("hot", 0.746032))
+    near({ 1, 1, 1 }, cm.color("hot", 1))
+    for _, name in ipairs { "bwr", "seismic", "coolwarm", "RdBu" } do
+      local mid = cm.color(name, 0.5)
+      assert.is_true(mid[1] > 0.85 and math.abs(mid[1] - mid[3]) < 0.02, name .. " is light and neutral at zero")
+    end
+    near({ 0, 0, 1 }, cm.color("bwr", 0))
+    near({ 1, 0, 0 }, cm.color("bwr", 1))
+    near(cm.color("RdBu", 0), cm.color("RdBu_r", 1))
+    near(cm.color("gray", 0.25), cm.color("grey", 0.25))
+    assert.same({ 3, 2, 2 }, cm.apply(nv.zeros(2, 2), "coolwarm"):shape())
+  end)
+
+  it("name the closest for an unknown name", function()
+    local ok, err = pcall(cm.lut, "coolwarn")
+    assert.is_false(ok)
+    assert.matches("unknown colormap 'coolwarn' %(did you mean coolwarm", err)
+  end)
+
+  it("filters show signed weights on a diverging map: zero white, negative blue, positive red", function()
+    local m = nn.Sequential { nn.Conv2d(2, 1, 1, { bias = false }) }
+    nv.no_grad(function() m[1].weight:copy(nv.tensor { -1, 1 }:view(1, 2, 1, 1)) end)
+    local img = nv.features.filters(m, "0", { labels = false })
+    local l = nv.figure.layout(img)
+    local colors = {}
+    for _, p in ipairs(l.panels) do
+      if p.name:match("^tile") then
+        local y, x = math.floor((p.y + p.h / 2) * l.scale), math.floor((p.x + p.w / 2) * l.scale)
+        colors[#colors + 1] = { img:get(1, y, x), img:get(2, y, x), img:get(3, y, x) }
+      end
+    end
+    assert.equal(2, #colors)
+    assert.is_true(colors[1][3] > colors[1][1] + 0.3, "the negative weight is blue")
+    assert.is_true(colors[2][1] > colors[2][3] + 0.2 and colors[2][1] > 2 * colors[2][2], "the positive weight is red")
+  end)
+end)

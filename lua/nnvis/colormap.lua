@@ -1,7 +1,11 @@
 -- nnvis.colormap — colormaps as 256-entry lookup tables (a (256,3) tensor each) and their
--- application to 2-D tensors.  jet and gray are piecewise linear; viridis, magma and
--- inferno use the published 6th-degree polynomial fits of matplotlib's maps (Matt Zucker's
--- approximations), turbo Google's official polynomial approximation (Mikhailov 2019).
+-- application to 2-D tensors.  jet, gray and hot are piecewise linear as matplotlib defines
+-- them; viridis, magma and inferno use the published 6th-degree polynomial fits of
+-- matplotlib's maps (Matt Zucker's approximations), turbo Google's official polynomial
+-- approximation (Mikhailov 2019).  The diverging maps for signed values centred on zero
+-- (bwr, seismic, coolwarm, RdBu) interpolate their published control colours: bwr and
+-- seismic matplotlib's segments, coolwarm Moreland's (2009) table, RdBu ColorBrewer's 11
+-- classes.  Any name with "_r" is its map reversed, as in matplotlib.
 local core = require "nnvis.core"
 
 local M = {}
@@ -20,8 +24,38 @@ local function poly(c)   -- c[k] = {r, g, b} coefficient of t^(k-1)
   end
 end
 
+-- a map through equally spaced colours (hex strings or {r, g, b} in [0,1]), linearly
+local function stops(list)
+  local cs = {}
+  for i, c in ipairs(list) do
+    if type(c) == "string" then
+      c = { tonumber(c:sub(2, 3), 16) / 255, tonumber(c:sub(4, 5), 16) / 255, tonumber(c:sub(6, 7), 16) / 255 }
+    end
+    cs[i] = c
+  end
+  local n = #cs - 1
+  return function(t)
+    local x = t * n
+    local i = math.min(math.floor(x), n - 1)
+    local f = x - i
+    local a, b = cs[i + 1], cs[i + 2]
+    return { a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f, a[3] + (b[3] - a[3]) * f }
+  end
+end
+
 local fns = {
   gray = function(t) return { t, t, t } end,
+  -- matplotlib's hot: black, red, yellow, white (red from 0.0416; knots at 0.365079, 0.746032)
+  hot = function(t)
+    return { clamp01(0.0416 + (1 - 0.0416) * t / 0.365079), clamp01((t - 0.365079) / (0.746032 - 0.365079)),
+             clamp01((t - 0.746032) / (1 - 0.746032)) }
+  end,
+  bwr = stops { { 0, 0, 1 }, { 1, 1, 1 }, { 1, 0, 0 } },
+  seismic = stops { { 0, 0, 0.3 }, { 0, 0, 1 }, { 1, 1, 1 }, { 1, 0, 0 }, { 0.5, 0, 0 } },
+  coolwarm = stops { { 0.2298, 0.2987, 0.7537 }, { 0.5543, 0.6901, 0.9955 }, { 0.8654, 0.8654, 0.8654 },
+                     { 0.9567, 0.5980, 0.4773 }, { 0.7057, 0.0156, 0.1502 } },
+  RdBu = stops { "#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#d1e5f0", "#92c5de", "#4393c3",
+                 "#2166ac", "#053061" },
   jet = function(t)
     return { clamp01(1.5 - math.abs(4 * t - 3)), clamp01(1.5 - math.abs(4 * t - 2)), clamp01(1.5 - math.abs(4 * t - 1)) }
   end,
@@ -62,15 +96,35 @@ local fns = {
   },
 }
 
-M.names = { "gray", "jet", "viridis", "magma", "inferno", "turbo" }
+M.names = { "gray", "jet", "viridis", "magma", "inferno", "turbo", "hot", "bwr", "seismic", "coolwarm", "RdBu" }
+-- matplotlib's other spellings of the same maps
+local aliases = { grey = "gray", Greys_r = "gray", Greys = "gray_r", rdbu = "RdBu", rdbu_r = "RdBu_r" }
+
+-- the function of a name: a map, an alias, or either with "_r" (reversed)
+local function resolve(name)
+  if type(name) ~= "string" then return nil end
+  name = aliases[name] or name
+  if fns[name] then return fns[name] end
+  local base = name:match("^(.+)_r$")
+  local f = base and fns[aliases[base] or base]
+  if f then
+    fns[name] = function(t) return f(1 - t) end
+    return fns[name]
+  end
+end
 
 local luts = {}
 
---- (256,3) lookup table of the named map
+--- (256,3) lookup table of the named map (a name of M.names, matplotlib's spelling, or
+--- either with "_r" for the map reversed)
 function M.lut(name)
   if luts[name] then return luts[name] end
-  local f = fns[name]
-  if not f then error(string.format("colormap: unknown colormap '%s' (have %s)", tostring(name), table.concat(M.names, ", ")), 3) end
+  local f = resolve(name)
+  if not f then
+    local near = require("nnvis.util").closest(tostring(name), M.names, 2)
+    error(string.format("colormap: unknown colormap '%s' (did you mean %s? nnvis has %s, each also reversed with _r)",
+      tostring(name), table.concat(near, " or "), table.concat(M.names, ", ")), 3)
+  end
   local rows = {}
   for i = 0, 255 do rows[i + 1] = f(i / 255) end
   luts[name] = core.tensor(rows)
@@ -79,8 +133,9 @@ end
 
 --- RGB {r, g, b} of the map at t in [0,1]
 function M.color(name, t)
-  if not fns[name] then M.lut(name) end
-  return fns[name](clamp01(t))
+  local f = resolve(name)
+  if not f then M.lut(name) end
+  return f(clamp01(t))
 end
 
 --- (H,W) tensor with values in [0,1] (clamped) -> (3,H,W) RGB image in [0,1]

@@ -63,7 +63,7 @@ end
 --- channels show one RGB tile per filter; otherwise one tile per (output, input) channel
 --- pair ("o.i"), up to opts.max_tiles (64), on one diverging scale centred on zero with its
 --- colorbar; the title says how many of how many are shown.  opts: nrow, colormap (for
---- single-channel tiles, default "gray"), labels (false: none), per_channel, scale, tile (the
+--- single-channel tiles, default "RdBu_r": negative blue, zero white, positive red), labels (false: none), per_channel, scale, tile (the
 --- least tile side in pixels, at least nv.style.min_panel_px).
 --- layer_or_weight: a dotted layer name of model, or a weight tensor.
 function M.filters(model, layer_or_weight, opts)
@@ -83,7 +83,8 @@ function M.filters(model, layer_or_weight, opts)
   local a = math.max(math.abs(w:min():item()), math.abs(w:max():item()), 1e-12)
   local scaled = (w / (2 * a) + 0.5):clamp(0, 1)
   local tiles, labels = {}, {}
-  local cmap = opts.colormap or "gray"
+  -- signed weights on a diverging map centred on zero: negative blue, zero white, positive red
+  local cmap = opts.colormap or "RdBu_r"
   local rgb = ci == 3 and not opts.per_channel
   local total = rgb and co or co * ci
   if rgb then

@@ -298,8 +298,9 @@ function T.load_history(path)
     if #hist.epoch_end_steps ~= ne then
       for e = 1, ne do hist.epoch_end_steps[e] = math.floor(ns * e / ne + 0.5) end
     end
+    -- the file's own fields too (step_loss, epoch_loss, test_accuracy, ...), as it names them
     for k, v in pairs(h) do
-      if type(k) == "string" and not k:match("^step_") and not k:match("^epoch_") then hist[k] = v end
+      if type(k) == "string" and hist[k] == nil then hist[k] = v end
     end
     return hist
   end)
