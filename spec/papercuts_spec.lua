@@ -296,3 +296,53 @@ describe("colormaps", function()
     assert.is_true(colors[2][1] > colors[2][3] + 0.2 and colors[2][1] > 2 * colors[2][2], "the positive weight is red")
   end)
 end)
+
+describe("figure axes and legends", function()
+  local plot = require "nnvis.plot"
+  local function texts(img)
+    local out = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do out[#out + 1] = t end
+    return out
+  end
+  local function joined(img)
+    local s = {}
+    for _, t in ipairs(texts(img)) do s[#s + 1] = t.text end
+    return "|" .. table.concat(s, "|") .. "|"
+  end
+
+  it("a line of 2 or 3 points has a tick at each point", function()
+    assert.matches("|1|2|$", joined(plot.line({ 3, 1 })))
+    assert.matches("|1|2|3|$", joined(plot.line({ 3, 1, 2 })))
+    assert.matches("|0|20|40|60|80|100|$", joined(plot.line(nv.arange(1, 101))))
+  end)
+
+  it("a count axis has whole-number ticks", function()
+    local s = joined(plot.histogram({ 1, 2, 2, 3 }, { bins = 3 }))
+    assert.matches("^|0|1|2|", s)
+    assert.not_matches("0%.5", s)
+  end)
+
+  it("keeps a list's order, and pairs val_loss with loss: next to it, in its colour, dashed", function()
+    local s = joined(plot.line({ { name = "b", y = { 1, 2 } }, { name = "a", y = { 2, 1 } } }))
+    assert.matches("|b|a|$", s)
+    local img = plot.line({ loss = { 1, 0.7, 0.5 }, val_loss = { 1.1, 0.8, 0.7 }, accuracy = { 0.5, 0.6, 0.8 } })
+    local l = nv.figure.layout(img)
+    local legend, color = {}, {}
+    for _, t in ipairs(l.texts) do
+      if t.text:match("^[%a_]+$") then
+        legend[#legend + 1] = t.text
+        -- the legend's line sample left of its text: the pixel farthest from white
+        local y, best, far = math.floor((t.y + t.h / 2) * l.scale), nil, -1
+        for x = math.floor((t.x - 21) * l.scale), math.floor((t.x - 7) * l.scale) do
+          local c = { img:get(1, y, x), img:get(2, y, x), img:get(3, y, x) }
+          local d = 3 - c[1] - c[2] - c[3]
+          if d > far then best, far = c, d end
+        end
+        color[t.text] = best
+      end
+    end
+    assert.same({ "accuracy", "loss", "val_loss" }, legend)
+    for i = 1, 3 do assert.near(color.loss[i], color.val_loss[i], 0.1) end
+    assert.is_true(math.abs(color.loss[1] - color.accuracy[1]) > 0.3)
+  end)
+end)

@@ -92,11 +92,22 @@ local function axis(lo, hi, log, n, integer)
     end
     return { lo = a, hi = b, major = major, minor = minor, labels = labels }
   end
-  local t, step = M.ticks(a, b, n)
-  if integer and step < 1 then t, step = M.ticks(a, b, math.max(1, math.floor(b - a))); if step < 1 then
-    t, step = {}, 1
-    for v = math.ceil(a), math.floor(b) do t[#t + 1] = v end
-  end end
+  local t, step
+  if integer then
+    -- whole numbers only (epochs, steps, counts): the smallest step of 1, 2, 5, 10, 20, ...
+    -- that gives at most n + 1 ticks, so 2 or 3 points get a tick each
+    local lo_i, hi_i = math.ceil(a - 1e-9), math.floor(b + 1e-9)
+    step = 1
+    local k = 0
+    while (hi_i - lo_i) / step + 1 > n + 1 do
+      k = k + 1
+      step = ({ 1, 2, 5 })[k % 3 + 1] * 10 ^ (k // 3)
+    end
+    t = {}
+    for v = math.ceil(lo_i / step) * step, hi_i, step do t[#t + 1] = math.tointeger(v) or v end
+  else
+    t, step = M.ticks(a, b, n)
+  end
   for _, v in ipairs(t) do if v >= a - 1e-9 * step and v <= b + 1e-9 * step then major[#major + 1] = v end end
   local f = M.tick_format(major, step)
   for i, v in ipairs(major) do labels[i] = f(v) end
@@ -108,14 +119,14 @@ end
 --- format per axis, a margin between the data and the frame (ypad = false: none below);
 --- reserve points are left free on the right (for a legend); xint: integer x ticks.  map.x
 --- and map.y turn data into canvas coordinates; map.left/right/top/bottom bound the plot.
-local function frame(opts, xlo, xhi, ylo, yhi, xint, ypad, reserve)
+local function frame(opts, xlo, xhi, ylo, yhi, xint, ypad, reserve, yint)
   local W, H = opts.width or 320, opts.height or 200
   local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
   local logy, logx = opts.logy, opts.logx
   local function ty(v) return logy and math.log(v, 10) or v end
   local function tx(v) return logx and math.log(v, 10) or v end
-  local ya = axis(ty(ylo), ty(yhi), logy, 5)
-  if ypad == false then ya = axis(ty(ylo), ty(yhi), logy, 5); ya.lo = ty(ylo) end
+  local ya = axis(ty(ylo), ty(yhi), logy, 5, yint and not logy)
+  if ypad == false then ya.lo = ty(ylo) end
   local xa = axis(tx(xlo), tx(xhi), logx, 6, xint)
   local ts, ls = style.tick_size, style.label_size
   local lw = 0
@@ -182,14 +193,35 @@ local function normalize_series(series)
   end
   local out = {}
   if series.y then return { { name = series.name, y = values(series.y), x = series.x and values(series.x) } } end
+  if #series > 0 then   -- a list: its own order
+    for _, s in ipairs(series) do
+      if type(s) == "table" and s.y then out[#out + 1] = { name = s.name, y = values(s.y), x = s.x and values(s.x) }
+      else out[#out + 1] = { y = values(s) } end
+    end
+    return out
+  end
   for k, s in pairs(series) do
     if type(k) == "string" and type(s) == "table" and s.y then out[#out + 1] = { name = k, y = values(s.y), x = s.x and values(s.x) }
     elseif type(k) == "string" then out[#out + 1] = { name = k, y = values(s) }
     elseif type(s) == "table" and s.y then out[#out + 1] = { name = s.name, y = values(s.y), x = s.x and values(s.x) }
     else out[#out + 1] = { y = values(s) } end
   end
-  table.sort(out, function(a, b) return tostring(a.name) < tostring(b.name) end)
+  -- a table name -> values has no order: names sorted, each validation series ("val_loss")
+  -- right after its training one ("loss")
+  local function key(s)
+    local n = tostring(s.name)
+    local base = n:match("^val[_ ](.+)$") or n:match("^validation[_ ](.+)$")
+    return (base or n) .. (base and "\1" or "\0")
+  end
+  table.sort(out, function(a, b) return key(a) < key(b) end)
   return out
+end
+
+-- the training series a validation series belongs with ("val_loss", "val loss" -> "loss")
+local function val_base(name)
+  if name == nil then return nil end
+  name = tostring(name)
+  return name:match("^val[_ ](.+)$") or name:match("^validation[_ ](.+)$")
 end
 
 --- Line chart of one or several series.  series: an array of numbers or a tensor; a table
@@ -218,7 +250,19 @@ function M.line(series, opts)
   if ylo == math.huge then ylo, yhi, xlo, xhi = 0, 1, 1, 2 end
   if yhi == ylo then yhi = ylo + (opts.logy and ylo * 9 or 1) end
   if xhi == xlo then xhi = xlo + 1 end
-  local function color_of(k) return (opts.colors and opts.colors[k]) or style.palette[(k - 1) % #style.palette + 1] end
+  -- a validation series takes its training series' colour, drawn dashed (loss and val_loss
+  -- read as one pair)
+  local slot, dashed, used = {}, {}, 0
+  local by_name = {}
+  for k, s in ipairs(ss) do
+    local base = val_base(s.name)
+    if base and by_name[base] then slot[k], dashed[k] = slot[by_name[base]], true
+    else used = used + 1; slot[k] = used end
+    if s.name ~= nil then by_name[tostring(s.name)] = by_name[tostring(s.name)] or k end
+  end
+  local function color_of(k)
+    return (opts.colors and opts.colors[k]) or style.palette[(slot[k] - 1) % #style.palette + 1]
+  end
   local named = {}
   if opts.legend ~= false then
     for k, s in ipairs(ss) do if s.name then named[#named + 1] = { tostring(s.name), k } end end
@@ -236,7 +280,7 @@ function M.line(series, opts)
       local color = color_of(k)
       local pts, n = {}, 0
       local function flush()
-        if #pts >= 4 then cv:line(pts, color, opts.thickness or style.line_width) end
+        if #pts >= 4 then cv:line(pts, color, opts.thickness or style.line_width, dashed[k] and { dash = 4 } or nil) end
         pts = {}
       end
       for i, v in ipairs(s.y) do
@@ -300,7 +344,8 @@ function M.line(series, opts)
     cv:panel("legend", lx, ly, lgw, lgh)
     for i, n in ipairs(named) do
       local y = ly + p + (i - 0.5) * eh
-      cv:line({ lx + p, y, lx + p + 16, y }, color_of(n[2]), opts.thickness or style.line_width)
+      cv:line({ lx + p, y, lx + p + 16, y }, color_of(n[2]), opts.thickness or style.line_width,
+        dashed[n[2]] and { dash = 4 } or nil)
       cv:text(n[1], lx + p + 22, y, { size = ls, ay = 0.5, panel = "legend" })
     end
   end
@@ -326,7 +371,7 @@ function M.histogram(t, opts)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.ylabel = o.ylabel or "count"
-  local cv, map = frame(o, lo, hi, opts.logy and 1 or 0, math.max(cmax, opts.logy and 10 or 1), false, false)
+  local cv, map = frame(o, lo, hi, opts.logy and 1 or 0, math.max(cmax, opts.logy and 10 or 1), false, false, nil, true)
   local color = opts.color or style.palette[1]
   local bw = (hi - lo) / bins
   local base = map.bottom
