@@ -346,3 +346,14 @@ describe("figure axes and legends", function()
     assert.is_true(math.abs(color.loss[1] - color.accuracy[1]) > 0.3)
   end)
 end)
+
+describe("nv.diagram", function()
+  it("says the model's output shape in its last box", function()
+    local m = nn.Sequential { nn.Conv2d(1, 4, 3, { padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10) }
+    local d = nv.diagram(m, { 1, 1, 8, 8 })
+    local s = {}
+    for _, t in ipairs(nv.figure.layout(d:image()).texts) do s[#s + 1] = t.text end
+    assert.equal("output [1,10]", s[#s])
+    assert.matches("output %[1,10%]", d:svg())
+  end)
+end)

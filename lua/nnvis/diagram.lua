@@ -122,6 +122,8 @@ function M.diagram(model, input, opts)
     end
   end
   if not index[records[#records].id] then add_node(records[#records], "output", "op") end
+  -- the model's output is the last edge's shape nowhere: its box says it
+  nodes[index[records[#records].id]].is_output = true
   -- edges: nearest visible ancestors through invisible records
   local memo = {}
   local function ancestors(id)
@@ -199,8 +201,13 @@ local function pair_text(p) return type(p) == "table" and (p[1] == p[2] and tost
 local function details(n)
   local m, out = n.mod, {}
   if n.kind == "input" then return { "input " .. shape_text(n.shape) } end
+  if n.is_output and n.shape then
+    local inner = details({ mod = m, kind = n.kind, preds = n.preds, name = n.name, shape = n.shape })
+    inner[#inner + 1] = "output " .. shape_text(n.shape)
+    return inner
+  end
   if not m then
-    if n.kind == "op" then out[1] = "merges " .. #n.preds .. " inputs" end
+    if n.kind == "op" and #n.preds > 1 then out[1] = "merges " .. #n.preds .. " inputs" end
     return out
   end
   if m.kernel_size then
