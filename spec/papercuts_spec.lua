@@ -357,3 +357,21 @@ describe("nv.diagram", function()
     assert.matches("output %[1,10%]", d:svg())
   end)
 end)
+
+describe("nv.plot.neurons", function()
+  it("marks the neurons it leaves out and keeps every layer's label inside the figure", function()
+    local m = nn.Sequential { nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10) }
+    m:add(nn.Linear(10, 10), "classifier_output_layer")
+    local img = nv.plot.neurons(m)
+    local l = nv.figure.layout(img)
+    local width = img:size(3) / l.scale
+    local found_more, last
+    for _, t in ipairs(l.texts) do
+      if t.text:match("720 more") then found_more = true end
+      if t.text:match("classifier_output_layer") then last = t end
+      assert.is_true(t.x >= 0 and t.x + t.w <= width + 0.5, t.text .. " is cut at the edge")
+    end
+    assert.is_true(found_more, "no mark for the 720 neurons left out")
+    assert.truthy(last)
+  end)
+end)

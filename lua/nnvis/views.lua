@@ -284,7 +284,7 @@ function M.neurons(model, opts)
   for i, l in ipairs(nl) do cv:text(l, W / 2, y0 + (i - 1) * nh, { size = nsz, ax = 0.5, color = style.muted }) end
   local _, lh = Canvas.measure("Ag", style.tick_size)
   local top, bottom = y0 + #nl * nh + style.pad + 6, H - m - lh - 6
-  local shown, pos = {}, {}
+  local shown, pos, gaps = {}, {}, {}
   for l, n in ipairs(sizes) do
     local idx = {}
     if n <= maxn then for i = 1, n do idx[#idx + 1] = i end
@@ -295,7 +295,13 @@ function M.neurons(model, opts)
     shown[l] = idx
     pos[l] = {}
     local x = m + 20 + (W - 2 * m - 40) * (l - 1) / math.max(#sizes - 1, 1)
-    for k, i in ipairs(idx) do pos[l][i] = { x, top + (bottom - top) * (k - 0.5) / #idx } end
+    -- a layer shown in part keeps a slot of three between its halves for the ones left out
+    local slots = #idx + (n > maxn and 3 or 0)
+    for k, i in ipairs(idx) do
+      local s = (n > maxn and k > maxn // 2) and k + 3 or k
+      pos[l][i] = { x, top + (bottom - top) * (s - 0.5) / slots }
+    end
+    if n > maxn then gaps[l] = { x, top + (bottom - top) * (maxn // 2 + 1.5) / slots, n - #idx } end
   end
   for l = 1, #lin do
     local w = lin[l].module.weight:detach()
@@ -330,8 +336,20 @@ function M.neurons(model, opts)
       cv:circle(p[1], p[2], r, fill)
       cv:circle(p[1], p[2], r, { 0.2, 0.2, 0.2 }, 0.6)
     end
-    local name = l == 1 and "input" or lin[l - 1].name
-    cv:text(string.format("%s (%d)", name, sizes[l]), pos[l][shown[l][1]][1], H - m, { size = style.tick_size, ax = 0.5, ay = 1 })
+    if gaps[l] then
+      local g = gaps[l]
+      local more = string.format("⋮ %d more", g[3])
+      local mw, mh = Canvas.measure(more, style.tick_size)
+      local bx = math.max(m / 2, g[1] - 6)
+      cv:rect(bx, g[2] - mh / 2 - 1, mw + 6, mh + 2, 1, 0.92)
+      cv:box(bx, g[2] - mh / 2 - 1, mw + 6, mh + 2, { 0.6, 0.6, 0.6 }, 0.5)
+      cv:text(more, bx + 3, g[2], { size = style.tick_size, ay = 0.5, color = style.text })
+    end
+    -- the layer's name under it, kept inside the figure (the last one was cut at the edge)
+    local name = string.format("%s (%d)", l == 1 and "input" or lin[l - 1].name, sizes[l])
+    local tw = Canvas.measure(name, style.tick_size)
+    local x = math.max(m + tw / 2, math.min(W - m - tw / 2, pos[l][shown[l][1]][1]))
+    cv:text(name, x, H - m, { size = style.tick_size, ax = 0.5, ay = 1 })
   end
   return cv:figure("neuron diagram", title)
 end
