@@ -375,3 +375,31 @@ describe("nv.plot.neurons", function()
     assert.truthy(last)
   end)
 end)
+
+describe("grids of cells have axes", function()
+  local function joined(img)
+    local s = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do s[#s + 1] = t.text end
+    return "|" .. table.concat(s, "|") .. "|"
+  end
+
+  it("a heatmap numbers its rows and columns, or names them", function()
+    local s = joined(nv.image.heatmap(nv.randn(3, 4)))
+    assert.matches("|1|2|3|1|2|3|4|", s)
+    s = joined(nv.image.heatmap(nv.randn(40, 120), { xlabel = "column", ylabel = "row" }))
+    assert.matches("|1|10|20|30|40|row|1|20|40|60|80|100|120|column|", s)
+    s = joined(nv.image.heatmap(nv.randn(2, 2), { xticks = { "a", "b" }, yticks = { "x", "y" } }))
+    assert.matches("|x|y|a|b|", s)
+  end)
+
+  it("the loss surface shows alpha and beta; the gradient-flow map its steps", function()
+    local m = nn.Sequential { nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2) }
+    local x = nv.randn(16, 2)
+    local y = (x:select(2, 1):gt(0) + 1)
+    local s = joined(nv.plot.landscape(nv.landscape.surface(m, { x = x, y = y, steps = 5 })))
+    assert.matches("|%-1|%-0%.5|0|0%.5|1|beta %(second%)|%-1|%-0%.5|0|0%.5|1|alpha %(first direction%)|", s)
+    local h = nv.train.fit(m, { x = x, y = y, epochs = 2, batch_size = 8, progress = false, grad_flow = 1 })
+    s = joined(nv.plot.grad_flow(h.grad_flow))
+    assert.matches("|1|2|3|4|step|", s)
+  end)
+end)

@@ -174,6 +174,88 @@ local function bar_ticks(vmin, vmax)
   return inside, labels
 end
 
+-- ---- axes of a grid of cells (heatmaps, loss surfaces, gradient-flow maps) ----------------
+-- the cells that get a tick, at most `most`: every one, every other from 1, or 1 and the
+-- multiples of 5, 10, 20, 50, ... (1, 10, 20, 30 rather than 1, 11, 21)
+local function cell_ticks(n, most)
+  local step, k = 1, 0
+  while n / step + 1 > most do
+    k = k + 1
+    step = math.tointeger(({ 1, 2, 5 })[k % 3 + 1] * 10 ^ (k // 3))
+  end
+  local out = {}
+  if step < 5 then
+    for i = 1, n, step do out[#out + 1] = i end
+  else
+    out[1] = 1
+    for i = step, n, step do out[#out + 1] = i end
+  end
+  return out
+end
+
+-- the label of cell i of an axis: labels[i] (strings or numbers; numbers with %.3g), or i
+local function cell_label(labels, i)
+  local v = labels and labels[i]
+  if v == nil then return tostring(i) end
+  if type(v) == "number" then return (math.tointeger(v) and tostring(math.tointeger(v))) or string.format("%.3g", v) end
+  return tostring(v)
+end
+
+--- The room cell axes take: left (row labels, ylabel) and bottom (column labels, xlabel),
+--- in points.  opts: xticks / yticks (a label per column / row, false: no axis), xlabel, ylabel.
+function Canvas.cell_axes_room(rows, cols, opts)
+  opts = opts or {}
+  local _, th = Canvas.measure("0", style.tick_size)
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  local left, bottom = 0, 0
+  if opts.yticks ~= false then
+    local w = 0
+    for _, i in ipairs(cell_ticks(rows, 8)) do w = math.max(w, Canvas.measure(cell_label(opts.yticks, i), style.tick_size)) end
+    left = style.tick_len + 2 + w + (opts.ylabel and lh + 2 or 0)
+  end
+  if opts.xticks ~= false then bottom = style.tick_len + 2 + th + (opts.xlabel and lh + 2 or 0) end
+  return left, bottom
+end
+
+--- Ticks and labels of a grid of rows x cols cells drawn at (x, y, w, h): row numbers (or
+--- opts.yticks) on the left, column numbers (or opts.xticks) below, 1-based, at most 8 and 10
+--- of them in steps of 1, 2, 5, 10, ...; opts.xlabel and opts.ylabel name the axes.
+function Canvas:cell_axes(x, y, w, h, rows, cols, opts)
+  opts = opts or {}
+  local ts, tl = style.tick_size, style.tick_len
+  local _, th = Canvas.measure("0", ts)
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  if opts.yticks ~= false then
+    local maxw = 0
+    for _, i in ipairs(cell_ticks(rows, 8)) do
+      local ty = y + (i - 0.5) * h / rows
+      self:line({ x - tl, ty, x, ty }, style.frame, style.frame_width)
+      local s = cell_label(opts.yticks, i)
+      self:text(s, x - tl - 2, ty, { size = ts, ax = 1, ay = 0.5, color = style.muted })
+      maxw = math.max(maxw, Canvas.measure(s, ts))
+    end
+    if opts.ylabel then
+      self:text(opts.ylabel, x - tl - 4 - maxw - lh / 2, y + h / 2, { size = style.label_size, ax = 0.5, ay = 0.5, angle = 90 })
+    end
+  end
+  if opts.xticks ~= false then
+    local lastx = -math.huge
+    for _, j in ipairs(cell_ticks(cols, 10)) do
+      local tx = x + (j - 0.5) * w / cols
+      local s = cell_label(opts.xticks, j)
+      local sw = Canvas.measure(s, ts)
+      self:line({ tx, y + h, tx, y + h + tl }, style.frame, style.frame_width)
+      if tx - sw / 2 > lastx + 3 then
+        self:text(s, tx, y + h + tl + 2, { size = ts, ax = 0.5, color = style.muted })
+        lastx = tx + sw / 2
+      end
+    end
+    if opts.xlabel then
+      self:text(opts.xlabel, x + w / 2, y + h + tl + 4 + th, { size = style.label_size, ax = 0.5 })
+    end
+  end
+end
+
 --- the width in points a colorbar with these values and label takes (bar, ticks, label)
 function Canvas.colorbar_width(vmin, vmax, label)
   local _, labels = bar_ticks(vmin, vmax)

@@ -448,10 +448,13 @@ end
 --- values mapped through opts.colormap ("viridis") between opts.vmin and opts.vmax
 --- (default: the data's range); each cell opts.cell points (auto: the long side ~240
 --- points, the short side at least 80); opts.title (default "<rows>x<cols> values"),
---- opts.label (the colorbar's), opts.scale.  Returns a (3,H,W) image; its layout has the
---- panels "map" and "colorbar".
+--- opts.label (the colorbar's), opts.scale; the rows and columns are numbered from 1 on
+--- their axes, or named by opts.yticks / opts.xticks (a label per row / column; false: none),
+--- with opts.ylabel / opts.xlabel.  Returns a (3,H,W) image; its layout has the panels "map"
+--- and "colorbar".
 function M.heatmap(t, opts)
-  opts = check_opts("image.heatmap", opts, { "cell", "colormap", "label", "scale", "title", "vmax", "vmin" })
+  opts = check_opts("image.heatmap", opts, { "cell", "colormap", "label", "scale", "title", "vmax", "vmin", "xlabel",
+                                             "xticks", "ylabel", "yticks" })
   if not is_tensor(t) then error("heatmap: expected a tensor", 2) end
   if t:dim() == 1 then t = t:unsqueeze(1) end
   if t:dim() ~= 2 then error("heatmap: expected a 2-D tensor, got " .. shape_str(t), 2) end
@@ -473,15 +476,17 @@ function M.heatmap(t, opts)
   local m, pad = style.margin, style.pad
   local title = opts.title or string.format("%dx%d values", rows, cols)
   local cbw = Canvas.colorbar_width(vmin, vmax, opts.label)
-  local W = m + mw + 2 * pad + cbw + m
+  local axl, axb = Canvas.cell_axes_room(rows, cols, opts)
+  local W = m + axl + mw + 2 * pad + cbw + m
   local lines, size = Canvas.fit(title, style.title_size, W - 2 * m, true, style.title_size - 1.5)
   local _, tlh = Canvas.measure("Ag", size, true)
   local _, th = Canvas.measure("0", style.tick_size)
   local top = math.ceil(m + #lines * tlh + pad + th / 2)
-  local H = top + mh + th / 2 + m
+  local H = top + mh + math.max(th / 2, axb) + m
   local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
   for i, l in ipairs(lines) do cv:text(l, W / 2, m + (i - 1) * tlh, { size = size, bold = true, ax = 0.5 }) end
-  cv:panel("map", m, top, mw, mh)
+  local left = m + axl
+  cv:panel("map", left, top, mw, mh)
   -- more cells than pixels: averaged down (PIL's antialiased filter) rather than sampled
   local sc = style.scale_of(opts)
   local ph, pw = math.ceil(mh * sc), math.ceil(mw * sc)
@@ -489,8 +494,9 @@ function M.heatmap(t, opts)
   if ph < rows or pw < cols then
     colored, smooth = resample(colored, math.min(ph, rows), math.min(pw, cols)), true
   end
-  cv:image(colored, m, top, mw, mh, smooth)
-  cv:colorbar(m + mw + 2 * pad, top, mh, vmin, vmax, opts.colormap or "viridis", opts.label)
+  cv:image(colored, left, top, mw, mh, smooth)
+  cv:cell_axes(left, top, mw, mh, rows, cols, opts)
+  cv:colorbar(left + mw + 2 * pad, top, mh, vmin, vmax, opts.colormap or "viridis", opts.label)
   return cv:figure("heatmap", opts.title)
 end
 

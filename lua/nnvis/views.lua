@@ -48,9 +48,21 @@ local function legend(cv, x, y, entries)
 end
 
 -- an image tensor (pixels) placed on a canvas at (x, y) points, at the canvas's scale
+-- draws a figure image into cv at (x, y); its measured layout (texts and panels) comes along,
+-- moved there, so the combined figure's layout still says what is drawn where
 local function place(cv, img, x, y)
   local w, h = img:size(3) / cv.scale, img:size(2) / cv.scale
   cv:image(img, x, y, w, h)
+  local lay = require("nnvis.figure").layout(img)
+  if lay then
+    for _, t in ipairs(lay.texts) do
+      local c = {}
+      for k, v in pairs(t) do c[k] = v end
+      c.x, c.y = t.x + x, t.y + y
+      cv.layout.texts[#cv.layout.texts + 1] = c
+    end
+    for _, p in ipairs(lay.panels) do cv:panel(p.name, p.x + x, p.y + y, p.w, p.h) end
+  end
   return w, h
 end
 
@@ -131,7 +143,7 @@ function M.grad_flow(flow, opts)
   local band = 10
   local hm = image.heatmap(mat, { title = string.format("log10 %s: a row per layer, steps %d to %d", name,
     flow.steps[1], flow.steps[#flow.steps]), scale = opts.scale,
-    cell = nil })
+    cell = nil, yticks = false, xticks = flow.steps, xlabel = "step" })
   local series = {}
   for i, l in ipairs(layers) do
     local ys = {}
@@ -210,30 +222,34 @@ function M.landscape(res, opts)
   local lo, hi = L:min():item(), L:max():item()
   local cbw = Canvas.colorbar_width(lo, hi, opts.log and "log10 loss" or "loss")
   local m = style.margin
-  local W = m + side + style.pad * 2 + cbw + m
+  local axes = { xticks = res.alphas, yticks = res.betas, xlabel = "alpha (first direction)", ylabel = "beta (second)" }
+  local axl, axb = Canvas.cell_axes_room(rows, cols, axes)
+  local W = m + axl + side + style.pad * 2 + cbw + m
   local tl, tsz = Canvas.fit(title, style.title_size, W - 2 * m, true)
   local _, th = Canvas.measure("Ag", tsz, true)
   local top = m + #tl * th + style.pad
-  local cv = Canvas.new(W, top + side + m, { scale = opts.scale, bg = 1 })
+  local cv = Canvas.new(W, top + side + axb + m, { scale = opts.scale, bg = 1 })
   for i, l in ipairs(tl) do cv:text(l, W / 2, m + (i - 1) * th, { size = tsz, bold = true, ax = 0.5 }) end
+  local left = m + axl   -- the map's left edge, right of the row labels
   local cmap = require "nnvis.colormap"
   local img = cmap.apply(require("nnvis.image").normalize(L, { min = lo, max = hi }), "viridis")
-  cv:image(img, m, top, side, side, true)
-  cv:panel("map", m, top, side, side)
+  cv:image(img, left, top, side, side, true)
+  cv:panel("map", left, top, side, side)
   local g = L:contiguous():values()
   local levels = opts.levels or 10
   local cw, chh = side / cols, side / rows
   for k = 1, levels do
     local v = lo + (hi - lo) * k / (levels + 1)
     for _, sgm in ipairs(contour_segments(g, rows, cols, v)) do
-      local x1, y1 = m + (sgm[1][1] - 0.5) * cw, top + (sgm[1][2] - 0.5) * chh
-      local x2, y2 = m + (sgm[2][1] - 0.5) * cw, top + (sgm[2][2] - 0.5) * chh
+      local x1, y1 = left + (sgm[1][1] - 0.5) * cw, top + (sgm[1][2] - 0.5) * chh
+      local x2, y2 = left + (sgm[2][1] - 0.5) * cw, top + (sgm[2][2] - 0.5) * chh
       cv:line({ x1, y1, x2, y2 }, { 1, 1, 1 }, 0.6, { alpha = 0.8 })
     end
   end
   -- the model itself: the centre of the grid
-  cv:circle(m + side / 2, top + side / 2, 2.5, { 1, 0, 0 })
-  cv:colorbar(m + side + style.pad * 2, top, side, lo, hi, "viridis", opts.log and "log10 loss" or "loss")
+  cv:circle(left + side / 2, top + side / 2, 2.5, { 1, 0, 0 })
+  cv:cell_axes(left, top, side, side, rows, cols, axes)
+  cv:colorbar(left + side + style.pad * 2, top, side, lo, hi, "viridis", opts.log and "log10 loss" or "loss")
   return cv:figure("loss landscape", title)
 end
 
