@@ -660,6 +660,14 @@ static int maxmin(lua_State *L, int ismin, int want_vals, int want_idx) {
 static int m_max(lua_State *L) { return maxmin(L, 0, 1, !lua_isnoneornil(L, 2)); }
 static int m_min(lua_State *L) { return maxmin(L, 1, 1, !lua_isnoneornil(L, 2)); }
 static int m_argmax(lua_State *L) { return maxmin(L, 0, 0, 1); }
+/* t:argsort([dim = last [, descending [, k]]]) -> 1-based positions (the first k) */
+static int m_argsort(lua_State *L) {
+  nv_tensor *t = T(1);
+  int d = lua_isnoneornil(L, 2) || t->ndim == 0 ? t->ndim - 1 : checkdim(L, 2, t->ndim, "argsort");
+  int desc = lua_toboolean(L, 3);
+  lua_Integer k = lua_isnoneornil(L, 4) ? (t->ndim ? t->size[d < 0 ? 0 : d] : 0) : luaL_checkinteger(L, 4);
+  return PUSH(nv_argsort(t, d, desc, (int64_t)k), "argsort");
+}
 static int m_argmin(lua_State *L) { return maxmin(L, 1, 0, 1); }
 
 /* var/std([dim [, {unbiased = true, keepdim = false}]]) */
@@ -1044,7 +1052,7 @@ static const luaL_Reg methods[] = {
   {"log1p", m_log1p}, {"softplus", m_softplus}, {"sign", m_sign}, {"floor", m_floor},
   {"ceil", m_ceil}, {"round", m_round}, {"clamp", m_clamp}, {"leaky_relu", m_leaky_relu},
   {"elu", m_elu},
-  {"sum", m_sum}, {"mean", m_mean}, {"max", m_max}, {"min", m_min}, {"argmax", m_argmax},
+  {"sum", m_sum}, {"mean", m_mean}, {"max", m_max}, {"min", m_min}, {"argmax", m_argmax}, {"argsort", m_argsort},
   {"argmin", m_argmin}, {"var", m_var}, {"std", m_std}, {"logsumexp", m_logsumexp},
   {"matmul", m_matmul}, {"histc", m_histc}, {"gather", m_gather}, {"index_select", m_index_select},
   {"backward", m_backward}, {"set_requires_grad", m_set_requires_grad},

@@ -59,6 +59,11 @@ nv_tensor *nv_mean(nv_tensor *x, int dim, int keepdim);
 nv_tensor *nv_sum_to(nv_tensor *x, int ndim, const int64_t *size);
 /* values (graph) and 1-based indices (no graph); dim < 0: all elements, flat index. */
 int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, nv_tensor **idx);
+/* The 1-based positions (float32) that sort x along dim (0-based): ascending, or descending;
+ * the first k of them (k = x->size[dim] for all).  NaN counts as the largest value; ties keep
+ * their order (stable).  No gradient: x:gather(dim, positions) gives the sorted values.
+ * New reference, or NULL with the error set. */
+nv_tensor *nv_argsort(nv_tensor *x, int dim, int descending, int64_t k);
 nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased);
 nv_tensor *nv_logsumexp(nv_tensor *x, int dim, int keepdim);
 nv_tensor *nv_softmax(nv_tensor *x, int dim, int log);

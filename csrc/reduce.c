@@ -212,6 +212,71 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
   return 1;
 }
 
+/* ---- sort / top-k positions ---------------------------------------------------------------- */
+typedef struct { float v; int64_t i; } sort_item;
+
+/* ascending, NaN last; ties by position (qsort is not stable: the position makes it so) */
+static int cmp_up(const void *pa, const void *pb) {
+  const sort_item *a = pa, *b = pb;
+  int an = a->v != a->v, bn = b->v != b->v;
+  if (an != bn) return an - bn;
+  if (!an && a->v != b->v) return a->v < b->v ? -1 : 1;
+  return (a->i > b->i) - (a->i < b->i);
+}
+/* descending, NaN first (the largest); ties by position */
+static int cmp_down(const void *pa, const void *pb) {
+  const sort_item *a = pa, *b = pb;
+  int an = a->v != a->v, bn = b->v != b->v;
+  if (an != bn) return bn - an;
+  if (!an && a->v != b->v) return a->v > b->v ? -1 : 1;
+  return (a->i > b->i) - (a->i < b->i);
+}
+
+nv_tensor *nv_argsort(nv_tensor *x, int dim, int descending, int64_t k) {
+  const char *fname = "sort";
+  if (x->ndim == 0) { nv_seterr("%s: a scalar has no dimension to sort", fname); return NULL; }
+  int d;
+  if (!nv_wrap_dim(fname, "dim", dim, x->ndim, &d)) return NULL;
+  int64_t len = x->size[d], outer = 1, inner = 1;
+  if (len > ((int64_t)1 << 24)) {
+    nv_seterr("%s: dim %d has %lld elements, too many to index exactly in float32 (at most 2^24)", fname, d + 1,
+              (long long)len);
+    return NULL;
+  }
+  if (k < 0 || k > len) {
+    nv_seterr("topk: k = %lld is not between 0 and the %lld elements of dim %d", (long long)k, (long long)len, d + 1);
+    return NULL;
+  }
+  for (int i = 0; i < d; i++) outer *= x->size[i];
+  for (int i = d + 1; i < x->ndim; i++) inner *= x->size[i];
+  int64_t size[NV_MAXDIM];
+  for (int i = 0; i < x->ndim; i++) size[i] = x->size[i];
+  size[d] = k;
+  nv_tensor *xc = nv_contiguous_data(x);
+  if (!xc) return NULL;
+  nv_tensor *ix = nv_empty(x->ndim, size);
+  sort_item *items = ix && len ? malloc(sizeof *items * (size_t)len) : NULL;
+  if (!ix || (len && !items)) {
+    nv_release(xc);
+    nv_release(ix);
+    if (len && !items) nv_seterr("%s: out of memory", fname);
+    return NULL;
+  }
+  const float *px = nv_data(xc);
+  float *pi = nv_data(ix);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t in = 0; in < inner; in++) {
+      const float *src = px + o * len * inner + in;
+      for (int64_t j = 0; j < len; j++) items[j].v = src[j * inner], items[j].i = j;
+      qsort(items, (size_t)len, sizeof *items, descending ? cmp_down : cmp_up);
+      float *dst = pi + o * k * inner + in;
+      for (int64_t j = 0; j < k; j++) dst[j * inner] = (float)(items[j].i + 1);
+    }
+  free(items);
+  nv_release(xc);
+  return ix;
+}
+
 /* var = sum((x - mean)^2) / (n - unbiased), composed of recorded ops so its gradient
  * comes from theirs. */
 nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased) {

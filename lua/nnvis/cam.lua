@@ -71,12 +71,21 @@ local function forward_with_layer(model, x, layer, grad, fname)
   local A, started
   local shape_key = table.concat(x:shape(), "x", 2)
   local known = default_layers[model]
-  local start = grad and (layer or (known and known[shape_key])) or nil
-  if layer then
-    util.find_layer(fname, model, layer)
+  -- layers are matched as modules, not names: a position (2) or an alias (block5_conv3) works too
+  local target = layer and util.find_layer(fname, model, layer)
+  local start_mod
+  if grad then
+    if layer then start_mod = target
+    elseif known and known[shape_key] then
+      local ok, m = pcall(model.get, model, known[shape_key])
+      start_mod = ok and m or nil
+    end
   end
+  local start = start_mod ~= nil
+  local hooked = false
   for name, m in model:named_modules() do
-    if name == start then
+    if m == start_mod and not hooked then
+      hooked = true
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
         if not is_tensor(out) then A = out return end
         A, started = out:detach():set_requires_grad(true), true
@@ -88,7 +97,8 @@ local function forward_with_layer(model, x, layer, grad, fname)
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
         if spatial(out) then seen[#seen + 1] = { name = name, out = out } end
       end)
-    elseif name == layer then
+    elseif m == target and not hooked then
+      hooked = true
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out) A = out end)
     end
   end

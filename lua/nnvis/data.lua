@@ -21,6 +21,49 @@ setmetatable(M, { __index = function(t, k)
   end
 end })
 
+local Decoded = require("nnvis.class")("ImagenetTop")
+function Decoded.__tostring(d)
+  local out = {}
+  for i, e in ipairs(d) do out[i] = string.format("%d. %s (class %d) %.4f", i, e.name, e.class, e.prob) end
+  return table.concat(out, "\n")
+end
+
+--- nv.data.imagenet_decode(probs [, top = 5]), as Keras' decode_predictions: for scores of
+--- ImageNet's 1,000 classes, (1000) or (N,1000), the top classes of each sample, best first,
+--- as {class = id (1-based), name, prob}; a list per sample for (N,1000), one list for (1000).
+--- Logits are turned into probabilities (softmax) when they do not already sum to 1.
+function M.imagenet_decode(probs, top)
+  local util = require "nnvis.util"
+  top = top or 5
+  if not util.is_tensor(probs) then util.raise("imagenet_decode: expected a tensor of scores, got " .. type(probs)) end
+  local single = probs:dim() == 1
+  local p = single and probs:unsqueeze(1) or probs
+  if p:dim() ~= 2 or p:size(2) ~= 1000 then
+    util.raise("imagenet_decode: expected scores of ImageNet's 1000 classes, (1000) or (N,1000), got " .. util.shape_str(probs))
+  end
+  if math.type(top) ~= "integer" or top < 1 or top > 1000 then
+    util.raise("imagenet_decode: top must be an integer in 1..1000, got " .. tostring(top))
+  end
+  p = p:detach()
+  local sums = p:sum(2):values()
+  local mn = p:min():item()
+  local is_prob = mn >= 0
+  for _, s in ipairs(sums) do if math.abs(s - 1) > 1e-3 then is_prob = false end end
+  if not is_prob then p = core.softmax(p, 2) end
+  local vals, idx = p:topk(top, 2)
+  local names = M.imagenet_classes
+  local out = {}
+  for i = 1, p:size(1) do
+    local list = setmetatable({}, Decoded)
+    for j = 1, top do
+      local id = math.tointeger(idx:get(i, j))
+      list[j] = { class = id, name = names[id], prob = vals:get(i, j) }
+    end
+    out[i] = list
+  end
+  return single and out[1] or out
+end
+
 --- IDX file -> float tensor of its shape (raw values); nil, message on a bad file
 function M.idx(path) return io_.load_idx(path) end
 

@@ -76,6 +76,25 @@ function core.Tensor.flatten(t, start_d)
   return t:reshape(ns)
 end
 
+--- t:sort([dim = last [, descending = false]]) -> values, indices (1-based, as PyTorch's
+--- torch.sort: NaN counts as the largest value, ties keep their order); the values carry
+--- gradients to t
+function core.Tensor.sort(t, dim, descending)
+  if t:dim() == 0 then return t, core.tensor(1) end
+  dim = dim or -1
+  local idx = t:argsort(dim, descending)
+  return t:gather(dim, idx), idx
+end
+
+--- t:topk(k [, dim = last [, largest = true]]) -> the k largest (or smallest) values along
+--- dim, largest first, and their 1-based indices (torch.topk)
+function core.Tensor.topk(t, k, dim, largest)
+  if math.type(k) ~= "integer" then error("topk: k must be an integer, got " .. tostring(k), 2) end
+  dim = dim or -1
+  local idx = t:argsort(dim, largest ~= false, k)
+  return t:gather(dim, idx), idx
+end
+
 -- functional forms of the unary methods: nv.relu(x) == x:relu()
 for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tanh",
                         "sigmoid", "relu", "gelu", "square", "reciprocal", "log1p", "softplus",

@@ -223,6 +223,29 @@ local function first_conv_channels(model)
   end
 end
 
+-- a model whose first weighted layer is a Linear (an MLP on flattened images) takes (N, D)
+local function flat_input(model)
+  for _, m in model:named_modules() do
+    if m.kind == "Conv2d" and m.weight then return nil end
+    if m.kind == "Linear" and m.weight then return m.weight:size(2) end
+  end
+end
+
+-- the name of the ReLU that follows a convolution or linear layer in its container, if any:
+-- Keras' conv layers include their ReLU, so their patterns are the ReLU's
+local function relu_after(model, name)
+  if type(name) ~= "string" then return nil end
+  local parent, last = name:match("^(.*)%.([^.]+)$")
+  if not parent then parent, last = "", name end
+  local ok, pm = pcall(model.get, model, parent)
+  if not ok or not pm or not pm.named_children then return nil end
+  local prev
+  for child, m in pm:named_children() do
+    if prev == last and m.kind == "ReLU" then return parent == "" and child or (parent .. "." .. child) end
+    prev = child
+  end
+end
+
 --- nv.maximize(model, opts) -> image (C,H,W) in [0,1], and the history of objective values.
 --- What to maximize: opts.objective, or opts.layer with opts.channel / opts.neuron, or
 --- opts.class.  Image: opts.size ({64, 64} or a number), opts.channels (default the first
@@ -243,10 +266,21 @@ function M.maximize(model, opts)
     else error("maximize: give opts.objective, or opts.layer with opts.channel or opts.neuron, or opts.class", 2) end
   end
   if not is_objective(obj) then error("maximize: opts.objective must be built from nv.objectives", 2) end
-  local size = opts.size or 64
+  local D = flat_input(model)
+  local size = opts.size
+  if size == nil and D then
+    -- an MLP on flattened images: a square gray image of its D inputs when D is a square
+    local s = math.floor(math.sqrt(D) + 0.5)
+    size = s * s == D and { s, s } or { 1, D }
+  end
+  size = size or 64
   if type(size) == "number" then size = { size, size } end
   local h, w = size[1], size[2]
-  local c = opts.channels or first_conv_channels(model) or 3
+  local c = opts.channels or first_conv_channels(model) or (D and 1) or 3
+  if D and c * h * w ~= D then
+    error(string.format("maximize: the model takes %d inputs (its first Linear), but %dx%dx%d images hold %d; pass " ..
+      "size = {h, w} and channels = c with c*h*w = %d", D, c, h, w, c * h * w, D), 2)
+  end
   -- a seed makes the result repeatable; the caller's random stream is restored afterwards
   local rng = opts.seed and core.rng_state()
   if opts.seed then core.manual_seed(opts.seed) end
@@ -268,6 +302,15 @@ function M.maximize(model, opts)
   -- as soon as they have all run: the layers above them are never computed.
   local acts, handles, got = {}, {}, 0
   local layers = obj:layers()
+  for _, name in ipairs(layers) do
+    local r = relu_after(model, name)
+    local m = require("nnvis.util").find_layer("maximize", model, name)
+    if r and (m.kind == "Conv2d" or m.kind == "Linear") then
+      require("nnvis.util").warn(string.format("maximize: layer '%s' is a %s whose output is not yet rectified; its " ..
+        "patterns are flatter than Keras' (a Keras convolution includes its ReLU): '%s', the ReLU after it, gives those",
+        name, m.kind, r))
+    end
+  end
   local STOP = {}
   local stop_early = #layers > 0 and not obj:uses_output()
   for _, name in ipairs(layers) do
@@ -296,6 +339,7 @@ function M.maximize(model, opts)
       -- back to the model's input size (models with a fixed-size head need it)
       if x:size(3) ~= h or x:size(4) ~= w then x = core.interpolate(x, { size = { h, w }, mode = "bilinear" }) end
       if mean then x = (x - mean) / std end
+      if D then x = x:reshape(x:size(1), D) end     -- an MLP takes the image flattened
       for k in pairs(acts) do acts[k] = nil end
       got = 0
       local out

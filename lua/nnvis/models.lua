@@ -59,16 +59,25 @@ function VGG:init(cfg, opts)
   local conv_init, lin_init = initializers(opts)
   local features = nn.Sequential {}
   local cin = 3
+  -- Keras' names of the same layers (block5_conv3, block5_pool, fc1, fc2, predictions), as
+  -- the articles use them: a Keras convolution includes its ReLU, so its name is the ReLU's
+  local aliases, block, conv = {}, 1, 0
   for _, v in ipairs(cfg) do
     if v == "M" then
       features:add(nn.MaxPool2d(2, { stride = 2 }))
+      aliases[string.format("block%d_pool", block)] = "features." .. (#features - 1)
+      block, conv = block + 1, 0
     else
       features:add(nn.Conv2d(cin, v, 3, with(conv_init, { padding = 1 })))
       if opts.batch_norm then features:add(nn.BatchNorm2d(v)) end
       features:add(nn.ReLU())
+      conv = conv + 1
+      aliases[string.format("block%d_conv%d", block, conv)] = "features." .. (#features - 1)
       cin = v
     end
   end
+  aliases.fc1, aliases.fc2, aliases.predictions = "classifier.1", "classifier.4", "classifier.6"
+  for k, v in pairs(aliases) do self:alias(k, v) end
   local p = opts.dropout or 0.5
   self.num_classes, self.batch_norm, self.dropout = opts.num_classes or 1000, opts.batch_norm or false, p
   self.features = features

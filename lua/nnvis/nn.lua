@@ -361,6 +361,9 @@ function Module:get(path)
   for part in (path .. "."):gmatch("([^.]*)%.") do
     local kind = class.isinstance(cur, Module) and rawget(cur, "_kinds")[part]
     local v = kind and rawget(cur, part)
+    if v == nil and walked == "" and rawget(self, "_aliases") and rawget(self, "_aliases")[path] then
+      return self:get(rawget(self, "_aliases")[path])
+    end
     if v == nil then
       if walked == "" then error(string.format("get: %s has no '%s'", self.kind, path), 2) end
       error(string.format("get: %s has no '%s' ('%s' has no '%s')", self.kind, path, walked, part), 2)
@@ -368,6 +371,16 @@ function Module:get(path)
     cur, walked = v, join(walked, part)
   end
   return cur
+end
+
+--- alias(name, path): another name for the sub-module at path (Keras' "block5_conv3" for
+--- VGG's "features.29"): get, nv.capture, nv.cam and nv.maximize accept it; returns self
+function Module:alias(name, path)
+  if type(name) ~= "string" or type(path) ~= "string" then error("alias: name and path must be strings", 2) end
+  local al = rawget(self, "_aliases")
+  if not al then al = {}; rawset(self, "_aliases", al) end
+  al[name] = path
+  return self
 end
 
 --- apply(fn): fn(m) on every module, children before parents (as PyTorch); returns self
