@@ -165,6 +165,21 @@ def client():
         report("nv.cam.gradcam" in rep["matches"] and all(m.startswith("nv.cam.gradc") for m in rep["matches"]),
                "complete-field", rep["matches"])
 
+        run("tx = nv.randn(2, 3)")
+        rep = shell(kc.complete("tx:so", 5))
+        report("tx:sort" in rep["matches"] and "tx:softmax" in rep["matches"], "complete-tensor", rep["matches"])
+        run("lin = nv.nn.Linear(2, 2)")
+        rep = shell(kc.complete("lin:", 4))
+        report("lin:parameters" in rep["matches"] and not any(m.startswith("lin:_") for m in rep["matches"]),
+               "complete-private", rep["matches"])
+        run("6 * 7")
+        msgs, _ = run("_ + 1")
+        res = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
+        report(res == ["43"], "last-result", res)
+        msgs, _ = run("??nv.cam.normalize")
+        text = "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+        report("local function normalize(maps)" in text, "source", text[:200])
+
         a = shell(kc.is_complete("for i = 1, 3 do"))["status"]
         b = shell(kc.is_complete("x = nv.zeros(2)"))["status"]
         report(a == "incomplete" and b == "complete", "is-complete", "%s %s" % (a, b))

@@ -76,6 +76,13 @@ function core.Tensor.flatten(t, start_d)
   return t:reshape(ns)
 end
 
+-- completion of a tensor's methods (its __index is a function, so x:<Tab> found nothing)
+core.tensor_mt.__complete = function()
+  local out = { "grad", "requires_grad" }
+  for k in pairs(core.Tensor) do if type(k) == "string" and k:sub(1, 1) ~= "_" then out[#out + 1] = k end end
+  return out
+end
+
 --- t:sort([dim = last [, descending = false]]) -> values, indices (1-based, as PyTorch's
 --- torch.sort: NaN counts as the largest value, ties keep their order); the values carry
 --- gradients to t

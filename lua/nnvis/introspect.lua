@@ -44,13 +44,20 @@ function M.pretty(v, depth, seen)
   for i = 1, math.min(#keys, math.max(MAX_ITEMS - #items, 0)) do
     local k = keys[i]
     local ks = is_ident(k) and k or ("[" .. M.pretty(k, depth + 1, seen) .. "]")
-    items[#items + 1] = ks .. " = " .. M.pretty(v[k], depth + 1, seen)
+    local val = M.pretty(v[k], depth + 1, seen)
+    -- a value of several lines (a tensor) starts on the line after its key, indented under it
+    if val:find("\n", 1, true) then items[#items + 1] = ks .. " =\n  " .. val:gsub("\n", "\n  ")
+    else items[#items + 1] = ks .. " = " .. val end
   end
   local more = n + #keys - #items
   if more > 0 then items[#items + 1] = string.format("... (%d more)", more) end
   seen[v] = nil
+  -- an item of several lines (a tensor's values) puts every item on its own line, indented
+  local multi = false
+  for _, it in ipairs(items) do if it:find("\n", 1, true) then multi = true end end
   local one = "{ " .. table.concat(items, ", ") .. " }"
-  if #one <= 100 or depth > 1 then return #items == 0 and "{}" or one end
+  if not multi and (#one <= 100 or depth > 1) then return #items == 0 and "{}" or one end
+  for i, it in ipairs(items) do items[i] = it:gsub("\n", "\n  ") end
   return "{\n  " .. table.concat(items, ",\n  ") .. "\n}"
 end
 
@@ -79,7 +86,7 @@ local function names_of(v, out, seen)
   if type(v) == "table" then for k in next, v do if is_ident(k) then out[k] = true end end end
   local mt = getmetatable(v)
   if type(mt) == "table" then
-    if type(mt.__complete) == "function" then for _, k in ipairs(mt.__complete()) do out[k] = true end end
+    if type(mt.__complete) == "function" then for _, k in ipairs(mt.__complete(v)) do out[k] = true end end
     if type(mt.__index) == "table" then names_of(mt.__index, out, seen) end
   end
   return out
@@ -103,8 +110,12 @@ function M.complete(word, root)
     for _, k in ipairs(KEYWORDS) do pool[k] = true end
   end
   local out = {}
+  -- names starting with "_" are private (a module's _hooks, _order) unless asked for
+  local private = part:sub(1, 1) == "_"
   for k in pairs(pool) do
-    if k:sub(1, #part) == part and k:sub(1, 2) ~= "__" then out[#out + 1] = head .. sep .. k end
+    if k:sub(1, #part) == part and k:sub(1, 2) ~= "__" and (private or k:sub(1, 1) ~= "_" or head == "") then
+      out[#out + 1] = head .. sep .. k
+    end
   end
   table.sort(out)
   return out
@@ -128,6 +139,18 @@ local function doc_above(lines, n)
     i = i - 1
   end
   return doc
+end
+
+--- the source text of a Lua function (??f), with its file and line; nil for a C function
+function M.source(v)
+  if type(v) ~= "function" then return nil end
+  local info = debug.getinfo(v, "S")
+  if info.what == "C" or info.source:sub(1, 1) ~= "@" then return nil end
+  local lines = read_lines(info.source:sub(2))
+  if not lines then return nil end
+  local out = { string.format("-- %s:%d", info.short_src, info.linedefined) }
+  for i = info.linedefined, math.min(info.lastlinedefined, #lines) do out[#out + 1] = lines[i] end
+  return table.concat(out, "\n")
 end
 
 --- help for a dotted name (nv.cam.gradcam): a function's signature and its doc comment (the

@@ -310,9 +310,10 @@ local function execute(payload)
   local count, code = payload:match("^(%d*)\n(.*)$")
   code = code or payload
   shown_ids = {}
-  if code:match("^%s*%?") then   -- ?name: help, as in the REPL
-    local name = code:match("^%s*%?%s*(.-)%s*$")
-    io.stdout:write(M.help(name) or (name .. " is nil"), "\n")
+  if code:match("^%s*%?") then   -- ?name: help, ??name: a Lua function's source, as in the REPL
+    local src, name = code:match("^%s*%?(%??)%s*(.-)%s*$")
+    local text = src == "?" and I.source(I.resolve(name, _G)) or M.help(name)
+    io.stdout:write(text or (name .. (src == "?" and " has no Lua source" or " is nil")), "\n")
     return "ok"
   end
   local f, err = M.compile(code, "=In[" .. (count or "") .. "]")
@@ -336,6 +337,7 @@ local function execute(payload)
   for i = first, last do
     if src[i] ~= nil and getmetatable(src[i]) ~= Handle then vals[#vals + 1] = src[i] end
   end
+  if src[first] ~= nil then _G._ = src[first] end   -- `_` is the last result, as in the REPL
   for i, v in ipairs(vals) do
     local ok, data, meta = xpcall(M.mimebundle, traceback, v)
     if not ok then
