@@ -4,6 +4,7 @@
 --   assert.tensor_near(got, want)                      -- want: a tensor, nested tables or a number
 --   assert.tensor_near(got, want, {atol = 1e-4, rtol = 1e-3})
 --   assert.shape(t, {2, 3})
+--   assert.gradcheck(f, {x1, x2})                      -- nv.gradcheck, reported as a failure
 --
 -- tensor_near passes when |got - want| <= atol + rtol * |want| everywhere (torch.allclose's
 -- rule; defaults atol = 1e-5, rtol = 1e-4) and the shapes are equal; its failure message names
@@ -74,11 +75,22 @@ local function shape(state, args)
   return got == w
 end
 
+-- nv.gradcheck raises on a wrong gradient; evaluated inside `assert.is_true(...)`'s argument
+-- that is an error, not a failure.  As an assertion the mismatch is the failure message.
+local function gradcheck(state, args)
+  local ok, err = pcall(require("nnvis.gradcheck").gradcheck, args[1], args[2], args[3])
+  state.failure_message = ok and "expected gradcheck to fail" or tostring(err)
+  return ok
+end
+
 say:set("assertion.tensor_near.positive", "tensors are not near")
 say:set("assertion.tensor_near.negative", "expected the tensors not to be near")
 say:set("assertion.shape.positive", "shape differs")
 say:set("assertion.shape.negative", "expected another shape")
 luassert:register("assertion", "tensor_near", tensor_near, "assertion.tensor_near.positive", "assertion.tensor_near.negative")
 luassert:register("assertion", "shape", shape, "assertion.shape.positive", "assertion.shape.negative")
+say:set("assertion.gradcheck.positive", "gradients differ from central differences")
+say:set("assertion.gradcheck.negative", "expected gradcheck to fail")
+luassert:register("assertion", "gradcheck", gradcheck, "assertion.gradcheck.positive", "assertion.gradcheck.negative")
 
 return M
