@@ -57,7 +57,8 @@ end
 --- the C bindings share.)
 function M.check_opts(fname, opts, known)
   if opts == nil then return {} end
-  core.check_opts(fname, opts, known)
+  local ok, err = pcall(core.check_opts, fname, opts, known)
+  if not ok then M.raise((tostring(err):gsub("^[^:]*:%d+: ", ""))) end   -- at the user's line
   return opts
 end
 
