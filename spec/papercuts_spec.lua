@@ -467,3 +467,30 @@ describe("the articles' one-liners", function()
     assert.matches("layer 'features%.0' is a Conv2d whose output is not yet rectified.*'features%.1', the ReLU after it", said[1])
   end)
 end)
+
+describe("batched explanations", function()
+  it("choose their batch from nv.config's work_memory, say so, and give the same attributions", function()
+    local m = nn.Sequential { nn.Conv2d(3, 8, 3, { padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 16, 4) }:eval()
+    local x = nv.rand(1, 3, 16, 16)
+    local full = select(2, nv.cam.integrated_gradients(m, x, { steps = 16, batch_size = 16 }))
+    local util = require "nnvis.util"
+    local said = {}
+    util.on_warning = function(msg) said[#said + 1] = msg end
+    local was = nv.config().work_memory
+    assert.equal(1 << 30, was)
+    nv.config { work_memory = 1 << 24 }
+    local big = nn.Sequential { nn.Conv2d(3, 64, 3, { padding = 1 }), nn.ReLU(), nn.Conv2d(64, 64, 3, { padding = 1 }),
+                                nn.ReLU(), nn.Flatten(), nn.Linear(64 * 64 * 64, 2) }:eval()
+    local xb = nv.rand(1, 3, 64, 64)
+    local cut = select(2, nv.cam.integrated_gradients(big, xb, { steps = 8 }))
+    local whole = select(2, nv.cam.integrated_gradients(big, xb, { steps = 8, batch_size = 8 }))
+    local small = select(2, nv.cam.integrated_gradients(m, x, { steps = 16 }))
+    nv.config { work_memory = was }
+    util.on_warning = nil
+    assert.is_true(#said >= 1)
+    assert.matches("integrated_gradients: %d points? a batch, not 8: each takes about [%d.]+ MB of the work_memory budget %(16 MB", said[1])
+    assert.near(0, (cut - whole):abs():max():item(), 1e-4 * whole:abs():max():item())
+    assert.near(0, (small - full):abs():max():item(), 1e-5)
+    assert.has_error(function() nv.config { work_memory = 10 } end)
+  end)
+end)

@@ -438,9 +438,11 @@ end)
 
 -- Input gradients of the target's scores at many points derived from the samples of x:
 -- point(i, r) gives the r-th of `per` points of sample i.  They run opts.batch_size points
--- at a time (default: all `per` points of a sample, at most 32) in one forward and one
--- backward; returns the (N,C,H,W) sum over r of each sample's gradients (transformed by
--- post, e.g. abs), with the target fixed per sample from the clean input.
+-- at a time in one forward and one backward; without one, as many as nv.config's work_memory
+-- holds (up to all `per` points of a sample, at most 32): the first point runs alone and its
+-- graph's size (twice its forward's tensors, for the backward) sets the batch, which is said
+-- when the budget cuts it.  Returns the (N,C,H,W) sum over r of each sample's gradients
+-- (transformed by post, e.g. abs), with the target fixed per sample from the clean input.
 local function batched_grads(model, x, opts, per, point, post, fname)
   local n = x:size(1)
   local target = opts.target
@@ -448,17 +450,30 @@ local function batched_grads(model, x, opts, per, point, post, fname)
   if type(target) ~= "function" then
     ids = select(2, no_grad(targets.scores, no_grad(model, x), target, fname))
   end
-  local bs = opts.batch_size or math.min(per, 32)
+  local bs = opts.batch_size
+  local most = math.min(per, 32)
   local bar = util.progress(fname, n * per, opts.progress)
   local sums = {}
   for i = 1, n do
     local acc
-    for r0 = 1, per, bs do
-      local len = math.min(bs, per - r0 + 1)
+    local r0 = 1
+    while r0 <= per do
+      local len = math.min(bs or 1, per - r0 + 1)
       local pts = {}
       for r = r0, r0 + len - 1 do pts[#pts + 1] = point(i, r) end
       local xin = core.stack(pts, 1):detach():set_requires_grad(true)
+      local before = not bs and core.stats().bytes
       local out = model(xin)
+      if not bs then
+        local each = math.max(1, 2 * (core.stats().bytes - before))
+        local budget = util.work_memory()
+        bs = math.max(1, math.min(most, budget // each))
+        if bs < most then
+          util.warn(string.format("%s: %d point%s a batch, not %d: each takes about %.0f MB of the work_memory budget " ..
+            "(%.0f MB; nv.config{work_memory = bytes}, or opts.batch_size)", fname, bs, bs == 1 and "" or "s", most,
+            each / 2 ^ 20, budget / 2 ^ 20))
+        end
+      end
       local sc = type(target) == "function" and targets.scores(out, target, fname)
         or targets.scores(out, core.full({ len }, ids:get(i)), fname)
       local g = core.grad(sc:sum(), { xin })[1]
@@ -466,6 +481,7 @@ local function batched_grads(model, x, opts, per, point, post, fname)
       g = g:sum(1)
       acc = acc and (acc + g) or g
       bar:step((i - 1) * per + r0 + len - 1)
+      r0 = r0 + len
     end
     sums[i] = acc
   end

@@ -137,8 +137,20 @@ end
 --- true or false) whether those run Winograd rather than oneDNN, forward and input gradient:
 --- "auto" does on CPUs without AVX-512 (where oneDNN has only direct kernels, which measured
 --- slower) for maps of 64 or more 2x2 tiles; prefer_winograd_auto says what "auto" does here.
+--- opts.work_memory (1 GiB): the memory SmoothGrad and Integrated Gradients may give one batch
+--- of their graphs; they choose their batch from it and say so when it is cut.
 function nv.config(opts)
+  -- work_memory is the Lua side's (batched explanations); the rest the core's
+  local wm
+  if type(opts) == "table" and opts.work_memory ~= nil then
+    wm = opts.work_memory
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "work_memory" then rest[k] = v end end
+    opts = rest
+  end
   local c = core.config(opts)
+  if wm ~= nil then require("nnvis.util").work_memory(wm) end
+  c.work_memory = require("nnvis.util").work_memory()
   c.omp_spincount = omp_spin
   return setmetatable(c, Config)
 end

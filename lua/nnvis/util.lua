@@ -129,6 +129,21 @@ function M.find_layer(fname, model, name)
     #near > 0 and ("; the closest are: " .. table.concat(near, ", ")) or " (it has no sub-modules)"))
 end
 
+-- the memory batched explanations may take for their graphs (nv.config{work_memory = ...})
+local work_memory = 1 << 30
+
+--- the work_memory budget in bytes; set(bytes) changes it (at least 16 MiB)
+function M.work_memory(set)
+  if set ~= nil then
+    if math.type(set) ~= "integer" and not (type(set) == "number" and set == math.floor(set)) then
+      M.raise("config: work_memory must be a whole number of bytes, got " .. tostring(set))
+    end
+    if set < (1 << 24) then M.raise("config: work_memory must be at least 16 MiB, got " .. tostring(set)) end
+    work_memory = math.tointeger(set)
+  end
+  return work_memory
+end
+
 --- Warns a person of a result that is probably not what they wanted: "nnvis: warning: msg"
 --- on stderr (M.on_warning(msg) instead, when set: the report and specs collect them).
 function M.warn(msg)
