@@ -15,11 +15,15 @@
 -- (BatchNormalization's statistics are buffers); state_dict() and load_state_dict() use
 -- those names.  A loaded model is in eval mode; model:train() makes BatchNormalization use
 -- batch statistics and Dropout drop.
+-- Every node is checked against its op's declaration (lua/nnvis/onnx_schema.lua) as the file
+-- loads: a missing input, an attribute of the wrong type or out of range, an unsupported mode
+-- give nil, "onnx.load: <file>: node X (Op): ...", and a loaded model's errors name their node.
 local core = require "nnvis.core"
 local check_opts = require("nnvis.util").check_opts
 local nn = require "nnvis.nn"
 local class = require "nnvis.class"
 local ops = require "nnvis.onnx_ops"
+local schema = require "nnvis.onnx_schema"
 
 local is_tensor = require("nnvis.util").is_tensor
 local ints = ops.ints
@@ -30,24 +34,45 @@ M.ops = ops
 -- ONNX's default domain versions nnvis runs
 local MIN_OPSET, MAX_OPSET = 7, 18
 
+-- the deepest scope tree a node name builds (PyTorch's run to a dozen levels); the rest of a
+-- deeper name stays in the node's own name
+local MAX_SCOPE_DEPTH = 64
+
 ------------------------------------------------------------------------------------------------
 -- a node: one module per ONNX node
 ------------------------------------------------------------------------------------------------
 local Node = class("OnnxNode", nn.Module)
 M.Node = Node
 
-function Node:init(desc, opset, impl)
+-- decl: the node's declaration (nnvis.onnx_schema), which check_inputs reads at run time
+function Node:init(desc, opset, impl, decl)
   rawset(self, "kind", desc.op_type)
   rawset(self, "node", { name = desc.name, op_type = desc.op_type, attrs = desc.attrs, opset = opset,
-                          inputs = desc.inputs, outputs = desc.outputs, training = false })
+                          inputs = desc.inputs, outputs = desc.outputs, training = false, decl = decl })
   rawset(self, "impl", impl)
 end
 
--- forward(x1, x2, ...): the node's inputs in order; one output, or a list for several
+local function run(impl, n, ins)
+  ops.check_inputs(n, ins)
+  local outs = impl(n, ins)
+  ops.check_outputs(n, outs)
+  return outs
+end
+
+-- forward(x1, x2, ...): the node's inputs in order; one output, or a list for several.  An
+-- error from inside the op that does not name the node yet is made to.
 function Node:forward(...)
   local n = rawget(self, "node")
   n.training = rawget(self, "training")
-  local outs = self.impl(n, table.pack(...))
+  local ok, outs = pcall(run, self.impl, n, table.pack(...))
+  if not ok then
+    local err = outs
+    if type(err) == "string" and not err:find("node " .. n.name .. " (" .. n.op_type .. ")", 1, true) then
+      -- nnvis's own error (a shape mismatch in add, matmul, ...): the node, not nnvis's line
+      err = string.format("onnx model: node %s (%s): %s", n.name, n.op_type, (err:gsub("^[^\n]-%.lua:%d+: ", "")))
+    end
+    error(err, 0)
+  end
   if #n.outputs <= 1 then return outs[1] end
   return outs
 end
@@ -158,48 +183,101 @@ end
 ------------------------------------------------------------------------------------------------
 local function fail(fmt, ...) error(string.format("onnx.load: " .. fmt, ...), 0) end
 
--- a child name nnvis accepts: no dots, not a method's name; unique within the parent
-local function child_name(parent, want)
+-- the part of s after its last sep (a pattern for one character), or all of s.  Anchored:
+-- an unanchored "[^/]*$" costs O(n^2) on a long name without the separator near its end.
+local function last_part(s, sep) return s:match("^.*" .. sep .. "(.*)$") or s end
+
+-- a name already used in parent: a child, a method, or one of the module's own fields
+local function taken(parent, name)
+  return rawget(parent, name) ~= nil or rawget(parent, "_kinds")[name] ~= nil or getmetatable(parent)[name] ~= nil
+end
+
+-- a child name nnvis accepts: no dots, not a method's or field's name; unique within the
+-- parent (suffixes _2, _3, ... counted on per parent and name in `counters`, so n equal names
+-- cost n steps, not n^2)
+local function child_name(parent, want, counters)
   local name = want:gsub("%.", "_")
   if name == "" then name = "node" end
-  local base, k = name, 1
-  while rawget(parent, "_kinds")[name] ~= nil or getmetatable(parent)[name] ~= nil do
+  if not taken(parent, name) then return name end
+  local per = counters[parent]
+  if not per then per = {}; counters[parent] = per end
+  local k, cand = per[name] or 1, nil
+  repeat
     k = k + 1
-    name = base .. "_" .. k
+    cand = name .. "_" .. k
+  until not taken(parent, cand)
+  per[name] = k
+  return cand
+end
+
+-- the pieces of a string joined, kept joined
+local function joined(pieces)
+  if #pieces > 1 then
+    local s = table.concat(pieces)
+    for i = #pieces, 2, -1 do pieces[i] = nil end
+    pieces[1] = s
   end
-  return name
+  return pieces[1] or ""
 end
 
 -- the scope path of a node name /a/a.0/conv1/Conv -> {"a", "a.0", "a.0.conv1"}, or {} when
 -- the name carries none.  A segment that extends its parent's path (a.0 under a) is a full
--- path already; any other is relative (conv1 under a.0).
+-- path already; any other is relative (conv1 under a.0).  At most MAX_SCOPE_DEPTH paths.
 --- scope_paths(name): the PyTorch scope path of an ONNX node name, e.g. {"a", "a.0", "a.0.conv1"}
 local function scope_paths(name)
   if name:sub(1, 1) ~= "/" then return {} end
   local segs = {}
   for seg in name:gmatch("[^/]+") do segs[#segs + 1] = seg end
-  local paths, prev = {}, ""
+  -- the full path so far, as pieces joined on demand (a name of n segments costs O(its
+  -- length), not O(n^2)); acc: its dotted parts joined, the last path returned
+  local prev, prev_len, acc, paths = {}, 0, "", {}
   for i = 1, #segs - 1 do
     local seg = segs[i]
-    local full
-    if prev ~= "" and seg:sub(1, #prev + 1) == prev .. "." then full = seg
-    elseif prev == "" then full = seg
-    else full = prev .. "." .. seg end
-    -- every dotted prefix is a module too (features.0.0 needs features and features.0)
-    local acc = ""
-    for part in full:gmatch("[^.]+") do
-      acc = acc == "" and part or acc .. "." .. part
-      if paths[#paths] ~= acc then
-        local dup = false
-        for _, p in ipairs(paths) do if p == acc then dup = true end end
-        if not dup then paths[#paths + 1] = acc end
-      end
+    local rest
+    -- the length test first: joining the pieces costs at most #seg
+    if prev_len > 0 and #seg > prev_len and seg:byte(prev_len + 1) == 46 and seg:sub(1, prev_len) == joined(prev) then
+      rest = seg:sub(prev_len + 2)         -- a full path extending the previous one
+      prev, prev_len = { seg }, #seg
+    else
+      rest = seg                           -- relative to the previous one
+      if prev_len > 0 then prev[#prev + 1] = "."; prev_len = prev_len + 1 end
+      prev[#prev + 1] = seg
+      prev_len = prev_len + #seg
     end
-    prev = full
+    -- every dotted prefix is a module too (features.0.0 needs features and features.0); those
+    -- of the previous path are in paths already
+    for part in rest:gmatch("[^.]+") do
+      if #paths == MAX_SCOPE_DEPTH then return paths end
+      acc = acc == "" and part or acc .. "." .. part
+      paths[#paths + 1] = acc
+    end
   end
   return paths
 end
 M.scope_paths = scope_paths
+
+-- the element count of a shape (in floats: file-given sizes cannot wrap)
+local function count(shape)
+  local n = 1.0
+  for _, d in ipairs(shape) do n = n * d end
+  return n
+end
+
+-- what the checks need of a value known at load (a tensor, or a shape value or decoded
+-- integer tensor): {kind = "float" | "ints", shape = {...}}
+local function known_value(v)
+  if is_tensor(v) then return { kind = "float", shape = v:shape() } end
+  return { kind = "ints", shape = v.shape }
+end
+
+-- the same of a Constant node's output, from its (checked) attributes
+local function known_constant(at)
+  if at.value ~= nil then return known_value(at.value) end
+  if at.value_float then return { kind = "float", shape = {} } end
+  if at.value_floats then return { kind = "float", shape = { #at.value_floats } } end
+  if at.value_int then return { kind = "ints", shape = {} } end
+  return { kind = "ints", shape = { #at.value_ints } }
+end
 
 local function build(desc, path, opts)
   local opset = desc.opsets[""]
@@ -210,7 +288,7 @@ local function build(desc, path, opts)
   local model = Model()
   local flat = nn.Module()
   rawset(flat, "kind", "OnnxModel")
-  local info = { file = path:match("[^/]*$"), opset = opset, nodes = {}, modules = { { "", model } },
+  local info = { file = last_part(path, "/"), opset = opset, nodes = {}, modules = { { "", model } },
                  by_name = {}, values = {}, constant = {}, flat = flat }
   rawset(model, "_onnx", info)
 
@@ -246,10 +324,18 @@ local function build(desc, path, opts)
       end
       info.values[e.name] = v
     else
+      local n = count(v.shape)
+      if n > ints.MAX then
+        fail("%s: initializer '%s' holds %.0f integers, more than the %d nnvis keeps as a shape value", path, e.name, n,
+          ints.MAX)
+      end
       info.values[e.name] = ints.from_desc(v)
       info.constant[e.name] = true
     end
   end
+  -- what is known at load of the values nodes read: {kind = "float" | "ints", shape = {...}}
+  local known = {}
+  for name, v in pairs(info.values) do known[name] = known_value(v) end
 
   -- graph inputs not fed by initializers, in graph order
   info.inputs = {}
@@ -263,13 +349,13 @@ local function build(desc, path, opts)
   local scopes, scope_list, defined = {}, {}, {}
   for _, name in ipairs(info.inputs) do defined[name] = true end
   for name in pairs(inits) do defined[name] = true end
-  local seen_names = {}
+  local seen_names, next_suffix, counters, last = {}, {}, {}, {}
   for i, n in ipairs(desc.nodes) do
     if n.domain ~= "" and n.domain ~= "ai.onnx" then
       fail("node %s (%s, domain %s) is not supported", n.name, n.op_type, n.domain)
     end
     local impl = ops[n.op_type]
-    if type(impl) ~= "function" or n.op_type:sub(1, 1):match("%l") then
+    if type(impl) ~= "function" or n.op_type:sub(1, 1):match("%l") or not schema.decl[n.op_type] then
       fail("node %s (%s, opset %d) is not supported", n.name ~= "" and n.name or (n.outputs[1] or "?"), n.op_type, opset)
     end
     for k, v in pairs(n.attrs) do
@@ -277,7 +363,23 @@ local function build(desc, path, opts)
         fail("node %s (%s, opset %d): attribute %s of type %d is not supported", n.name, n.op_type, opset, k,
           v.unsupported_attribute_type)
       end
-      if k == "value" and n.op_type == "Constant" then n.attrs[k] = ops.const_value(v) end
+    end
+    -- arity, input kinds and attributes against the op's declaration; the op sees the
+    -- declared attributes only
+    local shown = n.name ~= "" and n.name or (n.outputs[1] or "?")
+    local decl, attrs = schema.check_node(n, opset, known)
+    if not decl then fail("%s: node %s (%s): %s", path, shown, n.op_type, attrs) end
+    n.attrs = attrs
+    if n.op_type == "Constant" then
+      if attrs.value ~= nil then attrs.value = ops.const_value(attrs.value) end
+      local kv = known_constant(attrs)
+      if kv.kind == "ints" and count(kv.shape) > ints.MAX then
+        fail("%s: node %s (Constant) holds %.0f integers, more than the %d nnvis keeps as a shape value", path, shown,
+          count(kv.shape), ints.MAX)
+      end
+      known[n.outputs[1]] = kv
+    else
+      for _, name in ipairs(n.outputs) do known[name] = nil end
     end
     for k, name in ipairs(n.inputs) do
       if name ~= "" and not defined[name] then
@@ -288,20 +390,24 @@ local function build(desc, path, opts)
     for _, name in ipairs(n.outputs) do if name ~= "" then defined[name] = true end end
     local name = n.name ~= "" and n.name or n.outputs[1]
     if seen_names[name] then
-      local k = 2
-      while seen_names[name .. "_" .. k] do k = k + 1 end
-      name = name .. "_" .. k
+      -- the next free suffix, counted on from the last one given to this name
+      local base, k = name, next_suffix[name] or 1
+      repeat
+        k = k + 1
+        name = base .. "_" .. k
+      until not seen_names[name]
+      next_suffix[base] = k
     end
     seen_names[name] = true
     n.name = name
-    local module = Node(n, opset, impl)
+    local module = Node(n, opset, impl, decl)
     -- its scopes
     local parent, opens = model, {}
     for _, p in ipairs(scope_paths(name)) do
       local sc = scopes[p]
       if not sc then
         sc = Scope(p)
-        local local_name = child_name(parent, p:match("[^.]+$"))
+        local local_name = child_name(parent, last_part(p, "%."), counters)
         parent:add_module(local_name, sc)
         rawset(sc, "tree_path", parent == model and local_name or rawget(parent, "tree_path") .. "." .. local_name)
         scopes[p] = sc
@@ -309,12 +415,11 @@ local function build(desc, path, opts)
         info.modules[#info.modules + 1] = { p, sc }
         if not info.by_name[p] then info.by_name[p] = sc end
         opens[#opens + 1] = sc
-        rawset(sc, "_last", i)
       end
-      rawset(sc, "_last", i)
+      last[sc] = i
       parent = sc
     end
-    local local_name = child_name(parent, name:match("[^/]*$"))
+    local local_name = child_name(parent, last_part(name, "/"), counters)
     parent:add_module(local_name, module)
     rawset(module, "tree_path", parent == model and local_name or rawget(parent, "tree_path") .. "." .. local_name)
     -- parameters under their roles, for per-layer counts
@@ -334,7 +439,7 @@ local function build(desc, path, opts)
   -- each scope closes after its last node; several closing at one node go innermost first
   for _, p in ipairs(scope_list) do
     local sc = scopes[p]
-    local closes = info.nodes[rawget(sc, "_last")].closes
+    local closes = info.nodes[last[sc]].closes
     closes[#closes + 1] = sc
   end
   for _, e in ipairs(info.nodes) do

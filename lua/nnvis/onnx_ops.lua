@@ -8,13 +8,26 @@
 -- arithmetic exports write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) is evaluated
 -- in Lua and never makes an nnvis tensor integer.  ONNX axes are 0-based and may be negative;
 -- they are turned into nnvis's 1-based dims by dim_of.
+--
+-- Trust: nv.onnx.load checks each node's arity, input kinds and attributes against its
+-- declaration (lua/nnvis/onnx_schema.lua) before anything runs; check_inputs checks the
+-- values computed at run time (integers where integers are needed, one number where one
+-- is), and every op checks what depends on the values' shapes before it uses them.  Sizes
+-- that come from numbers in the file are bounded before anything is allocated: a shape value
+-- holds at most ints.MAX integers, a tensor at most nv.config().max_alloc bytes.
 -- Spec: https://github.com/onnx/onnx/blob/main/docs/Operators.md (opsets 7 to 18).
 local core = require "nnvis.core"
 local F = require "nnvis.functional"
+local schema = require "nnvis.onnx_schema"
 
 local is_tensor = require("nnvis.util").is_tensor
 
 local ops = {}
+
+local function fail(node, fmt, ...)
+  error(string.format("onnx model: node %s (%s): " .. fmt, node.name, node.op_type, ...), 0)
+end
+ops.fail = fail
 
 ------------------------------------------------------------------------------------------------
 -- shape values: {shape = {...}, [1..n] = integers}, row-major
@@ -24,11 +37,57 @@ Ints.__index = Ints
 local ints = {}
 ops.ints = ints
 
+-- the most integers a shape value holds: real exports hold a handful, and a hostile file must
+-- not grow a Lua table of gigabytes
+ints.MAX = 1 << 20
+
 local function numel(shape)
   local n = 1
   for _, s in ipairs(shape) do n = n * s end
   return n
 end
+
+-- "2,3,4" (whole floats, as sizes computed in floats are, without ".0")
+local function shape_text(shape)
+  local parts = {}
+  for i, d in ipairs(shape) do parts[i] = math.tointeger(d) or d end
+  return table.concat(parts, ",")
+end
+
+-- the element count of shape, failing (before anything is allocated) when it passes limit;
+-- float arithmetic, so no product of file-given sizes can wrap
+local function count_upto(node, shape, limit, what)
+  local n = 1.0
+  for _, d in ipairs(shape) do
+    if not (d >= 0) then fail(node, "%s (%s) has a negative size", what, shape_text(shape)) end
+    n = n * d
+  end
+  if n > limit then return nil, n end
+  return math.tointeger(n) or n
+end
+
+-- numel of a shape value about to be made, or a failure over ints.MAX
+local function ints_room(node, shape, what)
+  local n, over = count_upto(node, shape, ints.MAX, what or "the integer output")
+  if not n then
+    fail(node, "%s (%s) would hold %.0f integers, more than the %d a shape value may hold",
+      what or "the integer output", shape_text(shape), over, ints.MAX)
+  end
+  return n
+end
+ops.ints_room = ints_room
+
+-- a float tensor of this shape fits in nv.config().max_alloc, or a failure naming it
+local function tensor_room(node, shape, what)
+  local limit = core.config().max_alloc
+  local n, over = count_upto(node, shape, limit / 4, what or "the output")
+  if not n then
+    fail(node, "%s (%s) needs %.0f bytes, more than max_alloc (%d; nv.config{max_alloc = ...})", what or "the output",
+      shape_text(shape), over * 4, limit)
+  end
+  return n
+end
+ops.tensor_room = tensor_room
 
 function ints.new(shape, list) list.shape = shape; return setmetatable(list, Ints) end
 function ints.is(v) return getmetatable(v) == Ints end
@@ -39,11 +98,6 @@ function ints.vector(list)
   for i, x in ipairs(list) do c[i] = x end
   return ints.new({ #c }, c)
 end
-
-local function fail(node, fmt, ...)
-  error(string.format("onnx: node %s (%s): " .. fmt, node.name, node.op_type, ...), 0)
-end
-ops.fail = fail
 
 -- a Lua list of the numbers in v (a shape value, a tensor, or nil)
 local function values(v)
@@ -61,11 +115,27 @@ local function values(v)
   return { v }
 end
 
+-- an integer of the float x (truncated, as ONNX's Cast of floats to int64), or nil when x is
+-- not finite or out of int64's range
+local function trunc_int(x)
+  local i = math.tointeger(x)
+  if i then return i end
+  if not (x > -2 ^ 63 and x < 2 ^ 63) then return nil end
+  return math.tointeger(x < 0 and math.ceil(x) or math.floor(x))
+end
+
 -- integers of v (truncated: ONNX's Cast of floats to int64)
 local function intlist(v)
+  if is_tensor(v) and v:numel() > ints.MAX then
+    error(string.format("onnx: a tensor of %d values is too large for integers (at most %d)", v:numel(), ints.MAX), 0)
+  end
   local c = values(v)
   if not c then return nil end
-  for i, x in ipairs(c) do c[i] = math.tointeger(x) or (x < 0 and math.ceil(x) or math.floor(x)) end
+  for i, x in ipairs(c) do
+    local n = trunc_int(x)
+    if not n then error("onnx: " .. tostring(x) .. " is not a 64-bit integer", 0) end
+    c[i] = n
+  end
   return c
 end
 ops.intlist = intlist
@@ -87,6 +157,73 @@ ops.tensor_of = tensor_of
 
 local function shape_of(v) return is_tensor(v) and v:shape() or v.shape end
 
+------------------------------------------------------------------------------------------------
+-- run-time checks of a node's values against its declaration (lua/nnvis/onnx_schema.lua)
+------------------------------------------------------------------------------------------------
+local function input_name(node, k) return node.decl and schema.position_name(node.decl.inputs, k) or "?" end
+
+-- a float tensor where integers are needed (ONNX's int64 inputs fed as nnvis float tensors):
+-- the shape value of its whole numbers
+local function whole_numbers(node, k, t)
+  local shape = t:shape()
+  local n = t:numel()
+  if n > ints.MAX then
+    fail(node, "input %d (%s) must be integers, got a float tensor (%s) of more than %d values", k, input_name(node, k),
+      shape_text(shape), ints.MAX)
+  end
+  local c = t:detach():contiguous():reshape(-1):totable()
+  for i = 1, n do
+    local x = math.tointeger(c[i])
+    if not x then
+      fail(node, "input %d (%s) must be integers, got a float tensor (%s) holding %s", k, input_name(node, k),
+        shape_text(shape), tostring(c[i]))
+    end
+    c[i] = x
+  end
+  return ints.new(shape, c)
+end
+
+--- ops.check_inputs(node, inputs): the values a node receives at run time, against its
+--- declaration: every required input present, integers (a float tensor of whole numbers is
+--- converted in place) and single numbers where the op needs them
+function ops.check_inputs(node, inputs)
+  local p = node.decl and node.decl.inputs
+  if not p then return end
+  for _, k in ipairs(p.required) do
+    if inputs[k] == nil and k <= #node.inputs then
+      fail(node, "input %d (%s) has no value", k, input_name(node, k))
+    end
+  end
+  for _, k in ipairs(p.int_pos) do
+    local v = inputs[k]
+    if v ~= nil and not ints.is(v) then
+      if not is_tensor(v) then fail(node, "input %d (%s) must be integers, got %s", k, input_name(node, k), type(v)) end
+      inputs[k] = whole_numbers(node, k, v)
+    end
+  end
+  for _, k in ipairs(p.num_pos) do
+    local v = inputs[k]
+    if v ~= nil then
+      local n = ints.is(v) and numel(v.shape) or is_tensor(v) and v:numel()
+      if n ~= 1 then
+        fail(node, "input %d (%s) must be a single number, got %s", k, input_name(node, k), schema.describe(v))
+      end
+    end
+  end
+end
+
+--- ops.check_outputs(node, outs): every output the declaration does not mark optional was
+--- computed (a node reading an optional one that was not finds no value: check_inputs)
+function ops.check_outputs(node, outs)
+  local p = node.decl and node.decl.outputs
+  if not p then return end
+  for k, name in ipairs(node.outputs) do
+    if name ~= "" and outs[k] == nil and not p.optional[k] then
+      fail(node, "output %d (%s) was not computed", k, schema.position_name(p, k))
+    end
+  end
+end
+
 -- 1-based dim of a 0-based ONNX axis (negative counts from the end) in a rank-r value
 local function dim_of(node, axis, r)
   local a = axis < 0 and axis + r or axis
@@ -100,37 +237,51 @@ local function strides_of(shape)
   return st
 end
 
--- numpy broadcasting of two shapes
+-- numpy broadcasting of shapes
 local function broadcast_shapes(node, a, b)
   local out, n = {}, math.max(#a, #b)
   for i = 1, n do
     local x, y = a[#a - n + i] or 1, b[#b - n + i] or 1
     if x ~= y and x ~= 1 and y ~= 1 then
-      fail(node, "shapes (%s) and (%s) do not broadcast", table.concat(a, ","), table.concat(b, ","))
+      fail(node, "shapes (%s) and (%s) do not broadcast", shape_text(a), shape_text(b))
     end
     out[i] = x == 1 and y or x
   end
   return out
 end
 
--- element of an ints value at a multi-index of the broadcast shape
-local function int_binary(node, a, b, f)
-  local shape = broadcast_shapes(node, a.shape, b.shape)
-  local n, out = numel(shape), {}
-  local sa, sb = strides_of(a.shape), strides_of(b.shape)
+-- f applied elementwise to shape values broadcast together: f(a[i], b[i], ...)
+local function int_map(node, list, f)
+  local shape = list[1].shape
+  for i = 2, #list do shape = broadcast_shapes(node, shape, list[i].shape) end
+  local n = ints_room(node, shape)
+  local r = #shape
+  -- per value, the stride of each output dim (0 where it broadcasts)
+  local st = {}
+  for j, v in ipairs(list) do
+    local own, s = strides_of(v.shape), {}
+    for d = 1, r do
+      local dv = d - (r - #v.shape)
+      s[d] = (dv >= 1 and v.shape[dv] ~= 1) and own[dv] or 0
+    end
+    st[j] = s
+  end
+  local out, idx, args = {}, {}, {}
   for lin = 0, n - 1 do
-    local rem, ia, ib = lin, 0, 0
-    for d = #shape, 1, -1 do
+    local rem = lin
+    for j = 1, #list do idx[j] = 0 end
+    for d = r, 1, -1 do
       local i = rem % shape[d]
       rem = rem // shape[d]
-      local da, db = d - (#shape - #a.shape), d - (#shape - #b.shape)
-      if da >= 1 and a.shape[da] ~= 1 then ia = ia + i * sa[da] end
-      if db >= 1 and b.shape[db] ~= 1 then ib = ib + i * sb[db] end
+      for j = 1, #list do idx[j] = idx[j] + i * st[j][d] end
     end
-    out[lin + 1] = f(a[ia + 1], b[ib + 1])
+    for j, v in ipairs(list) do args[j] = v[idx[j] + 1] end
+    out[lin + 1] = f(table.unpack(args, 1, #list))
   end
   return ints.new(shape, out)
 end
+
+local function int_binary(node, a, b, f) return int_map(node, { a, b }, f) end
 
 local function all_ints(inputs, n)
   for i = 1, n do if inputs[i] ~= nil and not ints.is(inputs[i]) then return false end end
@@ -187,8 +338,7 @@ end
 function ops.Where(node, inputs)
   local c, a, b = inputs[1], inputs[2], inputs[3]
   if all_ints(inputs, 3) then
-    local ab = int_binary(node, a, b, function(x, y) return { x, y } end)
-    return { int_binary(node, c, ab, function(k, p) return k ~= 0 and p[1] or p[2] end) }
+    return { int_map(node, { c, a, b }, function(k, x, y) if k ~= 0 then return x end return y end) }
   end
   return { core.where(tensor_of(c):ne(0), tensor_of(a), tensor_of(b)) }
 end
@@ -239,6 +389,15 @@ function ops.PRelu(node, inputs)
   return { pos + (x - pos) * slope }
 end
 
+-- the integer bound of shape values nearest a float one: the least integer >= x (up) or the
+-- greatest <= x; nil for no bound (NaN)
+local function int_bound(x, up)
+  if x == nil or x ~= x then return nil end
+  if x >= 2 ^ 63 then return math.maxinteger end
+  if x <= -2 ^ 63 then return math.mininteger end
+  return math.tointeger(up and math.ceil(x) or math.floor(x))
+end
+
 -- Clip: bounds as attributes (opset < 11) or as optional inputs
 function ops.Clip(node, inputs)
   local lo, hi
@@ -250,11 +409,12 @@ function ops.Clip(node, inputs)
   end
   if ints.is(inputs[1]) then
     local v = inputs[1]
+    local ilo, ihi = int_bound(lo, true), int_bound(hi, false)   -- shape values stay integers
     local out = {}
     for i = 1, numel(v.shape) do
       local e = v[i]
-      if lo then e = math.max(e, lo) end
-      if hi then e = math.min(e, hi) end
+      if ilo and e < ilo then e = ilo end
+      if ihi and e > ihi then e = ihi end
       out[i] = e
     end
     return { ints.new(v.shape, out) }
@@ -292,8 +452,12 @@ local function reduce_axes(node, inputs, r)
     axes = {}
     for i = 0, r - 1 do axes[#axes + 1] = i end
   end
-  local dims = {}
-  for i, a in ipairs(axes) do dims[i] = dim_of(node, a, r) end
+  local dims, seen = {}, {}
+  for i, a in ipairs(axes) do
+    local d = dim_of(node, a, r)
+    if seen[d] then fail(node, "axes (%s) name axis %d twice", shape_text(axes), d - 1) end
+    seen[d], dims[i] = true, d
+  end
   table.sort(dims, function(p, q) return p > q end)
   return dims
 end
@@ -325,6 +489,9 @@ ops.ReduceL2 = function(node, inputs) return { sum_square(node, { tensor_of(inpu
 function ops.Gemm(node, inputs)
   local a, b, c = tensor_of(inputs[1]), tensor_of(inputs[2]), inputs[3]
   local at = node.attrs
+  if a:dim() ~= 2 or b:dim() ~= 2 then
+    fail(node, "A (%s) and B (%s) must be matrices", shape_text(a:shape()), shape_text(b:shape()))
+  end
   if at.transA == 1 then a = a:t() end
   if at.transB == 1 then b = b:t() end
   local y = core.matmul(a, b)
@@ -376,6 +543,21 @@ local function as_2d(node, x, what)
   fail(node, "%s supports 1-d and 2-d inputs, got (%s)", what, table.concat(x:shape(), ","))
 end
 
+-- the weight of a convolution of x, lifted like x
+local function weight_2d(node, w, x, one)
+  if w:dim() ~= (one and 3 or 4) then
+    fail(node, "weight (%s) does not match the input (%s)", shape_text(w:shape()),
+      shape_text(one and x:squeeze(3):shape() or x:shape()))
+  end
+  if one then return w:unsqueeze(3) end
+  return w
+end
+
+-- the (N,C,H,W) shape of x padded by begin/end pads pb, pe (H, W), in floats (cannot wrap)
+local function padded_shape(x, pb, pe)
+  return { x:size(1), x:size(2), x:size(3) + (pb[1] + 0.0) + pe[1], x:size(4) + (pb[2] + 0.0) + pe[2] }
+end
+
 local function lift(v, one, def) if one then return { def, v[1] } end return v end
 
 -- pads of nnvis's ops are symmetric: unequal ones go through nv.pad first
@@ -402,10 +584,10 @@ end
 
 function ops.Conv(node, inputs)
   local x, one = as_2d(node, tensor_of(inputs[1]), "Conv")
-  local w = tensor_of(inputs[2])
-  if one then w = w:unsqueeze(3) end
+  local w = weight_2d(node, tensor_of(inputs[2]), x, one)
   local at = node.attrs
   local strides, dil, pb, pe = window(node, x, one, { w:size(3), w:size(4) })
+  tensor_room(node, padded_shape(x, pb, pe), "the padded input")
   local padding
   x, padding = pad_input(x, pb, pe, 0)
   local b = inputs[3] and tensor_of(inputs[3]) or nil
@@ -435,11 +617,14 @@ end
 -- dilation (k-1) - pad, convolved with the kernel flipped and its in/out channels swapped
 function ops.ConvTranspose(node, inputs)
   local x, one = as_2d(node, tensor_of(inputs[1]), "ConvTranspose")
-  local w = tensor_of(inputs[2])
-  if one then w = w:unsqueeze(3) end
+  local w = weight_2d(node, tensor_of(inputs[2]), x, one)
   local at = node.attrs
   local g = at.group or 1
   local cin, cout_g, kh, kw = table.unpack(w:shape())
+  if x:size(2) ~= cin or cin % g ~= 0 then
+    fail(node, "weight (%s) in %d group%s does not take the input's %d channels", shape_text(w:shape()), g,
+      g == 1 and "" or "s", x:size(2))
+  end
   local strides = lift(rep(at.strides, 2, 1), one, 1)
   local dil = lift(rep(at.dilations, 2, 1), one, 1)
   local outpad = lift(rep(at.output_padding, 2, 0), one, 0)
@@ -454,7 +639,12 @@ function ops.ConvTranspose(node, inputs)
   end
   if at.output_shape or (at.auto_pad and at.auto_pad ~= "NOTSET") then
     local sizes = { x:size(3), x:size(4) }
-    local want = at.output_shape and lift(at.output_shape, one, 1) or { sizes[1] * strides[1], sizes[2] * strides[2] }
+    local os = at.output_shape
+    if os and #os == n + 2 then os = { table.unpack(os, 3) } end   -- the whole (N,C,...) shape
+    if os and #os ~= n then
+      fail(node, "output_shape (%s) does not fit a %d-d input", shape_text(at.output_shape), n)
+    end
+    local want = os and lift(os, one, 1) or { sizes[1] * strides[1], sizes[2] * strides[2] }
     for i = 1, 2 do
       -- a negative total pads the end: the output_shape asks for more than the kernel covers
       local total = strides[i] * (sizes[i] - 1) + outpad[i] + (k[i] - 1) * dil[i] + 1 - want[i]
@@ -462,12 +652,24 @@ function ops.ConvTranspose(node, inputs)
       else pe[i] = total // 2; pb[i] = total - pe[i] end
     end
   end
-  local y = dilate(dilate(x, 3, strides[1]), 4, strides[2])
-  local lo, hi = {}, {}
+  local lo, hi, stretched, padded = {}, {}, {}, {}
   for i = 1, 2 do
-    lo[i] = dil[i] * (k[i] - 1) - pb[i]
-    hi[i] = dil[i] * (k[i] - 1) - pe[i] + outpad[i]
+    -- in floats until checked: file-given sizes cannot wrap
+    local span = dil[i] * (k[i] - 1.0)
+    local flo, fhi = span - pb[i], span - pe[i] + outpad[i]
+    stretched[i] = (x:size(i + 2) - 1.0) * strides[i] + 1
+    padded[i] = stretched[i] + math.max(flo, 0) + math.max(fhi, 0)
+    -- the convolution's input: stretched, then padded (or cropped) by lo, hi
+    if stretched[i] + flo + fhi < span + 1 or stretched[i] + flo < 1 or stretched[i] + fhi < 1 then
+      fail(node, "pads (%s) leave no output for the input (%s)", shape_text({ pb[1], pb[2], pe[1], pe[2] }),
+        shape_text(x:shape()))
+    end
+    lo[i], hi[i] = flo, fhi
   end
+  tensor_room(node, { x:size(1), x:size(2), stretched[1], stretched[2] }, "the strided input")
+  tensor_room(node, { x:size(1), x:size(2), padded[1], padded[2] }, "the padded input")
+  for i = 1, 2 do lo[i], hi[i] = math.tointeger(lo[i]), math.tointeger(hi[i]) end
+  local y = dilate(dilate(x, 3, strides[1]), 4, strides[2])
   -- negative padding crops
   for i = 1, 2 do
     if lo[i] < 0 then y = y:narrow(i + 2, 1 - lo[i], y:size(i + 2) + lo[i]); lo[i] = 0 end
@@ -487,10 +689,16 @@ end
 
 local function pool(kind)
   return function(node, inputs)
+    if #node.outputs > 1 and node.outputs[2] ~= "" then fail(node, "the Indices output of MaxPool is not supported") end
     local x, one = as_2d(node, tensor_of(inputs[1]), kind)
     local at = node.attrs
+    if #at.kernel_shape ~= (one and 1 or 2) then
+      fail(node, "kernel_shape (%s) does not fit the input (%s)", shape_text(at.kernel_shape),
+        shape_text(tensor_of(inputs[1]):shape()))
+    end
     local k = lift(at.kernel_shape, one, 1)
     local strides, dil, pb, pe, sizes = window(node, x, one, k)
+    tensor_room(node, padded_shape(x, pb, pe), "the padded input")
     local ceil = at.ceil_mode == 1
     -- nnvis's pools, like PyTorch's, take symmetric pads of at most half the kernel
     local direct = pb[1] == pe[1] and pb[2] == pe[2] and pb[1] * 2 <= k[1] and pb[2] * 2 <= k[2]
@@ -516,7 +724,6 @@ local function pool(kind)
       end
     end
     if one then y = y:squeeze(3) end
-    if #node.outputs > 1 and node.outputs[2] ~= "" then fail(node, "the Indices output of MaxPool is not supported") end
     return { y }
   end
 end
@@ -527,6 +734,7 @@ local function global_pool(max)
   return function(node, inputs)
     local x = tensor_of(inputs[1])
     local s = x:shape()
+    if #s < 3 then fail(node, "the input (%s) must be (N,C,...)", shape_text(s)) end
     local flat = x:reshape(s[1], s[2], -1)
     local y = max and (flat:max(3, true)) or flat:mean(3, true)
     local out = { s[1], s[2] }
@@ -545,7 +753,7 @@ ops.GlobalMaxPool = global_pool(true)
 function ops.BatchNormalization(node, inputs)
   local x = tensor_of(inputs[1])
   local at = node.attrs
-  local mean, var = inputs[4], inputs[5]
+  local mean, var = tensor_of(inputs[4]), tensor_of(inputs[5])
   if x:dim() < 2 or x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
   local y = core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]),
     { training = node.training, momentum = 1 - (at.momentum or 0.9), eps = at.epsilon or 1e-5 })
@@ -562,9 +770,15 @@ end
 function ops.InstanceNormalization(node, inputs)
   local x = tensor_of(inputs[1])
   local s = x:shape()
-  local y = normalize_last(x:reshape(s[1], s[2], -1), node.attrs.epsilon or 1e-5)
+  if #s < 2 then fail(node, "the input (%s) must be (N,C,...)", shape_text(s)) end
   local c = s[2]
-  y = y * tensor_of(inputs[2]):view(1, c, 1) + tensor_of(inputs[3]):view(1, c, 1)
+  local scale, bias = tensor_of(inputs[2]), tensor_of(inputs[3])
+  if scale:numel() ~= c or bias:numel() ~= c then
+    fail(node, "scale (%s) and B (%s) must hold one value per channel of the input (%s)", shape_text(scale:shape()),
+      shape_text(bias:shape()), shape_text(s))
+  end
+  local y = normalize_last(x:reshape(s[1], c, -1), node.attrs.epsilon or 1e-5)
+  y = y * scale:reshape(1, c, 1) + bias:reshape(1, c, 1)
   return { y:reshape(s) }
 end
 
@@ -595,6 +809,8 @@ function ops.LRN(node, inputs)
   local at = node.attrs
   local size = at.size
   local s = x:shape()
+  if #s < 2 then fail(node, "the input (%s) must be (N,C,...)", shape_text(s)) end
+  tensor_room(node, { s[1], 1, s[2] + (size - 1.0), x:numel() // math.max(s[1] * s[2], 1) }, "the padded square")
   local sq = x:square():reshape(s[1], 1, s[2], -1)
   local before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
   local sum = core.avg_pool2d(F.pad(sq, { 0, 0, before, after }), { size, 1 }, { stride = 1 }) * size
@@ -617,27 +833,27 @@ function ops.Reshape(node, inputs)
   local x = inputs[1]
   local shape = intlist(inputs[2]) or node.attrs.shape
   local s = shape_of(x)
-  local out, known, infer = {}, 1, nil
+  local n = numel(s)
+  local out, known, infer = {}, 1.0, nil   -- known: the product of the given dims, in floats (cannot wrap)
   for i, d in ipairs(shape) do
     if d == 0 and node.attrs.allowzero ~= 1 then d = s[i] end
     if d == -1 then
       if infer then fail(node, "more than one -1 in the shape") end
       infer = i
     else
-      if d == nil or d < 0 then fail(node, "bad target shape (%s)", table.concat(shape, ",")) end
+      if d == nil or d < 0 then fail(node, "bad target shape (%s)", shape_text(shape)) end
       known = known * d
     end
     out[i] = d
   end
   if infer then
-    local n = numel(s)
-    if known == 0 or n % known ~= 0 then
-      fail(node, "cannot reshape (%s) to (%s)", table.concat(s, ","), table.concat(shape, ","))
+    local k = known <= n and math.tointeger(known)
+    if not k or k == 0 or n % k ~= 0 then
+      fail(node, "cannot reshape (%s) to (%s)", shape_text(s), shape_text(shape))
     end
-    out[infer] = n // known
-  end
-  if numel(out) ~= numel(s) then
-    fail(node, "cannot reshape (%s) to (%s)", table.concat(s, ","), table.concat(out, ","))
+    out[infer] = n // k
+  elseif known ~= n then
+    fail(node, "cannot reshape (%s) to (%s)", shape_text(s), shape_text(out))
   end
   return { reshape_value(x, out) }
 end
@@ -645,8 +861,9 @@ end
 function ops.Flatten(node, inputs)
   local x = inputs[1]
   local s = shape_of(x)
-  local axis = node.attrs.axis or 1
-  if axis < 0 then axis = axis + #s end
+  local given = node.attrs.axis or 1
+  local axis = given < 0 and given + #s or given
+  if axis < 0 or axis > #s then fail(node, "axis %d is out of range for rank %d", given, #s) end
   local outer = 1
   for i = 1, axis do outer = outer * s[i] end
   return { reshape_value(x, { outer, numel(s) // math.max(outer, 1) }) }
@@ -685,7 +902,11 @@ function ops.Unsqueeze(node, inputs)
   local axes = axes_of(node, inputs, 2)
   local r = #s + #axes
   local new = {}
-  for _, a in ipairs(axes) do new[dim_of(node, a, r)] = true end
+  for _, a in ipairs(axes) do
+    local d = dim_of(node, a, r)
+    if new[d] then fail(node, "axes (%s) name axis %d twice", shape_text(axes), d - 1) end
+    new[d] = true
+  end
   local out, j = {}, 1
   for i = 1, r do
     if new[i] then out[i] = 1 else out[i] = s[j]; j = j + 1 end
@@ -701,6 +922,7 @@ function ops.Transpose(node, inputs)
     perm = {}
     for i = 1, #s do perm[i] = #s - i end
   end
+  if #perm ~= #s then fail(node, "perm (%s) does not fit the input (%s)", shape_text(perm), shape_text(s)) end
   local p = {}
   for i, a in ipairs(perm) do p[i] = a + 1 end
   if is_tensor(x) then return { x:permute(table.unpack(p)) } end
@@ -751,7 +973,16 @@ function ops.Concat(node, inputs)
     local out_shape = {}
     for i = 1, r do out_shape[i] = s[i] end
     out_shape[d] = 0
-    for _, v in ipairs(list) do out_shape[d] = out_shape[d] + v.shape[d] end
+    for _, v in ipairs(list) do
+      local vs = v.shape
+      local ok = #vs == r
+      for i = 1, r do if i ~= d and vs[i] ~= s[i] then ok = false end end
+      if not ok then
+        fail(node, "inputs (%s) and (%s) do not concatenate along axis %d", shape_text(s), shape_text(vs), d - 1)
+      end
+      out_shape[d] = out_shape[d] + vs[d]
+    end
+    ints_room(node, out_shape)
     local outer, c = 1, {}
     for i = 1, d - 1 do outer = outer * s[i] end
     for o = 0, outer - 1 do
@@ -778,6 +1009,17 @@ function ops.Split(node, inputs)
     local each = -(-s[d] // n)
     for i = 1, n do split[i] = math.max(math.min(each, s[d] - each * (i - 1)), 0) end
   end
+  local total = 0
+  for _, len in ipairs(split) do
+    if len < 0 or len > s[d] then
+      fail(node, "split (%s) does not fit dim %d of (%s)", shape_text(split), d - 1, shape_text(s))
+    end
+    total = total + len
+  end
+  if #split ~= n or total ~= s[d] then
+    fail(node, "split (%s) does not cut dim %d of (%s) into %d output%s", shape_text(split), d - 1, shape_text(s), n,
+      n == 1 and "" or "s")
+  end
   local outs, start = {}, 0
   for i, len in ipairs(split) do
     if is_tensor(x) then outs[i] = x:narrow(d, start + 1, len)
@@ -801,8 +1043,15 @@ function ops.Slice(node, inputs)
   else
     starts, ends, axes, steps = intlist(inputs[2]), intlist(inputs[3]), intlist(inputs[4]), intlist(inputs[5])
   end
+  if #ends ~= #starts or (axes and #axes ~= #starts) or (steps and #steps ~= #starts) then
+    fail(node, "starts (%s), ends (%s), axes (%s) and steps (%s) differ in length", shape_text(starts),
+      shape_text(ends), shape_text(axes or {}), shape_text(steps or {}))
+  end
+  local seen = {}
   for i = 1, #starts do
     local d = dim_of(node, axes and axes[i] or (i - 1), #s)
+    if seen[d] then fail(node, "axes (%s) name axis %d twice", shape_text(axes), d - 1) end
+    seen[d] = true
     local n = s[d]
     local step = steps and steps[i] or 1
     if step == 0 then fail(node, "step 0") end
@@ -848,11 +1097,13 @@ function ops.Gather(node, inputs)
   for _, k in ipairs(ishape) do out_shape[#out_shape + 1] = k end
   for i = d + 1, #s do out_shape[#out_shape + 1] = s[i] end
   if is_tensor(x) then
+    tensor_room(node, out_shape)
     if #ishape == 0 then return { x:select(d, idx[1] + 1) } end
     local one = {}
     for i, v in ipairs(idx) do one[i] = v + 1 end
     return { x:index_select(d, one):reshape(out_shape) }
   end
+  ints_room(node, out_shape)
   return { reshape_value(int_index(x, d, idx), out_shape) }
 end
 
@@ -861,8 +1112,9 @@ function ops.Shape(node, inputs)
   local a, b = node.attrs.start or 0, node.attrs["end"] or #s
   if a < 0 then a = a + #s end
   if b < 0 then b = b + #s end
+  a, b = math.min(math.max(a, 0), #s), math.min(b, #s)   -- clamped first: a + 1 cannot wrap
   local c = {}
-  for i = math.max(a, 0) + 1, math.min(b, #s) do c[#c + 1] = s[i] end
+  for i = a + 1, b do c[#c + 1] = s[i] end
   return { ints.vector(c) }
 end
 
@@ -872,8 +1124,12 @@ function ops.Expand(node, inputs)
   local x = inputs[1]
   local target = intlist(inputs[2])
   local s = shape_of(x)
+  for _, d in ipairs(target) do
+    if d < 0 then fail(node, "shape (%s) has a negative size", shape_text(target)) end
+  end
   local out = broadcast_shapes(node, s, target)
   if is_tensor(x) then
+    tensor_room(node, out)
     local v = {}
     for i = 1, #out - #s do v[i] = 1 end
     for _, d in ipairs(s) do v[#v + 1] = d end
@@ -889,6 +1145,7 @@ function ops.Dropout(node, inputs)
   local x = tensor_of(inputs[1])
   local ratio = node.attrs.ratio or 0.5
   if inputs[2] ~= nil then ratio = values(inputs[2])[1] end
+  if not (ratio >= 0 and ratio < 1) then fail(node, "ratio %s is not in [0, 1)", tostring(ratio)) end
   local want_mask = #node.outputs > 1 and node.outputs[2] ~= ""
   if node.training and ratio > 0 then
     if not want_mask then return { F.dropout(x, ratio, true) } end
@@ -920,20 +1177,30 @@ function ops.ConstantOfShape(node, inputs)
   local shape = intlist(inputs[1])
   local v = node.attrs.value and const_value(node.attrs.value) or core.tensor { 0.0 }
   if ints.is(v) then
-    local c = {}
-    for i = 1, numel(shape) do c[i] = v[1] end
+    local c, x = {}, v[1]
+    for i = 1, ints_room(node, shape) do c[i] = x end
     return { ints.new(shape, c) }
   end
+  tensor_room(node, shape)
   return { core.full(shape, values(v)[1]) }
 end
 
+-- Range: start, start + delta, ... up to (not including) limit: max(ceil((limit - start) / delta), 0) values
 function ops.Range(node, inputs)
   local a, b, d = values(inputs[1])[1], values(inputs[2])[1], values(inputs[3])[1]
-  local n = math.max(math.ceil((b - a) / d), 0)
-  local c = {}
-  for i = 1, n do c[i] = a + (i - 1) * d end
-  if all_ints(inputs, 3) then return { ints.vector(c) } end
-  return { core.tensor(c) }
+  local fa, fb, fd = a + 0.0, b + 0.0, d + 0.0
+  if fd == 0 or not (math.abs(fa) < math.huge and math.abs(fb) < math.huge and math.abs(fd) < math.huge) then
+    fail(node, "start %s, limit %s and delta %s must be finite, delta non-zero", tostring(a), tostring(b), tostring(d))
+  end
+  local count = math.max(math.ceil((fb - fa) / fd), 0)
+  if all_ints(inputs, 3) then
+    local n = ints_room(node, { count })
+    local c = {}
+    for i = 1, n do c[i] = a + (i - 1) * d end
+    return { ints.new({ n }, c) }
+  end
+  tensor_room(node, { count })
+  return { core.arange(fa, fb, fd) }
 end
 
 -- TensorProto.DataType codes of the float types; the rest are integers (or bool)
@@ -950,8 +1217,13 @@ function ops.Cast(node, inputs)
     end
     return { x }
   end
-  local c = intlist(x)
-  if to == 9 then for i, v in ipairs(c) do c[i] = v ~= 0 and 1 or 0 end end
+  ints_room(node, x:shape(), "the cast of the input")
+  local c = values(x)
+  for i, v in ipairs(c) do
+    local n = trunc_int(v)
+    if not n then fail(node, "cannot cast %s to an integer", tostring(v)) end
+    c[i] = to == 9 and (n ~= 0 and 1 or 0) or n
+  end
   return { ints.new(x:shape(), c) }
 end
 
@@ -987,12 +1259,21 @@ function ops.Pad(node, inputs)
   local pb, pe = {}, {}
   for i = 1, r do pb[i], pe[i] = 0, 0 end
   local axes = inputs[4] ~= nil and intlist(inputs[4]) or nil
-  local n = #pads // 2
+  local n = axes and #axes or r
+  if #pads ~= 2 * n then
+    fail(node, "pads (%s) must hold %d values (begin and end of %d axes)", shape_text(pads), 2 * n, n)
+  end
+  local seen = {}
   for i = 1, n do
     local d = axes and dim_of(node, axes[i], r) or i
+    if seen[d] then fail(node, "axes (%s) name axis %d twice", shape_text(axes), d - 1) end
+    seen[d] = true
     pb[d], pe[d] = pads[i], pads[i + n]
     if pb[d] < 0 or pe[d] < 0 then fail(node, "negative pads are not supported") end
   end
+  local out = x:shape()
+  for d = 1, r do out[d] = out[d] + (pb[d] + 0.0) + pe[d] end
+  tensor_room(node, out)
   local mode = at.mode or "constant"
   local nvmode = ({ constant = "constant", reflect = "reflect", edge = "replicate" })[mode]
   if not nvmode then fail(node, "mode '%s' is not supported", mode) end
@@ -1040,14 +1321,64 @@ local nearest_round = {
   ceil = math.ceil,
 }
 
+-- the number of values in v (a shape value or a tensor)
+local function count_of(v) return ints.is(v) and numel(v.shape) or v:numel() end
+
+-- the Lua list of v's values when it holds one per axis of x's shape s (checked first, so a
+-- hostile input is never read whole)
+local function per_axis(node, v, k, s)
+  if count_of(v) ~= #s then
+    fail(node, "input %d (%s) holds %d values, the input (%s) has %d axes", k, input_name(node, k), count_of(v),
+      shape_text(s), #s)
+  end
+  return values(v)
+end
+
+local MAX_RESIZE = 1 << 24
+
+-- the output size of each axis of a resize of shape s, from sizes or from scales, checked
+-- before anything is made
+local function resize_sizes(node, s, scales, sizes)
+  local what = sizes and "sizes" or "scales"
+  local list = sizes or scales
+  if list == nil then fail(node, "needs scales or sizes") end
+  if #list ~= #s then
+    fail(node, "%s (%s) must have one entry per axis of the input (%s)", what, shape_text(list), shape_text(s))
+  end
+  local out, biggest = {}, {}
+  for d = 1, #s do
+    local m = sizes and sizes[d]
+    if not sizes then
+      local sc = scales[d]
+      if not (sc > 0 and sc < math.huge) then
+        fail(node, "scales (%s) must be positive and finite", shape_text(scales))
+      end
+      m = math.floor(s[d] * sc)
+    end
+    if not (m >= 1) then
+      fail(node, "%s (%s) leave axis %d of the input (%s) empty", what, shape_text(list), d - 1, shape_text(s))
+    end
+    -- indices are float32 (exact to 2^24), and each axis' are a Lua list
+    if m > MAX_RESIZE then
+      fail(node, "%s (%s) resize axis %d to %.0f, more than the %d nnvis resizes an axis to", what, shape_text(list),
+        d - 1, m, MAX_RESIZE)
+    end
+    out[d], biggest[d] = m, math.max(m, s[d])
+  end
+  -- each pass along one axis holds at most the larger size of every axis
+  tensor_room(node, biggest, "the resized output")
+  return out
+end
+
 -- Resize and Upsample, separably along each resized axis: nearest picks source indices,
 -- linear blends two of them (index_select and broadcasting, so gradients flow)
 local function resize(node, x, scales, sizes, mode, ctm, nearest_mode)
   local s = x:shape()
   local r = #s
+  local out = resize_sizes(node, s, scales, sizes)
   for d = 1, r do
     local n = s[d]
-    local m = sizes and sizes[d] or math.floor(n * scales[d])
+    local m = out[d]
     local sc = scales and scales[d] or m / n
     if m ~= n or sc ~= 1 then
       local coord = coordinate[ctm]
@@ -1083,11 +1414,13 @@ function ops.Resize(node, inputs)
   local x = tensor_of(inputs[1])
   local at = node.attrs
   local scales, sizes
+  local s = x:shape()
   if node.opset < 11 then
-    scales = values(inputs[2])
+    scales = per_axis(node, inputs[2], 2, s)
   else
-    if inputs[4] ~= nil and #values(inputs[4]) > 0 then sizes = intlist(inputs[4])
-    else scales = values(inputs[3]) end
+    if inputs[4] ~= nil and count_of(inputs[4]) > 0 then sizes = intlist(per_axis(node, inputs[4], 4, s))
+    elseif inputs[3] ~= nil and count_of(inputs[3]) > 0 then scales = per_axis(node, inputs[3], 3, s)
+    else fail(node, "needs input 3 (scales) or input 4 (sizes)") end
     if at.coordinate_transformation_mode == "tf_crop_and_resize" then
       fail(node, "coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
     end
@@ -1099,7 +1432,7 @@ end
 
 function ops.Upsample(node, inputs)
   local x = tensor_of(inputs[1])
-  local scales = node.attrs.scales or values(inputs[2])
+  local scales = node.attrs.scales or per_axis(node, inputs[2], 2, x:shape())
   return { resize(node, x, scales, nil, node.attrs.mode or "nearest", "asymmetric", "floor") }
 end
 
