@@ -36,6 +36,9 @@ local class = require "nnvis.class"
 
 local M = {}
 
+--- Figure(kind, title): what every picture nnvis draws is: it renders itself through one
+--- protocol (image(), png(), svg(), pdf(), html(), text(), mimebundle(), save(path)) that the
+--- REPL, the notebook, the report and files all use
 local Figure = class("Figure")
 M.Figure = Figure
 
@@ -76,6 +79,8 @@ function Figure:mimebundle()
   return b
 end
 
+--- write_file(path, s [, fname]): writes the string s to path; raises (naming fname, the path
+--- and the system's reason) when it cannot
 function M.write_file(path, s, fname) return require("nnvis.util").write_file(fname or "save", path, s) end
 
 --- writes the figure in the format its path's extension names
@@ -122,6 +127,7 @@ end
 --- the {kind =, title =} a drawing function gave an image tensor, or nil
 function M.label_of(img) return labels[img] end
 
+--- ImageFigure(img, kind, title): an image tensor (C,H,W) or (H,W) in [0,1] as a figure
 local ImageFigure = class("ImageFigure", Figure)
 M.ImageFigure = ImageFigure
 
@@ -169,6 +175,7 @@ end
 function ImageFigure:pdf() return self.canvas and self.canvas:pdf() or nil
 end
 
+--- is_figure(x): whether x is a Figure (anything nv.show, fig:save and the report render)
 function M.is_figure(x) return class.isinstance(x, Figure) end
 
 --- a figure for x: a figure, an image (C,H,W), a batch (N,C,H,W) shown as a grid, or a 2-D

@@ -52,13 +52,21 @@ function core.Tensor.shape(t) return setmetatable(raw_shape(t), Size) end
 for name, f in pairs(require "nnvis.functional") do nv[name] = f end
 
 -- t:zeros_like() style helpers written in Lua
+--- t:zeros_like(): a tensor of zeros of t's shape
 function core.Tensor.zeros_like(t) return core.zeros(t:shape()) end
+--- t:ones_like(): a tensor of ones of t's shape
 function core.Tensor.ones_like(t) return core.ones(t:shape()) end
+--- t:float(): t (nnvis's tensors are float32 already; for code written for Torch)
 function core.Tensor.float(t) return t end
+--- t:type(): "nnvis.Tensor"
 function core.Tensor.type() return "nnvis.Tensor" end
+--- t:zero_grad(): forgets t.grad; returns t
 function core.Tensor.zero_grad(t) t.grad = nil; return t end
+--- t:softmax(dim): nv.softmax(t, dim)
 function core.Tensor.softmax(t, d) return core.softmax(t, d) end
+--- t:log_softmax(dim): nv.log_softmax(t, dim)
 function core.Tensor.log_softmax(t, d) return core.log_softmax(t, d) end
+--- t:flatten([start_dim = 1]): dims start_dim.. merged into one (1-based; 2 keeps the batch dim)
 function core.Tensor.flatten(t, start_d)
   start_d = start_d or 1
   local s = t:shape()

@@ -158,6 +158,17 @@ end
 function M.help(name, root)
   local v = M.resolve(name, root)
   if v == nil then return nil end
+  -- the documentation registry first: C or Lua, under its public name (x:matmul -> Tensor:matmul)
+  local doc = require "nnvis.doc"
+  local public
+  local method = name:match(":([%w_]+)$")
+  local obj = method and M.resolve(name:match("^(.*):[%w_]+$"), root)
+  if obj ~= nil and getmetatable(obj) == require("nnvis.core").tensor_mt then public = "Tensor:" .. method
+  elseif obj ~= nil and require("nnvis.class").isinstance(obj, require("nnvis.nn").Module)
+    and require("nnvis.nn").Module[method] == v then public = "Module:" .. method end
+  public = public or doc.name_of(v)
+  local e = public and doc.entry(public, v)
+  if e then return doc.text(e) end
   if type(v) == "function" then
     local info = debug.getinfo(v, "S")
     if info.what == "C" then

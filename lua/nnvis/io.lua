@@ -130,7 +130,7 @@ function M.save_safetensors(tbl, path, meta)
 end
 
 --- IDX file (the MNIST format), gzip-compressed or not -> float32 tensor of its shape with
--- the raw values (no scaling), or nil, message.
+--- the raw values (no scaling), or nil, message.
 function M.load_idx(path)
   check_path("load_idx", path)
   return core.idx_load(path)

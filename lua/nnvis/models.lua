@@ -177,6 +177,9 @@ function Bottleneck:forward(x)
     function() return shortcut(self, x) end, chain)
 end
 
+--- ResNet(block, layers, opts): torchvision's ResNet from its residual block (BasicBlock or
+--- Bottleneck) and the block counts of its four stages; nv.models.resnet18 ... resnet152 make
+--- the standard ones (opts.num_classes, opts.init), with torchvision's parameter names
 local ResNet = class("ResNet", nn.Module)
 M.ResNet = ResNet
 

@@ -417,7 +417,8 @@ function Module:forward()
   error(self.kind .. ": the module has no forward; define " .. self.kind .. ":forward(x)", 2)
 end
 
--- A hook handle: h:remove(), or `local h <close> = m:register_forward_hook(f)`.
+--- A hook handle (what register_forward_hook returns): h:remove(), or
+--- `local h <close> = m:register_forward_hook(f)` to remove it at the end of the scope.
 local HookHandle = class("HookHandle")
 nn.HookHandle = HookHandle
 function HookHandle:init(list, entry) self.list, self.entry = list, entry end
@@ -1137,10 +1138,15 @@ local function simple(name, forward, config, repr)
   return C
 end
 
+--- ReLU(): max(x, 0) elementwise
 simple("ReLU", function(_, x) return x:relu() end)
+--- GELU(): x * Phi(x), the erf form, elementwise
 simple("GELU", function(_, x) return x:gelu() end)
+--- Sigmoid(): 1 / (1 + e^-x) elementwise
 simple("Sigmoid", function(_, x) return x:sigmoid() end)
+--- Tanh(): the hyperbolic tangent elementwise
 simple("Tanh", function(_, x) return x:tanh() end)
+--- Identity(): returns its input (a placeholder layer)
 simple("Identity", function(_, x) return x end)
 
 local LeakyReLU = simple("LeakyReLU", function(self, x) return x:leaky_relu(self.negative_slope) end,
@@ -1164,6 +1170,7 @@ function Softmax:init(d) self.dim = d or -1 end
 local LogSoftmax = simple("LogSoftmax", function(self, x) return core.log_softmax(x, self.dim) end,
   function(self) return { dim = self.dim } end,
   function(self) return string.format("LogSoftmax(dim=%d)", self.dim) end)
+--- LogSoftmax(dim = -1): log(softmax(x)) along a 1-based dim, -1 the last
 function LogSoftmax:init(d) self.dim = d or -1 end
 
 local Dropout = simple("Dropout", function(self, x) return F.dropout(x, self.p, self.training) end,

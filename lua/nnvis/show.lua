@@ -59,6 +59,7 @@ local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local enc = {}
 for i = 0, 63 do enc[i] = B64:sub(i + 1, i + 1) end
 
+--- base64(s): s in base64 (RFC 4648, with padding), as terminals' image protocols take it
 function M.base64(s)
   local out, n = {}, #s
   for i = 1, n - 2, 3 do
