@@ -162,6 +162,7 @@ jupyter: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p "$(JUPYTER_KERNEL_DIR)"
 	sed -e 's|@ROOT@|$(CURDIR)|g' -e 's|@BUILD@|$(BUILD)|g' jupyter/nnvis_kernel/kernel.json.in > "$(JUPYTER_KERNEL_DIR)/kernel.json"
+	cp jupyter/nnvis_kernel/logo-32x32.png jupyter/nnvis_kernel/logo-64x64.png jupyter/nnvis_kernel/logo-svg.svg "$(JUPYTER_KERNEL_DIR)/"
 	@echo "installed the kernel \"Lua 5.4 (nnvis)\" in $(JUPYTER_KERNEL_DIR)"
 
 # docs/API.md from the doc comments (spec/docs_spec.lua fails when it is stale)

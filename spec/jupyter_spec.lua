@@ -81,6 +81,12 @@ describe("the Jupyter kernel nnvis", function()
         " -c 'import jupyter_client.kernelspec as k; print(k.KernelSpecManager().get_kernel_spec(\"nnvis\").display_name)'")
       assert(ok, list)
       assert.equal("Lua 5.4 (nnvis)\n", list)
+      -- the kernel's logo, as Jupyter's launcher shows it
+      local ok2, res = sh("env -u LD_PRELOAD JUPYTER_DATA_DIR='" .. datadir .. "' " .. PY ..
+        " -c 'import jupyter_client.kernelspec as k; import os; print(sorted(os.listdir(k.KernelSpecManager().get_kernel_spec(\"nnvis\").resource_dir)))'")
+      assert(ok2, res)
+      assert.truthy(res:find("logo-64x64", 1, true), res)
+      assert.truthy(res:find("logo-32x32", 1, true), res)
     end)
   end)
 
