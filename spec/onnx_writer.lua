@@ -75,7 +75,8 @@ local ListMT = { __name = "onnx_writer.list" }
 W.FLOAT, W.INT64, W.INT32, W.DOUBLE, W.BOOL, W.UINT8 = 1, 7, 6, 11, 9, 2
 W.AT = { FLOAT = 1, INT = 2, STRING = 3, TENSOR = 4, GRAPH = 5, FLOATS = 6, INTS = 7, STRINGS = 8, TENSORS = 9 }
 
---- W.tensor{name =, dims =, data_type =, floats = | ints = | int32s = | doubles = | raw =, extra =}:
+--- W.tensor{name =, dims =, data_type =, floats = | ints = | int32s = | doubles = | raw =,
+--- external = {location =, offset =, length =}, extra =}:
 --- a TensorProto (an initializer, or an attribute's value).  dims default to {#values};
 --- data_type to FLOAT for floats, INT64 for ints.
 function W.tensor(t) return setmetatable(t, TensorMT) end
@@ -93,6 +94,12 @@ local function encode_tensor(t)
   if t.name then out[#out + 1] = f_bytes(8, t.name) end
   if t.raw then out[#out + 1] = f_bytes(9, t.raw) end
   if t.doubles then out[#out + 1] = packed(10, t.doubles, function(v) return string.pack("<d", v) end) end
+  if t.external then   -- {location =, offset =, length =}: data_location EXTERNAL and its entries
+    for _, k in ipairs { "location", "offset", "length" } do
+      if t.external[k] ~= nil then out[#out + 1] = f_bytes(13, f_bytes(1, k) .. f_bytes(2, tostring(t.external[k]))) end
+    end
+    out[#out + 1] = f_varint(14, 1)
+  end
   return finish(out, t)
 end
 W.encode_tensor = encode_tensor

@@ -156,6 +156,22 @@ describe("ONNX external data stays inside the model's folder", function()
     assert.matches("leads outside the model's folder", err)
   end)
 
+  it("reports an external-data offset near INT64_MAX without overflowing (UBSan found onnx.c:452)", function()
+    local W = require "onnx_writer"
+    assert(os.execute("cp spec/fixtures/onnx/external.bin " .. dir .. "/w.bin"))
+    local f = assert(io.open(dir .. "/big.onnx", "wb"))
+    f:write(W.model {
+      opset = 13, inputs = { { "x", { 1, 4 } } }, outputs = { "y" },
+      nodes = { { op = "Add", inputs = { "x", "w" }, outputs = { "y" } } },
+      initializers = { W.tensor { name = "w", dims = { 4 }, data_type = W.FLOAT,
+                                  external = { location = "w.bin", offset = math.maxinteger } } },
+    })
+    f:close()
+    local m, err = nv.onnx.load(dir .. "/big.onnx")
+    assert.is_nil(m)
+    assert.matches("external data of 16 bytes at offset 9223372036854775807 lies outside", err)
+  end)
+
   it("refuses a FIFO at once instead of blocking in open", function()
     assert(os.execute("mkfifo " .. dir .. "/external.bin"))
     local t0 = nv.now()
