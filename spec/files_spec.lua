@@ -292,10 +292,9 @@ describe("nnvis.io", function()
         'load_image: opts.mode must be "rgb" or "gray", got cmyk', nil, true)
     end)
 
-    it("returns nil and a message for a file that cannot be written", function()
-      local ok, err = nio.save_image(core.zeros{1, 1}, "/nonexistent-dir/x.png")
-      assert.is_nil(ok)
-      assert.matches("cannot open /nonexistent-dir/x.png for writing", err, 1, true)
+    it("raises, naming the path and the reason, for a file that cannot be written", function()
+      assert.error_matches(function() nio.save_image(core.zeros{1, 1}, "/nonexistent-dir/x.png") end,
+        "save_image: cannot write /nonexistent-dir/x.png: No such file or directory", 1, true)
     end)
 
     it("returns nil and a message for missing, truncated, forged or non-image files", function()
@@ -480,10 +479,9 @@ describe("nnvis.io", function()
         'safetensors_save: "__metadata__" cannot be a tensor name')
     end)
 
-    it("returns nil and a message when the file cannot be written", function()
-      local ok, err = nio.save_safetensors({a = core.zeros{1}}, "/nonexistent-dir/x.safetensors")
-      assert.is_nil(ok)
-      assert.matches("cannot open /nonexistent-dir/x.safetensors for writing", err, 1, true)
+    it("raises, naming the path and the reason, when the file cannot be written", function()
+      assert.error_matches(function() nio.save_safetensors({a = core.zeros{1}}, "/nonexistent-dir/x.safetensors") end,
+        "save_safetensors: cannot write /nonexistent-dir/x.safetensors: No such file or directory", 1, true)
     end)
   end)
 

@@ -130,7 +130,7 @@ describe("nv.cam.compare", function()
     local g = nv.cam.compare(model, x, { methods = { "gradcam", "layercam" }, layer = "0" })
     local s = texts(g)
     assert.matches("for 3 inputs", s)
-    local n = select(2, s:gsub("Grad%-CAM: class %d+|0%.%d%d", ""))
+    local n = select(2, s:gsub("Grad%-CAM: class %d+", ""))
     assert.equal(3, n)
     assert.is_true(g:size(2) > 2 * one:size(2), "three rows are taller than one")
     local cams = nv.cam.gradcam(model, x, { layer = "0" })
@@ -343,7 +343,9 @@ describe("figure axes and legends", function()
     end
     assert.same({ "accuracy", "loss", "val_loss" }, legend)
     for i = 1, 3 do assert.near(color.loss[i], color.val_loss[i], 0.1) end
-    assert.is_true(math.abs(color.loss[1] - color.accuracy[1]) > 0.3)
+    local apart = 0
+    for i = 1, 3 do apart = math.max(apart, math.abs(color.loss[i] - color.accuracy[i])) end
+    assert.is_true(apart > 0.25, "loss and accuracy have different colours")
   end)
 end)
 

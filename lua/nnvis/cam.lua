@@ -398,7 +398,7 @@ end
 function M.blank_message(method, samples, n, layer)
   local which = #samples == n and (n == 1 and "the map is" or ("all " .. n .. " maps are"))
     or ("the maps of sample" .. (#samples == 1 and " " or "s ") .. table.concat(samples, ", ") .. " are")
-  return string.format("%s: %s zero everywhere at layer '%s' (every weighted activation is negative, so the ReLU " ..
+  return string.format("%s: %s zero everywhere at layer '%s' (the weighted sum of its activations is nowhere positive, so the ReLU " ..
     "removes it): try an earlier layer (opts.layer), or HiResCAM or LayerCAM, which weight each position",
     method, which, tostring(layer))
 end
