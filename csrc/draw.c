@@ -154,6 +154,9 @@ void nv_draw_shutdown(void) {
 
 void nv_draw_text_extents(const char *s, double size, int flags, double *w, double *ascent, double *descent) {
   cairo_t *cr = measure_cr;
+  /* a context in an error state (an invalid font matrix) measures everything as 0 from then
+   * on: a fresh one instead */
+  if (cr && cairo_status(cr) != CAIRO_STATUS_SUCCESS) cairo_destroy(cr), cr = measure_cr = NULL;
   if (!cr) {
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
     cr = measure_cr = cairo_create(sf);

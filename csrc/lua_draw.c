@@ -132,6 +132,8 @@ static int l_draw_render(lua_State *L) {
 static int l_text_extents(lua_State *L) {
   const char *s = luaL_checkstring(L, 1);
   double size = nv_lua_checknum(L, 2, "text_extents", "size");
+  /* a NaN, infinite or huge size would leave Cairo's measuring context in an error state */
+  if (!(size > 0 && size <= 1e4)) return luaL_error(L, "text_extents: size must be in (0, 10000] points, got %f", size);
   double w, a, d;
   nv_draw_text_extents(s, size, (lua_toboolean(L, 3) ? NV_FONT_BOLD : 0) | (lua_toboolean(L, 4) ? NV_FONT_MONO : 0), &w, &a, &d);
   lua_pushnumber(L, w), lua_pushnumber(L, a), lua_pushnumber(L, d);

@@ -58,10 +58,12 @@ function value(depth)
   return R(0, 1) == 1
 end
 
--- what a fuzzer must not call: writers (a number coerces to a file name), process-wide settings
+-- what a fuzzer must not call: writers (a number coerces to a file name), process-wide settings,
+-- what reaches the network or makes folders (spec/weights_spec.lua covers them on loopback)
 local skip = { _memcpy_seconds = true, png_save = true, safetensors_save = true, jpeg_save = true,
   config = true, cache_limit = true, set_grad_enabled = true, set_guided_relu = true,
-  manual_seed = true, set_rng_state = true, isatty = true, backward_counts = true }
+  manual_seed = true, set_rng_state = true, isatty = true, backward_counts = true,
+  http_get = true, mkdirs = true }
 local targets = {}
 for k, v in pairs(core) do
   if type(v) == "function" and not skip[k] and not k:match("save") and not k:match("write") then

@@ -102,3 +102,17 @@ describe("nnvis hardening", function()
     assert.matches("elements", err)
   end)
 end)
+
+describe("nnvis hardening: the text measurer", function()
+  it("refuses a NaN or huge font size, and a bad call never breaks later measurements", function()
+    local core = nv.core
+    local w0 = core.text_extents("accuracy", 9)
+    for _, size in ipairs { 0 / 0, 1 / 0, -1, 0, 1e300 } do
+      local ok, err = pcall(core.text_extents, "accuracy", size)
+      assert.is_false(ok)
+      assert.matches("text_extents: size must be in", err)
+    end
+    assert.equal(w0, core.text_extents("accuracy", 9))
+    assert.is_true(w0 > 10)
+  end)
+end)

@@ -345,7 +345,7 @@ describe("figure axes and legends", function()
     for i = 1, 3 do assert.near(color.loss[i], color.val_loss[i], 0.1) end
     local apart = 0
     for i = 1, 3 do apart = math.max(apart, math.abs(color.loss[i] - color.accuracy[i])) end
-    assert.is_true(apart > 0.25, "loss and accuracy have different colours")
+    assert.is_true(apart > 0.25, "loss and accuracy have different colours: " .. table.concat(color.loss, ",") .. " vs " .. table.concat(color.accuracy, ","))
   end)
 end)
 
