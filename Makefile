@@ -27,7 +27,7 @@ SAN_ENV_FUZZ = LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 override CFLAGS += $(OPT) -fopenmp -std=c11 -fPIC -Wall -Wextra -Wno-unused-parameter -I$(LUA_INC) -I/usr/include/cairo -Icsrc -I$(BUILD)/gen
 override CXXFLAGS += $(OPT) -fPIC -Wall -Icsrc
-override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -ldnnl -lgomp -lz -ldl -lm -lpthread -lstdc++
+override LDLIBS += -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -lcurl -lcrypto -ldnnl -lgomp -lz -ldl -lm -lpthread -lstdc++
 
 DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luarocks zlib1g-dev \
            libzip-dev libjpeg62-turbo-dev libjpeg-turbo-progs \
@@ -39,6 +39,8 @@ DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
+# libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
+DEB_PKGS += libcurl4-openssl-dev libssl-dev
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so

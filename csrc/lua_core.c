@@ -139,6 +139,7 @@ int luaopen_nnvis_core(lua_State *L) {
   nv_lua_open_tensor(L);
   nv_lua_open_nn(L);
   nv_lua_open_files(L);
+  nv_lua_open_fetch(L);
   nv_lua_open_onnx(L);
   nv_lua_open_draw(L);
   nv_lua_open_opts(L);

@@ -44,6 +44,7 @@ lua_Number nv_lua_checknum(lua_State *L, int idx, const char *fname, const char 
 int nv_lua_fail(lua_State *L, const char *fmt, ...);
 
 /* Registration of the other binding files (each adds its functions to the table on top). */
+void nv_lua_open_fetch(lua_State *L);
 void nv_lua_open_files(lua_State *L);
 void nv_lua_open_nn(lua_State *L);
 void nv_lua_open_onnx(lua_State *L);

@@ -30,6 +30,10 @@ external_dependencies = {
    CAIRO = { header = "cairo/cairo.h" },   -- figures: Cairo with fontconfig/FreeType (fonts-dejavu-core)
    FONTCONFIG = { header = "fontconfig/fontconfig.h" },
    DNNL = { header = "oneapi/dnnl/dnnl.h" },   -- convolutions: oneDNN (libdnnl-dev), JIT-compiled for the CPU at run time
+   -- pretrained weights: downloads by libcurl (libcurl4-openssl-dev; Debian keeps curl/curl.h in
+   -- the multiarch include folder, where LuaRocks does not look, so it is not listed) and their
+   -- sha256 by OpenSSL's libcrypto
+   OPENSSL = { header = "openssl/evp.h" },
 }
 build = {
    type = "make",

@@ -14,7 +14,7 @@ local M = {}
 
 -- the namespaces of nv that are part of the API, in the order docs/API.md lists them
 M.namespaces = { "nn", "optim", "models", "data", "train", "cam", "features", "maximize", "image", "plot", "figure",
-                 "show", "onnx", "tensorboard", "landscape", "project", "colormap", "io" }
+                 "show", "onnx", "tensorboard", "landscape", "project", "colormap", "io", "weights" }
 
 local function read_lines(path)
   local f = io.open(path)

@@ -168,7 +168,7 @@ local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", mo
                data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
                tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas", style = "nnvis.style",
                features = "nnvis.features", onnx = "nnvis.onnx", project = "nnvis.project", landscape = "nnvis.landscape",
-               figure = "nnvis.figure", show = "nnvis.show" }
+               figure = "nnvis.figure", show = "nnvis.show", weights = "nnvis.weights" }
 setmetatable(nv, {
   __index = function(t, k)
     local m = lazy[k]

@@ -9,6 +9,10 @@
 -- Every builder takes opts.num_classes (default 1000) and opts.init: "torchvision" (default;
 -- Kaiming-normal convolutions as torchvision initializes them), "default" (each layer's PyTorch
 -- default) or false (zero weights: fastest, for loading weights next).  Each model has a `name`.
+-- opts.weights names one of torchvision's weight sets ("IMAGENET1K_V1", "IMAGENET1K_V2" where
+-- torchvision has one, "DEFAULT"; nnvis.weights lists them), downloaded once into ~/.cache/nnvis
+-- (or found in PyTorch's cache) and loaded: nv.models.vgg16 { weights = "IMAGENET1K_V1" }.
+-- opts.progress (with weights): the download's progress on stderr, nil when it is a terminal.
 -- Shapes: N batch, 3 input channels, H and W any size from 32 up (the pooling is adaptive).
 local class = require "nnvis.class"
 local check_opts = require("nnvis.util").check_opts
@@ -39,6 +43,25 @@ local function with(base, extra)
   return t
 end
 
+-- build(opts) as the model `name`, with torchvision's weight set opts.weights loaded when given
+-- (the name is checked before the model is built: a typo fails fast, not after allocating it)
+local function with_weights(name, opts, build)
+  if type(opts) ~= "table" or opts.weights == nil or opts.weights == false then return build(opts) end
+  local weights = require "nnvis.weights"
+  local set = weights.resolve(name, opts.weights)
+  if opts.num_classes ~= nil and set.num_classes and opts.num_classes ~= set.num_classes then
+    require("nnvis.util").raise(("%s: the weights %s have %d classes, opts.num_classes is %s")
+      :format(name, set.name, set.num_classes, tostring(opts.num_classes)))
+  end
+  -- the file first (a failed download costs no model), then no random initialization to
+  -- overwrite: the weights replace every parameter
+  weights.fetch(set, nil, { progress = opts.progress })
+  local init = opts.init
+  if init == nil then init = false end
+  local m = build(with(opts, { init = init }))
+  return weights.load(m, set, { progress = opts.progress })
+end
+
 ------------------------------------------------------------------------------------------------
 -- VGG (Simonyan and Zisserman 2015), torchvision's variant with adaptive pooling to 7x7
 ------------------------------------------------------------------------------------------------
@@ -55,7 +78,7 @@ local vgg_cfgs = {
 --- features: conv 3x3 pad 1 [BN] ReLU blocks and 2x2 max pools; avgpool to 7x7; classifier:
 --- Linear(25088, 4096) ReLU Dropout Linear(4096, 4096) ReLU Dropout Linear(4096, num_classes)
 function VGG:init(cfg, opts)
-  opts = check_opts("vgg", opts, { "batch_norm", "dropout", "num_classes", "init" })
+  opts = check_opts("vgg", opts, { "batch_norm", "dropout", "num_classes", "init", "weights", "progress" })
   local conv_init, lin_init = initializers(opts)
   local features = nn.Sequential {}
   local cin = 3
@@ -99,17 +122,22 @@ function VGG:config()
 end
 
 for name, cfg in pairs(vgg_cfgs) do
- --- nv.models.vgg11/13/16/19(opts): torchvision's VGG (opts.num_classes, opts.init, opts.dropout)
+ --- nv.models.vgg11/13/16/19(opts): torchvision's VGG (opts.num_classes, opts.init, opts.dropout,
+ --- opts.weights = "IMAGENET1K_V1" or "DEFAULT" for torchvision's trained weights)
   M[name] = function(opts)
-    local m = VGG(cfg, opts)
-    m.name = name
-    return m
+    return with_weights(name, opts, function(o)
+      local m = VGG(cfg, o)
+      m.name = name
+      return m
+    end)
   end
  --- nv.models.vgg11_bn ... vgg19_bn(opts): VGG with batch norm after each convolution
   M[name .. "_bn"] = function(opts)
-    local m = VGG(cfg, with(opts or {}, { batch_norm = true }))
-    m.name = name .. "_bn"
-    return m
+    return with_weights(name .. "_bn", opts, function(o)
+      local m = VGG(cfg, with(o or {}, { batch_norm = true }))
+      m.name = name .. "_bn"
+      return m
+    end)
   end
 end
 
@@ -184,7 +212,7 @@ local ResNet = class("ResNet", nn.Module)
 M.ResNet = ResNet
 
 function ResNet:init(block, layers, opts)
-  opts = check_opts("resnet", opts, { "num_classes", "init" })
+  opts = check_opts("resnet", opts, { "num_classes", "init", "weights", "progress" })
   local conv_init, lin_init = initializers(opts)
   local inplanes = 64
   self.num_classes, self.layers = opts.num_classes or 1000, { layers[1], layers[2], layers[3], layers[4] }
@@ -247,11 +275,14 @@ local resnet_cfgs = {
   resnet152 = { Bottleneck, { 3, 8, 36, 3 } },
 }
 for name, cfg in pairs(resnet_cfgs) do
- --- nv.models.resnet18/34/50/101/152(opts): torchvision's ResNet (opts.num_classes, opts.init)
+ --- nv.models.resnet18/34/50/101/152(opts): torchvision's ResNet (opts.num_classes, opts.init,
+ --- opts.weights = "IMAGENET1K_V1", "IMAGENET1K_V2" (resnet50 and up) or "DEFAULT")
   M[name] = function(opts)
-    local m = ResNet(cfg[1], cfg[2], opts)
-    m.name = name
-    return m
+    return with_weights(name, opts, function(o)
+      local m = ResNet(cfg[1], cfg[2], o)
+      m.name = name
+      return m
+    end)
   end
 end
 
@@ -266,7 +297,8 @@ local FashionCNN = class("FashionCNN", nn.Module)
 M.FashionCNN = FashionCNN
 
 function FashionCNN:init(opts)
-  opts = check_opts("fashion_cnn", opts, { "channels", "dropout", "hidden", "num_classes", "init" })
+  opts = check_opts("fashion_cnn", opts, { "channels", "dropout", "hidden", "num_classes", "init", "weights",
+                                           "progress" })
   local c1, c2, hidden = opts.channels and opts.channels[1] or 16, opts.channels and opts.channels[2] or 32, opts.hidden or 128
   self.num_classes, self.channels, self.hidden = opts.num_classes or 10, { c1, c2 }, hidden
   self.dropout = opts.dropout or 0.25
@@ -291,9 +323,11 @@ end
 
 --- fashion_cnn({num_classes = 10, dropout = 0.25, channels = {16, 32}, hidden = 128})
 function M.fashion_cnn(opts)
-  local m = FashionCNN(opts)
-  m.name = "fashion_cnn"
-  return m
+  return with_weights("fashion_cnn", opts, function(o)
+    local m = FashionCNN(o)
+    m.name = "fashion_cnn"
+    return m
+  end)
 end
 
 --- names of the builders
