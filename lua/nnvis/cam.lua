@@ -66,6 +66,7 @@ local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t
 -- so a gradient at A costs the layers above it only.  The gradient is the same: every path
 -- from A to the output goes through that leaf.
 local explained_layer   -- the layer the last forward_with_layer explained (for the warnings)
+local ADAPTIVE = { AdaptiveAvgPool2d = true, AdaptiveMaxPool2d = true }
 local function forward_with_layer(model, x, layer, grad, fname)
   local handles, seen = {}, {}
   local A, started
@@ -93,8 +94,12 @@ local function forward_with_layer(model, x, layer, grad, fname)
         if not layer and spatial(A) then seen[#seen + 1] = { name = name, out = A } end
         return A
       end)
-    elseif not layer and name ~= "" then
+    elseif not layer and name ~= "" and not ADAPTIVE[m.kind] then
+      -- (an adaptive pool before the classifier, VGG's avgpool to 7x7, only resamples the
+      -- last map: pytorch-grad-cam's documentation names features[-1], so does nnvis)
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+        -- the last wins: a container returning its last layer's tensor (features, layer4) is
+        -- called once, where a layer inside may run twice (a block's ReLU)
         if spatial(out) then seen[#seen + 1] = { name = name, out = out } end
       end)
     elseif m == target and not hooked then
