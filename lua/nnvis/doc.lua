@@ -26,18 +26,23 @@ local function read_lines(path)
 end
 
 local file_cache = {}
+--- lines_of(path): a source file's lines (cached), or nil when it cannot be read
 local function lines_of(path)
   local l = file_cache[path]
   if l == nil then l = read_lines(path) or false; file_cache[path] = l end
   return l or nil
 end
+M.lines_of = lines_of
 
--- the `---` block ending right above line n (or starting at it), as lines without the dashes
-local function block_above(lines, n)
+-- the `---` block ending right above line n, as lines without the dashes; any_comment: `--`
+-- lines too (the user's own functions, outside the registry's convention)
+local function block_above(lines, n, any_comment)
   local doc = {}
   local i = n - 1
-  while i >= 1 and lines[i]:match("^%s*%-%-%-") do
-    table.insert(doc, 1, (lines[i]:gsub("^%s*%-%-%-%s?", "")))
+  local pat = any_comment and "^%s*%-%-" or "^%s*%-%-%-"
+  while i >= 1 and lines[i]:match(pat) do
+    -- a rule of dashes around a section's title is not documentation
+    if not lines[i]:match("^%s*%-+%s*$") then table.insert(doc, 1, (lines[i]:gsub("^%s*%-%-+%s?", ""))) end
     i = i - 1
   end
   return doc
@@ -116,7 +121,7 @@ local function class_entry(name, cls)
                          "^function%s+" .. cname .. ":init%(" } do
     for i, l in ipairs(lines) do
       if l:match(pat) then
-        local block = block_above(lines, i)
+        local block = block_above(lines, i, true)
         if #block > 0 then
           local e = from_block(name, block, relative(path) .. ":" .. i, sig)
           e.signature, e.class = sig, true
@@ -131,8 +136,9 @@ local entry
 --- The entry of a public name (and its value, when known): {name, signature, text, where
 --- [, example]}, or nil when it has none.  C functions are looked up in nnvis.core_docs.
 --- A method's signature is written Tensor:sort(...), Module:get(...), as its public name.
-function M.entry(name, v)
-  local e = entry(name, v)
+--- any_comment: `--` comment blocks count too (for functions outside nnvis).
+function M.entry(name, v, any_comment)
+  local e = entry(name, v, any_comment)
   if e then
     local head = name:match("^(%a+):")
     if head then e.signature = e.signature:gsub("^[%a_]+:", head .. ":") end
@@ -140,7 +146,7 @@ function M.entry(name, v)
   return e
 end
 
-entry = function(name, v)
+entry = function(name, v, any_comment)
   if v == nil then v = M.resolve(name) end
   local e = core_entry(name)
   if e then return e end
@@ -149,7 +155,7 @@ entry = function(name, v)
     if info.what == "C" then return nil end
     local path, lines, n = definition(v, name)
     if not lines then return nil end
-    local block = block_above(lines, n)
+    local block = block_above(lines, n, any_comment)
     if #block == 0 and (lines[n] or ""):match("^%s*%-%-%-") then block = { (lines[n]:gsub("^%s*%-%-%-%s?", "")) } end
     -- a function a wrapper made for many (nv.cam's methods): the method's own block (its
     -- formula) first, then the wrapper's (options and returns)

@@ -121,32 +121,12 @@ function M.complete(word, root)
   return out
 end
 
-local function read_lines(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local lines = {}
-  for l in f:lines() do lines[#lines + 1] = l end
-  f:close()
-  return lines
-end
-
--- the comment lines just above line n (the doc of what is defined there)
-local function doc_above(lines, n)
-  local doc = {}
-  local i = n - 1
-  while i >= 1 and lines[i]:match("^%s*%-%-") do
-    table.insert(doc, 1, (lines[i]:gsub("^%s*%-%-+%s?", "")))
-    i = i - 1
-  end
-  return doc
-end
-
 --- the source text of a Lua function (??f), with its file and line; nil for a C function
 function M.source(v)
   if type(v) ~= "function" then return nil end
   local info = debug.getinfo(v, "S")
   if info.what == "C" or info.source:sub(1, 1) ~= "@" then return nil end
-  local lines = read_lines(info.source:sub(2))
+  local lines = require("nnvis.doc").lines_of(info.source:sub(2))
   if not lines then return nil end
   local out = { string.format("-- %s:%d", info.short_src, info.linedefined) }
   for i = info.linedefined, math.min(info.lastlinedefined, #lines) do out[#out + 1] = lines[i] end
@@ -170,35 +150,12 @@ function M.help(name, root)
   local e = public and doc.entry(public, v)
   if e then return doc.text(e) end
   if type(v) == "function" then
+    -- a function outside the registry (the user's own): its comment block, found the same way
     local info = debug.getinfo(v, "S")
-    if info.what == "C" then
-      local init = package.searchpath("nnvis", package.path)
-      local lines = init and read_lines(init) or {}
-      local last = name:match("([%w_]+)$")
-      for i, l in ipairs(lines) do
-        if l:match("^nv%." .. last .. "%s*=") then
-          local doc = doc_above(lines, i)
-          if #doc > 0 then return name .. " (built in)\n  " .. table.concat(doc, "\n  ") end
-        end
-      end
-      return name .. ": a built-in function (C)"
-    end
-    local lines = info.source:sub(1, 1) == "@" and read_lines(info.source:sub(2))
-    if not lines then return name .. ": a function defined in " .. info.short_src end
-    local last = name:match("([%w_]+)$")
-    local n = info.linedefined
-    -- a function made by a wrapper (nv.cam.gradcam): find the definition by its name
-    if not (lines[n] or ""):find(last, 1, true) then
-      for i, l in ipairs(lines) do
-        if l:match("^%s*function%s+[%w_.:]*[.:]" .. last .. "%s*%(") or l:match("^%s*function%s+" .. last .. "%s*%(")
-          or l:match("[.%s]" .. last .. "%s*=%s*function") then n = i; break end
-      end
-    end
-    local doc = doc_above(lines, n)
-    local out = { ((lines[n] or name):match("^%s*(.-)%s*$")) }
-    if #doc > 0 then out[#out + 1] = "  " .. table.concat(doc, "\n  ") end
-    out[#out + 1] = "  (" .. info.short_src .. ":" .. n .. ")"
-    return table.concat(out, "\n")
+    if info.what == "C" then return name .. ": a built-in function (C)" end
+    e = doc.entry(name, v, true)
+    if e then return doc.text(e) end
+    return name .. ": a function defined in " .. info.short_src .. ":" .. info.linedefined
   end
   if type(v) == "table" then
     local keys = {}
