@@ -36,11 +36,11 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
 DEB_PKGS += chromium
 DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
 DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
+# libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
+DEB_PKGS += libcurl4-openssl-dev libssl-dev
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
-# libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
-DEB_PKGS += libcurl4-openssl-dev libssl-dev
 
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
@@ -120,13 +120,20 @@ bench: deps
 # ---- fuzzing: `make fuzz FUZZ_SECONDS=60` ----------------------------------------------
 # libFuzzer harnesses (fuzz/readers.c) for each reader of outside data, on the core built with
 # clang and ASan+UBSan into build-fuzz/, each run FUZZ_SECONDS from the seeds in fuzz/seeds/;
-# then the random fuzz of the Lua API (fuzz/api_fuzz.lua) under the sanitizers.
+# then the random fuzz of the Lua API (fuzz/api_fuzz.lua) under the sanitizers; then the
+# structured fuzzer (fuzz/structured/, alone `make fuzz-structured`): torch.save files and ONNX
+# exports written by PyTorch, mutated as pickle opcodes, zip layouts (bombs too), graphs and
+# external data, loaded and run by nnvis under the sanitizers with a 4 GB memory cap and a
+# tripwire that aborts on an exec or an open outside the case's folder; a hang (5 s), crash or
+# internal Lua error fails it (FUZZ_STRUCTURED_FLAGS=--keep-going records them all instead).
 FUZZ_SECONDS ?= 60
 FUZZ_READERS  = png jpeg safetensors idx zip onnx
-FUZZ_PKGS     = clang libclang-rt-14-dev
+FUZZ_PKGS     = clang libclang-rt-14-dev python3-onnx
 FZ            = build-fuzz
+FZS           = $(FZ)/structured
+FUZZ_STRUCTURED_FLAGS ?=
 FZ_FLAGS      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-structured
 fuzz: deps
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
 	@$(MAKE) --no-print-directory fuzz-build
@@ -139,6 +146,20 @@ fuzz: deps
 	done
 	@$(MAKE) --no-print-directory all SANITIZE=1
 	$(SAN_ENV_FUZZ) $(LUA) fuzz/api_fuzz.lua --seconds $(FUZZ_SECONDS)
+	@$(MAKE) --no-print-directory fuzz-structured
+
+# Debian's python3 (the one with python3-torch and python3-onnx), not whichever is first on PATH
+fuzz-structured: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+	@$(MAKE) --no-print-directory all SANITIZE=1
+	@$(MAKE) --no-print-directory $(FZS)/tripwire.so
+	/usr/bin/python3 fuzz/structured/seeds.py $(FZS)/seeds
+	/usr/bin/python3 fuzz/structured/drive.py --seconds $(FUZZ_SECONDS) --work $(FZS) \
+	  --sanitizer-libs "$(SAN_LIBS)" $(FUZZ_STRUCTURED_FLAGS)
+
+$(FZS)/tripwire.so: fuzz/structured/tripwire.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FZ) $(FZ)/gen/onnx.pb-c.c
@@ -151,7 +172,7 @@ fuzz-build:
 	@for r in $(FUZZ_READERS); do \
 	  R=$$(echo $$r | tr a-z A-Z); \
 	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \
-	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r -lcairo -lfontconfig -llodepng -lzip -ljpeg -lprotobuf-c -ldnnl -lgomp -lz -ldl -lm -lpthread || exit 1; \
+	    $(FZ)/fobj/*.o -o $(FZ)/fuzz_$$r $(LDLIBS) || exit 1; \
 	done
 
 clean:
