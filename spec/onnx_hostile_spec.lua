@@ -11,7 +11,7 @@ local ops = require "nnvis.onnx_ops"
 local schema = require "nnvis.onnx_schema"
 
 -- text that must never reach a user: Lua's own errors, and locations inside nnvis
-local INTERNAL = { "attempt to", "bad argument", "stack overflow", "a nil value", "%.lua:%d+:" }
+local INTERNAL = { "attempt to", "bad argument", "stack overflow", "a nil value", "lua/nnvis/[%w_]+%.lua:%d+:" }
 
 local function assert_clean(msg)
   for _, p in ipairs(INTERNAL) do

@@ -16,16 +16,16 @@ local M = {}
 
 local EPS = 1e-7
 
-local is_tensor = require("nnvis.util").is_tensor
+local util = require "nnvis.util"
+local is_tensor = util.is_tensor
 
 local function as_batch(x, fname)
-  if not is_tensor(x) then error(fname .. ": expected an input tensor", 3) end
+  if not is_tensor(x) then util.raise(fname .. ": expected an input tensor") end
   if x:dim() == 3 then return x:unsqueeze(1), true end
-  if x:dim() ~= 4 then error(fname .. ": expected an input (N,C,H,W) or (C,H,W), got (" .. table.concat(x:shape(), ",") .. ")", 3) end
+  if x:dim() ~= 4 then util.raise(fname .. ": expected an input (N,C,H,W) or (C,H,W), got (" .. table.concat(x:shape(), ",") .. ")") end
   return x, false
 end
 
-local util = require "nnvis.util"
 local function with_eval(model, f) return util.with_mode(model, false, f) end
 
 -- class-id targets for the helpers that need ids (a function target gives none)
@@ -114,9 +114,9 @@ local function forward_with_layer(model, x, layer, grad, fname)
   local ok, out = pcall(model, xin)
   core.set_grad_enabled(was)
   for _, h in ipairs(handles) do h:remove() end
-  if not ok then error(fname .. ": the forward pass failed: " .. tostring(out), 3) end
+  if not ok then util.raise(fname .. ": the forward pass failed: " .. tostring(out)) end
   if not layer then
-    if #seen == 0 then error(fname .. ": no layer of the model outputs a spatial map (N,C,h,w); pass opts.layer", 3) end
+    if #seen == 0 then util.raise(fname .. ": no layer of the model outputs a spatial map (N,C,h,w); pass opts.layer") end
     A, layer = seen[#seen].out, seen[#seen].name
     if not known then known = {} default_layers[model] = known end
     -- the model changed since its default layer was found and that layer never ran: again,
@@ -129,7 +129,7 @@ local function forward_with_layer(model, x, layer, grad, fname)
   end
   explained_layer = layer
   if not is_tensor(A) or A:dim() ~= 4 then
-    error(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer), 3)
+    util.raise(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer))
   end
   return A, out, layer
 end
@@ -199,17 +199,17 @@ end
 --- CAM (Zhou et al. 2016, Eq. 2) for global-average-pooling models: M_c = sum_k w_k^c A^k
 --- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
 function layer_methods.cam(model, x, opts)
-  if type(opts.target) == "function" then error("cam: CAM needs class targets, not a function", 3) end
+  if type(opts.target) == "function" then util.raise("cam: CAM needs class targets, not a function") end
   local A, out = forward_with_layer(model, x, opts.layer, false, "cam")
   local fc
   if opts.fc then fc = model:get(opts.fc)
   else
     for _, m in model:named_modules() do if m.kind == "Linear" then fc = m end end
   end
-  if not fc or not fc.weight then error("cam: no final Linear layer found; pass opts.fc", 3) end
+  if not fc or not fc.weight then util.raise("cam: no final Linear layer found; pass opts.fc") end
   if fc.weight:size(2) ~= A:size(2) then
-    error(string.format("cam: the linear layer has %d inputs but layer output has %d channels (CAM needs GAP + linear)",
-      fc.weight:size(2), A:size(2)), 3)
+    util.raise(string.format("cam: the linear layer has %d inputs but layer output has %d channels (CAM needs GAP + linear)",
+      fc.weight:size(2), A:size(2)))
   end
   local _, ids = targets.scores(out, opts.target, "cam")
   local w = fc.weight:detach():index_select(1, ids)
@@ -320,7 +320,7 @@ function layer_methods.ablationcam(model, x, opts)
       end
       if not o then
         o, err = run(x:narrow(1, i, 1):expand(len, x:size(2), x:size(3), x:size(4)))
-        if not o then error("ablationcam: " .. tostring(err), 3) end
+        if not o then util.raise("ablationcam: " .. tostring(err)) end
       end
       drops[#drops + 1] = batch_scores(o, opts.target, ids and core.full({ len }, ids:get(i)), len, "ablationcam")
       bar:step((i - 1) * k + s + len - 1)
@@ -682,7 +682,7 @@ function M.compare(model, x, opts)
   end
   local names = opts.methods or M.methods
   for _, name in ipairs(names) do
-    if not M[name] then error(string.format("compare: '%s' is not a CAM method", tostring(name)), 2) end
+    if not M[name] then util.raise(string.format("compare: '%s' is not a CAM method", tostring(name))) end
   end
   local g = require("nnvis.cam_figure").compare(model, xb, imgs, names, function(name) return M[name](model, xb, pass) end, opts)
   return require("nnvis.figure").label(g, "CAM comparison", opts.layer, require("nnvis.figure").layout_canvas(g))

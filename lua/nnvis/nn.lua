@@ -501,13 +501,20 @@ local function on_error(self, err, x)
   if m == false or m == self or m == nil then return err end   -- a hook's error, or the root's own
   local path = module_path(self, m)
   if not path then return err end
-  return string.format("%s (%s): %s%s", path, m.kind, err, hint(err, m, x))
+  -- the position inside nnvis that raised says nothing to the user: it goes, and the error is
+  -- raised at the user's line instead (finish)
+  err = err:gsub("^[^\n]-/lua/nnvis/[%w_]+%.lua:%d+: ", "")
+  return string.format("%s (%s): %s%s", path, m.kind, err, hint(err, m, x)), true
 end
 
 local function finish(self, x, ok, ...)
   depth = depth - 1
   if ok then return ... end
-  error(on_error(self, (...), x), 0)
+  local msg, named = on_error(self, (...), x)
+  -- a model the user called: raised at the user's line; one nnvis called (a CAM, a capture)
+  -- as it is, for that caller to put in its own words
+  if named and not require("nnvis.util").called_from_nnvis(2) then require("nnvis.util").raise(msg) end
+  error(msg, 0)
 end
 
 local function run_hook(fn, ...)

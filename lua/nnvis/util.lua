@@ -65,6 +65,20 @@ end
 -- the folder of nnvis's Lua files, as debug.getinfo names their sources ("@/.../nnvis/")
 local own_dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 
+--- Whether the nearest Lua function calling the current one (at level, C frames skipped) is
+--- nnvis's own code: its errors are then wrapped by that code, not raised to the user yet.
+function M.called_from_nnvis(level)
+  level = (level or 2) + 1
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return false end
+    if info.what ~= "C" then
+      return info.source:sub(1, 1) == "@" and info.source:sub(2, #own_dir + 1) == own_dir
+    end
+    level = level + 1
+  end
+end
+
 --- Raises msg at the caller's line outside nnvis (the user's script, not the nnvis file that
 --- found the problem), however deep inside nnvis the check runs.
 function M.raise(msg)
