@@ -1,0 +1,139 @@
+-- The `nnvis COMMAND` commands, run as a person runs them from a shell: files written, exit
+-- codes (0; 1 for a file that cannot be read; 2 with the usage for bad arguments), messages.
+local nv = require "nnvis"
+
+local ROOT = io.popen("pwd"):read("l")
+local BIN = ROOT .. "/bin/nnvis"
+local ONNX = ROOT .. "/spec/fixtures/onnx/small_cnn_op13.onnx"
+local PHOTO = ROOT .. "/spec/fixtures/tiny_photo.jpg"
+local PHOTO2 = ROOT .. "/spec/fixtures/photo_baseline.jpg"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- runs `nnvis args...` in dir; returns the exit code, stdout and stderr
+local function nnvis(dir, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[i] = q(select(i, ...)) end
+  local err = os.tmpname()
+  local p = io.popen(("cd %s && %s %s 2>%s"):format(q(dir), q(BIN), table.concat(args, " "), q(err)))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local e = io.open(err):read("a")
+  os.remove(err)
+  return code, out, e
+end
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. q(d)))
+  return d
+end
+
+describe("the nnvis commands", function()
+  local dir
+  before_each(function() dir = tmpdir() end)
+  after_each(function() os.execute("rm -rf " .. q(dir)) end)
+
+  it("summary prints an ONNX model's layer table; depth folds it", function()
+    local code, out = nnvis(dir, "summary", ONNX, "--depth", "1")
+    assert.equal(0, code)
+    assert.matches("Layer %(type%)", out)
+    assert.matches("stem %(OnnxScope%)%s+%[1, 8, 16, 16%]", out)
+    assert.matches("Total params: [%d,]+", out)
+    assert.not_matches("stem%.0 ", out)
+  end)
+
+  it("summary, diagram and cam read weights for an nv.models architecture (--arch)", function()
+    local w = dir .. "/fashion.safetensors"
+    nv.models.fashion_cnn():save(w)
+    local code, out = nnvis(dir, "summary", w, "--arch", "fashion_cnn", "--depth", "1")
+    assert.equal(0, code)
+    assert.matches("classifier %(Sequential%)%s+%[1, 10%]", out)
+    assert.matches("Total params: 207,018", out)
+    code = nnvis(dir, "diagram", w, "--arch", "fashion_cnn", "-o", "f.png")
+    assert.equal(0, code)
+    local img = assert(nv.image.load(dir .. "/f.png"))
+    assert.is_true(img:size(2) > 100)
+  end)
+
+  it("diagram writes SVG, PNG, PDF or dot by the extension", function()
+    for _, ext in ipairs { "svg", "png", "pdf", "dot" } do
+      local code, out = nnvis(dir, "diagram", ONNX, "-o", "m." .. ext, "--direction", "LR")
+      assert.equal(0, code)
+      assert.matches("m%." .. ext .. ": %d+ layers drawn", out)
+      local text = io.open(dir .. "/m." .. ext, "rb"):read("a")
+      local head = ({ svg = "<svg", png = "\137PNG", pdf = "%PDF", dot = "digraph" })[ext]
+      assert.truthy(text:find(head, 1, true), ext)
+    end
+  end)
+
+  it("cam writes each image's overlay, titled with its class", function()
+    local code, out = nnvis(dir, "cam", ONNX, PHOTO, PHOTO2, "--method", "layercam", "-o", "cams")
+    assert.equal(0, code, out)
+    assert.matches("cams/tiny_photo_layercam%.png", out)
+    for _, f in ipairs { "cams/tiny_photo_layercam.png", "cams/photo_baseline_layercam.png" } do
+      local img = assert(nv.image.load(dir .. "/" .. f))
+      assert.equal(3, img:size(1))
+    end
+    local names = dir .. "/classes.txt"
+    local f = io.open(names, "w")
+    f:write("cat\ndog\nowl\nfox\nelk\n")
+    f:close()
+    code = nnvis(dir, "cam", ONNX, PHOTO, "--classes", names, "--target", "2")
+    assert.equal(0, code)
+    assert.truthy(io.open(dir .. "/tiny_photo_gradcam.png"))
+  end)
+
+  it("report writes one HTML page", function()
+    local code = nnvis(dir, "report", ONNX, PHOTO, "-o", "r.html")
+    assert.equal(0, code)
+    local html = io.open(dir .. "/r.html"):read("a")
+    assert.matches("<html", html)
+    assert.matches("Class activation maps", html)
+  end)
+
+  it("bad arguments print the command's usage and exit 2; a bad file its message and exit 1", function()
+    local code, _, err = nnvis(dir, "diagram", ONNX)
+    assert.equal(2, code)
+    assert.matches("nnvis diagram: give the output file with %-o", err)
+    assert.matches("usage: nnvis diagram MODEL %-o", err)
+    code, _, err = nnvis(dir, "cam", ONNX, PHOTO, "--methd", "gradcam")
+    assert.equal(2, code)
+    assert.matches("unknown option %-%-methd", err)
+    code, _, err = nnvis(dir, "summary", dir .. "/weights.pth")
+    assert.equal(1, code)
+    assert.matches("No such file or directory", err)
+    local w = dir .. "/w.safetensors"
+    nv.models.fashion_cnn():save(w)
+    code, _, err = nnvis(dir, "summary", w)
+    assert.equal(2, code)
+    assert.matches("name the architecture with %-%-arch %(one of vgg11", err)
+    code, _, err = nnvis(dir, "summary", ROOT .. "/spec/fixtures/onnx/bad_truncated.onnx")
+    assert.equal(1, code)
+    assert.matches("^nnvis summary: onnx%.load", err)
+    code, _, err = nnvis(dir, "diagram", ONNX, "-o", "m.gif")
+    assert.equal(2, code)
+    assert.matches("extension must be one of", err)
+  end)
+
+  it("help lists the commands and each command's usage", function()
+    local code, out = nnvis(dir, "help")
+    assert.equal(0, code)
+    for _, c in ipairs { "summary", "diagram", "cam", "report", "diff" } do assert.matches("nnvis " .. c, out) end
+    code, out = nnvis(dir, "help", "cam")
+    assert.equal(0, code)
+    assert.matches("usage: nnvis cam MODEL IMAGE", out)
+    code = nnvis(dir, "help", "nope")
+    assert.equal(2, code)
+  end)
+
+  it("a script named like a command still runs as a script", function()
+    local f = io.open(dir .. "/summary", "w")
+    f:write("print('script ran', nv ~= nil)\n")
+    f:close()
+    local code, out = nnvis(dir, "summary")
+    assert.equal(0, code)
+    assert.matches("script ran\ttrue", out)
+  end)
+end)
