@@ -47,9 +47,12 @@ local Summary = require("nnvis.class")("Summary", Figure)
 
 --- nv.summary(model, input_or_shape [, opts]) -> summary object.
 --- input_or_shape: a tensor or a shape such as {1, 3, 224, 224} (a random input is made).
---- opts.depth (3): deepest level of rows shown (the totals always cover everything).
+--- opts.depth (3): deepest level of rows shown (the totals always cover everything);
+--- opts.all_nodes: also the rows an imported model's export adds that compute no activation
+--- (Constant, Shape, Gather of sizes, ...: their output is a shape value, not a tensor),
+--- hidden by default so the layers a person thinks in stand out.
 function M.summary(model, input, opts)
-  opts = check_opts("summary", opts, { "depth" })
+  opts = check_opts("summary", opts, { "all_nodes", "depth" })
   local depth = opts.depth or 3
   if type(model) ~= "table" or not model.named_modules then error("summary: expected an nnvis module", 2) end
   local x = input
@@ -137,8 +140,15 @@ function M.summary(model, input, opts)
   }, Summary)
   s.total_bytes = s.input_bytes + s.forward_backward_bytes + s.params_bytes
   s.rows = {}
+  -- shape arithmetic and constants: no parameters, and no tensor came out (or a constant)
+  local function arithmetic(r)
+    return r.params == 0 and r.calls > 0 and (r.output_shape == nil or r.kind == "Constant")
+  end
+  s.hidden = 0
   for _, r in ipairs(rows) do
-    if r.depth >= 1 and r.depth <= depth then
+    if r.depth >= 1 and r.depth <= depth and not opts.all_nodes and arithmetic(r) then
+      s.hidden = s.hidden + 1
+    elseif r.depth >= 1 and r.depth <= depth then
       s.rows[#s.rows + 1] = { name = r.name, kind = r.kind, depth = r.depth, output_shape = r.output_shape,
         params = r.params, mult_adds = r.depth == depth and r.mult_adds_total or r.mult_adds,
         activation_bytes = r.activation_bytes, leaf = r.leaf }
@@ -163,6 +173,10 @@ function Summary.__tostring(s)
       r.mult_adds > 0 and human(r.mult_adds) or "--", string.format("%.2f", r.activation_bytes / 1e6))
   end
   lines[#lines + 1] = rule
+  if (s.hidden or 0) > 0 then
+    lines[#lines + 1] = string.format("(%d constant and shape-arithmetic node%s of the export not shown: {all_nodes = true})",
+      s.hidden, s.hidden == 1 and "" or "s")
+  end
   lines[#lines + 1] = "Total params: " .. commas(s.total_params)
   lines[#lines + 1] = "Trainable params: " .. commas(s.trainable_params)
   lines[#lines + 1] = "Non-trainable params: " .. commas(s.non_trainable_params)
