@@ -512,3 +512,15 @@ describe("the default layer of the Grad-CAM family", function()
     assert.equal("layer4", nv.cam.explained_layer())
   end)
 end)
+
+describe("the report's numbers", function()
+  it("print with thousands separators, and its training section has loss and accuracy", function()
+    local m = nn.Sequential { nn.Linear(100, 20), nn.ReLU(), nn.Linear(20, 3) }
+    local x, y = nv.randn(12, 100), nv.tensor { 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3 }
+    local h = nv.train.fit(m, { x = x, y = y, epochs = 2, batch_size = 6, progress = false, val_x = x, val_y = y })
+    local page = nv.report(m, x:narrow(1, 1, 2), { history = h, samples = 0, feature_layers = {} }):document()
+    assert.truthy(page:find("2,083 parameters", 1, true))
+    local _, panels = h:plot()
+    assert.truthy(panels.accuracy, "the training curves have an accuracy panel")
+  end)
+end)

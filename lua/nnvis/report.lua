@@ -291,7 +291,7 @@ function Report:html()
   add("<style>" .. CSS .. "</style>")
   add("<h1>" .. esc(self.title) .. "</h1>")
   add(string.format("<p>Input %s &middot; %s parameters &middot; %d layer%s with warnings</p>", shape_str(self.x:shape()),
-    esc(s.total_params), self:warned_layers(), self:warned_layers() == 1 and "" or "s"))
+    util.commas(s.total_params), self:warned_layers(), self:warned_layers() == 1 and "" or "s"))
   add('<nav><a href="#summary">Summary</a><a href="#diagram">Diagram</a><a href="#statistics">Statistics</a>' ..
     '<a href="#cams">Class activation maps</a>' .. (self.curves and '<a href="#training">Training</a>' or "") ..
     '<a href="#layers">Layers</a></nav>')

@@ -27,11 +27,7 @@ local function numel(shape)
   return n
 end
 
-local function commas(n)
-  local s = tostring(math.floor(n))
-  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
-  return (out:gsub("^,", ""):gsub("^%-,", "-"))
-end
+local commas = require("nnvis.util").commas
 
 local function human(n)
   if n >= 1e9 then return string.format("%.2fG", n / 1e9) end

@@ -158,6 +158,13 @@ function M.work_memory(set)
   return work_memory
 end
 
+--- n with thousands separators: 11,689,512 (as torchinfo prints counts)
+function M.commas(n)
+  local s = tostring(math.floor(n))
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""):gsub("^%-,", "-"))
+end
+
 --- Warns a person of a result that is probably not what they wanted: "nnvis: warning: msg"
 --- on stderr (M.on_warning(msg) instead, when set: the report and specs collect them).
 function M.warn(msg)
