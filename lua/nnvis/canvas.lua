@@ -129,6 +129,14 @@ function Canvas:has_images()
   return false
 end
 
+--- records a data point at (x, y) with its label ("loss: step 3, 0.412"): what interactive
+--- HTML shows under the pointer (nnvis.interactive)
+function Canvas:datum(x, y, label)
+  local d = self.data
+  if not d then d = {}; self.data = d end
+  d[#d + 1] = { x, y, label }
+end
+
 --- records a panel (the box specs check texts against); returns the panel
 function Canvas:panel(name, x, y, w, h)
   local p = { name = name, x = x, y = y, w = w, h = h }

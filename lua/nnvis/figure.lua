@@ -162,12 +162,23 @@ end
 --- SVG text of a figure drawn through nnvis.canvas (nil for a plain image)
 function ImageFigure:svg() return self.canvas and self.canvas:svg() or nil end
 
+--- interactive HTML of a figure whose drawing recorded data points (line plots, histograms,
+--- heatmaps): the value under the pointer, wheel zoom, drag to pan (nnvis.interactive); nil
+--- for other pictures
+function ImageFigure:html()
+  if not (self.canvas and self.canvas.data and #self.canvas.data > 0) then return nil end
+  return require("nnvis.interactive").html(self.canvas)
+end
+
 --- the MIME bundle: PNG and text, plus SVG for figures drawn only with lines, areas and text
---- (plots, diagrams); figures holding pictures (grids, overlays) give their SVG on request
---- (fig:svg(), save(".svg")), not in every bundle, where it would embed each picture again
+--- (plots, diagrams), and interactive HTML where the figure has data points (a notebook shows
+--- that); figures holding pictures (grids, overlays) give their SVG on request (fig:svg(),
+--- save(".svg")), not in every bundle, where it would embed each picture again
 function ImageFigure:mimebundle()
   local b = { ["image/png"] = self:png(), ["text/plain"] = self:text() }
   if self.canvas and not self.canvas:has_images() then b["image/svg+xml"] = self:svg() end
+  local h = self:html()
+  if h then b["text/html"] = h end
   return b
 end
 

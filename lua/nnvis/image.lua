@@ -496,6 +496,14 @@ function M.heatmap(t, opts)
   end
   cv:image(colored, left, top, mw, mh, smooth)
   cv:cell_axes(left, top, mw, mh, rows, cols, opts)
+  if rows * cols <= 40000 then   -- each cell's value under the pointer in interactive HTML
+    local v = t:contiguous():values()
+    for i = 1, rows do
+      for j = 1, cols do
+        cv:datum(left + (j - 0.5) * cw, top + (i - 0.5) * ch, string.format("row %d, column %d: %.5g", i, j, v[(i - 1) * cols + j]))
+      end
+    end
+  end
   cv:colorbar(left + mw + 2 * pad, top, mh, vmin, vmax, opts.colormap or "viridis", opts.label)
   return cv:figure("heatmap", opts.title)
 end

@@ -292,6 +292,8 @@ function M.line(series, opts)
           pts[#pts + 1] = py
           pts_all[#pts_all + 1] = { px, py }
           n = n + 1
+          cv:datum(px, py, string.format("%s%s = %.6g, %s = %.6g", s.name and (tostring(s.name) .. ": ") or "",
+            opts.xlabel or "x", x, opts.ylabel or "y", v))
         end
       end
       flush()
@@ -381,6 +383,7 @@ function M.histogram(t, opts)
       local y = map.y(c)
       if opts.logy and c == 1 then y = map.y(1) - 1 end
       cv:rect(x0 + 0.15, y, math.max(0.3, x1 - x0 - 0.3), base - y, color)
+      cv:datum((x0 + x1) / 2, y, string.format("[%.4g, %.4g): %d", lo + (i - 1) * bw, lo + i * bw, c))
     end
   end
   return cv:figure("histogram", opts.title), counts

@@ -209,7 +209,13 @@ function Report:build()
     if type(h) ~= "table" or type(h.plot) ~= "function" then
       error("report: opts.history must be what nv.train.fit returned", 3)
     end
-    self.curves = h:plot({ title = "training loss" })
+    local panels
+    self.curves, panels = h:plot({ title = "training loss" })
+    -- the page shows each panel as interactive HTML (the value under the pointer, zoom)
+    self.curve_panels = {}
+    for _, k in ipairs { "loss", "accuracy" } do
+      if panels and panels[k] then self.curve_panels[#self.curve_panels + 1] = panels[k] end
+    end
     self.history_text = tostring(h)
   end
 
@@ -351,7 +357,13 @@ function Report:html()
 
   if self.curves then
     add('<h2 id="training">Training</h2>')
-    add(img_tag(self.curves, "training curves"))
+    if self.curve_panels and #self.curve_panels > 0 then
+      for _, img in ipairs(self.curve_panels) do
+        add(require("nnvis.figure").of(img):html() or img_tag(img, "training curves"))
+      end
+    else
+      add(img_tag(self.curves, "training curves"))
+    end
     add("<pre>" .. esc(self.history_text) .. "</pre>")
   end
 
@@ -364,7 +376,10 @@ function Report:html()
       row.grad_norm and (" &middot; gradient norm " .. fmt(row.grad_norm)) or ""))
     for _, w in ipairs(self.row_warnings[row.name]) do add('<p class="warn">&#9888; ' .. esc(w[2]) .. "</p>") end
     if self.maps[row.name] then add(img_tag(self.maps[row.name], "feature maps of " .. row.name)) end
-    if self.histograms[row.name] then add(img_tag(self.histograms[row.name], "weights of " .. row.name)) end
+    if self.histograms[row.name] then
+      local img = self.histograms[row.name]
+      add(require("nnvis.figure").of(img):html() or img_tag(img, "weights of " .. row.name))
+    end
     add("</section>")
   end
   add("<script>" .. string.format(SCRIPT, self:node_map()) .. "</script>")
