@@ -34,7 +34,7 @@ DEB_PKGS = lua5.4 liblua5.4-dev libopenblas-dev liblodepng-dev lua-busted luaroc
            dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-testdata \
            libreadline-dev tmux
 DEB_PKGS += chromium
-DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client
+DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-client python3-nbconvert
 DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
 # libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
 DEB_PKGS += libcurl4-openssl-dev libssl-dev

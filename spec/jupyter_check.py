@@ -49,6 +49,14 @@ def notebook(path, out_path):
     Client(nb, kernel_name="nnvis", timeout=120).execute()
     report(True, "executed", "%.1f s" % (time.time() - t0))
     nbformat.write(nb, out_path)
+    # the executed notebook as a static HTML page: interactive figures keep their script
+    import subprocess
+    html_path = out_path[:-len(".ipynb")] + ".html"
+    r = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", out_path], capture_output=True, text=True)
+    page = open(html_path).read() if os.path.exists(html_path) else ""
+    n_inter = page.count('class="nnvis-interactive"')
+    report(r.returncode == 0 and n_inter >= 1, "nbconvert-html",
+           "%d interactive figures in %s; %s" % (n_inter, html_path, r.stderr[-300:]))
     code = [c for c in nb.cells if c.cell_type == "code"]
 
     def outputs(kind=None):

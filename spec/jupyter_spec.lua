@@ -103,6 +103,30 @@ describe("the Jupyter kernel nnvis", function()
       check(nb, "stats-html")
     end)
     it("streams what print writes", function() check(nb, "print") end)
+    it("converted by nbconvert to HTML, keeps its interactive figures, which answer a hover in Chromium", function()
+      check(nb, "nbconvert-html")
+      local chromium = "/usr/bin/chromium"
+      if not io.open(chromium) then require("helpers").missing("Debian's chromium is not installed") return end
+      local page = io.open(datadir .. "/tour.html"):read("a")
+      local probe = [[<script>window.addEventListener('load',function(){setTimeout(function(){
+        var root=document.querySelector('.nnvis-interactive');if(!root||!root.nnvisPoints)return;
+        var svg=root.querySelector('svg'),pt=root.nnvisPoints[0],r=svg.getBoundingClientRect(),vb=svg.viewBox.baseVal;
+        svg.dispatchEvent(new MouseEvent('mousemove',{clientX:r.left+(pt[0]-vb.x)/vb.width*r.width,
+          clientY:r.top+(pt[1]-vb.y)/vb.height*r.height,bubbles:true}));
+        document.body.setAttribute('data-hover-seen',root.getAttribute('data-hover')||'none');
+        document.body.setAttribute('data-want',pt[2]);},100);});</script>]]
+      local f = assert(io.open(datadir .. "/probe.html", "w"))
+      f:write((page:gsub("</body>", function() return probe .. "</body>" end)))
+      f:close()
+      local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS timeout 60 " .. chromium ..
+        " --headless=new --no-sandbox --disable-gpu --disable-background-networking --user-data-dir=" .. datadir ..
+        "/chromium --virtual-time-budget=5000 --dump-dom file://" .. datadir .. "/probe.html 2>/dev/null")
+      local dom = p:read("a")
+      p:close()
+      local want = dom:match('data%-want="([^"]*)"')
+      assert.truthy(want, "the probe ran on an interactive figure")
+      assert.equal(want, dom:match('data%-hover%-seen="([^"]*)"'))
+    end)
     it("shows a live fit as one display of its curves, updated in place each epoch", function() check(nb, "live-fit") end)
     it("reports an error with its name and message, and the kernel runs the next cell with its variables",
       function()
