@@ -48,8 +48,9 @@ end
 local M = { generate = generate }
 if not pcall(debug.getlocal, 4, 1) then   -- run as a script: write the file
   local root = arg and arg[1] or "."
+  local text = generate()   -- before the file is opened: a failure leaves the old one intact
   local f = assert(io.open(root .. "/docs/API.md", "w"))
-  f:write(generate())
+  f:write(text)
   f:close()
 end
 return M

@@ -193,6 +193,12 @@ function nv.summary(model, input, opts) return require("nnvis.summary").summary(
 --- (summary, diagram, statistics with warnings, feature maps, CAMs, curves); :save(path)
 function nv.report(model, x, opts) return require("nnvis.report").report(model, x, opts) end
 
+--- nv.diff(a, b [, x [, opts]]): what changed between two models or state dicts (a figure):
+--- per-layer ‖ΔW‖/‖W‖ (d.layers), frozen, added, removed and reshaped parameters, ΔW
+--- histograms of the layers that moved most and, with inputs x, both predictions and Grad-CAMs
+--- with their difference; opts: top (3), layer, target, samples (4), classes, title
+function nv.diff(a, b, x, opts) return require("nnvis.diff").diff(a, b, x, opts) end
+
 --- nv.capture(model, x, {layers = {...}, grads = bool, target = ...}): name -> {output, grad}
 function nv.capture(model, x, opts) return require("nnvis.capture").capture(model, x, opts) end
 
