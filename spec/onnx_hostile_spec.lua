@@ -261,7 +261,8 @@ describe("nv.onnx.load refuses a node", function()
                     LRN = { size = 1 },
                     MaxPool = { kernel_shape = { 1, 1 } }, AveragePool = { kernel_shape = { 1, 1 } },
                     Unsqueeze = { axes = { 0 } }, Pad = { pads = { 0, 0, 0, 0, 0, 0, 0, 0 } },
-                    Upsample = { scales = { 1.0, 1.0, 2.0, 2.0 } }, Constant = { value_float = 1.0 } }
+                    Upsample = { scales = { 1.0, 1.0, 2.0, 2.0 } }, Constant = { value_float = 1.0 },
+                    Einsum = { equation = "ij->ij" } }
     local checked = 0
     for op, variants in pairs(schema.decl) do
       for _, v in ipairs(variants) do

@@ -282,7 +282,13 @@ end
 local function build(desc, path, opts)
   local opset = desc.opsets[""]
   if not opset then fail("%s: the model imports no default-domain (ai.onnx) opset", path) end
-  if opset < MIN_OPSET or opset > MAX_OPSET then
+  if opset < MIN_OPSET then
+    -- ONNX Runtime, too, runs opset 7 and newer only (its docs/Versioning.md)
+    fail("%s: opset %d is older than opset %d, the oldest nnvis runs (ONNX Runtime, too, supports opset %d and"
+      .. " newer only); convert the model with onnx.version_converter.convert_version(model, %d)", path, opset,
+      MIN_OPSET, MIN_OPSET, MIN_OPSET)
+  end
+  if opset > MAX_OPSET then
     fail("%s: opset %d is not supported (nnvis runs opsets %d to %d)", path, opset, MIN_OPSET, MAX_OPSET)
   end
   local model = Model()

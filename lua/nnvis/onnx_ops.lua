@@ -748,16 +748,40 @@ ops.GlobalMaxPool = global_pool(true)
 ------------------------------------------------------------------------------------------------
 -- normalization
 ------------------------------------------------------------------------------------------------
--- BatchNormalization: running statistics in eval; in training (the module's mode) batch
--- statistics, and the running ones move by 1 - momentum (ONNX's momentum is PyTorch's 1 - m)
+-- BatchNormalization: running statistics in eval; batch statistics when the node says
+-- training_mode = 1 (opset 14) or the module is in training.  ONNX's outputs 2 and 3 are then
+-- the moved statistics, input_mean m + mean (1 - m) and input_var m + var (1 - m), var the
+-- biased batch variance; in training the module's buffers move too, as PyTorch's (by 1 - m,
+-- with the unbiased variance), while training_mode alone leaves them as they are.
 function ops.BatchNormalization(node, inputs)
   local x = tensor_of(inputs[1])
   local at = node.attrs
   local mean, var = tensor_of(inputs[4]), tensor_of(inputs[5])
   if x:dim() < 2 or x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
-  local y = core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]),
-    { training = node.training, momentum = 1 - (at.momentum or 0.9), eps = at.epsilon or 1e-5 })
-  return { y, mean, var }
+  local c = x:size(2)
+  for k = 2, 5 do
+    local v = tensor_of(inputs[k])
+    if v:numel() ~= c then
+      fail(node, "input %d (%s) holds %d values, the input (%s) has %d channels", k, input_name(node, k), v:numel(),
+        shape_text(x:shape()), c)
+    end
+  end
+  local m, eps = at.momentum or 0.9, at.epsilon or 1e-5
+  local batch = node.training or at.training_mode == 1
+  if not batch then
+    return { core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]), { eps = eps }), mean, var }
+  end
+  -- the moved statistics, before batch_norm moves the buffers in place
+  local per_c = x:transpose(1, 2):contiguous():reshape(c, -1):detach()
+  local bmean = per_c:mean(2)
+  local bvar = (per_c - bmean:reshape(c, 1)):square():mean(2)
+  local new_mean = mean:reshape(c) * m + bmean * (1 - m)
+  local new_var = var:reshape(c) * m + bvar * (1 - m)
+  local rm, rv = mean, var
+  if not node.training then rm, rv = mean:clone(), var:clone() end
+  local y = core.batch_norm(x, rm, rv, tensor_of(inputs[2]), tensor_of(inputs[3]),
+    { training = true, momentum = 1 - m, eps = eps })
+  return { y, new_mean:reshape(mean:shape()), new_var:reshape(var:shape()) }
 end
 
 -- normalizes (N, C, rest) over rest, per sample and channel
@@ -1305,136 +1329,12 @@ function ops.Pad(node, inputs)
   return { x }
 end
 
--- source coordinate of output index i (0-based) for an axis of in size n, out size m, scale s
-local coordinate = {
-  half_pixel = function(i, n, m, s) return (i + 0.5) / s - 0.5 end,
-  pytorch_half_pixel = function(i, n, m, s) if m > 1 then return (i + 0.5) / s - 0.5 end return 0 end,
-  align_corners = function(i, n, m) if m == 1 then return 0 end return i * (n - 1) / (m - 1) end,
-  asymmetric = function(i, n, m, s) return i / s end,
-  tf_half_pixel_for_nn = function(i, n, m, s) return (i + 0.5) / s end,
-}
-
-local nearest_round = {
-  round_prefer_floor = function(v) if v - math.floor(v) == 0.5 then return math.floor(v) end return math.floor(v + 0.5) end,
-  round_prefer_ceil = function(v) return math.floor(v + 0.5) end,
-  floor = math.floor,
-  ceil = math.ceil,
-}
-
--- the number of values in v (a shape value or a tensor)
-local function count_of(v) return ints.is(v) and numel(v.shape) or v:numel() end
-
--- the Lua list of v's values when it holds one per axis of x's shape s (checked first, so a
--- hostile input is never read whole)
-local function per_axis(node, v, k, s)
-  if count_of(v) ~= #s then
-    fail(node, "input %d (%s) holds %d values, the input (%s) has %d axes", k, input_name(node, k), count_of(v),
-      shape_text(s), #s)
-  end
-  return values(v)
-end
-
-local MAX_RESIZE = 1 << 24
-
--- the output size of each axis of a resize of shape s, from sizes or from scales, checked
--- before anything is made
-local function resize_sizes(node, s, scales, sizes)
-  local what = sizes and "sizes" or "scales"
-  local list = sizes or scales
-  if list == nil then fail(node, "needs scales or sizes") end
-  if #list ~= #s then
-    fail(node, "%s (%s) must have one entry per axis of the input (%s)", what, shape_text(list), shape_text(s))
-  end
-  local out, biggest = {}, {}
-  for d = 1, #s do
-    local m = sizes and sizes[d]
-    if not sizes then
-      local sc = scales[d]
-      if not (sc > 0 and sc < math.huge) then
-        fail(node, "scales (%s) must be positive and finite", shape_text(scales))
-      end
-      m = math.floor(s[d] * sc)
-    end
-    if not (m >= 1) then
-      fail(node, "%s (%s) leave axis %d of the input (%s) empty", what, shape_text(list), d - 1, shape_text(s))
-    end
-    -- indices are float32 (exact to 2^24), and each axis' are a Lua list
-    if m > MAX_RESIZE then
-      fail(node, "%s (%s) resize axis %d to %.0f, more than the %d nnvis resizes an axis to", what, shape_text(list),
-        d - 1, m, MAX_RESIZE)
-    end
-    out[d], biggest[d] = m, math.max(m, s[d])
-  end
-  -- each pass along one axis holds at most the larger size of every axis
-  tensor_room(node, biggest, "the resized output")
-  return out
-end
-
--- Resize and Upsample, separably along each resized axis: nearest picks source indices,
--- linear blends two of them (index_select and broadcasting, so gradients flow)
-local function resize(node, x, scales, sizes, mode, ctm, nearest_mode)
-  local s = x:shape()
-  local r = #s
-  local out = resize_sizes(node, s, scales, sizes)
-  for d = 1, r do
-    local n = s[d]
-    local m = out[d]
-    local sc = scales and scales[d] or m / n
-    if m ~= n or sc ~= 1 then
-      local coord = coordinate[ctm]
-      if not coord then fail(node, "coordinate_transformation_mode '%s' is not supported", ctm) end
-      if mode == "nearest" then
-        local round = nearest_round[nearest_mode]
-        if not round then fail(node, "nearest_mode '%s' is not supported", nearest_mode) end
-        local idx = {}
-        for i = 0, m - 1 do idx[i + 1] = math.max(0, math.min(n - 1, round(coord(i, n, m, sc)))) + 1 end
-        x = x:index_select(d, idx)
-      elseif mode == "linear" or mode == "bilinear" then
-        local i0, i1, w1 = {}, {}, {}
-        for i = 0, m - 1 do
-          local v = math.max(0, math.min(n - 1, coord(i, n, m, sc)))
-          local f = math.floor(v)
-          i0[i + 1], i1[i + 1], w1[i + 1] = f + 1, math.min(f + 1, n - 1) + 1, v - f
-        end
-        local ws = {}
-        for k = 1, r do ws[k] = 1 end
-        ws[d] = m
-        local w = core.tensor(w1):reshape(ws)
-        local a = x:index_select(d, i0)
-        x = a + (x:index_select(d, i1) - a) * w
-      else
-        fail(node, "mode '%s' is not supported", mode)
-      end
-    end
-  end
-  return x
-end
-
-function ops.Resize(node, inputs)
-  local x = tensor_of(inputs[1])
-  local at = node.attrs
-  local scales, sizes
-  local s = x:shape()
-  if node.opset < 11 then
-    scales = per_axis(node, inputs[2], 2, s)
-  else
-    if inputs[4] ~= nil and count_of(inputs[4]) > 0 then sizes = intlist(per_axis(node, inputs[4], 4, s))
-    elseif inputs[3] ~= nil and count_of(inputs[3]) > 0 then scales = per_axis(node, inputs[3], 3, s)
-    else fail(node, "needs input 3 (scales) or input 4 (sizes)") end
-    if at.coordinate_transformation_mode == "tf_crop_and_resize" then
-      fail(node, "coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
-    end
-  end
-  local ctm = node.opset < 11 and "asymmetric" or (at.coordinate_transformation_mode or "half_pixel")
-  local nm = node.opset < 11 and "floor" or (at.nearest_mode or "round_prefer_floor")
-  return { resize(node, x, scales, sizes, at.mode or "nearest", ctm, nm) }
-end
-
-function ops.Upsample(node, inputs)
-  local x = tensor_of(inputs[1])
-  local scales = node.attrs.scales or per_axis(node, inputs[2], 2, x:shape())
-  return { resize(node, x, scales, nil, node.attrs.mode or "nearest", "asymmetric", "floor") }
-end
+-- Mod, CumSum, Einsum, Resize and Upsample live in lua/nnvis/onnx_ops_more.lua, on these helpers
+require("nnvis.onnx_ops_more")(ops, {
+  fail = fail, ints = ints, numel = numel, shape_text = shape_text, tensor_room = tensor_room, ints_room = ints_room,
+  values = values, intlist = intlist, tensor_of = tensor_of, shape_of = shape_of, dim_of = dim_of,
+  int_map = int_map, all_ints = all_ints, input_name = input_name, broadcast_shapes = broadcast_shapes,
+})
 
 ------------------------------------------------------------------------------------------------
 -- which inputs are settings rather than data: float initializers there stay constants and
@@ -1447,7 +1347,7 @@ ops.static_inputs = {
   Slice = { [2] = true, [3] = true, [4] = true, [5] = true }, Split = { [2] = true },
   Squeeze = { [2] = true }, Unsqueeze = { [2] = true }, ConstantOfShape = { [1] = true },
   ReduceMean = { [2] = true }, ReduceSum = { [2] = true }, ReduceMax = { [2] = true }, ReduceMin = { [2] = true },
-  Pow = { [2] = true },
+  Pow = { [2] = true }, CumSum = { [2] = true },
 }
 ops.buffer_inputs = { BatchNormalization = { [4] = true, [5] = true } }
 

@@ -97,6 +97,10 @@ S.decl = {
   Pow = { { since = 1, inputs = "X Y", outputs = "Z" } },
   Max = variadic(), Min = variadic(), Sum = variadic(), Mean = variadic(),
   Where = { { since = 1, inputs = "condition X Y", outputs = "output" } },
+  Mod = { { since = 10, inputs = "A B", outputs = "C", attrs = { fmod = "int:0|1" } } },
+  CumSum = { { since = 11, inputs = "x axis:int", outputs = "y",
+                attrs = { exclusive = "int:0|1", reverse = "int:0|1" } } },
+  Einsum = { { since = 12, inputs = "Inputs*", outputs = "Output", attrs = { equation = "string!" } } },
 
   Sqrt = unary(), Exp = unary(), Log = unary(), Abs = unary(), Neg = unary(), Reciprocal = unary(),
   Floor = unary(), Ceil = unary(), Sin = unary(), Cos = unary(), Erf = unary(), Relu = unary(),
@@ -213,9 +217,9 @@ S.decl = {
   Resize = { { since = 1, inputs = "X:float scales:float", outputs = "Y",
                attrs = { mode = "string:nearest|linear|bilinear" } },
              { since = 11, inputs = "X:float roi?:float scales?:float sizes?:int", outputs = "Y",
-               attrs = { mode = "string:nearest|linear|bilinear",
-                         coordinate_transformation_mode =
-                           "string:half_pixel|pytorch_half_pixel|align_corners|asymmetric|tf_half_pixel_for_nn",
+               attrs = { mode = "string:nearest|linear|bilinear|cubic",
+                         coordinate_transformation_mode = "string:half_pixel|pytorch_half_pixel|align_corners|"
+                           .. "asymmetric|tf_half_pixel_for_nn|tf_crop_and_resize",
                          nearest_mode = "string:round_prefer_floor|round_prefer_ceil|floor|ceil",
                          cubic_coeff_a = "float", exclude_outside = "int:0|1", extrapolation_value = "float",
                          antialias = "int:0", axes = "unsupported", keep_aspect_ratio_policy = "string:stretch" },
