@@ -264,7 +264,7 @@ nv_tensor *nv_argsort(nv_tensor *x, int dim, int descending, int64_t k) {
   }
   const float *px = nv_data(xc);
   float *pi = nv_data(ix);
-  for (int64_t o = 0; o < outer; o++)
+  for (int64_t o = 0; o < outer && len > 0; o++)   /* an empty dim: nothing to sort (qsort of NULL) */
     for (int64_t in = 0; in < inner; in++) {
       const float *src = px + o * len * inner + in;
       for (int64_t j = 0; j < len; j++) items[j].v = src[j * inner], items[j].i = j;
