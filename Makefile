@@ -133,7 +133,7 @@ FZ            = build-fuzz
 FZS           = $(FZ)/structured
 FUZZ_STRUCTURED_FLAGS ?=
 FZ_FLAGS      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-.PHONY: fuzz fuzz-build fuzz-structured
+.PHONY: fuzz fuzz-build fuzz-structured fuzz-api
 fuzz: deps
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
 	@$(MAKE) --no-print-directory fuzz-build
@@ -144,9 +144,13 @@ fuzz: deps
 	    $(FZ)/corpus/$$r fuzz/seeds/$$r > $(FZ)/$$r.log 2>&1 || { tail -40 $(FZ)/$$r.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|Done' $(FZ)/$$r.log; \
 	done
+	@$(MAKE) --no-print-directory fuzz-api
+	@$(MAKE) --no-print-directory fuzz-structured
+
+# the random fuzz of the Lua API alone
+fuzz-api: deps
 	@$(MAKE) --no-print-directory all SANITIZE=1
 	$(SAN_ENV_FUZZ) $(LUA) fuzz/api_fuzz.lua --seconds $(FUZZ_SECONDS)
-	@$(MAKE) --no-print-directory fuzz-structured
 
 # Debian's python3 (the one with python3-torch and python3-onnx), not whichever is first on PATH
 fuzz-structured: deps
