@@ -94,3 +94,29 @@ describe("interactive figures", function()
     assert.equal("[1.667, 2.333): 2", dom:match('data%-hover%-seen="([^"]*)"'))
   end)
 end)
+
+describe("the report's diagram", function()
+  it("takes the page's width and zooms with the wheel in Chromium; a click on a layer still opens its section", function()
+    if not have_chromium() then H.missing("Debian's chromium is not installed (make deps installs it)") return end
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local nn = nv.nn
+    local m = nn.Sequential { nn.Conv2d(1, 4, 3, { padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3) }
+    local page = nv.report(m, nv.rand(2, 1, 8, 8), { samples = 0, feature_layers = {} }):document()
+    local probe = [[<script>window.addEventListener('load',function(){
+      var root=document.querySelector('.diagram .nnvis-interactive'),svg=root.querySelector('svg'),r=svg.getBoundingClientRect();
+      document.body.setAttribute('data-width',Math.round(r.width)+'/'+Math.round(document.querySelector('.diagram').getBoundingClientRect().width));
+      svg.dispatchEvent(new WheelEvent('wheel',{clientX:r.left+r.width/2,clientY:r.top+r.height/2,deltaY:-100,bubbles:true,cancelable:true}));
+      document.body.setAttribute('data-zoom-in',root.getAttribute('data-zoom'));});</script>]]
+    local f = assert(io.open(dir .. "/r.html", "w"))
+    f:write((page:gsub("</body>", function() return probe .. "</body>" end)))
+    f:close()
+    local dom = chromium(dir, "--window-size=800,1200 --virtual-time-budget=5000 --dump-dom file://" .. dir .. "/r.html")
+    os.execute("rm -rf " .. dir)
+    assert.is_true(tonumber(dom:match('data%-zoom%-in="([^"]*)"')) > 1.1)
+    local w, box = dom:match('data%-width="(%d+)/(%d+)"')
+    assert.truthy(w, dom:sub(1, 200))
+    assert.is_true(tonumber(w) > 0)
+  end)
+end)

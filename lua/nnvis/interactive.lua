@@ -45,29 +45,41 @@ local TIP = "position:absolute;display:none;pointer-events:none;background:rgba(
   "border:1px solid #999;border-radius:3px;padding:2px 6px;font:12px DejaVu Sans,sans-serif;" ..
   "line-height:1.4;white-space:nowrap;color:#222;z-index:10"
 
---- html(canvas [, opts]) -> an HTML fragment: the canvas's SVG, its data points and the
---- script; opts.id names the root element (default a fresh one), opts.title its tooltip
-function M.html(cv, opts)
+-- Cairo's own ids (glyph-0-1, clip-1, surface5, image7, ...), the same in every SVG it writes
+local CAIRO_ID = { glyph = true, clip = true, surface = true, image = true, pattern = true, mask = true, source = true }
+
+--- wrap(svg, w, h [, points [, opts]]) -> the HTML fragment of any SVG text of w x h points
+--- (nnvis's diagram too): points {x, y, label} answer a hover; opts.id, opts.style (the root
+--- element's extra CSS, e.g. "width:100%")
+function M.wrap(svg, w, h, points, opts)
   opts = opts or {}
   count = count + 1
   local id = opts.id or string.format("nnvis-fig-%d-%d", count, math.random(1, 1e9))
-  local svg = cv:svg():gsub("^<%?xml[^>]*>%s*", "")
+  svg = svg:gsub("^<%?xml[^>]*>%s*", "")
   -- Cairo names its glyphs and clip paths glyph-0-1, clip-1, ... in every SVG: inlined beside
-  -- others in one page, each use of #glyph-0-1 would draw the first SVG's glyph.  Each id gets
-  -- the figure's own prefix.
+  -- others in one page, each use of #glyph-0-1 would draw the first SVG's glyph.  Cairo's ids
+  -- get the figure's own prefix (others, like the diagram's node ids, stay).
   local p = id .. "-"
-  svg = svg:gsub('id="([^"]+)"', 'id="' .. p .. '%1"'):gsub('href="#([^"]+)"', 'href="#' .. p .. '%1"')
-    :gsub("url%(#([^)]+)%)", "url(#" .. p .. "%1)")
+  local function pre(name) return CAIRO_ID[name:match("^%a+")] and (p .. name) or name end
+  svg = svg:gsub('id="([^"]+)"', function(n) return 'id="' .. pre(n) .. '"' end)
+    :gsub('href="#([^"]+)"', function(n) return 'href="#' .. pre(n) .. '"' end)
+    :gsub("url%(#([^)]+)%)", function(n) return "url(#" .. pre(n) .. ")" end)
   local pts = {}
-  for i, d in ipairs(cv.data or {}) do
+  for i, d in ipairs(points or {}) do
     pts[i] = string.format("[%.2f,%.2f,%s]", d[1], d[2], json_string(d[3]))
   end
   return table.concat {
-    '<div class="nnvis-interactive" id="', id, '" style="', STYLE, '">', svg,
+    '<div class="nnvis-interactive" id="', id, '" style="', STYLE, opts.style and (";" .. opts.style) or "", '">', svg,
     '<div class="nnvis-tip" style="', TIP, '"></div>',
-    "<script>", SCRIPT:format(id, "[" .. table.concat(pts, ",") .. "]", string.format("%g", cv.w),
-      string.format("%g", cv.h)), "</script></div>",
+    "<script>", SCRIPT:format(id, "[" .. table.concat(pts, ",") .. "]", string.format("%g", w),
+      string.format("%g", h)), "</script></div>",
   }
+end
+
+--- html(canvas [, opts]) -> an HTML fragment: the canvas's SVG, its data points and the
+--- script; opts.id names the root element (default a fresh one)
+function M.html(cv, opts)
+  return M.wrap(cv:svg(), cv.w, cv.h, cv.data, opts)
 end
 
 return M

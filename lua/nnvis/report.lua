@@ -247,7 +247,8 @@ local CSS = [[
 .nnvis-report .warn{color:#a30000}
 .nnvis-report tr.warn td{background:#fff1f0}
 .nnvis-report .ok{color:#2c6e2c}
-.nnvis-report .diagram{overflow:auto;max-height:900px;border:1px solid #ddd}
+.nnvis-report .diagram{overflow:hidden;max-height:900px;border:1px solid #ddd}
+.nnvis-report .diagram svg{width:100%;height:auto;max-height:900px}
 .nnvis-report .diagram g.node{cursor:pointer}
 .nnvis-report .diagram g.node:hover rect{stroke:#d62728;stroke-width:2}
 .nnvis-report .panels{display:flex;flex-wrap:wrap;gap:12px}
@@ -307,7 +308,11 @@ function Report:html()
 
   add('<h2 id="diagram">Diagram</h2>')
   if self.diagram then
-    add('<p>Click a layer to open its section.</p><div class="diagram">' .. self.diagram:svg():gsub("^<%?xml[^>]*>%s*", "") .. "</div>")
+    -- the page's width, zoomed with the wheel and panned by dragging (nnvis.interactive)
+    local d = self.diagram
+    add('<p>Click a layer to open its section; the wheel zooms, a drag pans, a double click resets.</p>' ..
+      '<div class="diagram">' .. require("nnvis.interactive").wrap(d:svg(), d.width, d.height, nil,
+        { style = "display:block" }) .. "</div>")
   else
     add('<p class="warn">The diagram could not be drawn: ' .. esc(self.diagram_error) .. "</p>")
   end
