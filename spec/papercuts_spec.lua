@@ -524,3 +524,62 @@ describe("the report's numbers", function()
     assert.truthy(panels.accuracy, "the training curves have an accuracy panel")
   end)
 end)
+
+describe("layer methods on a transformer's tokens", function()
+  -- a tiny ViT: 4x4 patches of a 16x16 image -> 16 tokens and a class token, two blocks of
+  -- token mixing (softmax attention) each with its first norm named ln_1, a head on the class token
+  local function tiny_vit()
+    local Block = nv.class("TinyBlock", nn.Module)
+    function Block:init() self.ln_1 = nn.Linear(8, 8); self.mlp = nn.Linear(8, 8) end
+    function Block:forward(t)
+      local u = self.ln_1(t)
+      local a = nv.softmax(nv.matmul(u, u:transpose(2, 3)) / math.sqrt(8), 3)
+      return t + nv.matmul(a, self.mlp(u):relu())
+    end
+    local ViT = nv.class("TinyViT", nn.Module)
+    function ViT:init()
+      self.conv_proj = nn.Conv2d(3, 8, 4, { stride = 4 })
+      self:register_parameter("class_token", nv.randn(1, 1, 8))
+      self.encoder = nn.Sequential { Block(), Block() }
+      self.heads = nn.Linear(8, 5)
+    end
+    function ViT:forward(x)
+      local n = x:size(1)
+      local p = self.conv_proj(x):reshape(n, 8, 16):transpose(2, 3)
+      local t = nv.cat({ self.class_token:expand(n, 1, 8), p }, 2)
+      return self.heads(self.encoder(t):select(2, 1))
+    end
+    nv.manual_seed(7)
+    return ViT():eval()
+  end
+
+  it("explain the last block's first norm by default, its tokens read as a 4x4 map, as pytorch-grad-cam's recipe", function()
+    local m = tiny_vit()
+    local x = nv.rand(2, 3, 16, 16)
+    local map, raw = nv.cam.gradcam(m, x)
+    assert.equal("encoder.1.ln_1", nv.cam.explained_layer())
+    assert.same({ 2, 4, 4 }, raw:shape())
+    assert.same({ 2, 16, 16 }, map:shape())
+    -- the reference: reshape_transform by hand (drop the class token, (N,16,8) -> (N,8,4,4))
+    local cap = nv.capture(m, x, { layers = { "encoder.1.ln_1" }, grads = true,
+      target = nv.no_grad(m, x):argmax(2) })
+    local A = cap["encoder.1.ln_1"].output:narrow(2, 2, 16):reshape(2, 4, 4, 8):permute(1, 4, 2, 3)
+    local G = cap["encoder.1.ln_1"].grad:narrow(2, 2, 16):reshape(2, 4, 4, 8):permute(1, 4, 2, 3)
+    local want = (A * G:mean(4, true):mean(3, true)):sum(2):relu()
+    assert.near(0, (raw - want):abs():max():item(), 1e-5)
+  end)
+
+  it("take an explicit grid, a channels-last layout, and the other layer methods", function()
+    local m = tiny_vit()
+    local x = nv.rand(1, 3, 16, 16)
+    local _, raw = nv.cam.layercam(m, x, { layer = "encoder.0.mlp", tokens = { 4, 4, skip = 1 } })
+    assert.same({ 1, 4, 4 }, raw:shape())
+    for _, method in ipairs { "gradcampp", "xgradcam", "hirescam", "eigencam", "scorecam", "ablationcam" } do
+      local map = nv.cam[method](m, x, { layer = "encoder.1.ln_1" })
+      assert.same({ 1, 16, 16 }, map:shape(), method)
+    end
+    local ok, err = pcall(nv.cam.gradcam, m, x, { layer = "encoder.1.ln_1", tokens = { 3, 3, skip = 1 } })
+    assert.is_false(ok)
+    assert.matches("does not fit layer", err)
+  end)
+end)

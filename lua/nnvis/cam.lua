@@ -59,6 +59,71 @@ local default_layers = setmetatable({}, { __mode = "k" })
 
 local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t:size(4) > 1 end
 
+-- ---- token layouts: a transformer layer's output (N, T, C), T = skip + h*w tokens (a class
+-- token first in ViT), or a channels-last grid (N, h, w, C) as Swin writes it, read as the map
+-- (N, C, h, w) every layer method works on; pytorch-grad-cam's reshape_transform, done here
+local function square_grid(n)
+  local g = math.floor(math.sqrt(n) + 0.5)
+  if n > 1 and g * g == n then return g end
+end
+
+-- tokens (N, T, C) of a model whose input is (H, W): a grid of the input's aspect ratio
+local function token_grid(T, skip, H, W)
+  for _, s in ipairs(skip and { skip } or { 1, 0 }) do
+    local n = T - s
+    local g = square_grid(n)
+    if g and (not H or H == W) then return g, g, s end
+    if H and W and n > 1 then
+      local h = math.floor(math.sqrt(n * H / W) + 0.5)
+      if h >= 1 and n % h == 0 and math.abs((n // h) / h - W / H) < 0.2 then return h, n // h, s end
+    end
+  end
+end
+
+local function token_layout(A, tokens, x, fname, layer)
+  if tokens == false or not is_tensor(A) then return nil end
+  if A:dim() == 3 then
+    local N, T, C = A:size(1), A:size(2), A:size(3)
+    local h, w, skip
+    if type(tokens) == "table" then h, w, skip = tokens[1], tokens[2], tokens.skip end
+    if not h then h, w, skip = token_grid(T, skip, x:size(3), x:size(4)) end
+    if not h then
+      util.raise(string.format("%s: layer '%s' outputs (%d,%d,%d), tokens that form no grid of the input's shape: " ..
+        "pass opts.tokens = {h, w, skip = k} (k tokens before the h*w grid, a class token: 1)", fname, tostring(layer),
+        N, T, C))
+    end
+    skip = skip or (T - h * w)
+    if skip < 0 or skip + h * w ~= T then
+      util.raise(string.format("%s: opts.tokens = {%d, %d, skip = %d} does not fit layer '%s''s %d tokens", fname, h, w,
+        skip, tostring(layer), T))
+    end
+    return { kind = "tokens", h = h, w = w, skip = skip }
+  end
+  if A:dim() == 4 and (tokens == "nhwc" or (type(tokens) == "table" and tokens.layout == "nhwc")) then
+    return { kind = "nhwc" }
+  end
+end
+
+-- the map (N, C, h, w) of a layer output in layout L
+local function to_map(A, L)
+  if L.kind == "nhwc" then return A:permute(1, 4, 2, 3) end
+  return A:narrow(2, L.skip + 1, L.h * L.w):reshape(A:size(1), L.h, L.w, A:size(3)):permute(1, 4, 2, 3)
+end
+
+-- a map (N, C, h, w) back in layout L; the tokens before the grid come from like
+local function from_map(M, L, like)
+  local g = M:permute(1, 3, 4, 2):contiguous()
+  if L.kind == "nhwc" then return g end
+  local t = g:reshape(M:size(1), L.h * L.w, M:size(2))
+  if L.skip > 0 then t = core.cat({ like:narrow(2, 1, L.skip):expand(M:size(1), L.skip, M:size(2)), t }, 2) end
+  return t:contiguous()
+end
+
+-- whether t looks like a transformer's tokens (N, T, C) with T - 1 or T a square grid
+local function tokens_like(t) return is_tensor(t) and t:dim() == 3 and (square_grid(t:size(2) - 1) or square_grid(t:size(2))) ~= nil end
+-- pytorch-grad-cam's documented layer of a ViT / Swin: the last block's first norm
+local function first_norm(name) return name:match("ln_1$") or name:match("norm1$") end
+
 -- Runs the model on x, keeping the activations of opts.layer (or, without one, of the last
 -- module to output a spatial map).  Returns A, output, the layer name.  With grad, only what
 -- lies above the layer is recorded: the layers below it run without a graph (and so fused,
@@ -67,8 +132,8 @@ local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t
 -- from A to the output goes through that leaf.
 local explained_layer   -- the layer the last forward_with_layer explained (for the warnings)
 local ADAPTIVE = { AdaptiveAvgPool2d = true, AdaptiveMaxPool2d = true }
-local function forward_with_layer(model, x, layer, grad, fname)
-  local handles, seen = {}, {}
+local function forward_with_layer(model, x, layer, grad, fname, tokens)
+  local handles, seen, seen_tokens, order = {}, {}, {}, 0
   local A, started
   local shape_key = table.concat(x:shape(), "x", 2)
   local known = default_layers[model]
@@ -91,7 +156,9 @@ local function forward_with_layer(model, x, layer, grad, fname)
         if not is_tensor(out) then A = out return end
         A, started = out:detach():set_requires_grad(true), true
         core.set_grad_enabled(true)
-        if not layer and spatial(A) then seen[#seen + 1] = { name = name, out = A } end
+        order = order + 1
+        if not layer and spatial(A) then seen[#seen + 1] = { name = name, out = A, order = order }
+        elseif not layer and tokens ~= false and tokens_like(A) then seen_tokens[#seen_tokens + 1] = { name = name, out = A, order = order } end
         return A
       end)
     elseif not layer and name ~= "" and not ADAPTIVE[m.kind] then
@@ -100,7 +167,9 @@ local function forward_with_layer(model, x, layer, grad, fname)
       handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
         -- the last wins: a container returning its last layer's tensor (features, layer4) is
         -- called once, where a layer inside may run twice (a block's ReLU)
-        if spatial(out) then seen[#seen + 1] = { name = name, out = out } end
+        order = order + 1
+        if spatial(out) then seen[#seen + 1] = { name = name, out = out, order = order }
+        elseif tokens ~= false and tokens_like(out) then seen_tokens[#seen_tokens + 1] = { name = name, out = out, order = order } end
       end)
     elseif m == target and not hooked then
       hooked = true
@@ -116,27 +185,39 @@ local function forward_with_layer(model, x, layer, grad, fname)
   for _, h in ipairs(handles) do h:remove() end
   if not ok then util.raise(fname .. ": the forward pass failed: " .. tostring(out)) end
   if not layer then
-    if #seen == 0 then util.raise(fname .. ": no layer of the model outputs a spatial map (N,C,h,w); pass opts.layer") end
-    A, layer = seen[#seen].out, seen[#seen].name
+    -- a transformer: token outputs after the last map (the patch embedding's) -> the last
+    -- block's first norm (ln_1, norm1), else the last token output
+    local pick = seen[#seen]
+    local last_tokens = seen_tokens[#seen_tokens]
+    if last_tokens and (not pick or last_tokens.order > pick.order) then
+      pick = last_tokens
+      for k = #seen_tokens, 1, -1 do
+        if first_norm(seen_tokens[k].name) then pick = seen_tokens[k]; break end
+      end
+    end
+    if not pick then util.raise(fname .. ": no layer of the model outputs a spatial map (N,C,h,w) or tokens; pass opts.layer") end
+    A, layer = pick.out, pick.name
     if not known then known = {} default_layers[model] = known end
     -- the model changed since its default layer was found and that layer never ran: again,
     -- recording the whole graph (a start below the last map is fine: the map is in the graph)
     if start and not started then
       known[shape_key] = nil
-      return forward_with_layer(model, x, nil, grad, fname)
+      return forward_with_layer(model, x, nil, grad, fname, tokens)
     end
     known[shape_key] = layer
   end
   explained_layer = layer
-  if not is_tensor(A) or A:dim() ~= 4 then
-    util.raise(string.format("%s: layer '%s' must output a map (N,C,h,w)", fname, layer))
+  local L = token_layout(A, tokens, x, fname, layer)
+  if not L and (not is_tensor(A) or A:dim() ~= 4) then
+    util.raise(string.format("%s: layer '%s' must output a map (N,C,h,w) or tokens (N,T,C)%s", fname, layer,
+      is_tensor(A) and (", got (" .. table.concat(A:shape(), ",") .. ")") or ""))
   end
-  return A, out, layer
+  return A, out, layer, L
 end
 
 -- activations A, their gradients G for the target's scores, the class ids used
 local function acts_and_grads(model, x, opts, fname)
-  local A, out = forward_with_layer(model, x, opts.layer, true, fname)
+  local A, out, _, L = forward_with_layer(model, x, opts.layer, true, fname, opts.tokens)
   -- the scores are recorded even when called under nv.no_grad
   local was = core.set_grad_enabled(true)
   local ok, total, ids = pcall(function()
@@ -146,7 +227,9 @@ local function acts_and_grads(model, x, opts, fname)
   core.set_grad_enabled(was)
   if not ok then error(total, 0) end
   local G = core.grad(total, { A })[1]
-  return A:detach(), G, ids
+  A = A:detach()
+  if L then A, G = to_map(A, L), to_map(G, L) end
+  return A, G, ids
 end
 
 local function spatial_sum(t) return t:sum(4):sum(3) end          -- (N,K,h,w) -> (N,K)
@@ -200,7 +283,8 @@ end
 --- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
 function layer_methods.cam(model, x, opts)
   if type(opts.target) == "function" then util.raise("cam: CAM needs class targets, not a function") end
-  local A, out = forward_with_layer(model, x, opts.layer, false, "cam")
+  local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "cam", opts.tokens)
+  if L then A = to_map(A, L) end
   local fc
   if opts.fc then fc = model:get(opts.fc)
   else
@@ -221,7 +305,9 @@ end
 --- (power iteration); class-agnostic, gradient-free.  The sign is chosen so the map
 --- correlates positively with the mean activation.
 function layer_methods.eigencam(model, x, opts)
-  local A = forward_with_layer(model, x, opts.layer, false, "eigencam"):detach()
+  local A, _, _, L = forward_with_layer(model, x, opts.layer, false, "eigencam", opts.tokens)
+  A = A:detach()
+  if L then A = to_map(A, L) end
   local n, k, h, w = table.unpack(A:shape())
   local maps = {}
   for i = 1, n do
@@ -258,8 +344,9 @@ end
 --- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
 --- per sample, run opts.batch_size (32) masked inputs at a time; opts.progress.
 function layer_methods.scorecam(model, x, opts)
-  local A, out = forward_with_layer(model, x, opts.layer, false, "scorecam")
+  local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "scorecam", opts.tokens)
   A = A:detach()
+  if L then A = to_map(A, L) end
   local _, ids = targets.scores(out, class_target(opts.target), "scorecam")
   local n, k = A:size(1), A:size(2)
   local H, W = x:size(3), x:size(4)
@@ -290,8 +377,10 @@ end
 --- (models whose later layers mix in batch-1 tensors that cannot broadcast fall back to
 --- running the whole model on each batch).  opts.progress.
 function layer_methods.ablationcam(model, x, opts)
-  local A, out, layer = forward_with_layer(model, x, opts.layer, false, "ablationcam")
+  local A, out, layer, L = forward_with_layer(model, x, opts.layer, false, "ablationcam", opts.tokens)
   A = A:detach()
+  local raw = A
+  if L then A = to_map(A, L) end
   local base, ids = targets.scores(out, opts.target, "ablationcam")
   base = base:detach()
   local n, k = A:size(1), A:size(2)
@@ -307,8 +396,10 @@ function layer_methods.ablationcam(model, x, opts)
       local len = math.min(bs, k - s + 1)
       local ablated = ai:unsqueeze(1):expand(len, ai:size(1), ai:size(2), ai:size(3)):contiguous()
       for j = 1, len do ablated:select(1, j):select(1, s + j - 1):fill(0) end
+      -- the hook hands the rest of the model the ablated maps in the layer's own layout
+      local handed = L and from_map(ablated, L, raw:narrow(1, i, 1)) or ablated
       local function run(xb)
-        local h <close> = mod:register_forward_hook(function() return ablated end)
+        local h <close> = mod:register_forward_hook(function() return handed end)
         local ok, o = pcall(no_grad, model, xb)
         if ok and util.first_tensor(o) and util.first_tensor(o):size(1) == len then return o end
         return nil, o
@@ -341,11 +432,11 @@ end
 M.hflip = hflip
 
 -- the options each method knows (checked on entry: a misspelled key raises)
-local layer_keys = { "layer", "target", "aug_smooth" }
-local batched_keys = { "layer", "target", "aug_smooth", "batch_size", "progress" }
+local layer_keys = { "layer", "target", "aug_smooth", "tokens" }
+local batched_keys = { "layer", "target", "aug_smooth", "tokens", "batch_size", "progress" }
 M.known_options = {
   gradcam = layer_keys, gradcampp = layer_keys, xgradcam = layer_keys, layercam = layer_keys,
-  hirescam = layer_keys, eigencam = layer_keys, cam = { "layer", "target", "aug_smooth", "fc" },
+  hirescam = layer_keys, eigencam = layer_keys, cam = { "layer", "target", "aug_smooth", "fc", "tokens" },
   scorecam = batched_keys, ablationcam = batched_keys,
   saliency = { "target" }, guided_backprop = { "target" }, guided_gradcam = layer_keys,
   smoothgrad = { "target", "samples", "noise_level", "batch_size", "progress" },
@@ -360,7 +451,12 @@ for name, f in pairs(layer_methods) do
  --- nv.cam.gradcam(model, x [, opts]) and the other layer methods (cam, gradcampp, xgradcam,
  --- layercam, hirescam, scorecam, eigencam, ablationcam): the (N,H,W) map in [0,1] of x at its
  --- resolution and the raw map; opts.layer, opts.target, opts.aug_smooth and each method's own
- --- (nv.cam.known_options); the formula is beside each method in lua/nnvis/cam.lua
+ --- (nv.cam.known_options); the formula is beside each method in lua/nnvis/cam.lua.  A layer
+ --- whose output is a transformer's tokens (N, T, C) is read as the map (N, C, h, w) of its
+ --- h*w patch tokens (the class token dropped; the grid found from T and the input's shape, or
+ --- opts.tokens = {h, w, skip = k}; opts.tokens = "nhwc" for Swin's (N, h, w, C) grids, false:
+ --- never); a transformer's default layer is its last block's first norm (ln_1 / norm1), as
+ --- pytorch-grad-cam's documentation recommends
   M[name] = function(model, x, opts)
     opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
