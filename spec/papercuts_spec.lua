@@ -583,3 +583,45 @@ describe("layer methods on a transformer's tokens", function()
     assert.matches("does not fit layer", err)
   end)
 end)
+
+describe("attention maps and rollout", function()
+  -- two attention layers (nn.Softmax modules) over 1 + 4 tokens; weights set by hand
+  local function attn_model(s1, s2)
+    local M = nv.class("TwoAttn", nn.Module)
+    function M:init() self.softmax1 = nn.Softmax(-1); self.softmax2 = nn.Softmax(-1) end
+    function M:forward(x)
+      local n = x:size(1)
+      local a1 = self.softmax1(s1:expand(n, 2, 5, 5))
+      local a2 = self.softmax2(s2:expand(n, 2, 5, 5))
+      return (a2:sum() + a1:sum()):reshape(1):expand(n, 1) + x:reshape(n, -1):sum(2, true) * 0
+    end
+    return M()
+  end
+
+  it("rollout of a hand-built two-layer model equals Abnar & Zuidema's formula", function()
+    nv.manual_seed(5)
+    local s1, s2 = nv.randn(1, 2, 5, 5), nv.randn(1, 2, 5, 5)
+    local m = attn_model(s1, s2)
+    local x = nv.rand(1, 3, 8, 8)
+    local maps, rows = nv.cam.rollout(m, x)
+    assert.same({ 1, 8, 8 }, maps:shape())
+    assert.same({ 1, 2, 2 }, rows:shape())
+    -- by hand: A_l = (mean over heads of softmax(s_l) + I) / 2, rows renormalized; R = A_2 A_1
+    local function layer(s)
+      local a = nv.softmax(s, 4):mean(2):select(1, 1)
+      a = (a + nv.eye(5)) * 0.5
+      return a / a:sum(2, true)
+    end
+    local R = nv.matmul(layer(s2), layer(s1))
+    local want = R:select(1, 1):narrow(1, 2, 4):reshape(2, 2)
+    assert.near(0, (rows:select(1, 1) - want):abs():max():item(), 1e-6)
+    -- the last layer's attention of the class token, head 2
+    local _, r2 = nv.cam.attention(m, x, { head = 2 })
+    local w2 = nv.softmax(s2, 4):select(1, 1):select(1, 2):select(1, 1):narrow(1, 2, 4):reshape(2, 2)
+    assert.near(0, (r2:select(1, 1) - w2):abs():max():item(), 1e-6)
+    -- discarding the smallest weights changes the rollout but keeps rows stochastic
+    local D = nv.cam.rollout_of({ nv.softmax(s1, 4), nv.softmax(s2, 4) }, { discard_ratio = 0.5, head_fusion = "max" })
+    assert.near(1, D:sum(3):min():item(), 1e-5)
+    assert.has_error(function() nv.cam.rollout(m, x, { discard_ratio = 1 }) end)
+  end)
+end)

@@ -504,6 +504,10 @@ function M.blank_message(method, samples, n, layer)
     method, which, tostring(layer))
 end
 
+-- attention maps and rollout of vision transformers (lua/nnvis/attention.lua)
+local attention = require "nnvis.attention"
+M.attention, M.rollout, M.rollout_of = attention.attention, attention.rollout, attention.rollout_of
+
 M.methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam", "ablationcam" }
 M["gradcam++"] = M.gradcampp
 
