@@ -625,3 +625,61 @@ describe("attention maps and rollout", function()
     assert.has_error(function() nv.cam.rollout(m, x, { discard_ratio = 1 }) end)
   end)
 end)
+
+describe("a segmentation target", function()
+  -- a constructed segmentation model: class 2's score is high where input channel 1 is bright,
+  -- class 1's elsewhere; a 1x1 convolution, so each output pixel reads its own input pixel
+  local function seg_model()
+    local m = nn.Sequential { nn.Conv2d(3, 2, 1) }
+    nv.no_grad(function()
+      m[1].weight:copy(nv.tensor { { -4, 0, 0 }, { 4, 0, 0 } }:view(2, 3, 1, 1))
+      m[1].bias:copy(nv.tensor { 2, -2 })
+    end)
+    return m:eval()
+  end
+
+  it("lights the masked region of class k for the gradient methods and a region given by hand", function()
+    local x = nv.zeros(1, 3, 8, 8)
+    x:narrow(3, 1, 4):narrow(4, 1, 4):narrow(2, 1, 1):fill(1)      -- the top-left quadrant is class 2
+    local m = seg_model()
+    local map = nv.cam.saliency(m, x, { target = { class = 2 } })
+    local inside = map:select(1, 1):narrow(1, 1, 4):narrow(2, 1, 4):mean():item()
+    local outside = map:select(1, 1):narrow(1, 5, 4):narrow(2, 5, 4):mean():item()
+    assert.is_true(inside > 0.9 and outside < 0.1, ("inside %.2f outside %.2f"):format(inside, outside))
+    -- a mask by hand: the bottom-right quadrant of class 1
+    local mask = nv.zeros(8, 8)
+    mask:narrow(1, 5, 4):narrow(2, 5, 4):fill(1)
+    local g = nv.cam.saliency(m, x, { target = { class = 1, mask = mask } })
+    assert.is_true(g:select(1, 1):narrow(1, 5, 4):narrow(2, 5, 4):mean():item() > 0.9)
+    assert.is_true(g:select(1, 1):narrow(1, 1, 4):narrow(2, 1, 4):mean():item() < 0.1)
+    local ok, err = pcall(nv.cam.saliency, nn.Sequential { nn.Flatten(), nn.Linear(192, 2) }, x, { target = { class = 1 } })
+    assert.is_false(ok)
+    assert.matches("needs a segmentation output %(N, K, H, W%)", err)
+  end)
+end)
+
+describe("nv.image.overlay_mask", function()
+  it("draws each class in its colour over the image with a legend of the classes present", function()
+    local lab = nv.ones(8, 8)
+    lab:narrow(1, 1, 4):fill(3)
+    local img = nv.image.overlay_mask(nv.zeros(3, 8, 8), lab, { classes = { "road", "car", "sky" }, background = 1 })
+    local l = nv.figure.layout(img)
+    local texts = {}
+    for _, t in ipairs(l.texts) do texts[#texts + 1] = t.text end
+    texts = table.concat(texts, "|")
+    assert.matches("sky", texts)
+    assert.not_matches("road", texts)       -- the background is not coloured nor listed
+    local p
+    for _, q in ipairs(l.panels) do if q.name == "image" then p = q end end
+    local s = l.scale
+    local y_sky, y_bg = math.floor((p.y + p.h * 0.25) * s), math.floor((p.y + p.h * 0.75) * s)
+    local x = math.floor((p.x + p.w / 2) * s)
+    local sky = nv.style.palette[3]
+    assert.near(sky[1] * 0.5, img:get(1, y_sky, x), 0.03)
+    assert.near(0, img:get(1, y_bg, x), 0.03)
+    -- a model's scores (K,H,W) work too
+    local scores = nv.zeros(3, 8, 8)
+    scores:narrow(1, 2, 1):fill(5)
+    assert.truthy(nv.image.overlay_mask(nv.zeros(3, 8, 8), scores, { classes = { "road", "car", "sky" } }))
+  end)
+end)

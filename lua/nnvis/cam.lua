@@ -450,7 +450,9 @@ M.known_options = {
 for name, f in pairs(layer_methods) do
  --- nv.cam.gradcam(model, x [, opts]) and the other layer methods (cam, gradcampp, xgradcam,
  --- layercam, hirescam, scorecam, eigencam, ablationcam): the (N,H,W) map in [0,1] of x at its
- --- resolution and the raw map; opts.layer, opts.target, opts.aug_smooth and each method's own
+ --- resolution and the raw map; opts.layer, opts.target (a class id, one per sample, a function
+ --- of the output, or a segmentation target {class = k [, mask = m]}: class k's scores summed
+ --- over the mask, default the pixels predicted as k), opts.aug_smooth and each method's own
  --- (nv.cam.known_options); the formula is beside each method in lua/nnvis/cam.lua.  A layer
  --- whose output is a transformer's tokens (N, T, C) is read as the map (N, C, h, w) of its
  --- h*w patch tokens (the class token dropped; the grid found from T and the input's shape, or
@@ -460,6 +462,9 @@ for name, f in pairs(layer_methods) do
   M[name] = function(model, x, opts)
     opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
+    if type(opts.target) == "table" and opts.target.class ~= nil then
+      opts = util.merge(opts, { target = targets.resolve(model, xb, opts.target, name) })
+    end
     local raw = with_eval(model, function()
       if not opts.aug_smooth then return f(model, xb, opts) end
       -- average over {identity, horizontal flip} x {brightness 1, 1.1, 0.9}
@@ -528,6 +533,9 @@ local function input_method(name, f)
   M[name] = function(model, x, opts)
     opts = util.check_opts(name, opts, M.known_options[name])
     local xb, single = as_batch(x, name)
+    if type(opts.target) == "table" and opts.target.class ~= nil then
+      opts = util.merge(opts, { target = targets.resolve(model, xb, opts.target, name) })
+    end
     local map, attr = with_eval(model, function() return f(model, xb, opts) end)
     map = normalize(map:detach())
     if single then return map:select(1, 1), attr:select(1, 1) end

@@ -444,6 +444,71 @@ function M.text(img, text, x, y, opts)
   return cv:tensor()
 end
 
+--- overlay_mask(img, labels [, opts]): a segmentation drawn over its image: labels (H,W) (or
+--- (1,H,W)) of 1-based class ids (a model's output (K,H,W) or (1,K,H,W): its arg-max), each
+--- class in its palette colour blended with opacity opts.alpha (0.5), and a legend of the
+--- classes present with opts.classes' names (else "class k"); opts.background (a class id,
+--- e.g. 1 for "background") is left uncoloured; opts.title, opts.scale.  Returns the image.
+function M.overlay_mask(img, labels, opts)
+  opts = check_opts("image.overlay_mask", opts, { "alpha", "background", "classes", "scale", "title" })
+  if not is_tensor(img) or not is_tensor(labels) then error("overlay_mask: expected an image and a label tensor", 2) end
+  local rgb = M.to_rgb(img:detach())
+  local lab = labels:detach()
+  if lab:dim() == 4 and lab:size(1) == 1 then lab = lab:select(1, 1) end
+  if lab:dim() == 3 and lab:size(1) > 1 then lab = lab:argmax(1) end      -- scores (K,H,W)
+  if lab:dim() == 3 then lab = lab:select(1, 1) end
+  if lab:dim() ~= 2 then error("overlay_mask: labels must be (H,W) class ids or (K,H,W) scores, got " .. shape_str(labels), 2) end
+  local h, w = rgb:size(2), rgb:size(3)
+  if lab:size(1) ~= h or lab:size(2) ~= w then
+    lab = core.interpolate(lab:view(1, 1, lab:size(1), lab:size(2)), { size = { h, w }, mode = "nearest" }):view(h, w)
+  end
+  local style = require "nnvis.style"
+  local pal = style.palette
+  local K = math.max(1, math.floor(lab:max():item() + 0.5))
+  local rows = {}
+  for k = 1, K do rows[k] = pal[(k - 1) % #pal + 1] end
+  local lut = core.tensor(rows)                                              -- (K,3)
+  local ids = lab:round():clamp(1, K):reshape(-1)
+  local colored = lut:index_select(1, ids):t():reshape(3, h, w)
+  local alpha = opts.alpha or 0.5
+  local a = core.full({ 1, h, w }, alpha)
+  if opts.background then a = a * lab:round():ne(opts.background):view(1, h, w) end
+  local out = (rgb * (1 - a) + colored * a):clamp(0, 1)
+  -- the legend: the classes present, most pixels first
+  local present = {}
+  local counts = lab:round():reshape(-1):histc(K, 0.5, K + 0.5):values()
+  for k = 1, K do if counts[k] > 0 and k ~= opts.background then present[#present + 1] = k end end
+  table.sort(present, function(p, q) return counts[p] > counts[q] end)
+  local m, pad = style.margin, style.pad
+  local pw, ph = w, h
+  if math.max(pw, ph) < 240 then local s = 240 / math.max(pw, ph); pw, ph = pw * s, ph * s end
+  local _, lh = Canvas.measure("Ag", style.label_size)
+  local names = {}
+  local lw = 0
+  for i, k in ipairs(present) do
+    names[i] = opts.classes and opts.classes[k] and tostring(opts.classes[k]) or ("class " .. k)
+    lw = math.max(lw, Canvas.measure(names[i], style.label_size))
+  end
+  local title = opts.title or "segmentation"
+  local tl, tsz = Canvas.fit(title, style.title_size, pw + lw + 40, true)
+  local _, th = Canvas.measure("Ag", tsz, true)
+  local top = m + #tl * th + pad
+  local W = m + pw + pad * 2 + (#present > 0 and (lw + 22) or 0) + m
+  local H = top + math.max(ph, #present * (lh + 4)) + m
+  local cv = Canvas.new(W, H, { scale = opts.scale, bg = 1 })
+  for i, l in ipairs(tl) do cv:text(l, W / 2, m + (i - 1) * th, { size = tsz, bold = true, ax = 0.5 }) end
+  cv:image(out, m, top, pw, ph)
+  cv:panel("image", m, top, pw, ph)
+  local lx = m + pw + pad * 2
+  for i, k in ipairs(present) do
+    local y = top + (i - 1) * (lh + 4)
+    cv:rect(lx, y + 2, 14, lh - 4, rows[k])
+    cv:text(names[i], lx + 20, y + lh / 2, { size = style.label_size, ay = 0.5, panel = "legend" })
+  end
+  if #present > 0 then cv:panel("legend", lx, top, lw + 22, #present * (lh + 4)) end
+  return cv:figure("segmentation", title)
+end
+
 --- Picture of any 2-D tensor (a weight matrix, an attention-like map) with a colorbar:
 --- values mapped through opts.colormap ("viridis") between opts.vmin and opts.vmax
 --- (default: the data's range); each cell opts.cell points (auto: the long side ~240
