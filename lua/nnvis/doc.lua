@@ -102,10 +102,24 @@ end
 local function class_entry(name, cls)
   local cname = rawget(cls, "__name") or short(name)
   local ns = name:match("^nv%.([%w_]+)%.")
+  local init = cls.init
+  -- the namespace's file, or (a class defined elsewhere, nn3d's layers) its init's own file
   local path = ns and package.searchpath("nnvis." .. ns, package.path)
+  for _, key in ipairs { "init", "forward" } do
+    local fn = rawget(cls, key)
+    if type(fn) == "function" then
+      local info = debug.getinfo(fn, "S")
+      if info.source:sub(1, 1) == "@" and info.source:sub(2) ~= path then
+        local own = lines_of(info.source:sub(2))
+        local q = '"' .. cname .. '"'
+        for _, l in ipairs(own or {}) do
+          if l:find("(" .. q, 1, true) then path = info.source:sub(2); break end
+        end
+      end
+    end
+  end
   local lines = path and lines_of(path)
   if not lines then return nil end
-  local init = cls.init
   local sig = name
   if type(init) == "function" and debug.getinfo(init, "S").what == "Lua" then
     local ps = {}
@@ -118,7 +132,7 @@ local function class_entry(name, cls)
   end
   local q = '"' .. cname .. '"'
   for _, pat in ipairs { "class%(%s*" .. q:gsub("%p", "%%%0"), "simple%(%s*" .. q:gsub("%p", "%%%0"),
-                         "^function%s+" .. cname .. ":init%(" } do
+                         "^function%s+" .. cname .. ":init%(", "[%w_]%(%s*" .. q:gsub("%p", "%%%0") } do
     for i, l in ipairs(lines) do
       if l:match(pat) then
         local block = block_above(lines, i, true)

@@ -1268,4 +1268,7 @@ local AdaptiveAvgPool2d = simple("AdaptiveAvgPool2d",
 function AdaptiveAvgPool2d:init(size) self.output_size = pair("AdaptiveAvgPool2d", "output_size", size, 1) end
 
 nn.class = class
+-- what nnvis.nn3d's layers share with these
+nn._helpers = { make_param = make_param, init = init, check_int = check_int, check_opts = check_opts }
+require("nnvis.nn3d")(nn)
 return nn

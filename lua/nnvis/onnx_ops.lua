@@ -582,7 +582,29 @@ local function window(node, x, one, k)
   return strides, dil, pb, pe, sizes
 end
 
+-- 3-d convolutions and pools (video, volumes): nnvis.ops3d, with ONNX's pads (begin == end per
+-- axis) or auto_pad
+local function pads_3d(node, x, k, strides, dil)
+  local sizes = { x:size(3), x:size(4), x:size(5) }
+  local pb, pe = spatial_pads(node, sizes, k, strides, dil)
+  for i = 1, 3 do
+    if pb[i] ~= pe[i] then fail(node, "3-d inputs need equal padding at both ends of each axis, got pads %d and %d", pb[i], pe[i]) end
+  end
+  return pb
+end
+
+local function conv3d_node(node, inputs)
+  local x, w = tensor_of(inputs[1]), tensor_of(inputs[2])
+  if w:dim() ~= 5 then fail(node, "a 3-d input needs a 5-d weight, got (%s)", table.concat(w:shape(), ",")) end
+  local at = node.attrs
+  local strides, dil = rep(at.strides, 3, 1), rep(at.dilations, 3, 1)
+  local pads = pads_3d(node, x, { w:size(3), w:size(4), w:size(5) }, strides, dil)
+  local b = inputs[3] and tensor_of(inputs[3]) or nil
+  return { require("nnvis.ops3d").conv3d(x, w, b, { stride = strides, padding = pads, dilation = dil, groups = at.group or 1 }) }
+end
+
 function ops.Conv(node, inputs)
+  if is_tensor(inputs[1]) and inputs[1]:dim() == 5 then return conv3d_node(node, inputs) end
   local x, one = as_2d(node, tensor_of(inputs[1]), "Conv")
   local w = weight_2d(node, tensor_of(inputs[2]), x, one)
   local at = node.attrs
@@ -690,6 +712,17 @@ end
 local function pool(kind)
   return function(node, inputs)
     if #node.outputs > 1 and node.outputs[2] ~= "" then fail(node, "the Indices output of MaxPool is not supported") end
+    if is_tensor(inputs[1]) and inputs[1]:dim() == 5 then
+      local x, at = inputs[1], node.attrs
+      local k, strides = at.kernel_shape, rep(at.strides, 3, 1)
+      if at.ceil_mode == 1 then fail(node, "ceil_mode on 3-d inputs is not supported") end
+      local dil = rep(at.dilations, 3, 1)
+      for i = 1, 3 do if dil[i] ~= 1 then fail(node, "dilations on 3-d pools are not supported") end end
+      local pads = pads_3d(node, x, k, strides, dil)
+      local O3 = require "nnvis.ops3d"
+      if kind == "MaxPool" then return { O3.max_pool3d(x, k, { stride = strides, padding = pads }) } end
+      return { O3.avg_pool3d(x, k, { stride = strides, padding = pads, count_include_pad = at.count_include_pad == 1 }) }
+    end
     local x, one = as_2d(node, tensor_of(inputs[1]), kind)
     local at = node.attrs
     if #at.kernel_shape ~= (one and 1 or 2) then
@@ -757,7 +790,12 @@ function ops.BatchNormalization(node, inputs)
   local x = tensor_of(inputs[1])
   local at = node.attrs
   local mean, var = tensor_of(inputs[4]), tensor_of(inputs[5])
-  if x:dim() < 2 or x:dim() > 4 then fail(node, "inputs of rank %d are not supported", x:dim()) end
+  if x:dim() < 2 then fail(node, "inputs of rank %d are not supported", x:dim()) end
+  local shape5
+  if x:dim() > 4 then   -- video, volumes: per channel over (N, D*H*W...), as (N, C, D, rest)
+    shape5 = x:shape()
+    x = x:reshape(shape5[1], shape5[2], shape5[3], -1)
+  end
   local c = x:size(2)
   for k = 2, 5 do
     local v = tensor_of(inputs[k])
@@ -769,7 +807,8 @@ function ops.BatchNormalization(node, inputs)
   local m, eps = at.momentum or 0.9, at.epsilon or 1e-5
   local batch = node.training or at.training_mode == 1
   if not batch then
-    return { core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]), { eps = eps }), mean, var }
+    local y = core.batch_norm(x, mean, var, tensor_of(inputs[2]), tensor_of(inputs[3]), { eps = eps })
+    return { shape5 and y:reshape(shape5) or y, mean, var }
   end
   -- the moved statistics, before batch_norm moves the buffers in place
   local per_c = x:transpose(1, 2):contiguous():reshape(c, -1):detach()
@@ -781,6 +820,7 @@ function ops.BatchNormalization(node, inputs)
   if not node.training then rm, rv = mean:clone(), var:clone() end
   local y = core.batch_norm(x, rm, rv, tensor_of(inputs[2]), tensor_of(inputs[3]),
     { training = true, momentum = 1 - m, eps = eps })
+  if shape5 then y = y:reshape(shape5) end
   return { y, new_mean:reshape(mean:shape()), new_var:reshape(var:shape()) }
 end
 
