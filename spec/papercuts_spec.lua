@@ -683,3 +683,31 @@ describe("nv.image.overlay_mask", function()
     assert.truthy(nv.image.overlay_mask(nv.zeros(3, 8, 8), scores, { classes = { "road", "car", "sky" } }))
   end)
 end)
+
+describe("CAMs of a video clip", function()
+  -- a Conv3d, a ReLU, a global pool and a linear head: class 2 reads channel 1 of the input
+  local function video_model()
+    local m = nn.Sequential { nn.Conv3d(2, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(2, 2) }
+    nv.no_grad(function()
+      m[1].weight:copy(nv.tensor { { 1, 0 }, { 0, 1 } }:view(2, 2, 1, 1, 1)); m[1].bias:fill(0)
+      m[5].weight:copy(nv.tensor { { 0, 1 }, { 1, 0 } }); m[5].bias:fill(0)
+    end)
+    return m:eval()
+  end
+
+  it("are maps over time (N,T,H,W) that light the frames and the region the class reads", function()
+    local x = nv.zeros(1, 2, 4, 8, 8)
+    x:narrow(2, 1, 1):narrow(3, 3, 1):narrow(4, 1, 4):narrow(5, 1, 4):fill(1)   -- frame 3, top-left, channel 1
+    local m = video_model()
+    for _, method in ipairs { "gradcam", "hirescam", "layercam", "gradcampp", "xgradcam" } do
+      local map = nv.cam[method](m, x, { target = 2, layer = "1" })
+      assert.same({ 1, 4, 8, 8 }, map:shape(), method)
+      local lit = map:select(1, 1):select(1, 3):narrow(1, 1, 4):narrow(2, 1, 4):mean():item()
+      local other = map:select(1, 1):select(1, 1):mean():item()
+      assert.is_true(lit > 0.9 and other < 0.1, ("%s: lit %.2f, other frame %.2f"):format(method, lit, other))
+    end
+    local ok, err = pcall(nv.cam.scorecam, m, x)
+    assert.is_false(ok)
+    assert.matches("a clip %(N,C,T,H,W%) is explained by gradcam", err)
+  end)
+end)

@@ -22,7 +22,9 @@ local is_tensor = util.is_tensor
 local function as_batch(x, fname)
   if not is_tensor(x) then util.raise(fname .. ": expected an input tensor") end
   if x:dim() == 3 then return x:unsqueeze(1), true end
-  if x:dim() ~= 4 then util.raise(fname .. ": expected an input (N,C,H,W) or (C,H,W), got (" .. table.concat(x:shape(), ",") .. ")") end
+  if x:dim() ~= 4 and x:dim() ~= 5 then
+    util.raise(fname .. ": expected an input (N,C,H,W), (C,H,W) or a clip (N,C,T,H,W), got (" .. table.concat(x:shape(), ",") .. ")")
+  end
   return x, false
 end
 
@@ -49,15 +51,32 @@ local function upsample(maps, h, w)
   return core.interpolate(maps:unsqueeze(2), { size = { h, w }, mode = "bilinear" }):squeeze(2)
 end
 
+-- raw (N,h,w) maps, or a clip's (N,t,h,w), at the input's resolution (frames and time
+-- bilinear), each sample normalized to [0,1]
 local function finish(raw, x)
-  return normalize(upsample(raw:detach(), x:size(3), x:size(4))), raw:detach()
+  raw = raw:detach()
+  if x:dim() == 5 then
+    local n, t, h, w = table.unpack(raw:shape())
+    local T, H, W = x:size(3), x:size(4), x:size(5)
+    local frames = upsample(raw:reshape(n * t, h, w), H, W):reshape(n, t, H * W)
+    if t ~= T then
+      frames = core.interpolate(frames:unsqueeze(2), { size = { T, H * W }, mode = "bilinear" }):squeeze(2)
+    end
+    return normalize(frames:reshape(n, T, H, W)), raw
+  end
+  return normalize(upsample(raw, x:size(3), x:size(4))), raw
 end
 
 -- The default layer (the last module to output a spatial map) of a model, per input shape
 -- (C,H,W): found by the first call, so that later gradient methods can start the graph there.
 local default_layers = setmetatable({}, { __mode = "k" })
 
-local function spatial(t) return is_tensor(t) and t:dim() == 4 and t:size(3) * t:size(4) > 1 end
+-- a map (N,C,h,w), or a clip's (N,C,t,h,w), of more than one position
+local function spatial(t)
+  if not is_tensor(t) then return false end
+  if t:dim() == 4 then return t:size(3) * t:size(4) > 1 end
+  return t:dim() == 5 and t:size(3) * t:size(4) * t:size(5) > 1
+end
 
 -- ---- token layouts: a transformer layer's output (N, T, C), T = skip + h*w tokens (a class
 -- token first in ViT), or a channels-last grid (N, h, w, C) as Swin writes it, read as the map
@@ -208,7 +227,7 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
   end
   explained_layer = layer
   local L = token_layout(A, tokens, x, fname, layer)
-  if not L and (not is_tensor(A) or A:dim() ~= 4) then
+  if not L and (not is_tensor(A) or (A:dim() ~= 4 and not (A:dim() == 5 and x:dim() == 5))) then
     util.raise(string.format("%s: layer '%s' must output a map (N,C,h,w) or tokens (N,T,C)%s", fname, layer,
       is_tensor(A) and (", got (" .. table.concat(A:shape(), ",") .. ")") or ""))
   end
@@ -232,9 +251,17 @@ local function acts_and_grads(model, x, opts, fname)
   return A, G, ids
 end
 
-local function spatial_sum(t) return t:sum(4):sum(3) end          -- (N,K,h,w) -> (N,K)
+-- over every position (h, w, and a clip's time): (N,K,...) -> (N,K)
+local function spatial_sum(t) return t:reshape(t:size(1), t:size(2), -1):sum(3) end
+local function spatial_mean(t) return t:reshape(t:size(1), t:size(2), -1):mean(3) end
+-- w (N,K) as (N,K,1,1[,1]) against A
+local function per_channel(w, A)
+  local s = { w:size(1), w:size(2) }
+  for _ = 3, A:dim() do s[#s + 1] = 1 end
+  return w:view(s)
+end
 local function weighted(A, w)                                     -- sum_k w_k A_k
-  return (A * w:view(w:size(1), w:size(2), 1, 1)):sum(2)
+  return (A * per_channel(w, A)):sum(2)
 end
 
 -- ---- methods on a layer's activations -------------------------------------------------------
@@ -244,7 +271,7 @@ local layer_methods = {}
 --- L = ReLU(sum_k alpha_k A^k)
 function layer_methods.gradcam(model, x, opts)
   local A, G = acts_and_grads(model, x, opts, "gradcam")
-  return weighted(A, G:mean(4):mean(3)):relu()
+  return weighted(A, spatial_mean(G)):relu()
 end
 
 --- Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 with the exponential-score closed form):
@@ -254,7 +281,7 @@ function layer_methods.gradcampp(model, x, opts)
   local g2 = G:square()
   local g3 = g2 * G
   local sumA = spatial_sum(A)
-  local denom = g2 * 2 + g3 * sumA:view(sumA:size(1), sumA:size(2), 1, 1) + EPS
+  local denom = g2 * 2 + g3 * per_channel(sumA, A) + EPS
   local a = core.where(G:ne(0), g2 / denom, 0)
   return weighted(A, spatial_sum(a * G:relu())):relu()
 end
@@ -282,6 +309,9 @@ end
 --- CAM (Zhou et al. 2016, Eq. 2) for global-average-pooling models: M_c = sum_k w_k^c A^k
 --- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
 function layer_methods.cam(model, x, opts)
+  if x:dim() == 5 then
+    util.raise("cam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
+  end
   if type(opts.target) == "function" then util.raise("cam: CAM needs class targets, not a function") end
   local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "cam", opts.tokens)
   if L then A = to_map(A, L) end
@@ -305,6 +335,9 @@ end
 --- (power iteration); class-agnostic, gradient-free.  The sign is chosen so the map
 --- correlates positively with the mean activation.
 function layer_methods.eigencam(model, x, opts)
+  if x:dim() == 5 then
+    util.raise("eigencam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
+  end
   local A, _, _, L = forward_with_layer(model, x, opts.layer, false, "eigencam", opts.tokens)
   A = A:detach()
   if L then A = to_map(A, L) end
@@ -344,6 +377,9 @@ end
 --- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
 --- per sample, run opts.batch_size (32) masked inputs at a time; opts.progress.
 function layer_methods.scorecam(model, x, opts)
+  if x:dim() == 5 then
+    util.raise("scorecam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
+  end
   local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "scorecam", opts.tokens)
   A = A:detach()
   if L then A = to_map(A, L) end
@@ -377,6 +413,9 @@ end
 --- (models whose later layers mix in batch-1 tensors that cannot broadcast fall back to
 --- running the whole model on each batch).  opts.progress.
 function layer_methods.ablationcam(model, x, opts)
+  if x:dim() == 5 then
+    util.raise("ablationcam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
+  end
   local A, out, layer, L = forward_with_layer(model, x, opts.layer, false, "ablationcam", opts.tokens)
   A = A:detach()
   local raw = A
