@@ -711,3 +711,29 @@ describe("CAMs of a video clip", function()
     assert.matches("a clip %(N,C,T,H,W%) is explained by gradcam", err)
   end)
 end)
+
+describe("the overlay of a clip", function()
+  it("is a grid of frames, a row per clip, labelled by frame", function()
+    local x, maps = nv.rand(2, 3, 4, 8, 8), nv.rand(2, 4, 8, 8)
+    local img = nv.cam.overlay(x, maps, { method = "gradcam" })
+    local s = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do s[#s + 1] = t.text end
+    s = table.concat(s, "|")
+    assert.matches("clip 2, frame 4", s)
+    assert.matches("Grad%-CAM over time", s)
+    assert.has_error(function() nv.cam.overlay(x, nv.rand(2, 3, 8, 8)) end)
+  end)
+end)
+
+describe("feature maps of a video layer", function()
+  it("are a strip of frames per channel", function()
+    local m = nn.Sequential { nn.Conv3d(1, 3, 1) }
+    local img, acts = nv.features.maps(m, nv.rand(1, 1, 4, 6, 6), "0")
+    assert.same({ 3, 4, 6, 6 }, acts:shape())
+    local s = {}
+    for _, t in ipairs(nv.figure.layout(img).texts) do s[#s + 1] = t.text end
+    s = table.concat(s, "|")
+    assert.matches("#3 t4", s)
+    assert.matches("over time: all 3 channels", s)
+  end)
+end)

@@ -50,6 +50,27 @@ end
 --- colormap ("jet"), nrow, scale.  Returns a (3,H,W) image labelled "CAM overlay".
 function M.overlay(x, maps, opts)
   opts = util.check_opts("cam.overlay", opts, { "alpha", "classes", "colormap", "input", "labels", "method", "model", "nrow", "scale", "target", "title" })
+  if x:dim() == 5 then
+    -- a clip (N,C,T,H,W) and its maps (N,T,H,W): a grid of frames, a row per clip
+    local n, c, t, h, w = table.unpack(x:shape())
+    if maps:dim() ~= 4 or maps:size(1) ~= n or maps:size(2) ~= t then
+      util.raise(string.format("cam.overlay: a clip %s needs maps (N,T,H,W) = (%d,%d,H,W), got %s", util.shape_str(x), n, t,
+        util.shape_str(maps)))
+    end
+    local frames = x:detach():permute(1, 3, 2, 4, 5):reshape(n * t, c, h, w)
+    local fm = maps:detach():reshape(n * t, maps:size(3), maps:size(4))
+    local labels = opts.labels
+    if not labels then
+      labels = {}
+      for i = 1, n do for k = 1, t do labels[#labels + 1] = n > 1 and string.format("clip %d, frame %d", i, k) or ("frame " .. k) end end
+    end
+    local o = {}
+    for k, v in pairs(opts) do if k ~= "model" and k ~= "input" and k ~= "target" and k ~= "classes" then o[k] = v end end
+    o.labels, o.nrow = labels, opts.nrow or t
+    o.title = opts.title or string.format("%s over time: a row per clip, a panel per frame",
+      opts.method and (M.names[opts.method] or opts.method) or "class activation map")
+    return M.overlay(frames, fm, o)
+  end
   local xb = batch(x:detach())
   local mb = maps:dim() == 2 and maps:unsqueeze(1) or maps
   local n = xb:size(1)

@@ -25,6 +25,26 @@ function M.maps(model, x, layer, opts)
   local e = cap[layer]
   if not e then error(string.format("maps: layer '%s' produced no tensor output", layer), 2) end
   local out = e.output
+  if out:dim() == 5 then
+    -- a clip's activations (N,C,T,h,w): a strip of frames per channel (one clip)
+    if n ~= 1 then error("maps: a video layer's maps are drawn for one clip; pass x:narrow(1, i, 1)", 2) end
+    local C, T = out:size(2), out:size(3)
+    local c = math.min(C, opts.max_channels or 8)
+    local tiles, labels = {}, {}
+    local cmap = opts.colormap == false and "gray" or opts.colormap or "viridis"
+    for k = 1, c do
+      for t = 1, T do
+        local m = out:select(1, 1):select(1, k):select(1, t)
+        tiles[#tiles + 1] = image.colormap(image.normalize(m), cmap)
+        labels[#labels + 1] = string.format("#%d t%d", k, t)
+      end
+    end
+    local title = string.format("%s activations over time: %s%d channels (a row each) x %d frames, %dx%d", layer,
+      c < C and (c .. " of ") or "all ", C, T, out:size(4), out:size(5))
+    local g = image.grid(tiles, { nrow = T, labels = opts.labels ~= false and labels or nil, title = title,
+                                  scale = opts.scale, kind = "feature maps" })
+    return label(g, "feature maps", layer, require("nnvis.figure").layout_canvas(g)), out:select(1, 1)
+  end
   if out:dim() == 2 then out = out:view(out:size(1), out:size(2), 1, 1) end
   if out:dim() ~= 4 or out:size(1) ~= n then
     error("maps: expected the layer to output (N,C,h,w), got (" .. table.concat(e.output:shape(), ",") .. ")", 2)
