@@ -100,7 +100,7 @@ describe("options are checked", function()
     assert.has_error(function() nv.nn.Conv2d(1, 8, 3, { pading = 1 }) end,
       "Conv2d: unknown option 'pading' (did you mean 'padding'?)")
     assert.has_error(function() nv.cam.gradcam(m, x4, { target_layers = { "0" } }) end,
-      "gradcam: unknown option 'target_layers' (known: layer, target, aug_smooth)")
+      "gradcam: unknown option 'target_layers' (known: layer, target, aug_smooth, tokens)")
     assert.has_error(function() nv.data.fashion_mnist { dir = "/nonexistent" } end,
       "fashion_mnist: unknown option 'dir' (known: split, path, limit)")
   end)
