@@ -61,6 +61,14 @@ function H.unbase64(s)
   return table.concat(out)
 end
 
+-- a file of little-endian float32 (numpy's tofile) as a tensor of the given shape
+function H.read_floats(path, shape)
+  local b = H.read_all(path)
+  local v = {}
+  for i = 1, #b // 4 do v[i] = string.unpack("<f", b, 4 * i - 3) end
+  return require("nnvis").tensor(v):view(shape)
+end
+
 -- a whole file's bytes
 function H.read_all(path)
   local f = assert(io.open(path, "rb"))

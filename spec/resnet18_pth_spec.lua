@@ -7,12 +7,7 @@ local H = require "helpers"
 local PY = "/usr/bin/python3"
 local have_torch = H.sh(PY .. " -c 'import torch, torchvision'")   -- without the sanitizer runtimes
 
-local function floats(path, shape)
-  local b = assert(io.open(path, "rb")):read("a")
-  local v = {}
-  for i = 1, #b // 4 do v[i] = string.unpack("<f", b, 4 * i - 3) end
-  return nv.tensor(v):view(shape)
-end
+local floats = H.read_floats
 
 describe("nv.models.resnet18 and torchvision's weights", function()
   local it_torch = H.it_if(have_torch, "python3-torch and python3-torchvision")

@@ -330,8 +330,11 @@ function M.fashion_cnn(opts)
   end)
 end
 
+require("nnvis.vit").models(nn, M, with_weights)
+
 --- names of the builders
 M.available = { "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-                "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "fashion_cnn" }
+                "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vit_b_16", "vit_b_32", "vit_l_16",
+                "vit_l_32", "fashion_cnn" }
 
 return M

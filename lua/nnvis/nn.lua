@@ -1271,4 +1271,5 @@ nn.class = class
 -- what nnvis.nn3d's layers share with these
 nn._helpers = { make_param = make_param, init = init, check_int = check_int, check_opts = check_opts }
 require("nnvis.nn3d")(nn)
+require("nnvis.vit").layers(nn)
 return nn

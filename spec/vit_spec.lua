@@ -1,0 +1,74 @@
+-- nv.models' vision transformers are torchvision's: the same parameter names, so a torchvision
+-- ViT's state_dict loads with model:load and gives PyTorch's logits and attention weights; the
+-- CAM methods, attention maps and rollout work on it.  The PyTorch comparison needs Debian's
+-- python3-torch and python3-torchvision (pending without them when run by hand, a failure under
+-- `make test`).
+local nv = require "nnvis"
+local H = require "helpers"
+
+local PY = "/usr/bin/python3"
+local have_torch = H.sh(PY .. " -c 'import torch, torchvision'")
+
+local floats = H.read_floats
+
+local function small()
+  return nv.nn.VisionTransformer { image_size = 32, patch_size = 16, num_layers = 2, num_heads = 2, hidden_dim = 16,
+                                   mlp_dim = 32, num_classes = 5 }
+end
+
+describe("vision transformers", function()
+  local it_torch = H.it_if(have_torch, "python3-torch and python3-torchvision")
+  it_torch("load a torchvision VisionTransformer's state_dict and give its logits and attention weights", function()
+    local pth, xf, yf, af = os.tmpname() .. ".pth", os.tmpname(), os.tmpname(), os.tmpname()
+    assert(H.sh(("%s spec/fixtures/vit_reference.py %s %s %s %s"):format(PY, pth, xf, yf, af)))
+    local m = small():eval()
+    m:load(pth)
+    local x, want, attn = floats(xf, { 2, 3, 32, 32 }), floats(yf, { 2, 5 }), floats(af, { 2, 2, 5, 5 })
+    for _, f in ipairs { pth, xf, yf, af } do os.remove(f) end
+    local got = nv.no_grad(function() return m(x) end)
+    local d = H.maxdiff(got, want)
+    print(("\n  ViT (2 layers): max |logit difference| = %.3g"):format(d))
+    assert.is_true(d < 1e-4)
+    local _, _, w = nv.cam.attention(m, x)
+    assert.same({ 2, 2, 5, 5 }, w:shape())
+    assert.is_true(H.maxdiff(w, attn) < 1e-5)
+  end)
+
+  it("names its layers as torchvision does and counts its parameters", function()
+    local m = nv.models.vit_b_16()
+    local names = {}
+    for name in pairs(m:state_dict()) do names[name] = true end
+    for _, k in ipairs { "class_token", "conv_proj.weight", "encoder.pos_embedding",
+                         "encoder.layers.encoder_layer_11.self_attention.in_proj_weight",
+                         "encoder.layers.encoder_layer_11.self_attention.out_proj.bias",
+                         "encoder.layers.encoder_layer_0.mlp.3.weight", "encoder.ln.bias", "heads.head.weight" } do
+      assert.is_true(names[k], k)
+    end
+    local n = 0
+    for _, p in pairs(m:state_dict()) do n = n + p:numel() end
+    assert.equal(86567656, n)                           -- torchvision's vit_b_16
+  end)
+
+  it("explains with Grad-CAM over tokens, attention and rollout", function()
+    local m = small():eval()
+    local x = nv.randn(1, 3, 32, 32)
+    local cam = nv.cam.gradcam(m, x, { target = 2 })
+    assert.same({ 1, 32, 32 }, cam:shape())
+    local a = nv.cam.attention(m, x)
+    assert.same({ 1, 32, 32 }, a:shape())
+    local r = nv.cam.rollout(m, x)
+    assert.same({ 1, 32, 32 }, r:shape())
+    for _, t in ipairs { cam, a, r } do
+      assert.is_true(t:min():item() >= 0 and t:max():item() <= 1 + 1e-6)
+    end
+  end)
+
+  it("says what input it expects", function()
+    assert.has_error(function() small()(nv.randn(1, 3, 28, 28)) end,
+      "VisionTransformer: expected an input (N,3,32,32), got (1,3,28,28)")
+    assert.has_error(function() nv.nn.VisionTransformer { image_size = 30, patch_size = 16, num_layers = 1,
+      num_heads = 1, hidden_dim = 4, mlp_dim = 4 } end, "VisionTransformer: patch_size 16 must divide image_size 30")
+    assert.has_error(function() nv.nn.MultiheadAttention(10, 3) end,
+      "MultiheadAttention: 3 heads do not divide embed_dim 10")
+  end)
+end)
