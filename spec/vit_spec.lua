@@ -34,6 +34,28 @@ describe("vision transformers", function()
     assert.is_true(H.maxdiff(w, attn) < 1e-5)
   end)
 
+  it_torch("an exported ViT-B/16 summarizes like torchinfo at depth 2 (export constants hidden, Identity copies of equal weights its own parameters again)", function()
+    local path = os.tmpname() .. ".onnx"
+    assert(H.sh(("%s spec/fixtures/export_vit_b_16.py %s 2>/dev/null"):format(PY, path)))
+    local m, err = nv.onnx.load(path)
+    os.remove(path)
+    assert(m, err)
+    local s = nv.summary(m, { 1, 3, 224, 224 }, { depth = 2 })
+    local rows = {}
+    for _, r in ipairs(s.rows) do rows[r.name] = r end
+    -- torchinfo's counts for torchvision's vit_b_16
+    for name, n in pairs { conv_proj = 590592, encoder = 85207296, ["encoder.layers"] = 85054464,
+                           ["encoder.ln"] = 1536, heads = 769000 } do
+      assert.is_truthy(rows[name], name)
+      assert.equal(n, rows[name].params, name)
+    end
+    assert.equal(86567656, s.total_params)
+    local text = tostring(s)
+    assert.is_nil(text:find("Identity", 1, true))
+    assert.is_nil(text:find("(Constant)", 1, true))
+    assert.is_nil(text:find("encoder.layers.encoder_layer_0", 1, true))      -- depth 3 folded
+  end)
+
   it("names its layers as torchvision does and counts its parameters", function()
     local m = nv.models.vit_b_16()
     local names = {}

@@ -304,6 +304,22 @@ local function build(desc, path, opts)
     if e.name == "" then fail("%s: an initializer has no name", path) end
     inits[e.name] = e.value
   end
+  -- PyTorch's exporter keeps one copy of parameters with equal values (every LayerNorm's ones)
+  -- and makes the others Identity nodes of it: they become their own parameters again, under
+  -- their own names, so layers own their weights and counts match the PyTorch model
+  local kept = {}
+  for _, n in ipairs(desc.nodes) do
+    local src, dst = n.inputs[1], n.outputs[1]
+    if n.op_type == "Identity" and #n.inputs == 1 and #n.outputs == 1 and is_tensor(inits[src]) and dst ~= ""
+       and inits[dst] == nil then
+      local copy = inits[src]:clone()
+      inits[dst] = copy
+      desc.initializers[#desc.initializers + 1] = { name = dst, value = copy }
+    else
+      kept[#kept + 1] = n
+    end
+  end
+  desc.nodes = kept
   local use = {}   -- name -> "param" | "buffer" | "static"
   for _, n in ipairs(desc.nodes) do
     local static, buffers = ops.static_inputs[n.op_type] or {}, ops.buffer_inputs[n.op_type] or {}
