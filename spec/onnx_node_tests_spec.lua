@@ -103,6 +103,7 @@ describe("ONNX's node tests", function()
       end
     end
     assert.same({}, unexpected)
-    assert.is_true(passed >= 448, "only " .. passed .. " node tests pass")
+    print(("\n  ONNX node tests: %d pass, %d do not load"):format(passed, loaded_nothing))
+    assert.is_true(passed >= 477, "only " .. passed .. " node tests pass")
   end)
 end)

@@ -304,3 +304,27 @@ describe("nv.onnx.load of old opsets", function()
       .. "opset 7 and newer only); convert the model with onnx.version_converter", 1, true), err)
   end)
 end)
+
+describe("nnvis.onnx's ScatterND", function()
+  local function scatter(reduction)
+    return one("ScatterND", { graph = { "d", "u" }, shapes = { { 4, 3 }, { 3, 3 } }, inputs = { "d", "i", "u" },
+                              inits = { ints("i", { 2, 0, 2 }, { 3, 1 }) }, attrs = { reduction = reduction } })
+  end
+  local d = nv.tensor { { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 }, { 10, 11, 12 } }
+  local u = nv.tensor { { -1, -2, -3 }, { 3, 3, 3 }, { 2, 2, 2 } }
+
+  it("replaces, adds, multiplies and keeps the max of the rows indices name (row 2 twice)", function()
+    assert.same({ 3, 3, 3, 4, 5, 6, 2, 2, 2, 10, 11, 12 }, values(scatter("none")(d, u)))
+    assert.same({ 4, 5, 6, 4, 5, 6, 8, 8, 8, 10, 11, 12 }, values(scatter("add")(d, u)))
+    assert.same({ 3, 6, 9, 4, 5, 6, -14, -32, -54, 10, 11, 12 }, values(scatter("mul")(d, u)))
+    assert.same({ 3, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, values(scatter("max")(d, u)))
+    assert.same({ 1, 2, 3, 4, 5, 6, -1, -2, -3, 10, 11, 12 }, values(scatter("min")(d, u)))
+  end)
+
+  it("has the gradient of data and updates", function()
+    for _, r in ipairs { "none", "add", "mul" } do
+      local m = scatter(r)
+      H.gradcheck(function(a, b) return m(a, b) end, { nv.randn(4, 3), nv.randn(3, 3) })
+    end
+  end)
+end)

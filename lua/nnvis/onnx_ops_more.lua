@@ -8,6 +8,7 @@
 -- Spec: https://github.com/onnx/onnx/blob/main/docs/Operators.md; the reference
 -- implementation (onnx/reference/ops/op_resize.py) where the text leaves Resize open.
 local core = require "nnvis.core"
+local is_tensor = require("nnvis.util").is_tensor
 
 return function(ops, h)
   local fail, ints, numel, shape_text = h.fail, h.ints, h.numel, h.shape_text
@@ -511,6 +512,116 @@ return function(ops, h)
     local scales = node.attrs.scales or per_axis(node, inputs[2], 2, x:shape())
     return { resize(node, x, { scales = scales, mode = node.attrs.mode or "nearest", ctm = "asymmetric",
                                nearest_mode = "floor" }) }
+  end
+
+  ----------------------------------------------------------------------------------------------
+  -- Not, And, Or, Xor: booleans are shape values of 0 and 1 or float tensors of 0 and 1 (what
+  -- Equal and Less give); any nonzero reads as true
+  ----------------------------------------------------------------------------------------------
+  function ops.Not(node, inputs)
+    local x = inputs[1]
+    if all_ints(inputs, 1) then return { int_map(node, { x }, function(v) return v == 0 and 1 or 0 end) } end
+    return { tensor_of(x):eq(0) }
+  end
+  local logic = {
+    And = { function(a, b) return a * b end, function(x, y) return (x ~= 0 and y ~= 0) and 1 or 0 end },
+    Or = { function(a, b) return (a + b):ne(0) end, function(x, y) return (x ~= 0 or y ~= 0) and 1 or 0 end },
+    Xor = { function(a, b) return a:ne(b) end, function(x, y) return ((x ~= 0) ~= (y ~= 0)) and 1 or 0 end },
+  }
+  for op, f in pairs(logic) do
+    ops[op] = function(node, inputs)
+      if all_ints(inputs, 2) then return { int_map(node, { inputs[1], inputs[2] }, f[2]) } end
+      return { f[1](tensor_of(inputs[1]):ne(0), tensor_of(inputs[2]):ne(0)) }
+    end
+  end
+
+  ----------------------------------------------------------------------------------------------
+  -- ScatterND: data with the slices indices[..., :] (each k leading coordinates) replaced by
+  -- updates' (Swin's attention masks, key-value caches), or combined with them (reduction add,
+  -- mul, max, min; a position written twice combines both).  Tensors: with pick_r the updates'
+  -- element of each position's r-th write (0: none) and u0 = [neutral, updates], none is
+  -- data * keep + u0[pick_last], the others fold data with u0[pick_1], u0[pick_2] ..., so the
+  -- gradient reaches data and updates; the index lists are built once per call.
+  ----------------------------------------------------------------------------------------------
+  function ops.ScatterND(node, inputs)
+    local data, ind, upd = inputs[1], inputs[2], inputs[3]
+    local reduction = node.attrs.reduction or "none"
+    local ds, is, us = shape_of(data), shape_of(ind), shape_of(upd)
+    local k = is[#is]
+    if #is < 1 or k == nil or k < 1 or k > #ds then
+      fail(node, "indices (%s) must end in a size between 1 and the data's rank %d", shape_text(is), #ds)
+    end
+    local want = {}
+    for i = 1, #is - 1 do want[#want + 1] = is[i] end
+    for i = k + 1, #ds do want[#want + 1] = ds[i] end
+    if shape_text(want) ~= shape_text(us) then
+      fail(node, "updates are (%s), data (%s) and indices (%s) need (%s)", shape_text(us), shape_text(ds),
+        shape_text(is), shape_text(want))
+    end
+    local block = 1
+    for i = k + 1, #ds do block = block * ds[i] end
+    local n = numel(ds)
+    if is_tensor(data) or is_tensor(upd) then tensor_room(node, ds) else ints_room(node, ds) end
+    local idx = intlist(ind)
+    local src = {}     -- 0-based flat output position -> 1-based updates element last written there
+    local rounds = {}  -- rounds[r][position]: the element of the position's r-th write
+    for t = 0, #idx // k - 1 do
+      local off = 0
+      for j = 1, k do
+        local v = idx[t * k + j]
+        if v < 0 then v = v + ds[j] end
+        if v < 0 or v >= ds[j] then
+          fail(node, "index %d is out of range for dim %d of size %d", idx[t * k + j], j - 1, ds[j])
+        end
+        off = off * ds[j] + v
+      end
+      for e = 1, block do
+        local pos = off * block + e - 1
+        src[pos] = t * block + e
+        local r = 1
+        while rounds[r] and rounds[r][pos] do r = r + 1 end
+        rounds[r] = rounds[r] or {}
+        rounds[r][pos] = t * block + e
+      end
+    end
+    local combine = {
+      add = { 0, function(a, b) return a + b end },
+      mul = { 1, function(a, b) return a * b end },
+      max = { -math.huge, function(a, b) return a:maximum(b) end, math.max },
+      min = { math.huge, function(a, b) return a:minimum(b) end, math.min },
+    }
+    if not is_tensor(data) and not is_tensor(upd) then
+      local dv, uv, out = values(data), values(upd), {}
+      for p = 0, n - 1 do
+        local v = dv[p + 1]
+        if reduction == "none" then v = src[p] and uv[src[p]] or v
+        else
+          local f = combine[reduction][3] or combine[reduction][2]
+          for _, round in ipairs(rounds) do
+            if round[p] then v = f(v, uv[round[p]]) end
+          end
+        end
+        out[p + 1] = v
+      end
+      return { ints.new(ds, out) }
+    end
+    local d, u = tensor_of(data):reshape(-1), tensor_of(upd):reshape(-1)
+    local function picks(map)
+      local pick = {}
+      for p = 0, n - 1 do pick[p + 1] = (map[p] or 0) + 1 end
+      return pick
+    end
+    if reduction == "none" then
+      local keep = {}
+      for p = 0, n - 1 do keep[p + 1] = src[p] and 0 or 1 end
+      local ux = core.cat({ core.zeros(1), u }, 1)
+      return { (d * core.tensor(keep) + ux:index_select(1, picks(src))):reshape(ds) }
+    end
+    local neutral, f = combine[reduction][1], combine[reduction][2]
+    local ux = core.cat({ core.full({ 1 }, neutral), u }, 1)
+    local out = d
+    for _, round in ipairs(rounds) do out = f(out, ux:index_select(1, picks(round))) end
+    return { out:reshape(ds) }
   end
 
   return ops

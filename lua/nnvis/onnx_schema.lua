@@ -100,6 +100,12 @@ S.decl = {
   Mod = { { since = 10, inputs = "A B", outputs = "C", attrs = { fmod = "int:0|1" } } },
   CumSum = { { since = 11, inputs = "x axis:int", outputs = "y",
                 attrs = { exclusive = "int:0|1", reverse = "int:0|1" } } },
+  Not = { { since = 1, inputs = "X", outputs = "Y" } },
+  And = { { since = 7, inputs = "A B", outputs = "C" } },
+  Or = { { since = 7, inputs = "A B", outputs = "C" } },
+  Xor = { { since = 7, inputs = "A B", outputs = "C" } },
+  ScatterND = { { since = 11, inputs = "data indices:int updates", outputs = "output",
+                  attrs = { reduction = "string:none|add|mul|max|min" } } },
   Einsum = { { since = 12, inputs = "Inputs*", outputs = "Output", attrs = { equation = "string!" } } },
 
   Sqrt = unary(), Exp = unary(), Log = unary(), Abs = unary(), Neg = unary(), Reciprocal = unary(),
