@@ -1,5 +1,6 @@
 -- bench/forward_bench.lua — inference against ONNX Runtime and PyTorch, measured in this run
--- at the same thread count: ResNet-18 at 224 (batch 8 and 1) and VGG16 at 224 (batch 1), in
+-- at the same thread count: ResNet-18 at 224 (batch 8 and 1), VGG16 at 224 (batch 1) and
+-- ViT-B/16 at 224 (batch 8), in
 -- eval mode under nv.no_grad (BatchNorm folded, Winograd 3x3 convolutions), as ratios
 -- nnvis / ONNX Runtime and nnvis / PyTorch.  Ratios only: absolute times depend on the machine.
 --   ONNX Runtime: onnxruntime-node from the npm registry, installed under build/ort on first
@@ -49,7 +50,7 @@ elseif not exists(node_path .. "/onnxruntime-node/package.json") and
 elseif not has_torch then ort_why = "no python3-torch to export the models"
 else
   local missing = {}
-  for _, m in ipairs { "resnet18", "vgg16" } do
+  for _, m in ipairs { "resnet18", "vgg16", "vit_b_16" } do
     if not exists(dir .. "/" .. m .. ".onnx") then missing[#missing + 1] = m end
   end
   if #missing > 0 and not sh_ok(string.format("%s %s/lib/export_torchvision.py %s %s", py, here, dir,
@@ -97,3 +98,8 @@ collectgarbage()
 local vgg = nv.models.vgg16()
 vgg:eval()
 row("vgg16.forward_b1", forward_time(vgg, 1, 8), "vgg16", 1)
+vgg = nil
+collectgarbage()
+local vit = nv.models.vit_b_16()
+vit:eval()
+row("vit_b_16.forward_b8", forward_time(vit, 8, 4), "vit_b_16", 8)

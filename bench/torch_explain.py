@@ -116,6 +116,9 @@ def main():
             report("resnet18.forward_b1", best(12, lambda: r18(x1)))
             vgg = torchvision.models.vgg16().eval()
             report("vgg16.forward_b1", best(8, lambda: vgg(x1)))
+            del vgg
+            vit = torchvision.models.vit_b_16().eval()
+            report("vit_b_16.forward_b8", best(4, lambda: vit(x8)))
         return
     r18 = torchvision.models.resnet18().eval()
     x1 = torch.rand(1, 3, 224, 224)

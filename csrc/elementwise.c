@@ -194,7 +194,7 @@ nv_tensor *nv_where(nv_tensor *c, nv_tensor *a, nv_tensor *b) {
 }
 
 /* ---- unary ---------------------------------------------------------------------------------- */
-static inline float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static inline float gelu_f(float x) { return nv_gelu(x); }
 static inline float sigmoid_f(float x) { return 1.0f / (1.0f + nv_expf(-x)); }   /* 0 and 1 at the ends */
 static inline float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 

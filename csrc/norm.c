@@ -128,7 +128,7 @@ static inline void max_sum(float *e, const float *x, int64_t dim, int64_t inner,
                     float *sm) {
   /* A NaN never wins the max, but it still makes the sum, and so the whole softmax, NaN. */
   for (int j = 0; j < nb; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
-  if (inner == 1) { /* one contiguous row: a 16-lane max, which vectorises */
+  if (inner == 1) { /* one contiguous row: a 16-lane max and 16-lane sums, which vectorise */
     float l[16];
     int64_t d = 0;
     for (int k = 0; k < 16; k++) l[k] = -INFINITY;
@@ -136,6 +136,23 @@ static inline void max_sum(float *e, const float *x, int64_t dim, int64_t inner,
       for (int k = 0; k < 16; k++) l[k] = x[d + k] > l[k] ? x[d + k] : l[k];
     for (; d < dim; d++) mx[0] = x[d] > mx[0] ? x[d] : mx[0];
     for (int k = 0; k < 16; k++) mx[0] = l[k] > mx[0] ? l[k] : mx[0];
+    const float m = mx[0];
+    for (int k = 0; k < 16; k++) l[k] = 0.0f;
+    for (d = 0; d + 16 <= dim; d += 16)
+      for (int k = 0; k < 16; k++) {
+        float v = nv_expf(x[d + k] - m);
+        l[k] += v;
+        if (e) e[d + k] = v;
+      }
+    float s = 0.0f;
+    for (; d < dim; d++) {
+      float v = nv_expf(x[d] - m);
+      s += v;
+      if (e) e[d] = v;
+    }
+    for (int k = 0; k < 16; k++) s += l[k];
+    sm[0] = s;
+    return;
   } else {
     for (int64_t d = 0; d < dim; d++)
       for (int j = 0; j < nb; j++) mx[j] = x[d * inner + j] > mx[j] ? x[d * inner + j] : mx[j];
@@ -169,7 +186,15 @@ static inline void softmax_forward(float *out, const float *in, int64_t outer, i
 }
 
 void nv_softmax_forward(float *out, const float *in, int64_t outer, int64_t dim, int64_t inner) {
-  BY_INNER(softmax_forward, out, in, outer, dim);
+  /* the outer positions in parts, one per thread when there is enough work */
+  const int parts = outer > 1 ? nv_parts(outer * dim * inner) : 1;
+#pragma omp parallel for if (parts > 1) schedule(static)
+  for (int k = 0; k < parts; k++) {
+    int64_t lo, hi;
+    nv_part(outer, k, parts, &lo, &hi);
+    const int64_t off = lo * dim * inner;
+    BY_INNER(softmax_forward, out + off, in + off, hi - lo, dim);
+  }
 }
 
 static inline void softmax_backward(float *din, const float *dout, const float *out, int64_t outer, int64_t dim, int64_t inner) {

@@ -23,13 +23,19 @@ function F.linear(x, w, b)
     error(string.format("linear: input %s has %s features, weight %s expects %d",
       shape_str(x), x:dim() > 0 and tostring(x:size(-1)) or "no", shape_str(w), w:size(2)), 2)
   end
-  local y = core.matmul(x, w:t())
-  if b then
-    if b:dim() ~= 1 or b:size(1) ~= w:size(1) then
-      error(string.format("linear: bias %s does not match weight %s", shape_str(b), shape_str(w)), 2)
-    end
-    y = y + b
+  if b and (b:dim() ~= 1 or b:size(1) ~= w:size(1)) then
+    error(string.format("linear: bias %s does not match weight %s", shape_str(b), shape_str(w)), 2)
   end
+  -- (..., in) tokens as one (rows, in) gemm rather than a batch of small ones
+  local lead
+  if x:dim() > 2 then
+    lead = x:shape()
+    lead[#lead] = w:size(1)
+    x = x:reshape(-1, w:size(2))
+  end
+  local y = core.matmul(x, w:t())
+  if b then y = y + b end
+  if lead then y = y:reshape(lead) end
   return y
 end
 

@@ -11,6 +11,7 @@ local M = {}
 
 function M.layers(nn)
   local core = require "nnvis.core"
+  local F = require "nnvis.functional"
   local H = nn._helpers
   local class, Module, check_opts, check_int = nn.class, nn.Module, H.check_opts, H.check_int
 
@@ -58,10 +59,10 @@ function M.layers(nn)
     local n, t, e = x:size(1), x:size(2), x:size(3)
     local h = self.num_heads
     local d = e // h
-    local qkv = core.matmul(x, self.in_proj_weight:t()) + self.in_proj_bias     -- (N,T,3E)
+    local qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)              -- (N,T,3E)
     local function heads(k) return qkv:narrow(3, k * e + 1, e):reshape(n, t, h, d):transpose(2, 3) end
     local q, k, v = heads(0), heads(1), heads(2)                                  -- (N,H,T,d)
-    local a = self.softmax(core.matmul(q, k:transpose(3, 4)) / math.sqrt(d))     -- (N,H,T,T)
+    local a = self.softmax(core.matmul(q * (1 / math.sqrt(d)), k:transpose(3, 4)))  -- (N,H,T,T)
     local o = core.matmul(a, v):transpose(2, 3):reshape(n, t, e)
     return self.out_proj(o)
   end
