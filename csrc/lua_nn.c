@@ -227,6 +227,35 @@ static int l_batch_norm(lua_State *L) {
   return PUSH(nv_batch_norm(x, rm, rv, w, b, training, momentum, eps), "batch_norm");
 }
 
+/* layer_norm(x, weight|nil, bias|nil [, eps = 1e-5]): over the last dim, for inference (under
+ * nv.no_grad or with nothing that requires grad); nn.LayerNorm composes it from differentiable
+ * ops when a gradient is wanted */
+static int l_layer_norm(lua_State *L) {
+  nv_tensor *x = T(1), *w = opt_tensor(L, 2), *b = opt_tensor(L, 3);
+  double eps = luaL_optnumber(L, 4, 1e-5);
+  char a[200], c[200];
+  if (x->ndim < 1 || x->size[x->ndim - 1] < 1)
+    return luaL_error(L, "layer_norm: expected an input with a last dim, got %s", nv_shape_str(a, sizeof a, x->ndim, x->size));
+  const int64_t d = x->size[x->ndim - 1];
+  nv_tensor *vecs[2] = {w, b};
+  const char *names[2] = {"weight", "bias"};
+  for (int k = 0; k < 2; k++)
+    if (vecs[k] && (nv_numel(vecs[k]) != d || !nv_is_contiguous(vecs[k])))
+      return luaL_error(L, "layer_norm: %s %s does not match the last dim of input %s", names[k],
+                        nv_shape_str(a, sizeof a, vecs[k]->ndim, vecs[k]->size), nv_shape_str(c, sizeof c, x->ndim, x->size));
+  if (!(eps >= 0)) return luaL_error(L, "layer_norm: eps must be >= 0, got %f", eps);
+  nv_tensor *in[3] = {x, w, b};
+  if (nv_needs_grad(3, in))
+    return luaL_error(L, "layer_norm: it is for inference; call it under nv.no_grad (nn.LayerNorm does)");
+  nv_tensor *xc = nv_contiguous_data(x);
+  nv_tensor *o = xc ? nv_empty_like(x) : NULL;
+  if (o && nv_numel(o) > 0)
+    nv_layer_norm_forward(nv_data(o), nv_data(xc), w ? nv_data(w) : NULL, b ? nv_data(b) : NULL, nv_numel(o) / d, d,
+                          (float)eps);
+  nv_release(xc);
+  return PUSH(o, "layer_norm");
+}
+
 static int softmax(lua_State *L, int log) {
   nv_tensor *x = T(1);
   const char *fname = log ? "log_softmax" : "softmax";
@@ -351,7 +380,7 @@ static int l_eigh(lua_State *L) {
 static const luaL_Reg functions[] = {
   {"rotate", l_rotate}, {"eigh", l_eigh}, {"storage_version", l_storage_version},
   {"conv2d", l_conv2d}, {"conv_impl", l_conv_impl}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
-  {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm},
+  {"adaptive_avg_pool2d", l_adaptive_avg_pool2d}, {"batch_norm", l_batch_norm}, {"layer_norm", l_layer_norm},
   {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"interpolate", l_interpolate},
   {"pad", l_pad},
   {NULL, NULL}

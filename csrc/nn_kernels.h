@@ -182,6 +182,10 @@ void nv_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t plan
  * weight and bias (C) may be NULL (as 1 and 0).  save_mean and save_invstd (C), when not NULL,
  * receive the mean and invstd used; backward needs them. */
 int nv_batch_norm_check(int n, int c, int64_t s, int training, int have_running);
+/* layer norm over the last d values of each of rows rows (inference): out = (x - mean) /
+ * sqrt(var + eps) * weight + bias, the biased variance; weight and bias may be NULL */
+void nv_layer_norm_forward(float *out, const float *in, const float *weight, const float *bias, int64_t rows,
+                           int64_t d, float eps);
 void nv_batch_norm_forward(float *out, float *save_mean, float *save_invstd, const float *in,
                            const float *weight, const float *bias, float *running_mean,
                            float *running_var, int n, int c, int64_t s, int training,

@@ -116,6 +116,35 @@ void nv_batch_norm_backward(float *din, float *dweight, float *dbias, const floa
   }
 }
 
+/* ---- layer norm (inference) ---------------------------------------------------------------
+ * One row at a time: the mean, then the variance of x - mean in double (two passes, no
+ * cancellation), then one pass that scales and shifts. */
+void nv_layer_norm_forward(float *out, const float *in, const float *weight, const float *bias, int64_t rows,
+                           int64_t d, float eps) {
+  const int parts = rows > 1 ? nv_parts(rows * d) : 1;
+#pragma omp parallel for if (parts > 1) schedule(static)
+  for (int k = 0; k < parts; k++) {
+    int64_t lo, hi;
+    nv_part(rows, k, parts, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+      const float *x = in + r * d;
+      float *y = out + r * d;
+      float s = 0.0f;
+      for (int64_t j = 0; j < d; j++) s += x[j];
+      const float mean = s / (float)d;
+      float v = 0.0f;
+      for (int64_t j = 0; j < d; j++) { float c = x[j] - mean; v += c * c; }
+      const float rstd = 1.0f / sqrtf(v / (float)d + eps);
+      for (int64_t j = 0; j < d; j++) {
+        float t = (x[j] - mean) * rstd;
+        if (weight) t *= weight[j];
+        if (bias) t += bias[j];
+        y[j] = t;
+      }
+    }
+  }
+}
+
 /* ---- softmax and log_softmax ------------------------------------------------------------
  * The dim values of one (outer, inner) position are inner floats apart.  Blocks of up to
  * BLK inner positions are reduced together so every loop walks memory contiguously

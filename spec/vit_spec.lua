@@ -85,6 +85,22 @@ describe("vision transformers", function()
     end
   end)
 
+  it("normalizes layers in one fused pass for inference, equal to the differentiable composition", function()
+    local layer_norm = require("nnvis.core").layer_norm
+    local ln = nv.nn.LayerNorm(16)
+    ln.weight, ln.bias = nv.randn(16):set_requires_grad(true), nv.randn(16):set_requires_grad(true)
+    local x = nv.randn(3, 5, 16) * 3 + 2
+    local composed = ln(x)                               -- parameters require grad: composed
+    assert.is_true(composed.requires_grad)
+    local fused = nv.no_grad(function() return ln(x) end)
+    assert.is_false(fused.requires_grad)
+    assert.is_true(H.maxdiff(composed:detach(), fused) < 1e-5)
+    assert.has_error(function() layer_norm(x, ln.weight, ln.bias) end,
+      "layer_norm: it is for inference; call it under nv.no_grad (nn.LayerNorm does)")
+    assert.has_error(function() layer_norm(x, nv.ones(4), nil) end,
+      "layer_norm: weight (4) does not match the last dim of input (3,5,16)")
+  end)
+
   it("says what input it expects", function()
     assert.has_error(function() small()(nv.randn(1, 3, 28, 28)) end,
       "VisionTransformer: expected an input (N,3,32,32), got (1,3,28,28)")

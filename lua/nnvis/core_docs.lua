@@ -68,6 +68,11 @@ D["nv.adaptive_avg_pool2d"] = e("nv.adaptive_avg_pool2d(x, size)",
 D["nv.batch_norm"] = e("nv.batch_norm(x, running_mean, running_var, weight, bias [, {training = false, momentum = 0.1, eps = 1e-5}])",
   "Batch normalization over (N,C,...) per channel: with training, the batch's statistics (and the\n" ..
   "running ones updated in place), else the running ones. (grad)")
+D["nv.layer_norm"] = e("nv.layer_norm(x, weight, bias [, eps = 1e-5])",
+  "Layer normalization over the last dim in one fused pass, for inference: (x - mean) / sqrt(var + eps)\n" ..
+  "* weight + bias (weight and bias may be nil).  Raises when a gradient would be needed;\n" ..
+  "nv.nn.LayerNorm uses it under nv.no_grad and composes differentiable ops otherwise.",
+  "nv.no_grad(function() return nv.layer_norm(x, nil, nil) end)")
 D["nv.softmax"] = e("nv.softmax(x, dim)", "exp(x) / sum(exp(x)) along dim, computed stably in one pass. (grad)")
 D["nv.log_softmax"] = e("nv.log_softmax(x, dim)", "log(softmax(x, dim)), stably (x - logsumexp). (grad)")
 D["nv.interpolate"] = e("nv.interpolate(x, {size = {h, w} | scale_factor = s, mode = \"nearest\" | \"bilinear\", align_corners = false})",

@@ -135,7 +135,7 @@ function F.flatten(x, start_d)
   return x:flatten(start_d or 1)
 end
 
-for _, name in ipairs { "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+for _, name in ipairs { "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "layer_norm",
                         "softmax", "log_softmax", "interpolate", "pad" } do
   F[name] = core[name]
 end

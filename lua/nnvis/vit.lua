@@ -33,6 +33,10 @@ function M.layers(nn)
       error(string.format("LayerNorm: expected the last dim to be %d, input has %d (%s)", self.normalized_shape,
         x:size(-1), table.concat(x:shape(), ",")), 0)
     end
+    local w = self.weight
+    if not core.is_grad_enabled() or not (x.requires_grad or (w and w.requires_grad)) then
+      return core.layer_norm(x, w, self.bias, self.eps)       -- inference: one fused pass
+    end
     local c = x - x:mean(-1, true)
     local y = c / ((c * c):mean(-1, true) + self.eps):sqrt()
     if self.weight then y = y * self.weight + self.bias end
