@@ -188,7 +188,17 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
     return nv_seterr("draw: the image laid over %s must be (3,%d,%d), got %s", nv_shape_str(a, sizeof a, img->ndim, img->size),
                      H, W, nv_shape_str(b, sizeof b, over->ndim, over->size));
   float oa = (float)over_alpha, ia = 1 - oa;
-  cairo_surface_t *sf = cairo_image_surface_create(C == 2 || C == 4 ? CAIRO_FORMAT_ARGB32 : CAIRO_FORMAT_RGB24, W, H);
+  /* SVG has no nearest filter that browsers honour (Cairo writes none): an enlarged image of
+   * cells is stored with each pixel repeated f x f times (up to 1024 pixels a side), so the
+   * browser's smoothing blurs only the cells' edges, not the cells */
+  int f = 1;
+  if (d->kind == NV_DRAW_SVG && nearest) {
+    double up = fmax(w / W, h / H);
+    int cap = 1024 / (W > H ? W : H);
+    if (up > 1.5) f = (int)fmin(ceil(up), cap > 1 ? cap : 1);
+  }
+  cairo_surface_t *sf = cairo_image_surface_create(C == 2 || C == 4 ? CAIRO_FORMAT_ARGB32 : CAIRO_FORMAT_RGB24, W * f,
+                                                   H * f);
   if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
     cairo_surface_destroy(sf);
     return nv_seterr("draw: cannot make a %dx%d image", W, H);
@@ -199,7 +209,7 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
   const float *src = nv_data(img);
   const int64_t *st = img->stride;
   for (int i = 0; i < H; i++) {
-    uint32_t *row = (uint32_t *)(px + (size_t)i * rs);
+    uint32_t *row = (uint32_t *)(px + (size_t)i * f * rs);
     for (int j = 0; j < W; j++) {
       const float *p = src + i * st[1] + j * st[2];
       uint32_t r, g, b, al = 255;
@@ -215,8 +225,10 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
         al = byte(p[(C - 1) * st[0]]);   /* premultiplied, as Cairo keeps ARGB32 */
         r = (r * al + 127) / 255, g = (g * al + 127) / 255, b = (b * al + 127) / 255;
       }
-      row[j] = al << 24 | r << 16 | g << 8 | b;
+      const uint32_t v = al << 24 | r << 16 | g << 8 | b;
+      for (int k = 0; k < f; k++) row[j * f + k] = v;
     }
+    for (int k = 1; k < f; k++) memcpy(px + (size_t)(i * f + k) * rs, row, (size_t)W * f * 4);
   }
   cairo_surface_mark_dirty(sf);
   cairo_t *cr = d->cr;
@@ -224,7 +236,7 @@ int nv_draw_image(nv_draw *d, const nv_tensor *img, double x, double y, double w
   cairo_rectangle(cr, x, y, w, h);
   cairo_clip(cr);
   cairo_translate(cr, x, y);
-  cairo_scale(cr, w / W, h / H);
+  cairo_scale(cr, w / (W * f), h / (H * f));
   cairo_set_source_surface(cr, sf, 0, 0);
   cairo_pattern_t *pat = cairo_get_source(cr);
   cairo_pattern_set_filter(pat, nearest ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);

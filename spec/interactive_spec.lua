@@ -78,6 +78,12 @@ describe("interactive figures", function()
     assert.equal("3", dom:match('data%-n="([^"]*)"'))
   end)
 
+  it("a heatmap's cells stay cells in SVG (browsers smooth SVG images: each cell is stored as a block)", function()
+    local svg = nv.figure.of(nv.image.heatmap(nv.tensor { { 1, 2 }, { 3, 4 } })):svg()
+    local w, h = svg:match('<image[^>]- width="(%d+)" height="(%d+)"')
+    assert.is_true(tonumber(w) >= 100 and tonumber(h) >= 100 and tonumber(w) % 2 == 0, w .. "x" .. h)
+  end)
+
   it("a heatmap's cell and a histogram's bar answer a hover too", function()
     if not have_chromium() then H.missing("Debian's chromium is not installed (make deps installs it)") return end
     local hm = nv.figure.of(nv.image.heatmap(nv.tensor { { 1, 2 }, { 3, 4 } }))
