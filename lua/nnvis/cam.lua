@@ -306,15 +306,23 @@ function layer_methods.hirescam(model, x, opts)
   return (G * A):sum(2):relu()
 end
 
+-- the layer's activations for the gradient-free methods, which take images (N,C,H,W), not
+-- clips: detached and as (N,K,h,w) maps (tokens turned into their grid); then the output, the
+-- layer, the activations as the layer gave them, and their token layout (nil for maps)
+local function image_layer_maps(model, x, opts, fname)
+  if x:dim() == 5 then
+    util.raise(fname .. ": a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
+  end
+  local A, out, layer, L = forward_with_layer(model, x, opts.layer, false, fname, opts.tokens)
+  A = A:detach()
+  return L and to_map(A, L) or A, out, layer, A, L
+end
+
 --- CAM (Zhou et al. 2016, Eq. 2) for global-average-pooling models: M_c = sum_k w_k^c A^k
 --- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
 function layer_methods.cam(model, x, opts)
-  if x:dim() == 5 then
-    util.raise("cam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
-  end
   if type(opts.target) == "function" then util.raise("cam: CAM needs class targets, not a function") end
-  local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "cam", opts.tokens)
-  if L then A = to_map(A, L) end
+  local A, out = image_layer_maps(model, x, opts, "cam")
   local fc
   if opts.fc then fc = model:get(opts.fc)
   else
@@ -335,12 +343,7 @@ end
 --- (power iteration); class-agnostic, gradient-free.  The sign is chosen so the map
 --- correlates positively with the mean activation.
 function layer_methods.eigencam(model, x, opts)
-  if x:dim() == 5 then
-    util.raise("eigencam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
-  end
-  local A, _, _, L = forward_with_layer(model, x, opts.layer, false, "eigencam", opts.tokens)
-  A = A:detach()
-  if L then A = to_map(A, L) end
+  local A = image_layer_maps(model, x, opts, "eigencam")
   local n, k, h, w = table.unpack(A:shape())
   local maps = {}
   for i = 1, n do
@@ -377,12 +380,7 @@ end
 --- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
 --- per sample, run opts.batch_size (32) masked inputs at a time; opts.progress.
 function layer_methods.scorecam(model, x, opts)
-  if x:dim() == 5 then
-    util.raise("scorecam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
-  end
-  local A, out, _, L = forward_with_layer(model, x, opts.layer, false, "scorecam", opts.tokens)
-  A = A:detach()
-  if L then A = to_map(A, L) end
+  local A, out = image_layer_maps(model, x, opts, "scorecam")
   local _, ids = targets.scores(out, class_target(opts.target), "scorecam")
   local n, k = A:size(1), A:size(2)
   local H, W = x:size(3), x:size(4)
@@ -413,13 +411,7 @@ end
 --- (models whose later layers mix in batch-1 tensors that cannot broadcast fall back to
 --- running the whole model on each batch).  opts.progress.
 function layer_methods.ablationcam(model, x, opts)
-  if x:dim() == 5 then
-    util.raise("ablationcam: a clip (N,C,T,H,W) is explained by gradcam, gradcampp, xgradcam, layercam or hirescam")
-  end
-  local A, out, layer, L = forward_with_layer(model, x, opts.layer, false, "ablationcam", opts.tokens)
-  A = A:detach()
-  local raw = A
-  if L then A = to_map(A, L) end
+  local A, out, layer, raw, L = image_layer_maps(model, x, opts, "ablationcam")
   local base, ids = targets.scores(out, opts.target, "ablationcam")
   base = base:detach()
   local n, k = A:size(1), A:size(2)

@@ -218,6 +218,16 @@ function run.diagram(args)
   print(string.format("%s: %d layers drawn", opts.o, #d.nodes))
 end
 
+-- MODEL IMAGE...: the model, the images as a batch and as pictures, their paths, and the
+-- class names (--classes, or ImageNet's for 1000 outputs)
+local function model_and_images(cmd, pos, opts)
+  local model, shape = load_model(cmd, pos[1], opts)
+  local paths = { table.unpack(pos, 2) }
+  local x, pics = images(cmd, paths, opts, shape)
+  local out = require("nnvis").no_grad(model, x:narrow(1, 1, 1))
+  return model, x, pics, paths, class_names(cmd, opts, require("nnvis.util").first_tensor(out):size(2))
+end
+
 function run.cam(args)
   local nv = require "nnvis"
   local opts, pos = parse("cam", args, { arch = true, method = true, layer = true, target = true, classes = true,
@@ -229,12 +239,7 @@ function run.cam(args)
   end
   local target
   if opts.target and opts.target ~= "top" then target = integer("cam", "target", opts.target) end
-  local model, shape = load_model("cam", pos[1], opts)
-  local paths = {}
-  for i = 2, #pos do paths[#paths + 1] = pos[i] end
-  local x, pics = images("cam", paths, opts, shape)
-  local out = nv.no_grad(model, x:narrow(1, 1, 1))
-  local classes = class_names("cam", opts, require("nnvis.util").first_tensor(out):size(2))
+  local model, x, pics, paths, classes = model_and_images("cam", pos, opts)
   local dir = opts.o or "."
   local ok, merr = nv.core.mkdirs(dir)
   if not ok then file_error(merr) end
@@ -254,12 +259,7 @@ function run.report(args)
   if #pos < 2 then usage_error("report", "give a MODEL and at least one IMAGE") end
   if not opts.o then usage_error("report", "give the output file with -o REPORT.html") end
   out_ok("report", opts.o, { "html", "htm" })
-  local model, shape = load_model("report", pos[1], opts)
-  local paths = {}
-  for i = 2, #pos do paths[#paths + 1] = pos[i] end
-  local x, pics = images("report", paths, opts, shape)
-  local out = nv.no_grad(model, x:narrow(1, 1, 1))
-  local classes = class_names("report", opts, require("nnvis.util").first_tensor(out):size(2))
+  local model, x, pics, _, classes = model_and_images("report", pos, opts)
   nv.report(model, x, { classes = classes, image = nv.stack(pics, 1), title = basename(pos[1]) }):save(opts.o)
   print(opts.o)
 end
@@ -273,9 +273,7 @@ function run.diff(args)
   local b = load_model("diff", pos[2], opts)
   local x
   if #pos > 2 then
-    local paths = {}
-    for i = 3, #pos do paths[#paths + 1] = pos[i] end
-    x = images("diff", paths, opts, shape)
+    x = images("diff", { table.unpack(pos, 3) }, opts, shape)
   end
   local d = nv.diff(a, b, x)
   if opts.o then

@@ -200,16 +200,9 @@ function M.resolve(name)
   local head, method = name:match("^(%a+):([%w_]+)$")
   if head == "Tensor" then return nv.Tensor[method] end
   if head == "Module" then return nv.nn.Module[method] end
-  local v = nv
   local rest = name:match("^nv%.(.+)$")
   if not rest then return nil end
-  for part in rest:gmatch("[^.]+") do
-    if type(v) ~= "table" then return nil end
-    local ok, r = pcall(function() return v[part] end)
-    if not ok then return nil end
-    v = r
-  end
-  return v
+  return require("nnvis.introspect").resolve(rest, nv)
 end
 
 local function is_class(v) return type(v) == "table" and rawget(v, "__name") ~= nil and rawget(v, "__index") == v end
