@@ -210,8 +210,10 @@ rock:
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
 install: $(SO) $(RL_SO) $(ENV_SO)
+	@# the Lua files of an older layout would shadow packages (nnvis/io.lua before nnvis/io/init.lua)
+	rm -rf $(INST_LUADIR)/nnvis
 	mkdir -p $(INST_LIBDIR)/nnvis $(INST_LUADIR)/nnvis
 	cp $(SO) $(INST_LIBDIR)/nnvis/core.so
 	cp $(RL_SO) $(INST_LIBDIR)/nnvis/readline.so
 	cp $(ENV_SO) $(INST_LIBDIR)/nnvis/ompenv.so
-	cp lua/nnvis/*.lua $(INST_LUADIR)/nnvis/
+	cd lua/nnvis && find . -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/nnvis/{} \;

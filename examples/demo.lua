@@ -114,7 +114,7 @@ save(nv.image.grid(gimgs, { nrow = 2, title = "gradients of the loss per layer (
                             tile_scale = 2 }), "gradient_histograms.png")
 model:zero_grad()
 local cap = nv.capture(model, batch, { grads = true, target = labels })
-local stats = require("nnvis.capture").stats(cap)
+local stats = require("nnvis.inspect.capture").stats(cap)
 print(stats)
 write_text("layer_stats.txt", tostring(stats))
 local fc1 = model:get("classifier.3") or model:get("classifier.1")
@@ -177,7 +177,7 @@ local layer_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "
                         "ablationcam", "guided_gradcam" }
 local input_methods = { "saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "occlusion", "rise", "lrp" }
 local mt, ml, scores = {}, {}, {}
-local names = require("nnvis.cam_figure").names
+local names = require("nnvis.explain.cam_figure").names
 local function explain(m, opts)
   local map = nv.cam[m](gap, one, opts)
   local del = nv.cam.deletion(gap, one, map, { steps = 16 })

@@ -4,7 +4,7 @@
 local nv = require "nnvis"
 local core = require "nnvis.core"
 local H = require "helpers"
-require "nnvis.assert"
+require "nnvis.tensor.assert"
 local nn = nv.nn
 
 -- a detector that looks only at rows 9-12, columns 5-8 of a 16x16 one-channel image: class 1's

@@ -33,8 +33,8 @@ describe("README: Testing your model with busted", function()
   end)
 end)
 
-describe("nnvis.assert", function()
-  require "nnvis.assert"
+describe("nnvis.tensor.assert", function()
+  require "nnvis.tensor.assert"
   local nv = require "nnvis"
   it("tensor_near names the worst element, its index and both values", function()
     local ok, err = pcall(assert.tensor_near, nv.tensor { { 1, 2 }, { 3, 4 } }, { { 1, 2 }, { 3, 4.5 } })
@@ -53,7 +53,7 @@ describe("nnvis.assert", function()
     local f = assert(io.open(dir .. "/g_spec.lua", "w"))
     f:write([[
 local nv = require "nnvis"
-require "nnvis.assert"
+require "nnvis.tensor.assert"
 describe("a layer", function()
   it("has a wrong gradient", function()
     assert.gradcheck(function(a) return nv.no_grad(function() return a * 2 end) + a * 0 end, { nv.tensor { 1, 2 } })

@@ -25,7 +25,7 @@ end
 
 local function quadrant_mean(map, r, c) return map:narrow(1, r, 4):narrow(2, c, 4):mean():item() end
 
-describe("nnvis.cam", function()
+describe("nnvis.explain.cam", function()
   local m, x = evidence_model(), quadrant_inputs()
 
   for _, method in ipairs(nv.cam.methods) do

@@ -1,6 +1,6 @@
 local nv = require "nnvis"
 local nn = nv.nn
-local capture = require "nnvis.capture"
+local capture = require "nnvis.inspect.capture"
 
 local function net()
   local m = nn.Sequential { nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2) }
@@ -13,7 +13,7 @@ local function net()
   return m
 end
 
-describe("nnvis.capture", function()
+describe("nnvis.inspect.capture", function()
   it("returns the outputs of the named layers and removes its hooks", function()
     local m = net()
     local x = nv.tensor { { 1, 2, 3 }, { -1, 0, 1 } }

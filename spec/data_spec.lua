@@ -1,6 +1,6 @@
 local nv = require "nnvis"
 
-describe("nnvis.data", function()
+describe("nnvis.io.data", function()
   it("reads the Fashion-MNIST test split with 1-based labels and images in [0,1]", function()
     local d = nv.data.fashion_mnist { split = "test" }
     assert.same({ 10000, 1, 28, 28 }, d.images:shape())

@@ -12,7 +12,7 @@ local function find(d, name)
   for k, n in ipairs(d.nodes) do if n.name == name then return n, k end end
 end
 
-describe("nnvis.diagram", function()
+describe("nnvis.draw.diagram", function()
   it("draws a Sequential as a chain of boxes with names, types and output shapes", function()
     local m = nn.Sequential { nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2) }
     local d = nv.diagram(m, { 1, 1, 6, 6 })

@@ -18,7 +18,7 @@ describe("docs/API.md", function()
   end)
 
   it("every public name, C or Lua, has an entry in the documentation registry", function()
-    local doc = require "nnvis.doc"
+    local doc = require "nnvis.app.doc"
     local missing = {}
     for _, e in ipairs(doc.public()) do
       local en = doc.entry(e[1], e[2])
@@ -30,13 +30,13 @@ describe("docs/API.md", function()
   end)
 
   it("answers ? in the REPL and the kernel from the same entries, C functions and constructors too", function()
-    local I = require "nnvis.introspect"
+    local I = require "nnvis.app.introspect"
     local env = { nv = nv, x = nv.randn(2, 3), m = nv.nn.Linear(2, 2) }
-    assert.matches("^nv%.randn%(", I.help("nv.randn", env))
-    assert.matches("^Tensor:matmul%(", I.help("x:matmul", env))
-    assert.matches("^nv%.nn%.Conv2d%(cin, cout, k, opts%)", I.help("nv.nn.Conv2d", env))
-    assert.matches("^nv%.cam%.gradcam%(model, x", I.help("nv.cam.gradcam", env))
-    assert.not_matches("built%-in function", I.help("nv.tensor", env))
+    assert.matches("^nv%.randn%(", require("nnvis.app.doc").help("nv.randn", env))
+    assert.matches("^Tensor:matmul%(", require("nnvis.app.doc").help("x:matmul", env))
+    assert.matches("^nv%.nn%.Conv2d%(cin, cout, k, opts%)", require("nnvis.app.doc").help("nv.nn.Conv2d", env))
+    assert.matches("^nv%.cam%.gradcam%(model, x", require("nnvis.app.doc").help("nv.cam.gradcam", env))
+    assert.not_matches("built%-in function", require("nnvis.app.doc").help("nv.tensor", env))
   end)
 
   it("the README links only to files in the repository", function()

@@ -1,7 +1,7 @@
 local nv = require "nnvis"
 local nn = nv.nn
 
-describe("nnvis.features", function()
+describe("nnvis.inspect.features", function()
   it("maps shows one tile per channel, brightest where the channel is active", function()
     local m = nn.Sequential { nn.Conv2d(1, 2, 1) }
     nv.no_grad(function()

@@ -39,7 +39,7 @@ end
 
 describe("nnvis figures", function()
   it("measure text with the real font: wider strings are wider, size scales extents", function()
-    local Canvas = require "nnvis.canvas"
+    local Canvas = require "nnvis.draw.canvas"
     local w1, h1 = Canvas.measure("iiii", 10)
     local w2 = Canvas.measure("WWWW", 10)
     local w3, h3 = Canvas.measure("WWWW", 20)
@@ -49,7 +49,7 @@ describe("nnvis figures", function()
   end)
 
   it("fit shrinks, then wraps, and never drops characters", function()
-    local Canvas = require "nnvis.canvas"
+    local Canvas = require "nnvis.draw.canvas"
     local lines, size = Canvas.fit("integrated_gradients", 9, 60)
     local joined = table.concat(lines)
     assert.equal("integrated_gradients", joined)

@@ -6,7 +6,7 @@ local function px(img, y, x)   -- {r, g, b} at 1-based (y, x)
   return { img:get(1, y, x), img:get(2, y, x), img:get(3, y, x) }
 end
 
-describe("nnvis.image", function()
+describe("nnvis.draw.image", function()
   describe("colormap", function()
     it("maps 0 and 1 to each map's published end colors", function()
       local ends = {

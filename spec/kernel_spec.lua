@@ -2,7 +2,7 @@
 -- compiled (the last expression is the result), the mimebundles of values, completion and help.
 -- spec/jupyter_spec.lua drives the whole kernel through Jupyter.
 local nv = require "nnvis"
-local K = require "nnvis.kernel"
+local K = require "nnvis.app.kernel"
 _G.nv = nv   -- the kernel's cells see nv as a global (busted keeps this file's globals to itself)
 
 local function run(code)
@@ -12,7 +12,7 @@ local function run(code)
   return packed, r
 end
 
-describe("nnvis.kernel", function()
+describe("nnvis.app.kernel", function()
   describe("json()", function()
     it("writes objects with sorted keys, arrays, escapes and null", function()
       assert.equal('{"a":[1,2.5,"x"],"b":{"c":true}}', K.json({ a = { 1, 2.5, "x" }, b = { c = true } }))
@@ -67,7 +67,7 @@ describe("nnvis.kernel", function()
       assert.truthy(d["text/html"]:find("<table", 1, true))
       assert.truthy(d["text/plain"]:find("Total params", 1, true))
       local m = nv.models.fashion_cnn()
-      d = K.mimebundle(require("nnvis.capture").stats(nv.capture(m, nv.rand(2, 1, 28, 28), {})))
+      d = K.mimebundle(require("nnvis.inspect.capture").stats(nv.capture(m, nv.rand(2, 1, 28, 28), {})))
       assert.truthy(d["text/html"]:find('<td>features.0</td><td>(2,16,28,28)</td>', 1, true), d["text/html"])
       assert.truthy(d["text/plain"]:find("features.0", 1, true))
       d = K.mimebundle(nv.randn(3, 4))

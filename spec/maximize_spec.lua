@@ -22,7 +22,7 @@ local function channel_act(m, x, k)
   return c["1"].output:select(2, k):mean(3):mean(2)
 end
 
-describe("nnvis.maximize", function()
+describe("nnvis.explain.maximize", function()
   for _, param in ipairs { "pixel", "fourier" } do
     it("makes an image (" .. param .. ") that excites the channel far more than random and real images", function()
       local m = edge_model(1)

@@ -2,7 +2,7 @@
 -- the small Fashion-MNIST CNN.  VGG16 is built once: 138M parameters take seconds and 550 MB.
 local nv = require "nnvis"
 local H = require "helpers"
-local class = require "nnvis.class"
+local class = require "nnvis.tensor.class"
 local models = nv.models
 
 local function keyset(m)
@@ -10,7 +10,7 @@ local function keyset(m)
   return sd, keys
 end
 
-describe("nnvis.models", function()
+describe("nnvis.nn.models", function()
   setup(function() nv.manual_seed(11) end)
   teardown(function() collectgarbage(); collectgarbage() end)
 

@@ -1,7 +1,7 @@
 -- nnvis.nn and nnvis.class: modules, containers, hooks, state dicts, layers and their defaults.
 local nv = require "nnvis"
 local H = require "helpers"
-local class = require "nnvis.class"
+local class = require "nnvis.tensor.class"
 local nn = nv.nn
 
 local function names(iter_fn, m)
@@ -33,7 +33,7 @@ local function small_net()
   }
 end
 
-describe("nnvis.class", function()
+describe("nnvis.tensor.class", function()
   it("makes instances by calling the class, runs init and reaches the parent through super", function()
     local Animal = class("Animal")
     function Animal:init(name) self.name = name end

@@ -1,5 +1,5 @@
 -- nv.onnx.load on hostile graphs (issue 24, items 5 and 6): every node is checked against
--- its op's declaration (lua/nnvis/onnx_schema.lua) at load, so a missing input or a wrongly
+-- its op's declaration (lua/nnvis/nn/onnx_schema.lua) at load, so a missing input or a wrongly
 -- typed attribute gives nil, message naming the node, the op and the input or attribute;
 -- what only run time can tell fails with a clear error naming the node; no error text is a
 -- Lua error from inside nnvis.  Loading costs time linear in the file, and sizes that come
@@ -7,11 +7,11 @@
 -- Graphs are written by spec/onnx_writer.lua.
 local nv = require "nnvis"
 local W = require "onnx_writer"
-local ops = require "nnvis.onnx_ops"
-local schema = require "nnvis.onnx_schema"
+local ops = require "nnvis.nn.onnx_ops"
+local schema = require "nnvis.nn.onnx_schema"
 
 -- text that must never reach a user: Lua's own errors, and locations inside nnvis
-local INTERNAL = { "attempt to", "bad argument", "stack overflow", "a nil value", "lua/nnvis/[%w_]+%.lua:%d+:" }
+local INTERNAL = { "attempt to", "bad argument", "stack overflow", "a nil value", "lua/nnvis/[%w_/]+%.lua:%d+:" }
 
 local function assert_clean(msg)
   for _, p in ipairs(INTERNAL) do

@@ -4,7 +4,7 @@
 -- Integer inputs are fed as float tensors (nnvis tensors are float32).
 local nv = require "nnvis"
 local core = nv.core
-local ops = require "nnvis.onnx_ops"
+local ops = require "nnvis.nn.onnx_ops"
 
 local ROOT = "/usr/share/libonnx-testdata/data/node/"
 

@@ -5,7 +5,7 @@
 local nv = require "nnvis"
 local W = require "onnx_writer"
 local H = require "helpers"
-local ops = require "nnvis.onnx_ops"
+local ops = require "nnvis.nn.onnx_ops"
 
 local function load(spec)
   local path = W.file(spec)

@@ -3,7 +3,7 @@
 -- Fixtures: spec/fixtures/onnx/make_fixtures.py (run by hand with Debian's PyTorch).
 local nv = require "nnvis"
 local H = require "helpers"
-local ops = require "nnvis.onnx_ops"
+local ops = require "nnvis.nn.onnx_ops"
 
 local DIR = "spec/fixtures/onnx/"
 local expected = assert(nv.load_safetensors(DIR .. "small_cnn_expected.safetensors"))

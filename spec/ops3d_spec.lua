@@ -1,8 +1,8 @@
 -- 3-d convolution and pooling (nnvis.ops3d) against the definitions computed element by
 -- element, and their gradients against central differences.
 local nv = require "nnvis"
-local O = require "nnvis.ops3d"
-require "nnvis.assert"
+local O = require "nnvis.tensor.ops3d"
+require "nnvis.tensor.assert"
 
 -- the direct sum: out[n][o][t][i][j] = b[o] + sum_{c,a,p,q} x[n][c][t*s+a*d-pad]... w[o][c][a][p][q]
 local function naive_conv3d(x, w, b, s, p, d)
@@ -47,7 +47,7 @@ end
 
 local function close(a, b, tol) assert.near(0, (a - b):abs():max():item(), tol or 1e-4) end
 
-describe("nnvis.ops3d", function()
+describe("nnvis.tensor.ops3d", function()
   it("conv3d equals the direct sum: strides, padding, dilation, bias", function()
     nv.manual_seed(1)
     for _, c in ipairs {

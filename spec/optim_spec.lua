@@ -15,7 +15,7 @@ local function run(make, grads, p0)
   return out
 end
 
-describe("nnvis.optim", function()
+describe("nnvis.nn.optim", function()
   it("SGD with momentum, dampening and weight decay follows PyTorch's update", function()
     local r = run(function(ps) return nv.optim.SGD(ps, { lr = 0.1, momentum = 0.9, weight_decay = 0.01 }) end, { 1, 2 }, 1)
     -- step 1: g = 1 + 0.01*1 = 1.01; buf = 1.01; p = 1 - 0.101 = 0.899

@@ -99,7 +99,7 @@ describe("a model with one output (a binary classifier's logit)", function()
   end)
 
   it("nnvis.util.probs is the softmax over classes, or the sigmoid of a single output", function()
-    local util = require "nnvis.util"
+    local util = require "nnvis.tensor.util"
     local s = nv.tensor { { 0 }, { 2 } }
     assert.near(0.5, util.probs(s):get(1, 1), 1e-6)
     assert.near(1 / (1 + math.exp(-2)), util.probs(s):get(2, 1), 1e-6)
@@ -188,7 +188,7 @@ describe("Grad-CAM maps that are zero everywhere", function()
   end
 
   it("raise a warning naming the samples, the layer and what to try", function()
-    local util = require "nnvis.util"
+    local util = require "nnvis.tensor.util"
     local said = {}
     util.on_warning = function(msg) said[#said + 1] = msg end
     local x = nv.rand(2, 1, 4, 4)
@@ -253,7 +253,7 @@ describe("error messages name the real problem, at the user's line", function()
 end)
 
 describe("colormaps", function()
-  local cm = require "nnvis.colormap"
+  local cm = require "nnvis.draw.colormap"
   local function near(want, got)
     for i = 1, 3 do assert.near(want[i], got[i], 0.01) end
   end
@@ -298,7 +298,7 @@ describe("colormaps", function()
 end)
 
 describe("figure axes and legends", function()
-  local plot = require "nnvis.plot"
+  local plot = require "nnvis.draw.plot"
   local function texts(img)
     local out = {}
     for _, t in ipairs(nv.figure.layout(img).texts) do out[#out + 1] = t end
@@ -459,7 +459,7 @@ describe("the articles' one-liners", function()
     local m = nn.Sequential { nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10) }
     local img = nv.maximize(m, { class = 3, steps = 10, seed = 1 })
     assert.same({ 1, 28, 28 }, img:shape())
-    local util = require "nnvis.util"
+    local util = require "nnvis.tensor.util"
     local said = {}
     util.on_warning = function(msg) said[#said + 1] = msg end
     nv.maximize(nv.models.vgg11({ num_classes = 4 }), { layer = "features.0", channel = 1, steps = 1, size = 16, seed = 1 })
@@ -475,7 +475,7 @@ describe("batched explanations", function()
     local m = nn.Sequential { nn.Conv2d(3, 8, 3, { padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 16, 4) }:eval()
     local x = nv.rand(1, 3, 16, 16)
     local full = select(2, nv.cam.integrated_gradients(m, x, { steps = 16, batch_size = 16 }))
-    local util = require "nnvis.util"
+    local util = require "nnvis.tensor.util"
     local said = {}
     util.on_warning = function(msg) said[#said + 1] = msg end
     local was = nv.config().work_memory

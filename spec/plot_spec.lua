@@ -12,7 +12,7 @@ local function count_color(img, c, tol)
   return m:sum():item()
 end
 
-describe("nnvis.plot", function()
+describe("nnvis.draw.plot", function()
   it("ticks fall on 1, 2, 5 steps covering the range", function()
     local t, step = P.ticks(0, 1, 5)
     assert.equal(0.2, step)

@@ -3,7 +3,7 @@
 -- each one is refused with nil and a message, quickly, and never crashes, hangs or raises.
 local nv = require "nnvis"
 local core = nv.core
-local pickle = require "nnvis.pickle"
+local pickle = require "nnvis.io.pickle"
 
 local DIR = "spec/fixtures/hostile/"
 

@@ -2,7 +2,7 @@
 -- spec/fixtures/make_pth_fixtures.py made with Debian's PyTorch.
 local nv = require "nnvis"
 local H = require "helpers"
-local pickle = require "nnvis.pickle"
+local pickle = require "nnvis.io.pickle"
 local nn = nv.nn
 
 local FIX = "spec/fixtures/"
@@ -145,7 +145,7 @@ describe("nv.load_pth", function()
   end)
 end)
 
-describe("nnvis.pickle", function()
+describe("nnvis.io.pickle", function()
   it("refuses GLOBAL os.system before anything is called", function()
     local v, err = pickle.load("\128\2cos\nsystem\nX\4\0\0\0echo\133R.")
     assert.is_nil(v)

@@ -4,7 +4,7 @@
 local nv = require "nnvis"
 local core = require "nnvis.core"
 local H = require "helpers"
-require "nnvis.assert"
+require "nnvis.tensor.assert"
 local R = require "tb_reader"
 local nn = nv.nn
 

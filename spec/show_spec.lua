@@ -65,7 +65,7 @@ local function picture()
   return nv.rand(3, 12, 20)
 end
 
-describe("nnvis.figure", function()
+describe("nnvis.draw.figure", function()
   it("gives every drawing a figure with png, save by extension, a mimebundle and a one-line description", function()
     local img = nv.plot.line({ loss = { 3, 2, 1 } }, { title = "loss" })
     local fig = nv.figure.of(img)

@@ -1,7 +1,7 @@
 local nv = require "nnvis"
 local nn = nv.nn
 
-describe("nnvis.summary", function()
+describe("nnvis.inspect.summary", function()
   it("gives torchinfo's figures for ResNet-18 at 1x3x64x64", function()
     local s = nv.summary(nv.models.resnet18(), { 1, 3, 64, 64 })
     assert.equal(11689512, s.total_params)

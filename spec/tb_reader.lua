@@ -1,6 +1,6 @@
 -- Reading TensorBoard event files in specs: a minimal protobuf decoder and the record framing
 -- (each record's length and payload checked against their masked CRC-32C).
-local TB = require "nnvis.tensorboard"
+local TB = require "nnvis.io.tensorboard"
 
 local M = {}
 

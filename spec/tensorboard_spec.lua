@@ -6,7 +6,7 @@ local decode = R.decode
 
 local read_records = R.read_records
 
-describe("nnvis.tensorboard", function()
+describe("nnvis.io.tensorboard", function()
   it("computes CRC-32C (check value of '123456789' is 0xE3069283)", function()
     assert.equal(0xE3069283, TB.crc32c("123456789"))
     assert.equal(0, TB.crc32c(""))

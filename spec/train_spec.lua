@@ -16,7 +16,7 @@ local function sink()
            flush = function() end, text = function() return table.concat(buf) end }
 end
 
-describe("nnvis.train", function()
+describe("nnvis.train.train", function()
   it("fits a separable problem, keeps per-step and per-epoch history, and logs plain lines off a terminal", function()
     nv.manual_seed(0)
     local x = nv.randn(256, 2)

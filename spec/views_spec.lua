@@ -3,7 +3,7 @@
 local nv = require "nnvis"
 local core = require "nnvis.core"
 local nn = nv.nn
-require "nnvis.assert"
+require "nnvis.tensor.assert"
 
 local quiet = { write = function() end, flush = function() end }
 

@@ -7,7 +7,7 @@
 local nv = require "nnvis"
 local H = require "helpers"
 local core = require "nnvis.core"
-local weights = require "nnvis.weights"
+local weights = require "nnvis.io.weights"
 
 local PY = "/usr/bin/python3"   -- Debian's (python3-torch), not whichever is first on PATH
 local have_torch = H.sh(PY .. " -c 'import torch'")
@@ -76,7 +76,7 @@ local function outputs(m)
   return nv.no_grad(function() return m(x) end)
 end
 
-describe("nnvis.weights", function()
+describe("nnvis.io.weights", function()
   local it_torch = H.it_if(have_torch, "python3-torch")
 
   describe("torchvision's weight sets", function()
@@ -140,7 +140,7 @@ describe("nnvis.weights", function()
     -- the environment is read at each call: a child lua with its own environment shows it
     local function dirs(env)
       local p = io.popen("env -u XDG_CACHE_HOME -u TORCH_HOME " .. env ..
-        " lua5.4 -e 'local w = require \"nnvis.weights\"; io.write(w.cache_dir(), \"|\", w.torch_dir())' 2>&1")
+        " lua5.4 -e 'local w = require \"nnvis.io.weights\"; io.write(w.cache_dir(), \"|\", w.torch_dir())' 2>&1")
       local out = p:read("a")
       p:close()
       return out

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes lua/nnvis/imagenet_classes.lua from the list Debian's python3-torchvision ships
+"""Writes lua/nnvis/io/imagenet_classes.lua from the list Debian's python3-torchvision ships
 (torchvision/models/_meta.py, _IMAGENET_CATEGORIES).  Run by hand; the output is committed.
 
     /usr/bin/python3 tools/make_imagenet_classes.py

@@ -3,7 +3,7 @@
 -- and logo-svg.svg, which `make jupyter` installs with the kernelspec.  Run by hand:
 --   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 tools/make_logo.lua
 local nv = require "nnvis"
-local Canvas = require "nnvis.canvas"
+local Canvas = require "nnvis.draw.canvas"
 
 local function logo(px)
   local cv = Canvas.new(32, 32, { scale = px / 32, bg = 1 })

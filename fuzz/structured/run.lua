@@ -23,13 +23,13 @@
 local nv = require "nnvis"
 local core = nv.core
 -- everything the readers use, loaded before the tripwire is armed: a require opens files
-local pth = require "nnvis.pth"
-local onnx = require "nnvis.onnx"
-require "nnvis.onnx_ops"
-require "nnvis.pickle"
+local pth = require "nnvis.io.pth"
+local onnx = require "nnvis.nn.onnx"
+require "nnvis.nn.onnx_ops"
+require "nnvis.io.pickle"
 require "nnvis.nn"
-require "nnvis.functional"
-require "nnvis.util"
+require "nnvis.tensor.functional"
+require "nnvis.tensor.util"
 
 local seed, max_alloc, selftest, strict, hang_report = os.time(), 1 << 30, false, false, nil
 local cases = {}

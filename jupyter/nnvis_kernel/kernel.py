@@ -1,7 +1,7 @@
 """nnvis_kernel.kernel -- a Jupyter kernel for Lua 5.4 with nnvis.
 
 Debian's ipykernel speaks the Jupyter protocol; this class drives one persistent `lua5.4`
-child that runs the Lua side, lua/nnvis/kernel.lua (as bash_kernel drives bash).  The two
+child that runs the Lua side, lua/nnvis/app/kernel.lua (as bash_kernel drives bash).  The two
 talk over two pipes (their descriptors passed in NNVIS_KERNEL_FDS):
 
   requests   "<kind> <n>\\n" + n bytes          kind: execute, complete, inspect, is_complete,
@@ -89,7 +89,7 @@ class LuaChild:
         if env.get("NNVIS_KERNEL_LD_PRELOAD"):
             env["LD_PRELOAD"] = env["NNVIS_KERNEL_LD_PRELOAD"]
         self.proc = subprocess.Popen(
-            [lua, "-e", 'require("nnvis.kernel").main()'],
+            [lua, "-e", 'require("nnvis.app.kernel").main()'],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(req_r, msg_w), env=env, start_new_session=True, preexec_fn=_die_with_parent)
         os.close(req_r)

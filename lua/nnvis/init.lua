@@ -4,13 +4,41 @@
 local omp_ok, omp_spin = pcall(require, "nnvis.ompenv")
 omp_spin = omp_ok and omp_spin or false
 local core = require "nnvis.core"
-local printer = require "nnvis.print"
+
+-- The modules' names before they were packaged by layer (lua/nnvis/LAYERS.md): once nnvis is
+-- loaded, require "nnvis.cam" still gives nnvis.explain.cam, for code and notebooks written
+-- against the flat layout.  New code uses the new names.
+local MOVED = {
+  assert = "tensor.assert", attention = "explain.attention", cam = "explain.cam",
+  cam_figure = "explain.cam_figure", canvas = "draw.canvas", capture = "inspect.capture",
+  class = "tensor.class", cli = "app.cli", colormap = "draw.colormap", core_docs = "app.core_docs",
+  data = "io.data", diagram = "draw.diagram", diff = "ui.diff", doc = "app.doc",
+  features = "inspect.features", figure = "draw.figure", functional = "tensor.functional",
+  gradcheck = "tensor.gradcheck", image = "draw.image", imagenet_classes = "io.imagenet_classes",
+  interactive = "draw.interactive", introspect = "app.introspect", kernel = "app.kernel",
+  landscape = "inspect.landscape", lrp = "explain.lrp", maximize = "explain.maximize",
+  models = "nn.models", nn3d = "nn.nn3d", onnx = "nn.onnx", onnx_ops = "nn.onnx_ops",
+  onnx_ops_more = "nn.onnx_ops_more", onnx_schema = "nn.onnx_schema", ops3d = "tensor.ops3d",
+  optim = "nn.optim", perturb = "explain.perturb", pickle = "io.pickle", plot = "draw.plot",
+  print = "tensor.print", project = "inspect.project", pth = "io.pth", report = "ui.report",
+  show = "draw.show", style = "draw.style", summary = "inspect.summary",
+  targets = "inspect.targets", tensorboard = "io.tensorboard", train = "train.train",
+  trainlog = "train.trainlog", util = "tensor.util", views = "train.views", vit = "nn.vit",
+  weights = "io.weights",
+}
+table.insert(package.searchers, function(name)
+  local new = MOVED[name:match("^nnvis%.([%w_]+)$") or ""]
+  if not new then return nil end
+  return function() return require("nnvis." .. new) end, "nnvis." .. new
+end)
+
+local printer = require "nnvis.tensor.print"
 
 local nv = {}
 nv.core = core
 nv.Tensor = core.Tensor          -- the methods table: add methods here to extend tensors
 nv.version = "scm-1"
-nv.class = require "nnvis.class"  -- the class helper: local Block = nv.class("Block", nv.nn.Module)
+nv.class = require "nnvis.tensor.class"  -- the class helper: local Block = nv.class("Block", nv.nn.Module)
 
 -- creation, random numbers, clock
 for _, name in ipairs { "tensor", "zeros", "ones", "full", "rand", "randn", "randperm", "arange",
@@ -26,10 +54,10 @@ nv.memory = core.stats
 --- zeros, dead, grad_norm, grad_mean_abs}); the allocator's figures are nv.memory()
 function nv.stats(cap)
   if type(cap) ~= "table" or type(cap.order) ~= "table" then
-    require("nnvis.util").raise("stats: expected a capture (nv.capture(model, x [, opts])), got " ..
+    require("nnvis.tensor.util").raise("stats: expected a capture (nv.capture(model, x [, opts])), got " ..
       (cap == nil and "nothing" or type(cap)) .. "; the allocator's figures are nv.memory()")
   end
-  return require("nnvis.capture").stats(cap)
+  return require("nnvis.inspect.capture").stats(cap)
 end
 
 core.tensor_mt.__tostring = printer.tostring
@@ -49,7 +77,7 @@ local raw_shape = core.Tensor.shape
 function core.Tensor.shape(t) return setmetatable(raw_shape(t), Size) end
 
 -- functional ops: linear, conv2d, pooling, normalization, softmax, losses, resampling
-for name, f in pairs(require "nnvis.functional") do nv[name] = f end
+for name, f in pairs(require "nnvis.tensor.functional") do nv[name] = f end
 
 -- t:zeros_like() style helpers written in Lua
 --- t:zeros_like(): a tensor of zeros of t's shape
@@ -157,23 +185,34 @@ function nv.config(opts)
     opts = rest
   end
   local c = core.config(opts)
-  if wm ~= nil then require("nnvis.util").work_memory(wm) end
-  c.work_memory = require("nnvis.util").work_memory()
+  if wm ~= nil then require("nnvis.tensor.util").work_memory(wm) end
+  c.work_memory = require("nnvis.tensor.util").work_memory()
   c.omp_spincount = omp_spin
   return setmetatable(c, Config)
 end
 
 -- modules loaded on first use, so `require "nnvis"` stays cheap
-local lazy = { image = "nnvis.image", nn = "nnvis.nn", optim = "nnvis.optim", models = "nnvis.models",
-               data = "nnvis.data", train = "nnvis.train", cam = "nnvis.cam", plot = "nnvis.plot", io = "nnvis.io",
-               tensorboard = "nnvis.tensorboard", colormap = "nnvis.colormap", canvas = "nnvis.canvas", style = "nnvis.style",
-               features = "nnvis.features", onnx = "nnvis.onnx", project = "nnvis.project", landscape = "nnvis.landscape",
-               figure = "nnvis.figure", show = "nnvis.show", weights = "nnvis.weights" }
+local lazy = { image = "nnvis.draw.image", nn = "nnvis.nn", optim = "nnvis.nn.optim", models = "nnvis.nn.models",
+               data = "nnvis.io.data", train = "nnvis.train.train", cam = "nnvis.explain.cam", io = "nnvis.io",
+               tensorboard = "nnvis.io.tensorboard", colormap = "nnvis.draw.colormap", canvas = "nnvis.draw.canvas", style = "nnvis.draw.style",
+               features = "nnvis.inspect.features", onnx = "nnvis.nn.onnx", project = "nnvis.inspect.project", landscape = "nnvis.inspect.landscape",
+               figure = "nnvis.draw.figure", show = "nnvis.draw.show", weights = "nnvis.io.weights" }
+-- namespaces made of several modules: nv.plot is the charts (nnvis.draw.plot) and the views
+-- of models and training (nnvis.train.views: scatter, grad_flow, landscape, neurons,
+-- decision_regions), which sit higher, beside what they draw
+local composite = {
+  plot = function()
+    local t = {}
+    for k, v in pairs(require "nnvis.draw.plot") do t[k] = v end
+    for k, v in pairs(require "nnvis.train.views") do if t[k] == nil then t[k] = v end end
+    return t
+  end,
+}
 setmetatable(nv, {
   __index = function(t, k)
-    local m = lazy[k]
+    local m = lazy[k] or composite[k]
     if m then
-      local mod = require(m)
+      local mod = type(m) == "function" and m() or require(m)
       rawset(t, k, mod)
       return mod
     end
@@ -182,38 +221,39 @@ setmetatable(nv, {
   __complete = function()
     local names = {}
     for k in pairs(lazy) do names[#names + 1] = k end
+    for k in pairs(composite) do names[#names + 1] = k end
     return names
   end,
 })
 
 --- nv.summary(model, input_or_shape [, {depth = 3}]): the layer table of a model
-function nv.summary(model, input, opts) return require("nnvis.summary").summary(model, input, opts) end
+function nv.summary(model, input, opts) return require("nnvis.inspect.summary").summary(model, input, opts) end
 
 --- nv.report(model, x [, opts]): a self-contained HTML report on a model and an input batch
 --- (summary, diagram, statistics with warnings, feature maps, CAMs, curves); :save(path)
-function nv.report(model, x, opts) return require("nnvis.report").report(model, x, opts) end
+function nv.report(model, x, opts) return require("nnvis.ui.report").report(model, x, opts) end
 
 --- nv.diff(a, b [, x [, opts]]): what changed between two models or state dicts (a figure):
 --- per-layer ‖ΔW‖/‖W‖ (d.layers), frozen, added, removed and reshaped parameters, ΔW
 --- histograms of the layers that moved most and, with inputs x, both predictions and Grad-CAMs
 --- with their difference; opts: top (3), layer, target, samples (4), classes, title
-function nv.diff(a, b, x, opts) return require("nnvis.diff").diff(a, b, x, opts) end
+function nv.diff(a, b, x, opts) return require("nnvis.ui.diff").diff(a, b, x, opts) end
 
 --- nv.capture(model, x, {layers = {...}, grads = bool, target = ...}): name -> {output, grad}
-function nv.capture(model, x, opts) return require("nnvis.capture").capture(model, x, opts) end
+function nv.capture(model, x, opts) return require("nnvis.inspect.capture").capture(model, x, opts) end
 
 --- nv.maximize(model, {layer =, channel = | neuron = | class = | objective =, ...}): an image
 --- (C,H,W) in [0,1] that excites the unit; nv.objectives builds composable objectives
-function nv.maximize(model, opts) return require("nnvis.maximize").maximize(model, opts) end
-nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvis.maximize").objectives[k] end })
+function nv.maximize(model, opts) return require("nnvis.explain.maximize").maximize(model, opts) end
+nv.objectives = setmetatable({}, { __index = function(_, k) return require("nnvis.explain.maximize").objectives[k] end })
 
 --- nv.diagram(model, input_or_shape [, {depth = d}]): the model's structure as a picture
 --- (d:image(), d:save_png(path), d:save_svg(path), d:dot())
-function nv.diagram(model, input, opts) return require("nnvis.diagram").diagram(model, input, opts) end
+function nv.diagram(model, input, opts) return require("nnvis.draw.diagram").diagram(model, input, opts) end
 
 --- nv.gradcheck(f, inputs [, {eps = 1e-2, rtol = 1e-2, atol = 2e-3, seed}]): autograd
 --- against central differences; true, or raises naming the worst element
-function nv.gradcheck(f, inputs, opts) return require("nnvis.gradcheck").gradcheck(f, inputs, opts) end
+function nv.gradcheck(f, inputs, opts) return require("nnvis.tensor.gradcheck").gradcheck(f, inputs, opts) end
 
 -- files
 --- nv.load_safetensors(path): a safetensors file -> table name -> tensor and its metadata, or nil, message
@@ -222,6 +262,6 @@ function nv.load_safetensors(path) return require("nnvis.io").load_safetensors(p
 function nv.save_safetensors(tbl, path, meta) return require("nnvis.io").save_safetensors(tbl, path, meta) end
 --- what torch.save wrote (zip or legacy format) as Lua values; never executes code;
 --- nil, message on a bad file
-function nv.load_pth(path) return require("nnvis.pth").load(path) end
+function nv.load_pth(path) return require("nnvis.io.pth").load(path) end
 
 return nv
