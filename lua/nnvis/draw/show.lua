@@ -20,7 +20,21 @@ local figure = require "nnvis.draw.figure"
 
 local M = {}
 
-M.modes = { display = true, kitty = true, iterm = true, sixel = true, file = true, none = true }
+-- the display modes, each a writer fn(fig, opts, out) registered below (or by M.register):
+-- writers holds them, order lists their names as registered, for messages
+local writers, order = {}, {}
+--- the modes nv.show knows: modes[name] is true for each registered writer
+M.modes = setmetatable({}, { __index = function(_, k) return writers[k] ~= nil end })
+
+--- register(name, fn): adds (or replaces) the display mode `name`: fn(fig, opts, out) puts the
+--- figure fig in front of the person (opts: nv.show's; out: the file handle to write to) and
+--- returns what nv.show returns; NNVIS_SHOW=name or opts.mode = name selects it
+function M.register(name, fn)
+  if type(name) ~= "string" or not name:match("^[%w_]+$") then error("show.register: the mode's name must be a word, got " .. tostring(name), 2) end
+  if type(fn) ~= "function" then error("show.register: expected a function for mode '" .. name .. "', got " .. type(fn), 2) end
+  if not writers[name] then order[#order + 1] = name end
+  writers[name] = fn
+end
 
 local display_target = nil
 
@@ -33,7 +47,7 @@ end
 
 local function check_mode(m, where)
   if not M.modes[m] then
-    error(string.format("show: %s '%s' is not a mode (display, kitty, iterm, sixel, file, none)", where, tostring(m)), 3)
+    error(string.format("show: %s '%s' is not a mode (%s)", where, tostring(m), table.concat(order, ", ")), 3)
   end
   return m
 end
@@ -173,10 +187,9 @@ function M.sixel(img)
   return table.concat(out)
 end
 
--- ---- the modes ------------------------------------------------------------------------------
-local writers = {}
+-- ---- the modes, registered in the order messages list them --------------------------------
 
-function writers.kitty(fig, opts, out)
+M.register("kitty", function(fig, opts, out)
   local data = M.base64(core.png_encode(M.sized_image(fig, opts)))
   local id = opts.id and (",i=" .. math.tointeger(opts.id)) or ""
   if opts.id then out:write(string.format("\27_Ga=d,d=I,i=%d,q=2\27\\", math.tointeger(opts.id))) end
@@ -188,19 +201,19 @@ function writers.kitty(fig, opts, out)
     else out:write(string.format("\27_Gm=%d;%s\27\\", more, chunk)) end
   end
   out:write("\n")
-end
+end)
 
-function writers.iterm(fig, opts, out)
+M.register("iterm", function(fig, opts, out)
   local png = core.png_encode(M.sized_image(fig, opts))
   out:write(string.format("\27]1337;File=inline=1;size=%d;preserveAspectRatio=1:%s\7\n", #png, M.base64(png)))
-end
+end)
 
-function writers.sixel(fig, opts, out)
+M.register("sixel", function(fig, opts, out)
   out:write(M.sixel(M.sized_image(fig, opts)), "\n")
-end
+end)
 
 local shown = 0
-function writers.file(fig, opts, out)
+M.register("file", function(fig, opts, out)
   local path
   if opts.path then path = opts.path
   elseif opts.dir then
@@ -216,14 +229,14 @@ function writers.file(fig, opts, out)
   if opts.open and ((os.getenv("DISPLAY") or "") ~= "" or (os.getenv("WAYLAND_DISPLAY") or "") ~= "") then
     os.execute("xdg-open '" .. path:gsub("'", "'\\''") .. "' >/dev/null 2>&1 &")
   end
-end
+end)
 
-function writers.none() end
+M.register("none", function() end)
 
-function writers.display(fig, opts)
+M.register("display", function(fig, opts)
   if not display_target then error("show: mode display needs a target (nv.show.set_display(fn))", 3) end
   return display_target(fig:mimebundle(), opts, fig)
-end
+end)
 
 --- nv.show(x [, opts]): see the top of this file.  opts: mode, out, width, height,
 --- min_size, title, open, dir / path (file mode), id (kitty: replaces the image of that id),

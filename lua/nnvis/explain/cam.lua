@@ -14,6 +14,18 @@ local targets = require "nnvis.inspect.targets"
 
 local M = {}
 
+-- every method registers itself beside its definition (nnvis.explain.methods): its name, the
+-- name it goes by in its paper, its kind and the options it knows (checked on entry: a
+-- misspelled key raises); nv.cam.methods, all_methods and known_options are read from there
+local methods = require "nnvis.explain.methods"
+M.known_options = {}
+local function register(name, kind, title, options)
+  methods.register { name = name, title = title, kind = kind, options = options }
+  M.known_options[name] = options
+end
+local layer_keys = { "layer", "target", "aug_smooth", "tokens" }
+local batched_keys = { "layer", "target", "aug_smooth", "tokens", "batch_size", "progress" }
+
 local EPS = 1e-7
 
 local util = require "nnvis.tensor.util"
@@ -260,6 +272,7 @@ end
 -- ---- methods on a layer's activations -------------------------------------------------------
 local layer_methods = {}
 
+register("gradcam", "layer", "Grad-CAM", layer_keys)
 --- Grad-CAM (Selvaraju et al. 2017, Eq. 1-2): alpha_k = mean_ij dy/dA_ij^k,
 --- L = ReLU(sum_k alpha_k A^k)
 function layer_methods.gradcam(model, x, opts)
@@ -267,6 +280,7 @@ function layer_methods.gradcam(model, x, opts)
   return weighted(A, spatial_mean(G)):relu()
 end
 
+register("gradcampp", "layer", "Grad-CAM++", layer_keys)
 --- Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 with the exponential-score closed form):
 --- a_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3), w_k = sum_ij a_ij^k ReLU(g_ij^k)
 function layer_methods.gradcampp(model, x, opts)
@@ -279,6 +293,7 @@ function layer_methods.gradcampp(model, x, opts)
   return weighted(A, spatial_sum(a * G:relu())):relu()
 end
 
+register("xgradcam", "layer", "XGrad-CAM", layer_keys)
 --- XGrad-CAM (Fu et al. 2020, Eq. 13): w_k = sum_ij (A_ij^k / sum_ab A_ab^k) dy/dA_ij^k
 function layer_methods.xgradcam(model, x, opts)
   local A, G = acts_and_grads(model, x, opts, "xgradcam")
@@ -287,12 +302,14 @@ function layer_methods.xgradcam(model, x, opts)
   return weighted(A, w):relu()
 end
 
+register("layercam", "layer", "LayerCAM", layer_keys)
 --- LayerCAM (Jiang et al. 2021, Eq. 5-6): L = ReLU(sum_k ReLU(g^k) * A^k), per position
 function layer_methods.layercam(model, x, opts)
   local A, G = acts_and_grads(model, x, opts, "layercam")
   return (G:relu() * A):sum(2):relu()
 end
 
+register("hirescam", "layer", "HiResCAM", layer_keys)
 --- HiResCAM (Draelos & Carin 2020, Eq. 5): L = ReLU(sum_k g^k * A^k), element-wise
 function layer_methods.hirescam(model, x, opts)
   local A, G = acts_and_grads(model, x, opts, "hirescam")
@@ -311,6 +328,7 @@ local function image_layer_maps(model, x, opts, fname)
   return L and to_map(A, L) or A, out, layer, A, L
 end
 
+register("cam", "layer", "CAM", { "layer", "target", "aug_smooth", "fc", "tokens" })
 --- CAM (Zhou et al. 2016, Eq. 2) for global-average-pooling models: M_c = sum_k w_k^c A^k
 --- with w^c the row of the final linear layer (opts.fc, default the last Linear) for class c
 function layer_methods.cam(model, x, opts)
@@ -331,6 +349,7 @@ function layer_methods.cam(model, x, opts)
   return weighted(A:detach(), w):relu()
 end
 
+register("eigencam", "layer", "Eigen-CAM", layer_keys)
 --- Eigen-CAM (Muhammad & Yeasin 2020): the activations' first principal component,
 --- M = A_flat v1 with v1 the top right-singular vector of the centred (hw, K) matrix
 --- (power iteration); class-agnostic, gradient-free.  The sign is chosen so the map
@@ -368,6 +387,7 @@ local function batch_scores(o, target, ids, len, fname)
   return sc
 end
 
+register("scorecam", "layer", "Score-CAM", batched_keys)
 --- Score-CAM (Wang et al. 2020, Eq. 5-7): each activation map, upsampled and scaled to
 --- [0,1], masks the input; the target's score on each masked input, softmaxed over the
 --- maps, weights them: L = ReLU(sum_k softmax_k(s_k) A^k).  Gradient-free, K forwards
@@ -397,6 +417,7 @@ function layer_methods.scorecam(model, x, opts)
   return weighted(A, core.stack(ws, 1)):relu()
 end
 
+register("ablationcam", "layer", "Ablation-CAM", batched_keys)
 --- Ablation-CAM (Desai & Ramaswamy 2020, Eq. 3): w_k = (y_c - y_c^k) / y_c, y_c^k the score
 --- with activation map k set to zero; L = ReLU(sum_k w_k A^k).  The layers below the
 --- target layer run once: a hook replaces the layer's (1,K,h,w) output by a batch of
@@ -455,17 +476,6 @@ local function hflip(t)
 end
 M.hflip = hflip
 
--- the options each method knows (checked on entry: a misspelled key raises)
-local layer_keys = { "layer", "target", "aug_smooth", "tokens" }
-local batched_keys = { "layer", "target", "aug_smooth", "tokens", "batch_size", "progress" }
-M.known_options = {
-  gradcam = layer_keys, gradcampp = layer_keys, xgradcam = layer_keys, layercam = layer_keys,
-  hirescam = layer_keys, eigencam = layer_keys, cam = { "layer", "target", "aug_smooth", "fc", "tokens" },
-  scorecam = batched_keys, ablationcam = batched_keys,
-  saliency = { "target" }, guided_backprop = { "target" }, guided_gradcam = layer_keys,
-  smoothgrad = { "target", "samples", "noise_level", "batch_size", "progress" },
-  integrated_gradients = { "target", "steps", "baseline", "batch_size", "progress" },
-}
 
 -- public entry points: batch handling, eval mode, test-time augmentation, upsampling
 for name, f in pairs(layer_methods) do
@@ -534,7 +544,8 @@ end
 local attention = require "nnvis.explain.attention"
 M.attention, M.rollout, M.rollout_of = attention.attention, attention.rollout, attention.rollout_of
 
-M.methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam", "ablationcam" }
+--- the CAM family (the layer methods), in the order they are defined: nv.cam.compare's default
+M.methods = methods.names { layer = true }
 M["gradcam++"] = M.gradcampp
 
 -- ---- gradient attributions on the input -----------------------------------------------------
@@ -564,6 +575,7 @@ local function input_method(name, f)
   end
 end
 
+register("saliency", "input", "Saliency (gradient)", { "target" })
 --- vanilla saliency (Simonyan et al. 2014, Eq. 2-3): max over channels of |dy/dx|
 input_method("saliency", function(model, x, opts)
   local g = input_grad(model, x, opts.target, "saliency")
@@ -623,6 +635,7 @@ local function batched_grads(model, x, opts, per, point, post, fname)
   return core.stack(sums, 1)
 end
 
+register("smoothgrad", "input", "SmoothGrad", { "target", "samples", "noise_level", "batch_size", "progress" })
 --- SmoothGrad (Smilkov et al. 2017, Eq. 3): mean over n noisy copies x + N(0, sigma^2) of
 --- |dy/dx|, sigma = noise_level * (max x - min x); opts.samples (25), opts.noise_level (0.15);
 --- the copies run opts.batch_size at a time (all of them, up to 32).
@@ -639,6 +652,7 @@ input_method("smoothgrad", function(model, x, opts)
   return acc:max(2), acc
 end)
 
+register("integrated_gradients", "input", "Integrated Gradients", { "target", "steps", "baseline", "batch_size", "progress" })
 --- Integrated Gradients (Sundararajan et al. 2017, Eq. 3, Riemann sum): attr = (x - x') *
 --- mean_k dy/dx (x' + k/m (x - x')), k = 1..m; the attributions sum to y(x) - y(x').
 --- opts.steps (32), opts.baseline (zeros); the steps run as one batch (opts.batch_size).
@@ -656,6 +670,7 @@ input_method("integrated_gradients", function(model, x, opts)
   return attr:sum(2):abs(), attr
 end)
 
+register("guided_backprop", "input", "Guided Backprop", { "target" })
 --- guided backpropagation (Springenberg et al. 2015): gradients through ReLUs that pass
 --- only positive gradients at positive inputs.  Map: max over channels of |g|.
 input_method("guided_backprop", function(model, x, opts)
@@ -666,6 +681,7 @@ input_method("guided_backprop", function(model, x, opts)
   return channel_max_abs(g), g
 end)
 
+register("guided_gradcam", "combined", "Guided Grad-CAM", layer_keys)
 --- Guided Grad-CAM (Selvaraju et al. 2017, Sec. 3): guided backpropagation times the
 --- upsampled Grad-CAM map
 function M.guided_gradcam(model, x, opts)
@@ -714,11 +730,9 @@ function M.compare(model, x, opts)
 end
 
 -- ---- perturbation methods and LRP (lua/nnvis/explain/perturb.lua, lua/nnvis/explain/lrp.lua) ------------------
-M.known_options.occlusion = { "target", "patch", "stride", "baseline", "batch_size", "progress" }
-M.known_options.rise = { "target", "masks", "cells", "p", "seed", "batch_size", "progress" }
-M.known_options.lrp = { "target", "composite", "epsilon", "gamma", "alpha", "beta", "low", "high", "rules", "merge_bn" }
 M.known_options.road = { "target", "fractions", "iterations", "noise", "seed", "batch_size" }
 
+register("occlusion", "perturbation", "Occlusion", { "target", "patch", "stride", "baseline", "batch_size", "progress" })
 --- nv.cam.occlusion, nv.cam.rise and nv.cam.lrp, like the input-gradient methods, return the
 --- (N,H,W) map in [0,1] and the raw attribution (occlusion: the mean score drop (N,H,W); rise:
 --- the saliency (N,H,W); lrp: the relevance (N,C,H,W)); their options are beside them in
@@ -727,10 +741,12 @@ input_method("occlusion", function(model, x, opts)
   local raw = require("nnvis.explain.perturb").occlusion(model, x, opts)
   return raw, raw
 end)
+register("rise", "perturbation", "RISE", { "target", "masks", "cells", "p", "seed", "batch_size", "progress" })
 input_method("rise", function(model, x, opts)
   local raw = require("nnvis.explain.perturb").rise(model, x, opts)
   return raw, raw
 end)
+register("lrp", "relevance", "LRP", { "target", "composite", "epsilon", "gamma", "alpha", "beta", "low", "high", "rules", "merge_bn" })
 input_method("lrp", function(model, x, opts)
   local R = require("nnvis.explain.lrp").lrp(model, x, opts)
   return R:sum(2):relu(), R
@@ -747,9 +763,7 @@ function M.road(model, x, maps, opts)
 end
 
 --- every method that takes (model, x, opts) and returns (N,H,W) maps
-M.all_methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam",
-  "ablationcam", "guided_gradcam", "saliency", "smoothgrad", "integrated_gradients", "guided_backprop",
-  "occlusion", "rise", "lrp" }
+M.all_methods = methods.names()
 
 --- maps laid over their images as a figure, titled with the class and its probability and
 --- with a colorbar (nnvis.cam_figure.overlay: opts model, classes, target, labels, title,

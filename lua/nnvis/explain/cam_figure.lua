@@ -7,14 +7,9 @@ local util = require "nnvis.tensor.util"
 
 local M = {}
 
--- the names methods go by in their papers
-M.names = {
-  cam = "CAM", gradcam = "Grad-CAM", gradcampp = "Grad-CAM++", xgradcam = "XGrad-CAM", layercam = "LayerCAM",
-  hirescam = "HiResCAM", scorecam = "Score-CAM", eigencam = "Eigen-CAM", ablationcam = "Ablation-CAM",
-  saliency = "Saliency (gradient)", guided_backprop = "Guided Backprop", guided_gradcam = "Guided Grad-CAM",
-  smoothgrad = "SmoothGrad", integrated_gradients = "Integrated Gradients",
-  occlusion = "Occlusion", rise = "RISE", lrp = "LRP",
-}
+-- the names methods go by in their papers (each registers its own: nnvis.explain.methods)
+local methods = require "nnvis.explain.methods"
+M.names = setmetatable({}, { __index = function(_, k) return methods.title(k) end })
 
 local function batch(x)
   if x:dim() == 3 then return x:unsqueeze(1) end

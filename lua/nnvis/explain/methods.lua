@@ -19,10 +19,13 @@ function M.register(spec)
     error("methods.register: expected {name = string, kind = layer|combined|input|perturbation|relevance, " ..
       "options = {...}, title = string}", 2)
   end
-  if by_name[spec.name] then error("methods.register: '" .. spec.name .. "' is registered already", 2) end
-  local e = { name = spec.name, title = spec.title or spec.name, kind = spec.kind, options = spec.options }
-  list[#list + 1] = e
-  by_name[spec.name] = e
+  local e = by_name[spec.name]
+  if not e then            -- a second registration (the module loaded again) updates the entry
+    e = {}
+    list[#list + 1] = e
+    by_name[spec.name] = e
+  end
+  e.name, e.title, e.kind, e.options = spec.name, spec.title or spec.name, spec.kind, spec.options
   return e
 end
 
