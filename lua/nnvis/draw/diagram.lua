@@ -7,6 +7,7 @@
 --   local d = nv.diagram(model, {1, 3, 64, 64}, {depth = 2, direction = "LR"})
 --   d:save_png("resnet.png"); d:save_svg("resnet.svg"); print(d:dot())
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local check_opts = require("nnvis.tensor.util").check_opts
 local Canvas = require "nnvis.draw.canvas"
 local style = require "nnvis.draw.style"
@@ -42,14 +43,15 @@ function M.diagram(model, input, opts)
   local x = getmetatable(input) == core.tensor_mt and input or core.randn(input)
   x = x:detach():set_requires_grad(true)
   -- modules shown as boxes: at the depth limit, or leaves above it
-  local owner, handles, passthrough = {}, {}, {}
+  local owner, passthrough = {}, {}
+  local handles <close> = hooks()
   for name, m in model:named_modules() do
     if name ~= "" then
       local d = util.depth(util.tree_path(name, m))
       local leaf = true
       for _ in m:named_children() do leaf = false; break end
       if d == maxd or (leaf and d < maxd) then
-        handles[#handles + 1] = m:register_forward_hook(function(mod, inp, out)
+        handles:add(m, function(mod, inp, out)
           if getmetatable(out) == core.tensor_mt then
             local id = core.tensor_id(out)
             local in_id = getmetatable(inp) == core.tensor_mt and core.tensor_id(inp) or nil
@@ -65,7 +67,7 @@ function M.diagram(model, input, opts)
     end
   end
   local ok, out = pcall(require("nnvis.tensor.util").with_mode, model, false, model, x)
-  for _, h in ipairs(handles) do h:remove() end
+  handles:remove()
   if not ok then error("diagram: the forward pass failed: " .. tostring(out), 2) end
   out = require("nnvis.tensor.util").first_tensor(out)
   if not out then error("diagram: the model's output holds no tensor", 2) end

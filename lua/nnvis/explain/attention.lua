@@ -11,6 +11,7 @@
 -- ViT.  T = skip + h*w tokens; the map of a query token (default the class token, 1) is its
 -- row over the h*w patch tokens, resized to the input.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local util = require "nnvis.tensor.util"
 
 local M = {}
@@ -22,12 +23,13 @@ end
 
 -- the attention layers of model on x, in the order they ran: {name, weights (N,H,T,T)}
 local function attention_layers(model, x, names, fname)
-  local list, handles = {}, {}
+  local list = {}
+  local handles <close> = hooks()
   local wanted = {}
   for _, n in ipairs(names or {}) do wanted[util.find_layer(fname, model, n)] = n end
   for name, m in model:named_modules() do
     if name ~= "" and (names == nil and (m.kind == "Softmax") or wanted[m]) then
-      handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+      handles:add(m, function(_, _, out)
         if util.is_tensor(out) and (out:dim() == 4 or out:dim() == 3) and out:size(-1) == out:size(-2) then
           local w = out:detach()
           if w:dim() == 3 then w = w:unsqueeze(2) end
@@ -37,7 +39,7 @@ local function attention_layers(model, x, names, fname)
     end
   end
   local ok, err = pcall(util.with_mode, model, false, core.no_grad, model, x)
-  for _, h in ipairs(handles) do h:remove() end
+  handles:remove()
   if not ok then util.raise(fname .. ": the forward pass failed: " .. tostring(err)) end
   if #list == 0 then
     util.raise(fname .. ": no attention layer ran (a Softmax module whose output is (N, heads, T, T)); name one " ..

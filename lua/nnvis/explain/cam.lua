@@ -10,6 +10,7 @@
 -- Second return value: the raw map before upsampling and normalization, or the raw
 -- attributions (N,C,H,W) for the gradient methods.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local targets = require "nnvis.inspect.targets"
 
 local M = {}
@@ -157,7 +158,8 @@ local function first_norm(name) return name:match("ln_1$") or name:match("norm1$
 local explained_layer   -- the layer the last forward_with_layer explained (for the warnings)
 local ADAPTIVE = { AdaptiveAvgPool2d = true, AdaptiveMaxPool2d = true }
 local function forward_with_layer(model, x, layer, grad, fname, tokens)
-  local handles, seen, seen_tokens, order = {}, {}, {}, 0
+  local handles <close> = hooks()
+  local seen, seen_tokens, order = {}, {}, 0
   local A, started
   local shape_key = table.concat(x:shape(), "x", 2)
   local known = default_layers[model]
@@ -176,7 +178,7 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
   for name, m in model:named_modules() do
     if m == start_mod and not hooked then
       hooked = true
-      handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+      handles:add(m, function(_, _, out)
         if not is_tensor(out) then A = out return end
         A, started = out:detach():set_requires_grad(true), true
         core.set_grad_enabled(true)
@@ -188,7 +190,7 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
     elseif not layer and name ~= "" and not ADAPTIVE[m.kind] then
       -- (an adaptive pool before the classifier, VGG's avgpool to 7x7, only resamples the
       -- last map: pytorch-grad-cam's documentation names features[-1], so does nnvis)
-      handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+      handles:add(m, function(_, _, out)
         -- the last wins: a container returning its last layer's tensor (features, layer4) is
         -- called once, where a layer inside may run twice (a block's ReLU)
         order = order + 1
@@ -197,7 +199,7 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
       end)
     elseif m == target and not hooked then
       hooked = true
-      handles[#handles + 1] = m:register_forward_hook(function(_, _, out) A = out end)
+      handles:add(m, function(_, _, out) A = out end)
     end
   end
   local xin = x:detach()
@@ -206,7 +208,7 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
   local was = core.set_grad_enabled(grad and not start or false)
   local ok, out = pcall(model, xin)
   core.set_grad_enabled(was)
-  for _, h in ipairs(handles) do h:remove() end
+  handles:remove()
   if not ok then util.raise(fname .. ": the forward pass failed: " .. tostring(out)) end
   if not layer then
     -- a transformer: token outputs after the last map (the patch embedding's) -> the last

@@ -20,6 +20,7 @@
 -- the rule.  One forward and one backward run the whole propagation, on any model whose
 -- layers are modules (native or imported), with relevance R_in = x * dS/dx at the input.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local util = require "nnvis.tensor.util"
 local targets = require "nnvis.inspect.targets"
 
@@ -123,7 +124,7 @@ function M.lrp(model, x, opts)
     end
   end
 
-  local handles = {}
+  local handles = hooks()
   local used_zbox = false
   local seen_first = false
   local function rule_hook(name, m)
@@ -195,11 +196,11 @@ function M.lrp(model, x, opts)
   end
   local ok, err = pcall(function()
     for _, e in ipairs(list) do
-      if affine_of(e.module) then handles[#handles + 1] = e.module:register_forward_hook(rule_hook(e.name, e.module))
-      elseif after_bn[e.module] then handles[#handles + 1] = e.module:register_forward_hook(bn_hook) end
+      if affine_of(e.module) then handles:add(e.module, rule_hook(e.name, e.module))
+      elseif after_bn[e.module] then handles:add(e.module, bn_hook) end
     end
   end)
-  local function close() for _, h in ipairs(handles) do h:remove() end end
+  local function close() handles:remove() end
   if not ok then close(); error(err, 0) end
   local ok2, res = pcall(function()
     local out = model(xin)

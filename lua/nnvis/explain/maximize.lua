@@ -12,6 +12,7 @@
 -- Transforms: padding, jitter, random scale, random rotation.  Regularizers: L2 / Lp,
 -- total variation, blur.  Optimizer: Adam.  Seedable; a progress callback.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local check_opts = require("nnvis.tensor.util").check_opts
 local F = require "nnvis.tensor.functional"
 
@@ -300,7 +301,8 @@ function M.maximize(model, opts)
   end
   -- hooks on the layers the objective reads.  When it reads no output, the forward stops
   -- as soon as they have all run: the layers above them are never computed.
-  local acts, handles, got = {}, {}, 0
+  local acts, got = {}, 0
+  local handles <close> = hooks()
   local layers = obj:layers()
   for _, name in ipairs(layers) do
     local r = relu_after(model, name)
@@ -315,7 +317,7 @@ function M.maximize(model, opts)
   local stop_early = #layers > 0 and not obj:uses_output()
   for _, name in ipairs(layers) do
     local m = require("nnvis.tensor.util").find_layer("maximize", model, name)
-    handles[#handles + 1] = m:register_forward_hook(function(_, _, out)
+    handles:add(m, function(_, _, out)
       if acts[name] == nil then got = got + 1 end
       acts[name] = out
       if stop_early and got == #layers then error(STOP, 0) end
@@ -364,7 +366,7 @@ function M.maximize(model, opts)
       if opts.progress then opts.progress(step, history[step], img) end
     end
   end)
-  for _, hd in ipairs(handles) do hd:remove() end
+  handles:remove()
   if rng then core.set_rng_state(rng) end
   if not ok then
     err = tostring(err)

@@ -3,6 +3,7 @@
 -- max, share of zeros, dead units, gradient norm) as a printable table for diagnosing
 -- vanishing or exploding gradients and dead ReLUs.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local check_opts = require("nnvis.tensor.util").check_opts
 local targets = require "nnvis.inspect.targets"
 
@@ -52,11 +53,11 @@ function M.capture(model, x, opts)
   -- output) are reached through the metatable, so a layer called "output" keeps its entry
   local info = { order = {} }
   local result = setmetatable({}, { __index = info, __tostring = describe })
-  local handles = {}
+  local handles <close> = hooks()
   for i, m in ipairs(mods) do
     local name = names[i]
     info.order[i] = name
-    handles[i] = m:register_forward_hook(function(_, _, out)
+    handles:add(m, function(_, _, out)
       if getmetatable(out) == core.tensor_mt then
         result[name] = { output = out }
       end
@@ -84,7 +85,7 @@ function M.capture(model, x, opts)
       info.output = core.no_grad(model, x)
     end
   end)
-  for _, h in ipairs(handles) do h:remove() end
+  handles:remove()
   if not ok then error("capture: " .. tostring(err), 2) end
   return result
 end

@@ -7,6 +7,7 @@
 -- counts (weight + bias elements) x N x output spatial size; every other layer with
 -- parameters counts N x its parameter count; layers without parameters count 0.
 local core = require "nnvis.core"
+local hooks = require("nnvis.nn.module").hooks
 local check_opts = require("nnvis.tensor.util").check_opts
 
 local M = {}
@@ -71,9 +72,9 @@ function M.summary(model, input, opts)
     rows[#rows + 1] = r
     by_module[m] = r
   end
-  local handles = {}
+  local handles <close> = hooks()
   for _, r in ipairs(rows) do
-    handles[#handles + 1] = r.module:register_forward_hook(function(mod, _, out)
+    handles:add(r.module, function(mod, _, out)
       local rec = by_module[mod]
       local s = shape_of(out)
       rec.calls = rec.calls + 1
@@ -93,7 +94,7 @@ function M.summary(model, input, opts)
     end)
   end
   local ok, err = pcall(require("nnvis.tensor.util").with_mode, model, false, core.no_grad, model, x)
-  for _, h in ipairs(handles) do h:remove() end
+  handles:remove()
   if not ok then error("summary: the forward pass failed: " .. tostring(err), 2) end
   -- recursive totals: each row's parameters and mult-adds include its descendants'
   local seen_total, total, trainable = {}, 0, 0

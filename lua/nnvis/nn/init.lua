@@ -58,7 +58,7 @@ nn.init = init
 
 local module = require "nnvis.nn.module"
 local Module, own, register, check_name = module.Module, module._own, module._register, module._check_name
-nn.Module, nn.HookHandle = module.Module, module.HookHandle
+nn.Module, nn.HookHandle, nn.Hooks, nn.hooks = module.Module, module.HookHandle, module.Hooks, module.hooks
 
 ------------------------------------------------------------------------------------------------
 -- Containers

@@ -293,6 +293,25 @@ function HookHandle:remove()
   self.entry.removed = true
 end
 HookHandle.__close = HookHandle.remove
+
+--- nn.hooks(): a group of forward hooks removed together, the way nnvis's own tools (capture,
+--- summary, CAMs, ...) hook a model: `local hooks <close> = nn.hooks()`, then hooks:add(m, fn)
+--- for each module; every hook goes at hooks:remove() or when the scope is left, errors too
+local Hooks = class("Hooks")
+nn.Hooks = Hooks
+function Hooks:init() self.handles = {} end
+--- hooks:add(m, fn): m:register_forward_hook(fn), kept in the group; returns the handle
+function Hooks:add(m, fn)
+  local h = m:register_forward_hook(fn)
+  self.handles[#self.handles + 1] = h
+  return h
+end
+--- hooks:remove(): removes every hook of the group (again: nothing)
+function Hooks:remove()
+  for i = #self.handles, 1, -1 do self.handles[i]:remove(); self.handles[i] = nil end
+end
+Hooks.__close = Hooks.remove
+function nn.hooks() return Hooks() end
 function HookHandle.__tostring(h) return h.entry.removed and "HookHandle (removed)" or "HookHandle" end
 
 local function check_fn(fname, fn)
