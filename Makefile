@@ -45,18 +45,19 @@ DEB_PKGS += python3-torch python3-torchvision
 BUILD    ?= build
 SO       = $(BUILD)/nnvis/core.so
 # the REPL's readline binding is its own module, so the core links no terminal library
-RL_SRC   = csrc/lua_readline.c
+RL_SRC   = csrc/lua/lua_readline.c
 RL_SO    = $(BUILD)/nnvis/readline.so
 # GNU OpenMP's settings, made before the core (which links libgomp) is loaded: its own module
-ENV_SRC  = csrc/lua_ompenv.c
+ENV_SRC  = csrc/lua/lua_ompenv.c
 ENV_SO   = $(BUILD)/nnvis/ompenv.so
-CSRC     = $(filter-out $(RL_SRC) $(ENV_SRC),$(wildcard csrc/*.c))
-CXXSRC   = $(wildcard csrc/*.cc)
-# the ONNX reader's protobuf code is generated from csrc/onnx.proto by protoc-c (never committed)
+# sources are found in every layer folder of csrc/ (csrc/LAYERS); objects mirror the folders
+CSRC     = $(filter-out $(RL_SRC) $(ENV_SRC),$(shell find csrc -name '*.c'))
+CXXSRC   = $(shell find csrc -name '*.cc')
+# the ONNX reader's protobuf code is generated from csrc/io/onnx.proto by protoc-c (never committed)
 GEN      = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
 OBJS     = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC)) $(patsubst csrc/%.cc,$(BUILD)/obj/%.o,$(CXXSRC)) \
            $(BUILD)/obj/onnx.pb-c.o
-HDRS     = $(wildcard csrc/*.h) $(BUILD)/gen/onnx.pb-c.h
+HDRS     = $(shell find csrc -name '*.h' -o -name '*.def') $(BUILD)/gen/onnx.pb-c.h
 
 # Lua finds the freshly built module and the sources without installing anything.
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/bench/lib/?.lua;;
@@ -70,9 +71,9 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(GEN) &: csrc/onnx.proto
+$(GEN) &: csrc/io/onnx.proto
 	@mkdir -p $(BUILD)/gen
-	protoc-c --proto_path=csrc --c_out=$(BUILD)/gen csrc/onnx.proto
+	protoc-c --proto_path=csrc/io --c_out=$(BUILD)/gen csrc/io/onnx.proto
 
 $(BUILD)/obj/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
@@ -84,15 +85,15 @@ $(BUILD)/obj/%.o: csrc/%.cc $(HDRS)
 
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS) -Wl,--version-script=csrc/exports.map
+	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS) -Wl,--version-script=csrc/lua/exports.map
 
 $(RL_SO): $(RL_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lreadline -Wl,--version-script=csrc/readline_exports.map
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lreadline -Wl,--version-script=csrc/lua/readline_exports.map
 
 $(ENV_SO): $(ENV_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -fopenmp,$(CFLAGS)) -shared -o $@ $< $(LDFLAGS) -Wl,--version-script=csrc/ompenv_exports.map
+	$(CC) $(filter-out -fopenmp,$(CFLAGS)) -shared -o $@ $< $(LDFLAGS) -Wl,--version-script=csrc/lua/ompenv_exports.map
 
 # Installs the Debian packages that are missing (nothing when all are present).
 deps:
@@ -168,11 +169,11 @@ $(FZS)/tripwire.so: fuzz/structured/tripwire.c
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FZ) $(FZ)/gen/onnx.pb-c.c
 	@mkdir -p $(FZ)/fobj
-	@for f in $(filter-out csrc/lua_%.c,$(CSRC)) $(FZ)/gen/onnx.pb-c.c; do \
-	  o=$(FZ)/fobj/$$(basename $$f .c).o; [ $$o -nt $$f ] || \
-	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -I/usr/include/cairo -Icsrc -I$(FZ)/gen -I$(LUA_INC) -c $$f -o $$o || exit 1; \
+	@for f in $(filter-out csrc/lua/%.c,$(CSRC)) $(FZ)/gen/onnx.pb-c.c; do \
+	  o=$(FZ)/fobj/$$(echo $${f%.c} | sed 's|^csrc/||; s|^$(FZ)/gen/||; s|/|_|g').o; [ $$o -nt $$f ] || \
+	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -I/usr/include/cairo -Icsrc -I$(FZ)/gen -c $$f -o $$o || exit 1; \
 	done
-	@clang++ $(FZ_FLAGS) -fsanitize=fuzzer-no-link -fPIC -Icsrc -c csrc/png_shim.cc -o $(FZ)/fobj/png_shim.o
+	@clang++ $(FZ_FLAGS) -fsanitize=fuzzer-no-link -fPIC -Icsrc -c csrc/io/png_shim.cc -o $(FZ)/fobj/io_png_shim.o
 	@for r in $(FUZZ_READERS); do \
 	  R=$$(echo $$r | tr a-z A-Z); \
 	  clang++ $(FZ_FLAGS) -fsanitize=fuzzer -DFUZZ_$$R -x c -std=c11 -Icsrc -I$(FZ)/gen fuzz/readers.c -x none \

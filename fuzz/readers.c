@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "onnx.h"
+#include "io/files.h"
+#include "io/onnx.h"
 
 static const char *as_file(const uint8_t *data, size_t size) {
   static char path[64];

@@ -1,4 +1,4 @@
--- Specs for nnvis.io and the file readers behind it (csrc/files.c): PNG, safetensors, IDX.
+-- Specs for nnvis.io and the file readers behind it (csrc/io/png.c, safetensors.c, idx.c): PNG, safetensors, IDX.
 -- Test files are built here byte by byte (zlib streams use stored, uncompressed deflate
 -- blocks), so each spec knows exactly what a file holds and nothing binary is committed.
 local core = require "nnvis.core"

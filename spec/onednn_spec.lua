@@ -1,4 +1,4 @@
--- Convolutions run on oneDNN (csrc/onednn.c) unless nv.config{onednn = false}: the same
+-- Convolutions run on oneDNN (csrc/kernels/onednn.c) unless nv.config{onednn = false}: the same
 -- values and gradients as the built-in kernels (im2col, Winograd) for every geometry conv2d
 -- takes, gradients that accumulate, the fused ReLU and residual, and the weights kept in
 -- oneDNN's layouts following in-place changes and freed with their storage.

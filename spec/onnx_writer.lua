@@ -11,7 +11,7 @@
 --   }
 --   local m, err = nv.onnx.load(path); os.remove(path)
 --
--- Field numbers follow csrc/onnx.proto.  Nothing is validated: names may be empty, attribute
+-- Field numbers follow csrc/io/onnx.proto.  Nothing is validated: names may be empty, attribute
 -- types may disagree with their values (W.attr{type = 2, floats = {1.5}}), and any message
 -- takes `extra`, raw bytes appended to its encoding.
 --

@@ -1,5 +1,5 @@
 -- Elementwise ops, batch norm and max pooling share big buffers among OpenMP's threads
--- (csrc/nv.h, nv_part): the results, forward and backward, are the same bits on one thread
+-- (csrc/core/nv.h, nv_part): the results, forward and backward, are the same bits on one thread
 -- and on two, for sizes on both sides of the threshold and lengths that do not divide evenly.
 local nv = require "nnvis"
 local H = require "helpers"

@@ -1,4 +1,4 @@
--- Freed tensor buffers are kept by size and handed out again (csrc/tensor.c's storage
+-- Freed tensor buffers are kept by size and handed out again (csrc/core/alloc.c's storage
 -- cache), and Lua's collector is asked to collect when fresh buffers pile up, so that a loop
 -- of forwards and backwards does not touch fresh pages at every turn: each page faulted in
 -- costs about 10 us on a virtual machine, and a batch-1 backward through one 64-channel

@@ -1,5 +1,5 @@
 -- With oneDNN off (nv.config{onednn = false}), 3x3 stride-1 convolutions with 16 or more
--- channels each way run by Winograd's F(2x2, 3x3) (csrc/winograd.c): the same values as im2col's direct sums (to rounding), forward and
+-- channels each way run by Winograd's F(2x2, 3x3) (csrc/kernels/winograd.c): the same values as im2col's direct sums (to rounding), forward and
 -- input gradient, with bias, the fused ReLU, every padding up to 2, odd sizes and batches;
 -- its transformed kernels are kept per weight and follow in-place changes.
 local nv = require "nnvis"
