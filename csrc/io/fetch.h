@@ -1,7 +1,7 @@
 /*
  * fetch.h — files from the network and their fingerprints: an HTTP(S) GET into a file
  * through libcurl's easy interface, the SHA-256 of a file through OpenSSL's libcrypto (EVP),
- * and `mkdir -p`.  Pure C, no Lua: lua_fetch.c binds these; lua/nnvis/weights.lua uses them to
+ * and `mkdir -p`.  Pure C, no Lua: lua_fetch.c binds these; lua/nnvis/io/weights.lua uses them to
  * download torchvision's weight files into a cache.
  *
  * What comes from the network is untrusted: a transfer is capped in bytes and time, follows

@@ -3,7 +3,7 @@
  * onnx.c — ONNX files: read with a size cap, unpack with protobuf-c under a memory budget,
  * decode tensors (raw_data, typed data fields, external data files) with every length,
  * offset and dimension checked.  The graph itself (nodes, attributes) is walked by the
- * binding, lua_onnx.c; the executor is lua/nnvis/onnx.lua.
+ * binding, lua_onnx.c; the executor is lua/nnvis/nn/onnx.lua.
  */
 #include "io/onnx.h"
 #include "io/files.h"

@@ -1,6 +1,6 @@
 /*
  * lua_draw.c — binding of draw.c (Cairo).  A figure is drawn from a list of operations that
- * lua/nnvis/canvas.lua records, replayed here on one surface:
+ * lua/nnvis/draw/canvas.lua records, replayed here on one surface:
  *   core.draw_render(kind, w, h, scale, ops) -> (3,H,W) tensor ("raster") or the file's
  *     bytes ("svg", "pdf"); w, h in points, ops a list of
  *       {"rect", x, y, w, h, rgba, lw}          lw nil or 0 fills

@@ -1,6 +1,6 @@
 /*
  * lua_fetch.c — the Lua face of fetch.c: an HTTP(S) GET into a file, the SHA-256 of a file
- * and `mkdir -p`, for lua/nnvis/weights.lua's cache of torchvision's weight files.
+ * and `mkdir -p`, for lua/nnvis/io/weights.lua's cache of torchvision's weight files.
  *
  * Failures of the outside world (no network, HTTP 404, a full disk) return nil, message;
  * misuse raises.  The Lua progress function runs inside libcurl's callback, so it is called

@@ -2,7 +2,7 @@
  * lua_onnx.c — the Lua face of onnx.c: onnx_read(path) unpacks an ONNX file into plain Lua
  * tables (nodes, attributes, value infos, opsets) with initializers decoded to float32
  * tensors or, for integer types, Lua arrays of integers {shape = {...}, dtype = "int64", ...}.
- * lua/nnvis/onnx.lua turns that description into a module.  A malformed or hostile file
+ * lua/nnvis/nn/onnx.lua turns that description into a module.  A malformed or hostile file
  * gives nil, message; C-side memory lives in a userdata with __gc while Lua tables are built,
  * so an out-of-memory error raised by Lua leaks nothing.
  */
