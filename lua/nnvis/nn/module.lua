@@ -311,6 +311,7 @@ function Hooks:remove()
   for i = #self.handles, 1, -1 do self.handles[i]:remove(); self.handles[i] = nil end
 end
 Hooks.__close = Hooks.remove
+--- nn.hooks(): a new, empty group of forward hooks (see Hooks above)
 function nn.hooks() return Hooks() end
 function HookHandle.__tostring(h) return h.entry.removed and "HookHandle (removed)" or "HookHandle" end
 
