@@ -548,11 +548,11 @@ M.methods = { "cam", "gradcam", "gradcampp", "xgradcam", "layercam", "hirescam",
 M["gradcam++"] = M.gradcampp
 
 -- ---- gradient attributions on the input -----------------------------------------------------
-local function input_grad(model, x, target, fname)
+local function input_grad(model, x, target, fname, grad_opts)
   local xin = x:detach():set_requires_grad(true)
   local out = model(xin)
   local scores = targets.scores(out, target, fname)
-  return core.grad(scores:sum(), { xin })[1]
+  return core.grad(scores:sum(), { xin }, grad_opts)[1]
 end
 
 local function channel_max_abs(g) return g:abs():max(2) end      -- (N,C,H,W) -> (N,H,W)
@@ -669,10 +669,7 @@ end)
 --- guided backpropagation (Springenberg et al. 2015): gradients through ReLUs that pass
 --- only positive gradients at positive inputs.  Map: max over channels of |g|.
 input_method("guided_backprop", function(model, x, opts)
-  local was = core.set_guided_relu(true)
-  local ok, g = pcall(input_grad, model, x, opts.target, "guided_backprop")
-  core.set_guided_relu(was)
-  if not ok then error(g, 0) end
+  local g = input_grad(model, x, opts.target, "guided_backprop", { guided = true })
   return channel_max_abs(g), g
 end)
 
