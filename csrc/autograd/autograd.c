@@ -3,13 +3,15 @@
  *
  * The reverse pass sorts the tensors reachable from the root (through out->fn->in[])
  * in topological order and marks the ones that lead to what was asked for: a leaf that
- * requires grad for backward, one of wrt[] for nv.grad.  It seeds root->gacc and visits
- * the marked tensors from the root down: each visited non-leaf hands its gradient to its
- * node's own backward, with need[k] set only for the marked inputs, and the results are
- * summed into the inputs' gacc.  Leaves add gacc into .grad (or, for nv.grad, it is
+ * requires grad for backward, one of wrt[] for nv.grad.  It seeds the root's gradient and
+ * visits the marked tensors from the root down: each visited non-leaf hands its gradient to
+ * its node's own backward, with need[k] set only for the marked inputs (then to the pass's
+ * node hook, when there is one), and the results are summed into the inputs' gradients,
+ * which the pass keeps in its own state (pass_state), never in the tensors.  Leaves add gacc into .grad (or, for nv.grad, it is
  * returned).  This file knows nothing of any op: it sits below all of them.
  */
 #include "autograd/autograd.h"
+#include "core/config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,15 +71,16 @@ void nv_save(nv_node *n, int k, nv_tensor *t) {
 }
 
 /* ---- grad mode ----------------------------------------------------------------------------- */
-static int grad_on = 1;
-static int guided = 0;
-int nv_guided_relu(void) { return guided; }
-int nv_set_guided_relu(int on) { int old = guided; guided = on != 0; return old; }
-int nv_grad_enabled(void) { return grad_on; }
-int nv_set_grad_enabled(int on) { int old = grad_on; grad_on = on != 0; return old; }
+/* grad mode is a setting of nv_config (core/config.c) */
+int nv_grad_enabled(void) { return nv_config_get()->grad_enabled; }
+int nv_set_grad_enabled(int on) {
+  int old = nv_config_get()->grad_enabled;
+  nv_config_get()->grad_enabled = on != 0;
+  return old;
+}
 
 int nv_needs_grad(int n, nv_tensor *const *ts) {
-  if (!grad_on) return 0;
+  if (!nv_config_get()->grad_enabled) return 0;
   for (int k = 0; k < n; k++)
     if (ts[k] && ts[k]->requires_grad) return 1;
   return 0;
@@ -110,22 +113,105 @@ static int tlist_push(tlist *l, nv_tensor *t) {
   return 1;
 }
 
-/* Post-order DFS without recursion; every listed tensor is retained. */
-static int topo_sort(nv_tensor *root, tlist *order) {
+/* The state of one pass, per tensor it reaches: an open-addressing hash map from the tensor's
+ * address to a slot, and per slot the visit state and the gradient flowing in.  It lives in
+ * the pass, not in the tensors, so two passes over shared tensors (another thread, a hook
+ * that runs backward) cannot see each other's scratch. */
+enum { UNSEEN = 0, OPEN = 1, DONE = 2, LEADS = 4 };
+typedef struct {
+  nv_tensor **key;        /* cap entries, NULL = empty */
+  int *slot;              /* cap entries */
+  int cap, n;             /* table size (a power of 2), slots used */
+  unsigned char *mark;    /* per slot: UNSEEN/OPEN/DONE | LEADS */
+  nv_tensor **gacc;       /* per slot: gradient accumulated so far (owned) or NULL */
+  int scap;               /* capacity of mark and gacc */
+} pass_state;
+
+static size_t hash_ptr(const void *p, int cap) {
+  uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (size_t)(cap - 1);
+}
+
+static int find_slot(const pass_state *ps, const nv_tensor *t) {
+  if (!ps->cap) return -1;
+  for (size_t i = hash_ptr(t, ps->cap);; i = (i + 1) & (size_t)(ps->cap - 1)) {
+    if (ps->key[i] == t) return ps->slot[i];
+    if (!ps->key[i]) return -1;
+  }
+}
+
+static int grow_table(pass_state *ps) {
+  int cap = ps->cap ? 2 * ps->cap : 256;
+  nv_tensor **key = calloc((size_t)cap, sizeof *key);
+  int *slot = malloc((size_t)cap * sizeof *slot);
+  if (!key || !slot) { free(key); free(slot); return nv_seterr("out of memory in backward"); }
+  for (int i = 0; i < ps->cap; i++)
+    if (ps->key[i]) {
+      size_t j = hash_ptr(ps->key[i], cap);
+      while (key[j]) j = (j + 1) & (size_t)(cap - 1);
+      key[j] = ps->key[i];
+      slot[j] = ps->slot[i];
+    }
+  free(ps->key);
+  free(ps->slot);
+  ps->key = key;
+  ps->slot = slot;
+  ps->cap = cap;
+  return 1;
+}
+
+/* t's new slot (t must not have one yet), or -1 on out-of-memory */
+static int add_slot(pass_state *ps, nv_tensor *t) {
+  if (2 * (ps->n + 1) > ps->cap && !grow_table(ps)) return -1;
+  if (ps->n == ps->scap) {
+    int scap = ps->scap ? 2 * ps->scap : 128;
+    unsigned char *mark = realloc(ps->mark, (size_t)scap);
+    if (mark) ps->mark = mark;
+    nv_tensor **gacc = mark ? realloc(ps->gacc, (size_t)scap * sizeof *gacc) : NULL;
+    if (!gacc) { nv_seterr("out of memory in backward"); return -1; }
+    ps->gacc = gacc;
+    ps->scap = scap;
+  }
+  size_t i = hash_ptr(t, ps->cap);
+  while (ps->key[i]) i = (i + 1) & (size_t)(ps->cap - 1);
+  ps->key[i] = t;
+  ps->slot[i] = ps->n;
+  ps->mark[ps->n] = UNSEEN;
+  ps->gacc[ps->n] = NULL;
+  return ps->n++;
+}
+
+static void pass_free(pass_state *ps) {
+  for (int i = 0; i < ps->n; i++) nv_release(ps->gacc[i]);
+  free(ps->key);
+  free(ps->slot);
+  free(ps->mark);
+  free(ps->gacc);
+}
+
+static int mark_of(const pass_state *ps, const nv_tensor *t) {
+  int k = find_slot(ps, t);
+  return k < 0 ? UNSEEN : ps->mark[k];
+}
+
+/* Post-order DFS without recursion; every listed tensor is retained and has a slot. */
+static int topo_sort(pass_state *ps, nv_tensor *root, tlist *order) {
   tlist stack = {0};
-  int ok = 1;
-  enum { UNSEEN = 0, OPEN = 1, DONE = 2 };
-  root->mark = OPEN;
+  int ok = 1, k = add_slot(ps, root);
+  if (k < 0) return 0;
+  ps->mark[k] = OPEN;
   if (!tlist_push(&stack, root)) { ok = 0; goto out; }
   /* each stack entry is revisited until all its inputs are DONE */
   while (stack.n > 0) {
     nv_tensor *t = stack.v[stack.n - 1];
     int pushed = 0;
     if (t->fn && !t->fn->freed) {
-      for (int k = 0; k < t->fn->nin; k++) {
-        nv_tensor *c = t->fn->in[k];
-        if (c && c->requires_grad && c->mark == UNSEEN) {
-          c->mark = OPEN;
+      for (int j = 0; j < t->fn->nin; j++) {
+        nv_tensor *c = t->fn->in[j];
+        if (c && c->requires_grad && find_slot(ps, c) < 0) {
+          int kc = add_slot(ps, c);
+          if (kc < 0) { ok = 0; goto out; }
+          ps->mark[kc] = OPEN;
           if (!tlist_push(&stack, c)) { ok = 0; goto out; }
           pushed = 1;
           break;
@@ -134,12 +220,11 @@ static int topo_sort(nv_tensor *root, tlist *order) {
     }
     if (!pushed) {
       stack.n--;
-      t->mark = DONE;
+      ps->mark[find_slot(ps, t)] = DONE;
       if (!tlist_push(order, nv_retain(t))) { nv_release(t); ok = 0; goto out; }
     }
   }
 out:
-  if (!ok) for (int i = 0; i < stack.n; i++) stack.v[i]->mark = UNSEEN;
   free(stack.v);
   return ok;
 }
@@ -187,8 +272,8 @@ static int in_list(nv_tensor *t, int n, nv_tensor *const *l) {
   return 0;
 }
 
-int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
-                nv_tensor *const *wrt, nv_tensor **outg) {
+int nv_backward_ex(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
+                   nv_tensor *const *wrt, nv_tensor **outg, const nv_backward_opts *opts) {
   char a[200], b[200];
   if (!root->requires_grad)
     return nv_seterr("the tensor does not require grad and has no graph (did an input have requires_grad set?)");
@@ -203,21 +288,21 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
     return nv_seterr("grad can be implicit only for a single-element output, this one is %s",
                      nv_shape_str(a, sizeof a, root->ndim, root->size));
   }
+  pass_state ps = {0};
   tlist order = {0};
-  int ok = topo_sort(root, &order);
+  int ok = topo_sort(&ps, root, &order);
   /* Mark what leads to a tensor asked about (children come first in the order): wrt[] for
    * grad, a leaf for backward.  Nothing else is visited, and no other input gradient is
    * computed.  (A freed node counts, so that the pass stops with its error.) */
-  enum { LEADS = 4 };
   for (int i = 0; ok && i < order.n; i++) {
     nv_tensor *t = order.v[i];
     int leads = nwrt ? in_list(t, nwrt, wrt) : t->fn == NULL;
     if (!leads && t->fn && t->fn->freed) leads = 1;
     for (int k = 0; !leads && t->fn && !t->fn->freed && k < t->fn->nin; k++) {
       nv_tensor *c = t->fn->in[k];
-      leads = c && c->requires_grad && (c->mark & LEADS);
+      leads = c && c->requires_grad && (mark_of(&ps, c) & LEADS);
     }
-    if (leads) t->mark |= LEADS;
+    if (leads) ps.mark[find_slot(&ps, t)] |= LEADS;
   }
   int was = nv_set_grad_enabled(0);   /* backward computations record nothing */
   if (ok) {
@@ -225,29 +310,32 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
     nv_tensor *seed = grad ? nv_empty_like(grad) : nv_full(root->ndim, root->size, 1.0f);
     if (seed && grad) nv_copy_into(seed, grad);
     if (!seed) ok = 0;
-    else { nv_release(root->gacc); root->gacc = seed; }
+    else ps.gacc[find_slot(&ps, root)] = seed;
   }
   for (int i = order.n - 1; ok && i >= 0; i--) {
     nv_tensor *t = order.v[i];
-    if (!t->gacc || !(t->mark & LEADS)) continue;
+    const int st = find_slot(&ps, t);
+    nv_tensor **tg = &ps.gacc[st];
+    if (!*tg || !(ps.mark[st] & LEADS)) continue;
     if (t->fn) {
       nv_node *n = t->fn;
       if (n->freed) { ok = nv_seterr("part of the graph was already freed by an earlier backward (pass retain_graph = true)"); break; }
       int any = 0;
       for (int k = 0; k < n->nin; k++) {
         nv_tensor *c = n->in[k];
-        n->need[k] = c && c->requires_grad && (c->mark & LEADS);
+        n->need[k] = c && c->requires_grad && (mark_of(&ps, c) & LEADS);
         any |= n->need[k];
       }
       if (!any) {   /* a tensor asked about, with nothing asked about below it */
-        if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(t->gacc); t->gacc = NULL; }
+        if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(*tg); *tg = NULL; }
         continue;
       }
       nv_tensor *gsmall[8] = {0};
       nv_tensor **gin = n->nin <= 8 ? gsmall : calloc((size_t)n->nin, sizeof *gin);
       if (!gin) { ok = nv_seterr("out of memory in backward"); break; }
       count(n);
-      ok = inputs_unchanged(n) && n->backward(n, t, t->gacc, gin);
+      ok = inputs_unchanged(n) && n->backward(n, t, *tg, gin);
+      if (ok && opts && opts->node_hook) ok = opts->node_hook(opts->ud, n, gin);
       for (int k = 0; k < n->nin; k++) {
         nv_tensor *c = n->in[k];
         if (!gin[k]) continue;
@@ -258,7 +346,7 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
                            nv_shape_str(b, sizeof b, c->ndim, c->size));
             nv_release(gin[k]);
           } else {
-            ok = accumulate(&c->gacc, gin[k]);
+            ok = accumulate(&ps.gacc[find_slot(&ps, c)], gin[k]);
           }
         } else {
           nv_release(gin[k]);
@@ -266,11 +354,11 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
       }
       if (gin != gsmall) free(gin);
       if (!retain_graph) node_free_graph(n);
-      if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(t->gacc); t->gacc = NULL; }
+      if (!(nwrt && in_list(t, nwrt, wrt))) { nv_release(*tg); *tg = NULL; }
     } else if (nwrt == 0) {
       /* a leaf: .grad += gacc */
-      nv_tensor *g = t->gacc;
-      t->gacc = NULL;
+      nv_tensor *g = *tg;
+      *tg = NULL;
       if (!t->grad && (g->refcount > 1 || g->st->refcount > 1)) {
         nv_tensor *c = nv_empty_like(g);
         if (!c) { nv_release(g); ok = 0; break; }
@@ -284,7 +372,9 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
   if (ok && nwrt) {
     for (int k = 0; k < nwrt; k++) {
       nv_tensor *w = wrt[k];
-      outg[k] = w->gacc ? nv_retain(w->gacc) : nv_zeros(w->ndim, w->size);
+      int sw = find_slot(&ps, w);
+      nv_tensor *g = sw >= 0 ? ps.gacc[sw] : NULL;
+      outg[k] = g ? nv_retain(g) : nv_zeros(w->ndim, w->size);
       if (!outg[k]) {
         ok = 0;
         for (int j = 0; j < k; j++) { nv_release(outg[j]); outg[j] = NULL; }
@@ -292,14 +382,14 @@ int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
       }
     }
   }
-  for (int i = 0; i < order.n; i++) {
-    nv_tensor *t = order.v[i];
-    nv_release(t->gacc);
-    t->gacc = NULL;
-    t->mark = 0;
-    nv_release(t);
-  }
+  for (int i = 0; i < order.n; i++) nv_release(order.v[i]);
   free(order.v);
+  pass_free(&ps);
   nv_set_grad_enabled(was);
   return ok;
+}
+
+int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
+                nv_tensor *const *wrt, nv_tensor **outg) {
+  return nv_backward_ex(root, grad, retain_graph, nwrt, wrt, outg, NULL);
 }

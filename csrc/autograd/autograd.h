@@ -53,9 +53,6 @@ void nv_save(nv_node *n, int k, nv_tensor *t);
 
 int nv_grad_enabled(void);
 int nv_set_grad_enabled(int on);   /* returns the previous setting */
-/* guided-backprop mode: relu's backward passes only positive gradients (for saliency) */
-int nv_guided_relu(void);
-int nv_set_guided_relu(int on);    /* returns the previous setting */
 /* 1 when grad mode is on and any of ts[0..n) (NULLs allowed) requires grad. */
 int nv_needs_grad(int n, nv_tensor *const *ts);
 
@@ -65,6 +62,19 @@ int nv_needs_grad(int n, nv_tensor *const *ts);
  * and no .grad is touched; otherwise leaves' .grad accumulate.  Returns 1/0. */
 int nv_backward(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
                 nv_tensor *const *wrt, nv_tensor **outg);
+
+/* Options of one pass.  node_hook, when set, runs after each node's backward with the input
+ * gradients it produced (gin[k] NULL where not needed; a hook may replace gin[k], releasing
+ * the old reference, or change it in place when it holds the only reference); it returns 1,
+ * or 0 with the error set to stop the pass.  ud is passed through.  Saliency methods use it
+ * (guided backprop, ops/saliency.c): the engine knows nothing of them. */
+typedef struct nv_backward_opts {
+  int (*node_hook)(void *ud, const nv_node *n, nv_tensor **gin);
+  void *ud;
+} nv_backward_opts;
+/* nv_backward with options (opts may be NULL) */
+int nv_backward_ex(nv_tensor *root, nv_tensor *grad, int retain_graph, int nwrt,
+                   nv_tensor *const *wrt, nv_tensor **outg, const nv_backward_opts *opts);
 
 /* Counters of the backward passes since the last reset: entry i (0-based) names an op, how
  * many times its backward ran, and how many times it was asked for the gradient of each of

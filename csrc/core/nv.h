@@ -96,8 +96,6 @@ typedef struct nv_tensor {
   int requires_grad;              /* leaf flag set by the user, or propagated by ops */
   struct nv_tensor *grad;         /* accumulated gradient of a leaf, retained, or NULL */
   nv_node *fn;                    /* node that produced this tensor, retained; NULL for leaves */
-  struct nv_tensor *gacc;         /* backward scratch: gradient flowing into this tensor */
-  int mark;                       /* backward scratch: visit state */
 } nv_tensor;
 
 /* A new storage of n floats (refcount 1), checked against max_alloc; NULL with the error

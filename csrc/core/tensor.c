@@ -19,7 +19,6 @@ void nv_release(nv_tensor *t) {
   nv_stats_tensor(-1);
   nv_storage_release(t->st);
   nv_release(t->grad);
-  nv_release(t->gacc);
   nv_node_release(t->fn);
   free(t);
 }

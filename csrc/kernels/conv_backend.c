@@ -7,17 +7,16 @@
  * Forward and input gradient: oneDNN first unless Winograd is preferred for the shape, then
  * Winograd when eligible, else im2col.  Weight gradient: oneDNN, else im2col.
  */
+#include "core/config.h"
 #include "core/nv.h"
 #include "kernels/nn_kernels.h"
 
-int nv_conv_winograd = 1;
-int nv_conv_prefer_winograd = -1;
 
 /* the 2x2 output tiles of a batch */
 static int64_t out_tiles(const nv_conv2d_shape *s) { return (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2); }
 
 int nv_winograd_eligible(const nv_conv2d_shape *s) {
-  if (!nv_conv_winograd) return 0;
+  if (!nv_config_get()->conv_winograd) return 0;
   if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
     return 0;
   if (s->ph > 2 || s->pw > 2 || s->cin < 16 || s->cout < 16) return 0;
@@ -37,9 +36,14 @@ int nv_winograd_prefer_auto(void) {
 }
 
 int nv_winograd_preferred(const nv_conv2d_shape *s) {
-  int prefer = nv_conv_prefer_winograd < 0 ? nv_winograd_prefer_auto() : nv_conv_prefer_winograd;
+  const int setting = nv_config_get()->conv_prefer_winograd;
+  int prefer = setting < 0 ? nv_winograd_prefer_auto() : setting;
   if (!prefer || !nv_winograd_eligible(s)) return 0;
-  return nv_conv_prefer_winograd == 1 || out_tiles(s) >= 64;
+  return setting == 1 || out_tiles(s) >= 64;
+}
+
+int nv_conv2d_onednn_first(const nv_conv2d_shape *s) {
+  return nv_config_get()->conv_onednn && !nv_winograd_preferred(s);
 }
 
 /* out = out + add, then max(0, .) when relu */
@@ -55,7 +59,7 @@ NV_HOT static void add_relu(float *restrict out, const float *restrict add, size
 
 void nv_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex) {
-  if (!nv_winograd_preferred(s) && nv_onednn_forward(out, in, weight, bias, s, ex)) return;
+  if (nv_conv2d_onednn_first(s) && nv_onednn_forward(out, in, weight, bias, s, ex)) return;
   const float *add = ex ? ex->add : NULL;
   nv_conv2d_extra plain = {.wid = ex ? ex->wid : (nv_weight_id){0}, .relu = ex && ex->relu && !add};
   if (nv_winograd_eligible(s)) nv_winograd_forward(out, in, weight, bias, s, &plain);
@@ -66,8 +70,9 @@ void nv_conv2d_forward(float *out, const float *in, const float *weight, const f
 void nv_conv2d_backward(float *din, float *dweight, float *dbias, const float *dout,
                         const float *in, const float *weight, const nv_conv2d_shape *s,
                         const nv_weight_id *wid) {
-  if (din && !nv_winograd_preferred(s) && nv_onednn_backward_data(din, dout, weight, s, wid)) din = NULL;
-  if (dweight && nv_onednn_backward_weights(dweight, dbias, dout, in, s)) dweight = dbias = NULL;
+  if (din && nv_conv2d_onednn_first(s) && nv_onednn_backward_data(din, dout, weight, s, wid)) din = NULL;
+  if (dweight && nv_config_get()->conv_onednn && nv_onednn_backward_weights(dweight, dbias, dout, in, s))
+    dweight = dbias = NULL;
   if (!din && !dweight && !dbias) return;
   if (din && nv_winograd_eligible(s)) {
     nv_winograd_backward_input(din, dout, weight, s, wid);

@@ -80,17 +80,17 @@ void nv_conv2d_forward(float *out, const float *in, const float *weight, const f
                        const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
 /* 3x3 stride-1 convolutions by Winograd's F(2x2,3x3) (winograd.c), which nv_conv2d_forward
  * and nv_conv2d_backward choose themselves when nv_winograd_eligible(s): dense, 16 or more
- * channels each way, padding <= 2, enough 2x2 output tiles; nv_conv_winograd = 0 turns it
- * off (nv.config{winograd = false}). */
-extern int nv_conv_winograd;
+ * channels each way, padding <= 2, enough 2x2 output tiles; nv_config's conv_winograd = 0 turns
+ * it off (nv.config{winograd = false}). */
 int nv_winograd_eligible(const nv_conv2d_shape *s);
 /* Whether an eligible convolution runs Winograd before oneDNN is tried (forward and input
- * gradient): nv_conv_prefer_winograd 1 yes, 0 no, -1 (the default) when the CPU has no
+ * gradient): nv_config's conv_prefer_winograd 1 yes, 0 no, -1 (the default) when the CPU has no
  * AVX-512, where oneDNN has only direct kernels and F(2x2,3x3) measured faster, from 64
  * output tiles on (nv.config{prefer_winograd = true | false | "auto"}). */
-extern int nv_conv_prefer_winograd;
 int nv_winograd_preferred(const nv_conv2d_shape *s);
 int nv_winograd_prefer_auto(void);
+/* whether oneDNN is tried first for the forward and the input gradient (conv_backend.c) */
+int nv_conv2d_onednn_first(const nv_conv2d_shape *s);
 int nv_winograd_scratch(const nv_conv2d_shape *s, int backward);
 void nv_winograd_forward(float *out, const float *in, const float *weight, const float *bias,
                          const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
@@ -103,11 +103,10 @@ void nv_winograd_forget(uint64_t uid);
 size_t nv_winograd_cache_bytes(void);
 extern size_t nv_winograd_cache_limit;
 /* Convolutions on oneDNN (onednn.c), which nv_conv2d_forward and nv_conv2d_backward try
- * first unless nv_conv_onednn = 0 (nv.config{onednn = false}) or, for the forward and the
+ * first unless nv_config's conv_onednn = 0 (nv.config{onednn = false}) or, for the forward and the
  * input gradient, nv_winograd_preferred(s); each returns 1 when it did
  * the work, 0 when oneDNN has no primitive for it (then the built-in kernels run).  The
  * backward ones accumulate, like nv_conv2d_backward. */
-extern int nv_conv_onednn;
 int nv_onednn_forward(float *out, const float *in, const float *weight, const float *bias,
                       const nv_conv2d_shape *s, const nv_conv2d_extra *ex);
 int nv_onednn_backward_data(float *din, const float *dout, const float *weight, const nv_conv2d_shape *s,

@@ -23,6 +23,7 @@
  * set up at all) the functions return 0 and conv.c computes the convolution itself.
  */
 #define _GNU_SOURCE
+#include "core/config.h"
 #include "core/nv.h"
 #include "kernels/nn_kernels.h"
 
@@ -32,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int nv_conv_onednn = 1;
 
 /* scratch slots (conv.c's 0-2 and winograd.c's 4-5 are not in use while oneDNN works) */
 enum { SLOT_IN0 = 3, SLOT_IN1 = 6, SLOT_OUT = 7, SLOT_BIAS = 2, SLOT_FLIP = 2 };
@@ -301,7 +301,7 @@ static pentry *build(const pkey *k) {
 
 /* The entry of a geometry, built on first use; NULL when oneDNN cannot do it. */
 static pentry *entry(int kind, const nv_conv2d_shape *s, int bias, int relu, int add, int layout, int flip) {
-  if (!nv_conv_onednn || !init() || s->n < 1) return NULL;
+  if (!init() || s->n < 1) return NULL;
   pkey k = {.kind = kind, .bias = bias, .relu = relu, .add = add, .s = *s, .flip = flip, .in_nhwc = !!(layout & NV_IN_NHWC),
             .out_nhwc = !!(layout & NV_OUT_NHWC), .add_nhwc = add && (layout & NV_ADD_NHWC)};
   for (int i = 0; i < nentries; i++)
@@ -504,6 +504,7 @@ int nv_onednn_backward_weights(float *dweight, float *dbias, const float *dout, 
 }
 
 const char *nv_onednn_impl(const nv_conv2d_shape *s, int kind) {
+  if (!nv_config_get()->conv_onednn) return NULL;
   int flipped;
   pentry *e = kind == BWD_DATA ? bwd_data_entry(s, &flipped)
             : kind >= 0 && kind < KINDS ? entry(kind, s, kind != BWD_DATA, 0, 0, 0, 0) : NULL;

@@ -15,16 +15,42 @@
 /* ---- autograd --------------------------------------------------------------------------------- */
 
 /* y:backward([grad] [, {retain_graph = bool}]) */
+/* Guided backprop for a pass: the options table's `guided`, else the Lua state's default
+ * set by core.set_guided_relu (kept for old callers; it lives in this state's registry, not
+ * in the core).  Fills o and returns it, or NULL for a plain pass. */
+#define GUIDED_KEY "nnvis.core.guided_relu"
+static const nv_backward_opts *pass_opts(lua_State *L, int idx, nv_backward_opts *o) {
+  int guided;
+  lua_getfield(L, LUA_REGISTRYINDEX, GUIDED_KEY);
+  guided = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "guided");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isboolean(L, -1)) luaL_error(L, "guided must be a boolean, got %s", luaL_typename(L, -1));
+      guided = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  if (!guided) return NULL;
+  *o = (nv_backward_opts){.node_hook = nv_guided_relu_hook, .ud = NULL};
+  return o;
+}
+
 static int m_backward(lua_State *L) {
   nv_tensor *y = T(1);
   nv_tensor *g = nv_lua_totensor(L, 2);
   int opts = (g || lua_isnil(L, 2)) && !lua_istable(L, 2) ? 3 : 2;
   if (!g && lua_type(L, 2) == LUA_TNUMBER) return luaL_error(L, "backward: grad must be a tensor");
-  if (!nv_backward(y, g, nv_lua_optflag(L, opts, "retain_graph", 0), 0, NULL, NULL)) return nv_lua_raise(L, "backward");
+  nv_backward_opts o;
+  const nv_backward_opts *po = pass_opts(L, opts, &o);
+  if (!nv_backward_ex(y, g, nv_lua_optflag(L, opts, "retain_graph", 0), 0, NULL, NULL, po))
+    return nv_lua_raise(L, "backward");
   return 0;
 }
 
-/* nv.grad(y, {x1, x2, ...} [, {grad = g, retain_graph = b}]) -> {g1, g2, ...} */
+/* nv.grad(y, {x1, x2, ...} [, {grad = g, retain_graph = b, guided = b}]) -> {g1, g2, ...};
+ * guided: guided backprop, every relu's input gradient clamped at 0 (ops/saliency.c) */
 static int l_grad(lua_State *L) {
   nv_tensor *y = T(1);
   nv_tensor **wrt;
@@ -40,7 +66,9 @@ static int l_grad(lua_State *L) {
     if (!wrt[k]->requires_grad)
       return luaL_error(L, "grad: input %d does not require grad", k + 1);
   nv_tensor **outg = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *outg, 0);
-  if (!nv_backward(y, g, nv_lua_optflag(L, 3, "retain_graph", 0), n, wrt, outg)) return nv_lua_raise(L, "grad");
+  nv_backward_opts o;
+  const nv_backward_opts *po = pass_opts(L, 3, &o);
+  if (!nv_backward_ex(y, g, nv_lua_optflag(L, 3, "retain_graph", 0), n, wrt, outg, po)) return nv_lua_raise(L, "grad");
   lua_createtable(L, n, 0);
   for (int k = 0; k < n; k++) { nv_lua_pushtensor(L, outg[k], "grad"); lua_rawseti(L, -2, k + 1); }
   return 1;
@@ -126,8 +154,14 @@ static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, nv_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
 }
+/* set_guided_relu(on) -> the previous setting: this Lua state's default for the `guided`
+ * option of backward and grad */
 static int l_set_guided_relu(lua_State *L) {
-  lua_pushboolean(L, nv_set_guided_relu(lua_toboolean(L, 1)));
+  lua_getfield(L, LUA_REGISTRYINDEX, GUIDED_KEY);
+  int was = lua_toboolean(L, -1);
+  lua_pushboolean(L, lua_toboolean(L, 1));
+  lua_setfield(L, LUA_REGISTRYINDEX, GUIDED_KEY);
+  lua_pushboolean(L, was);
   return 1;
 }
 

@@ -4,6 +4,7 @@
  * kernels), and assembles the module from the binding files' function tables.
  */
 #include "autograd/autograd.h"
+#include "core/config.h"
 #include "lua/lua_nv.h"
 #include "kernels/nn_kernels.h"
 
@@ -35,11 +36,11 @@ static int l_config(lua_State *L) {
       nv_onednn_set_threads((int)n);
     }
     lua_pop(L, 1);
-    bool_opt(L, "winograd", &nv_conv_winograd);
-    bool_opt(L, "onednn", &nv_conv_onednn);
+    bool_opt(L, "winograd", &nv_config_get()->conv_winograd);
+    bool_opt(L, "onednn", &nv_config_get()->conv_onednn);
     lua_getfield(L, 1, "prefer_winograd");
-    if (lua_isboolean(L, -1)) nv_conv_prefer_winograd = lua_toboolean(L, -1);
-    else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) nv_conv_prefer_winograd = -1;
+    if (lua_isboolean(L, -1)) nv_config_get()->conv_prefer_winograd = lua_toboolean(L, -1);
+    else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) nv_config_get()->conv_prefer_winograd = -1;
     else if (!lua_isnil(L, -1))
       return luaL_error(L, "config: prefer_winograd must be true, false or \"auto\", got %s",
                         lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
@@ -60,10 +61,10 @@ static int l_config(lua_State *L) {
   lua_pushboolean(L, nv_blas_coretype_forced()); lua_setfield(L, -2, "blas_core_chosen_by_nnvis");
   lua_pushstring(L, nv_blas_config()); lua_setfield(L, -2, "blas_config");
   lua_pushboolean(L, nv_grad_enabled()); lua_setfield(L, -2, "grad_enabled");
-  lua_pushboolean(L, nv_conv_winograd); lua_setfield(L, -2, "winograd");
-  lua_pushboolean(L, nv_conv_onednn); lua_setfield(L, -2, "onednn");
-  if (nv_conv_prefer_winograd < 0) lua_pushstring(L, "auto");
-  else lua_pushboolean(L, nv_conv_prefer_winograd);
+  lua_pushboolean(L, nv_config_get()->conv_winograd); lua_setfield(L, -2, "winograd");
+  lua_pushboolean(L, nv_config_get()->conv_onednn); lua_setfield(L, -2, "onednn");
+  if (nv_config_get()->conv_prefer_winograd < 0) lua_pushstring(L, "auto");
+  else lua_pushboolean(L, nv_config_get()->conv_prefer_winograd);
   lua_setfield(L, -2, "prefer_winograd");
   lua_pushboolean(L, nv_winograd_prefer_auto()); lua_setfield(L, -2, "prefer_winograd_auto");
   return 1;

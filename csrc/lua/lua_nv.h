@@ -57,6 +57,10 @@ int nv_lua_tensor_list(lua_State *L, int idx, nv_tensor ***out, const char *fnam
 extern const luaL_Reg nv_lua_create_functions[], nv_lua_ops_functions[], nv_lua_ops_methods[],
     nv_lua_ops_meta[], nv_lua_autograd_functions[], nv_lua_autograd_methods[];
 
+/* The unary ops ops/ops.def binds, as methods (table at index methods) and module functions
+ * (table at index module). */
+void nv_lua_open_unary(lua_State *L, int module, int methods);
+
 /* Registration of the other binding files (each adds its functions to the table on top). */
 void nv_lua_open_fetch(lua_State *L);
 void nv_lua_open_files(lua_State *L);

@@ -496,6 +496,7 @@ void nv_lua_open_tensor(lua_State *L) {
   luaL_setfuncs(L, methods, 0);
   luaL_setfuncs(L, nv_lua_ops_methods, 0);
   luaL_setfuncs(L, nv_lua_autograd_methods, 0);
+  nv_lua_open_unary(L, lua_absindex(L, -3), lua_absindex(L, -1));   /* from ops/ops.def */
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "Tensor");         /* core.Tensor = methods */
   lua_pushcclosure(L, t_index, 1);

@@ -134,37 +134,37 @@ static int l_where(lua_State *L) {
   return PUSH(nv_where(c, a, b), "where");
 }
 
-#define UNARY(fn, op)                                                       \
-  static int fn(lua_State *L) { return PUSH(nv_unary(op, T(1), 0, 0), nv_op_names[op]); }
-UNARY(m_neg, NV_OP_NEG)
-UNARY(m_exp, NV_OP_EXP)
-UNARY(m_log, NV_OP_LOG)
-UNARY(m_sqrt, NV_OP_SQRT)
-UNARY(m_rsqrt, NV_OP_RSQRT)
-UNARY(m_abs, NV_OP_ABS)
-UNARY(m_sin, NV_OP_SIN)
-UNARY(m_cos, NV_OP_COS)
-UNARY(m_tanh, NV_OP_TANH)
-UNARY(m_sigmoid, NV_OP_SIGMOID)
-UNARY(m_relu, NV_OP_RELU)
-UNARY(m_gelu, NV_OP_GELU)
-UNARY(m_square, NV_OP_SQUARE)
-UNARY(m_reciprocal, NV_OP_RECIPROCAL)
-UNARY(m_log1p, NV_OP_LOG1P)
-UNARY(m_softplus, NV_OP_SOFTPLUS)
-UNARY(m_sign, NV_OP_SIGN)
-UNARY(m_floor, NV_OP_FLOOR)
-UNARY(m_ceil, NV_OP_CEIL)
-UNARY(m_round, NV_OP_ROUND)
+/* -x, for the metatable's __unm */
+static int m_neg(lua_State *L) { return PUSH(nv_unary(NV_OP_NEG, T(1), 0, 0), "neg"); }
+
+/* t:name([p0 [, p1]]) for each unary op that ops.def marks NV_METHOD, and core.name(x, ...)
+ * for NV_FUNCTION: the op comes from the closure's upvalue, its parameters are optional
+ * numbers with the list's defaults. */
+static int unary_method(lua_State *L) {
+  int op = (int)lua_tointeger(L, lua_upvalueindex(1));
+  const nv_op_params *p = &nv_op_params_of[op];
+  nv_tensor *x = T(1);
+  double v[2] = {p->def[0], p->def[1]};
+  for (int k = 0; k < p->n; k++) v[k] = luaL_optnumber(L, 2 + k, v[k]);
+  return PUSH(nv_unary(op, x, v[0], v[1]), nv_op_names[op]);
+}
+
+void nv_lua_open_unary(lua_State *L, int module, int methods) {
+  for (int op = 0; op < NV_OP_COUNT; op++) {
+    int f = nv_op_flags[op];
+    if (!(f & (NV_METHOD | NV_FUNCTION))) continue;
+    lua_pushinteger(L, op);
+    lua_pushcclosure(L, unary_method, 1);
+    if (f & NV_FUNCTION) { lua_pushvalue(L, -1); lua_setfield(L, module, nv_op_names[op]); }
+    if (f & NV_METHOD) lua_setfield(L, methods, nv_op_names[op]);
+    else lua_pop(L, 1);
+  }
+}
 
 static int m_clamp(lua_State *L) {
   double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
   return PUSH(nv_unary(NV_OP_CLAMP, T(1), lo, hi), "clamp");
 }
-static int m_leaky_relu(lua_State *L) {
-  return PUSH(nv_unary(NV_OP_LEAKY_RELU, T(1), luaL_optnumber(L, 2, 0.01), 0), "leaky_relu");
-}
-static int m_elu(lua_State *L) { return PUSH(nv_unary(NV_OP_ELU, T(1), luaL_optnumber(L, 2, 1.0), 0), "elu"); }
 
 /* ---- reductions ------------------------------------------------------------------------------ */
 /* dim argument: nil = all elements (-1) */
@@ -321,29 +321,7 @@ const luaL_Reg nv_lua_ops_methods[] = {
   {"le", m_le},
   {"gt", m_gt},
   {"ge", m_ge},
-  {"neg", m_neg},
-  {"exp", m_exp},
-  {"log", m_log},
-  {"sqrt", m_sqrt},
-  {"rsqrt", m_rsqrt},
-  {"abs", m_abs},
-  {"sin", m_sin},
-  {"cos", m_cos},
-  {"tanh", m_tanh},
-  {"sigmoid", m_sigmoid},
-  {"relu", m_relu},
-  {"gelu", m_gelu},
-  {"square", m_square},
-  {"reciprocal", m_reciprocal},
-  {"log1p", m_log1p},
-  {"softplus", m_softplus},
-  {"sign", m_sign},
-  {"floor", m_floor},
-  {"ceil", m_ceil},
-  {"round", m_round},
   {"clamp", m_clamp},
-  {"leaky_relu", m_leaky_relu},
-  {"elu", m_elu},
   {"sum", m_sum},
   {"mean", m_mean},
   {"max", m_max},

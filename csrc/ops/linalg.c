@@ -93,7 +93,7 @@ nv_tensor *nv_matmul(nv_tensor *a, nv_tensor *b) {
     nv_tensor *in[2] = {a2, b2};
     nv_node *n = nv_op_node(NV_OP_MATMUL, matmul_backward, 2, in);
     if (!n) { nv_release(o); o = NULL; }
-    else { n->reads_inputs = 1; nv_attach(o, n); }
+    else nv_attach(o, n);
   }
   nv_release(a2);
   nv_release(b2);

@@ -1,5 +1,6 @@
 /*
- * nn.c — neural-network ops on tensors: shape checks, graph recording and backward, over
+ * nn.c — neural-network ops on tensors, each family with its shape check, forward, graph
+ * recording and backward together, over
  * the raw kernels of conv.c, pool.c, norm.c and resample.c (nn_kernels.h).
  * Image ops take (N,C,H,W) or unbatched (C,H,W) input; the latter is viewed as N = 1.
  */
@@ -10,7 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int conv2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int pool2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int adaptive_pool2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int batch_norm_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int softmax_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int interpolate_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
+static int pad_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
 
 static char *shp(char *buf, size_t n, const nv_tensor *t) { return nv_shape_str(buf, n, t->ndim, t->size); }
 
@@ -32,7 +39,10 @@ static nv_tensor *unbatch(nv_tensor *o, int unbatched) {
   return s;
 }
 
-static nv_node *node_for(int op, int nin, nv_tensor *const *in) { return nv_op_node(op, nn_backward, nin, in); }
+/* a zero gradient for input k when the pass wants it, else NULL */
+static nv_tensor *zeros_if(nv_node *n, int k) {
+  return k < n->nin && n->in[k] && nv_need(n, k) ? nv_zeros_like(n->in[k]) : NULL;
+}
 
 /* Image ops index with int: every size of t must fit one (a view expanded past 2^31 must not
  * wrap to a small or negative size). */
@@ -106,7 +116,7 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   if (!x) return NULL;
   /* channels-last activations go to oneDNN as they are (inference only); the output is
    * channels-last when asked for */
-  const int direct = nv_conv_onednn && !nv_needs_grad(4, in0) && !nv_winograd_preferred(&s);
+  const int direct = !nv_needs_grad(4, in0) && nv_conv2d_onednn_first(&s);
   const int layout = (direct && is_nhwc(x) ? NV_IN_NHWC : 0) | (direct && channels_last ? NV_OUT_NHWC : 0) |
                      (direct && add && is_nhwc(add) ? NV_ADD_NHWC : 0);
   nv_tensor *xc = layout & NV_IN_NHWC ? nv_retain(x) : nv_contiguous_data(x), *wc = xc ? nv_contiguous_data(w) : NULL;
@@ -133,10 +143,9 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   nv_release(xc); nv_release(wc); nv_release(bc); nv_release(ac);
   nv_tensor *in[3] = {x, w, b};
   if (o && nv_needs_grad(3, in)) {
-    nv_node *n = node_for(NV_OP_CONV2D, b ? 3 : 2, in);
+    nv_node *n = nv_op_node(NV_OP_CONV2D, conv2d_backward, b ? 3 : 2, in);
     if (!n) { nv_release(o); o = NULL; }
     else {
-      n->reads_inputs = 1;
       memcpy(n->i, &s, sizeof s < sizeof n->i ? sizeof s : sizeof n->i);
       nv_attach(o, n);
     }
@@ -145,6 +154,23 @@ nv_tensor *nv_conv2d(nv_tensor *x0, nv_tensor *w, nv_tensor *b, const int stride
   return unbatch(o, ub);
 }
 _Static_assert(sizeof(nv_conv2d_shape) <= sizeof(((nv_node *)0)->i), "conv geometry fits a node");
+
+static int conv2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *x = n->in[0];
+  nv_conv2d_shape s;
+  memcpy(&s, n->i, sizeof s);
+  nv_tensor *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+  if (!nv_conv2d_scratch(&s, 1)) return 0;
+  nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
+  nv_tensor *xc = nv_contiguous_data(x), *wc = nv_contiguous_data(w);
+  nv_weight_id wid = weight_id(w, wc);
+  if (xc && wc)
+    nv_conv2d_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
+                       nv_data(gout), nv_data(xc), nv_data(wc), &s, &wid);
+  nv_release(xc); nv_release(wc);
+  gin[0] = dx; gin[1] = dw; if (b) gin[2] = db;
+  return 1;
+}
 
 /* ---- pooling ------------------------------------------------------------------------------ */
 static int pool_setup(const char *fname, nv_tensor *x, nv_pool2d_shape *s) {
@@ -191,7 +217,7 @@ nv_tensor *nv_max_pool2d(nv_tensor *x0, const int k[2], const int stride[2], con
   else { nv_release(o); o = NULL; }
   nv_release(xc);
   if (o && grad) {
-    nv_node *n = node_for(NV_OP_MAX_POOL2D, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_MAX_POOL2D, pool2d_backward, 1, &x);
     if (!n) { nv_release(o); o = NULL; }
     else {
       memcpy(n->i, &s, sizeof s);
@@ -218,12 +244,24 @@ nv_tensor *nv_avg_pool2d(nv_tensor *x0, const int k[2], const int stride[2], con
   if (o) nv_avg_pool2d_forward(nv_data(o), nv_data(xc), &s);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = node_for(NV_OP_AVG_POOL2D, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_AVG_POOL2D, pool2d_backward, 1, &x);
     if (!n) { nv_release(o); o = NULL; }
     else { memcpy(n->i, &s, sizeof s); nv_attach(o, n); }
   }
   nv_release(x);
   return unbatch(o, ub);
+}
+
+static int pool2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_pool2d_shape s;
+  memcpy(&s, n->i, sizeof s);
+  nv_tensor *dx = zeros_if(n, 0);
+  if (!dx) return nv_need(n, 0) ? 0 : 1;
+  if (n->op == NV_OP_MAX_POOL2D)
+    nv_max_pool2d_backward(nv_data(dx), nv_data(gout), (const int32_t *)(const void *)nv_data(n->saved[0]), &s);
+  else nv_avg_pool2d_backward(nv_data(dx), nv_data(gout), &s);
+  gin[0] = dx;
+  return 1;
 }
 
 /* planes of an (..., H, W) tensor with at least 2 dims */
@@ -259,12 +297,22 @@ nv_tensor *nv_adaptive_avg_pool2d(nv_tensor *x, int oh, int ow) {
   if (o) nv_adaptive_avg_pool2d_forward(nv_data(o), nv_data(xc), planes_of(x), h, w, oh, ow);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = node_for(NV_OP_ADAPTIVE_AVG_POOL2D, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_ADAPTIVE_AVG_POOL2D, adaptive_pool2d_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = oh; n->i[1] = ow;
     nv_attach(o, n);
   }
   return o;
+}
+
+static int adaptive_pool2d_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *x = n->in[0];
+  nv_tensor *dx = zeros_if(n, 0);
+  if (!dx) return nv_need(n, 0) ? 0 : 1;
+  nv_adaptive_avg_pool2d_backward(nv_data(dx), nv_data(gout), planes_of(x), (int)x->size[x->ndim - 2],
+                                  (int)x->size[x->ndim - 1], (int)n->i[0], (int)n->i[1]);
+  gin[0] = dx;
+  return 1;
 }
 
 /* ---- batch norm ---------------------------------------------------------------------------- */
@@ -296,10 +344,9 @@ nv_tensor *nv_batch_norm(nv_tensor *x, nv_tensor *rm, nv_tensor *rv, nv_tensor *
   nv_release(xc);
   nv_tensor *in[3] = {x, w, b};
   if (nv_needs_grad(3, in)) {
-    nv_node *nd = node_for(NV_OP_BATCH_NORM, 3, in);
+    nv_node *nd = nv_op_node(NV_OP_BATCH_NORM, batch_norm_backward, 3, in);
     if (!nd) { nv_release(o); o = NULL; }
     else {
-      nd->reads_inputs = 1;
       nd->i[0] = training;
       nv_save(nd, 0, mean);
       nv_save(nd, 1, invstd);
@@ -309,6 +356,22 @@ nv_tensor *nv_batch_norm(nv_tensor *x, nv_tensor *rm, nv_tensor *rv, nv_tensor *
   nv_release(mean);
   nv_release(invstd);
   return o;
+}
+
+static int batch_norm_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *x = n->in[0];
+  nv_tensor *w = n->in[1];
+  int64_t nb = x->size[0], ch = x->size[1], s = 1;
+  for (int i = 2; i < x->ndim; i++) s *= x->size[i];
+  nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
+  nv_tensor *xc = nv_contiguous_data(x);
+  if (!xc) return 0;
+  nv_batch_norm_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
+                         nv_data(gout), nv_data(xc), w ? nv_data(w) : NULL, nv_data(n->saved[0]),
+                         nv_data(n->saved[1]), (int)nb, (int)ch, s, (int)n->i[0]);
+  nv_release(xc);
+  gin[0] = dx; gin[1] = dw; gin[2] = db;
+  return 1;
 }
 
 /* ---- softmax ------------------------------------------------------------------------------- */
@@ -331,12 +394,27 @@ nv_tensor *nv_softmax(nv_tensor *x, int d, int log) {
   }
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = node_for(log ? NV_OP_LOG_SOFTMAX : NV_OP_SOFTMAX, 1, &x);
+    nv_node *n = nv_op_node(log ? NV_OP_LOG_SOFTMAX : NV_OP_SOFTMAX, softmax_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = dd;
     nv_attach(o, n);
   }
   return o;
+}
+
+static int softmax_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *x = n->in[0];
+  nv_tensor *dx = zeros_if(n, 0);
+  if (!dx) return nv_need(n, 0) ? 0 : 1;
+  int64_t outer, dim, inner;
+  split_dims(x, (int)n->i[0], &outer, &dim, &inner);
+  nv_tensor *oc = nv_contiguous_data(out);
+  if (!oc) { nv_release(dx); return 0; }
+  if (n->op == NV_OP_SOFTMAX) nv_softmax_backward(nv_data(dx), nv_data(gout), nv_data(oc), outer, dim, inner);
+  else nv_log_softmax_backward(nv_data(dx), nv_data(gout), nv_data(oc), outer, dim, inner);
+  nv_release(oc);
+  gin[0] = dx;
+  return 1;
 }
 
 /* ---- interpolate and pad ------------------------------------------------------------------- */
@@ -349,13 +427,26 @@ nv_tensor *nv_interpolate(nv_tensor *x, int oh, int ow, int bilinear, int align_
   }
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = node_for(NV_OP_INTERPOLATE, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_INTERPOLATE, interpolate_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     n->i[0] = oh; n->i[1] = ow; n->i[2] = bilinear; n->i[3] = align_corners;
     n->f[0] = rh; n->f[1] = rw;
     nv_attach(o, n);
   }
   return o;
+}
+
+static int interpolate_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *x = n->in[0];
+  nv_tensor *dx = zeros_if(n, 0);
+  if (!dx) return nv_need(n, 0) ? 0 : 1;
+  int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
+  if (n->i[2]) nv_interpolate_bilinear_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1], (int)n->i[3],
+                                               (float)n->f[0], (float)n->f[1]);
+  else nv_interpolate_nearest_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1],
+                                       (float)n->f[0], (float)n->f[1]);
+  gin[0] = dx;
+  return 1;
 }
 
 nv_tensor *nv_pad(nv_tensor *x, const int pad4[4], int npad, int mode, float value) {
@@ -384,7 +475,7 @@ nv_tensor *nv_pad(nv_tensor *x, const int pad4[4], int npad, int mode, float val
   if (o) nv_pad_forward(nv_data(o), nv_data(xc), planes, h, w, pad, (nv_pad_mode)mode, value);
   nv_release(xc);
   if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = node_for(NV_OP_PAD, 1, &x);
+    nv_node *n = nv_op_node(NV_OP_PAD, pad_backward, 1, &x);
     if (!n) { nv_release(o); return NULL; }
     for (int k = 0; k < 4; k++) n->i[k] = pad[k];
     n->i[4] = mode; n->i[5] = h; n->i[6] = w; n->i[7] = planes;
@@ -393,95 +484,11 @@ nv_tensor *nv_pad(nv_tensor *x, const int pad4[4], int npad, int mode, float val
   return o;
 }
 
-/* ---- backward -------------------------------------------------------------------------------- */
-/* a zero gradient for input k when the pass wants it, else NULL */
-static nv_tensor *zeros_if(nv_node *n, int k) {
-  return k < n->nin && n->in[k] && nv_need(n, k) ? nv_zeros_like(n->in[k]) : NULL;
-}
-
-static int nn_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
-  nv_tensor *x = n->in[0];
-  switch (n->op) {
-  case NV_OP_CONV2D: {
-    nv_conv2d_shape s;
-    memcpy(&s, n->i, sizeof s);
-    nv_tensor *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-    if (!nv_conv2d_scratch(&s, 1)) return 0;
-    nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
-    nv_tensor *xc = nv_contiguous_data(x), *wc = nv_contiguous_data(w);
-    nv_weight_id wid = weight_id(w, wc);
-    if (xc && wc)
-      nv_conv2d_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
-                         nv_data(gout), nv_data(xc), nv_data(wc), &s, &wid);
-    nv_release(xc); nv_release(wc);
-    gin[0] = dx; gin[1] = dw; if (b) gin[2] = db;
-    return 1;
-  }
-  case NV_OP_MAX_POOL2D: case NV_OP_AVG_POOL2D: {
-    nv_pool2d_shape s;
-    memcpy(&s, n->i, sizeof s);
-    nv_tensor *dx = zeros_if(n, 0);
-    if (!dx) return nv_need(n, 0) ? 0 : 1;
-    if (n->op == NV_OP_MAX_POOL2D)
-      nv_max_pool2d_backward(nv_data(dx), nv_data(gout), (const int32_t *)(const void *)nv_data(n->saved[0]), &s);
-    else nv_avg_pool2d_backward(nv_data(dx), nv_data(gout), &s);
-    gin[0] = dx;
-    return 1;
-  }
-  case NV_OP_ADAPTIVE_AVG_POOL2D: {
-    nv_tensor *dx = zeros_if(n, 0);
-    if (!dx) return nv_need(n, 0) ? 0 : 1;
-    nv_adaptive_avg_pool2d_backward(nv_data(dx), nv_data(gout), planes_of(x), (int)x->size[x->ndim - 2],
-                                    (int)x->size[x->ndim - 1], (int)n->i[0], (int)n->i[1]);
-    gin[0] = dx;
-    return 1;
-  }
-  case NV_OP_BATCH_NORM: {
-    nv_tensor *w = n->in[1];
-    int64_t nb = x->size[0], ch = x->size[1], s = 1;
-    for (int i = 2; i < x->ndim; i++) s *= x->size[i];
-    nv_tensor *dx = zeros_if(n, 0), *dw = zeros_if(n, 1), *db = zeros_if(n, 2);
-    nv_tensor *xc = nv_contiguous_data(x);
-    if (!xc) return 0;
-    nv_batch_norm_backward(dx ? nv_data(dx) : NULL, dw ? nv_data(dw) : NULL, db ? nv_data(db) : NULL,
-                           nv_data(gout), nv_data(xc), w ? nv_data(w) : NULL, nv_data(n->saved[0]),
-                           nv_data(n->saved[1]), (int)nb, (int)ch, s, (int)n->i[0]);
-    nv_release(xc);
-    gin[0] = dx; gin[1] = dw; gin[2] = db;
-    return 1;
-  }
-  case NV_OP_SOFTMAX: case NV_OP_LOG_SOFTMAX: {
-    nv_tensor *dx = zeros_if(n, 0);
-    if (!dx) return nv_need(n, 0) ? 0 : 1;
-    int64_t outer, dim, inner;
-    split_dims(x, (int)n->i[0], &outer, &dim, &inner);
-    nv_tensor *oc = nv_contiguous_data(out);
-    if (!oc) { nv_release(dx); return 0; }
-    if (n->op == NV_OP_SOFTMAX) nv_softmax_backward(nv_data(dx), nv_data(gout), nv_data(oc), outer, dim, inner);
-    else nv_log_softmax_backward(nv_data(dx), nv_data(gout), nv_data(oc), outer, dim, inner);
-    nv_release(oc);
-    gin[0] = dx;
-    return 1;
-  }
-  case NV_OP_INTERPOLATE: {
-    nv_tensor *dx = zeros_if(n, 0);
-    if (!dx) return nv_need(n, 0) ? 0 : 1;
-    int h = (int)x->size[x->ndim - 2], w = (int)x->size[x->ndim - 1];
-    if (n->i[2]) nv_interpolate_bilinear_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1], (int)n->i[3],
-                                                 (float)n->f[0], (float)n->f[1]);
-    else nv_interpolate_nearest_backward(nv_data(dx), nv_data(gout), planes_of(x), h, w, (int)n->i[0], (int)n->i[1],
-                                         (float)n->f[0], (float)n->f[1]);
-    gin[0] = dx;
-    return 1;
-  }
-  case NV_OP_PAD: {
-    nv_tensor *dx = zeros_if(n, 0);
-    if (!dx) return nv_need(n, 0) ? 0 : 1;
-    int pad[4] = {(int)n->i[0], (int)n->i[1], (int)n->i[2], (int)n->i[3]};
-    nv_pad_backward(nv_data(dx), nv_data(gout), n->i[7], (int)n->i[5], (int)n->i[6], pad, (nv_pad_mode)n->i[4]);
-    gin[0] = dx;
-    return 1;
-  }
-  }
-  return nv_seterr("backward: op %s has no backward", n->name);
+static int pad_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+  nv_tensor *dx = zeros_if(n, 0);
+  if (!dx) return nv_need(n, 0) ? 0 : 1;
+  int pad[4] = {(int)n->i[0], (int)n->i[1], (int)n->i[2], (int)n->i[3]};
+  nv_pad_backward(nv_data(dx), nv_data(gout), n->i[7], (int)n->i[5], (int)n->i[6], pad, (nv_pad_mode)n->i[4]);
+  gin[0] = dx;
+  return 1;
 }

@@ -11,38 +11,36 @@
 #include "autograd/autograd.h"
 #include "core/nv.h"
 
-/* Op codes of the built-in ops (node->op, and which function nv_binary/nv_unary run).
- * Keep nv_op_names[] (elementwise.c) in the same order.  A new op in a file of its own
- * needs no code here: its node carries its own name and backward. */
+/* The built-in ops, from the one list ops/ops.def (see there for kinds and flags): node->op
+ * of their graph nodes, and which function nv_binary/nv_unary run.  A new op in a file of its
+ * own may also skip the list: its node carries its own name and backward. */
+enum { NV_UNARY = 1, NV_BINARY, NV_OTHER };
+enum { NV_READS = 1, NV_ZEROGRAD = 2, NV_METHOD = 4, NV_FUNCTION = 8 };
+
 typedef enum {
-  NV_OP_ADD, NV_OP_SUB, NV_OP_MUL, NV_OP_DIV, NV_OP_POW, NV_OP_MAXIMUM, NV_OP_MINIMUM,
-  NV_OP_NEG, NV_OP_EXP, NV_OP_LOG, NV_OP_SQRT, NV_OP_RSQRT, NV_OP_ABS, NV_OP_SIN, NV_OP_COS,
-  NV_OP_TANH, NV_OP_SIGMOID, NV_OP_RELU, NV_OP_POWS, NV_OP_CLAMP, NV_OP_LEAKY_RELU, NV_OP_ELU,
-  NV_OP_GELU, NV_OP_SQUARE, NV_OP_RECIPROCAL, NV_OP_LOG1P, NV_OP_SOFTPLUS,
-  NV_OP_SIGN, NV_OP_FLOOR, NV_OP_CEIL, NV_OP_ROUND, /* zero gradient */
-  NV_OP_WHERE,
-  NV_OP_SUM, NV_OP_MEAN, NV_OP_MAXDIM, NV_OP_MAXALL,
-  NV_OP_SOFTMAX, NV_OP_LOG_SOFTMAX,
-  NV_OP_MATMUL,
-  NV_OP_VIEW, NV_OP_STRIDED, NV_OP_EXPAND, NV_OP_COPY,
-  NV_OP_GATHER, NV_OP_INDEX_SELECT, NV_OP_CAT,
-  NV_OP_CONV2D, NV_OP_MAX_POOL2D, NV_OP_AVG_POOL2D, NV_OP_ADAPTIVE_AVG_POOL2D,
-  NV_OP_BATCH_NORM, NV_OP_INTERPOLATE, NV_OP_PAD,
-  NV_OP_WARP,
+#define NV_OP(id, name, kind, flags, np, d0, d1) NV_OP_##id,
+#include "ops/ops.def"
+#undef NV_OP
   NV_OP_COUNT
 } nv_op;
 
+/* nv_op_names[op] etc. for 0 <= op < NV_OP_COUNT (ops.c) */
 extern const char *const nv_op_names[NV_OP_COUNT];
+extern const unsigned char nv_op_kinds[NV_OP_COUNT];
+extern const unsigned char nv_op_flags[NV_OP_COUNT];
+typedef struct nv_op_params { int n; double def[2]; } nv_op_params;
+extern const nv_op_params nv_op_params_of[NV_OP_COUNT];
 
-/* A node for built-in op `op` (named nv_op_names[op]) with the given backward. */
+/* A node for built-in op `op` (named nv_op_names[op], reads_inputs from its NV_READS flag)
+ * with the given backward. */
 nv_node *nv_op_node(int op, nv_backward_fn backward, int nin, nv_tensor *const *in);
 
-/* ---- elementwise (elementwise.c) ---------------------------------------------------- */
-/* op: NV_OP_ADD .. NV_OP_MINIMUM; numpy broadcasting. */
+/* ---- elementwise (binary.c, unary.c) ------------------------------------------------ */
+/* op: an NV_BINARY op of ops.def; numpy broadcasting. */
 nv_tensor *nv_binary(int op, nv_tensor *a, nv_tensor *b);
 enum { NV_CMP_EQ, NV_CMP_NE, NV_CMP_LT, NV_CMP_LE, NV_CMP_GT, NV_CMP_GE };
 nv_tensor *nv_compare(int cmp, nv_tensor *a, nv_tensor *b);   /* 0/1 mask, no graph */
-/* op: NV_OP_NEG .. NV_OP_ROUND; p[0], p[1]: exponent, clamp bounds, slope, alpha. */
+/* op: an NV_UNARY op of ops.def; p0, p1: its parameters (exponent, bounds, slope, alpha). */
 nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1);
 nv_tensor *nv_where(nv_tensor *cond, nv_tensor *a, nv_tensor *b);
 /* out shape of broadcasting a and b; 1/0 */
@@ -94,6 +92,10 @@ int nv_wrap_dim(const char *fname, const char *arg, int d, int ndim, int *out);
 nv_tensor *nv_matmul(nv_tensor *a, nv_tensor *b);
 /* raw batched matmul for tensors of >= 2 dims with broadcast batch dims; no graph */
 nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b);
+
+/* ---- saliency.c: hooks of the backward pass (nv_backward_opts.node_hook) --------------- */
+/* guided backpropagation: clamps the input gradient of every relu node at 0 */
+int nv_guided_relu_hook(void *ud, const nv_node *n, nv_tensor **gin);
 
 /* ---- warp.c: rotation (radians, counter-clockwise) and scaling about the centre ---- */
 nv_tensor *nv_rotate(nv_tensor *x, double angle, double scale);

@@ -41,10 +41,11 @@ D["nv.matmul"] = e("nv.matmul(a, b)",
   "as in torch.matmul. (grad)")
 
 -- ---- autograd -----------------------------------------------------------------------------
-D["nv.grad"] = e("nv.grad(y, inputs [, {grad = g, retain_graph = false}])",
+D["nv.grad"] = e("nv.grad(y, inputs [, {grad = g, retain_graph = false, guided = false}])",
   "The gradients of y (a scalar, or any shape with grad = g of its shape) with respect to each\n" ..
   "tensor of inputs, as a list, without touching their .grad; only the part of the graph that\n" ..
-  "reaches inputs runs.", "local g = nv.grad((x * x):sum(), { x })[1]   -- 2x")
+  "reaches inputs runs.  guided = true: guided backpropagation, each ReLU passing only positive\n" ..
+  "gradients (a hook of this pass; core.set_guided_relu(on) sets the default for old callers).", "local g = nv.grad((x * x):sum(), { x })[1]   -- 2x")
 D["nv.no_grad"] = e("nv.no_grad(fn, ...)",
   "Calls fn(...) with graph recording off and returns its results; the mode is restored even when\n" ..
   "fn raises.", "local y = nv.no_grad(model, x)")

@@ -551,11 +551,11 @@ M.methods = methods.names { layer = true }
 M["gradcam++"] = M.gradcampp
 
 -- ---- gradient attributions on the input -----------------------------------------------------
-local function input_grad(model, x, target, fname)
+local function input_grad(model, x, target, fname, grad_opts)
   local xin = x:detach():set_requires_grad(true)
   local out = model(xin)
   local scores = targets.scores(out, target, fname)
-  return core.grad(scores:sum(), { xin })[1]
+  return core.grad(scores:sum(), { xin }, grad_opts)[1]
 end
 
 local function channel_max_abs(g) return g:abs():max(2) end      -- (N,C,H,W) -> (N,H,W)
@@ -676,10 +676,7 @@ register("guided_backprop", "input", "Guided Backprop", { "target" })
 --- guided backpropagation (Springenberg et al. 2015): gradients through ReLUs that pass
 --- only positive gradients at positive inputs.  Map: max over channels of |g|.
 input_method("guided_backprop", function(model, x, opts)
-  local was = core.set_guided_relu(true)
-  local ok, g = pcall(input_grad, model, x, opts.target, "guided_backprop")
-  core.set_guided_relu(was)
-  if not ok then error(g, 0) end
+  local g = input_grad(model, x, opts.target, "guided_backprop", { guided = true })
   return channel_max_abs(g), g
 end)
 

@@ -1,46 +1,16 @@
 /*
- * elementwise.c — binary ops with numpy broadcasting, comparisons, where, and unary math
- * and activations, each with its backward.  Kernels run over whole innermost runs (see
- * walk.h) with the op chosen once per run, never per element.
+ * binary.c — binary ops with numpy broadcasting (the NV_BINARY ops of ops.def), comparisons
+ * and where, each with its backward.  Kernels run over whole innermost runs (see walk.h)
+ * with the op chosen once per run, never per element.
  */
 #include "ops/ops.h"
-#include "core/mathfn.h"
 #include "core/walk.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
-
-const char *const nv_op_names[NV_OP_COUNT] = {
-  "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-  "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos",
-  "tanh", "sigmoid", "relu", "pow", "clamp", "leaky_relu", "elu",
-  "gelu", "square", "reciprocal", "log1p", "softplus",
-  "sign", "floor", "ceil", "round",
-  "where",
-  "sum", "mean", "max", "max",
-  "softmax", "log_softmax",
-  "matmul",
-  "view", "strided", "expand", "copy",
-  "gather", "index_select", "cat",
-  "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-  "batch_norm", "interpolate", "pad",
-  "rotate",
-};
-_Static_assert(sizeof nv_op_names / sizeof nv_op_names[0] == NV_OP_COUNT, "op name table");
-
-nv_node *nv_op_node(int op, nv_backward_fn backward, int nin, nv_tensor *const *in) {
-  return nv_node_new(nv_op_names[op], backward, op, nin, in);
-}
-
-/* Whether an elementwise op's backward reads its inputs' values (see autograd's check of
- * in-place changes): sums, differences, negation and the piecewise-constant ops do not. */
-static int reads_inputs(int op) {
-  return !(op == NV_OP_ADD || op == NV_OP_SUB || op == NV_OP_NEG || (op >= NV_OP_SIGN && op <= NV_OP_ROUND));
-}
-
+static int binary_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin);
 
 int nv_broadcast_shape(const char *fname, const nv_tensor *a, const nv_tensor *b, int *ndim,
                        int64_t *size) {
@@ -121,14 +91,15 @@ static nv_tensor *binary_raw(const char *fname, binary_kernel k, nv_tensor *a, n
 }
 
 nv_tensor *nv_binary(int op, nv_tensor *a, nv_tensor *b) {
-  static const binary_kernel ks[] = {k_add, k_sub, k_mul, k_div, k_pow, k_maximum, k_minimum};
-  if (op < NV_OP_ADD || op > NV_OP_MINIMUM) { nv_seterr("binary: bad op"); return NULL; }
-  nv_tensor *o = binary_raw(nv_op_names[op], ks[op - NV_OP_ADD], a, b);
+  static const binary_kernel ks[NV_OP_COUNT] = {
+    [NV_OP_ADD] = k_add, [NV_OP_SUB] = k_sub, [NV_OP_MUL] = k_mul, [NV_OP_DIV] = k_div,
+    [NV_OP_POW] = k_pow, [NV_OP_MAXIMUM] = k_maximum, [NV_OP_MINIMUM] = k_minimum};
+  if (op < 0 || op >= NV_OP_COUNT || nv_op_kinds[op] != NV_BINARY || !ks[op]) { nv_seterr("binary: bad op"); return NULL; }
+  nv_tensor *o = binary_raw(nv_op_names[op], ks[op], a, b);
   nv_tensor *in[2] = {a, b};
   if (o && nv_needs_grad(2, in)) {
-    nv_node *n = nv_op_node(op, elementwise_backward, 2, in);
+    nv_node *n = nv_op_node(op, binary_backward, 2, in);
     if (!n) { nv_release(o); return NULL; }
-    n->reads_inputs = reads_inputs(op);
     nv_attach(o, n);
   }
   return o;
@@ -185,117 +156,11 @@ nv_tensor *nv_where(nv_tensor *c, nv_tensor *a, nv_tensor *b) {
   }
   nv_tensor *in[3] = {c, a, b};
   if (nv_needs_grad(2, in + 1)) {
-    nv_node *n = nv_op_node(NV_OP_WHERE, elementwise_backward, 3, in);
-    if (n) n->reads_inputs = 1;
+    nv_node *n = nv_op_node(NV_OP_WHERE, binary_backward, 3, in);
     if (!n) { nv_release(o); return NULL; }
     nv_attach(o, n);
   }
   return o;
-}
-
-/* ---- unary ---------------------------------------------------------------------------------- */
-static inline float gelu_f(float x) { return nv_gelu(x); }
-static inline float sigmoid_f(float x) { return 1.0f / (1.0f + nv_expf(-x)); }   /* 0 and 1 at the ends */
-static inline float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-
-NV_HOT static void unary_kernel(int op, float *restrict o, const float *restrict x, int64_t n, float p0, float p1) {
-  switch (op) {
-#define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j]; o[j] = (expr); } break
-  case NV_OP_NEG: LOOP(-v);
-  case NV_OP_EXP: LOOP(nv_expf(v));
-  case NV_OP_LOG: LOOP(logf(v));
-  case NV_OP_SQRT: LOOP(sqrtf(v));
-  case NV_OP_RSQRT: LOOP(1.0f / sqrtf(v));
-  case NV_OP_ABS: LOOP(fabsf(v));
-  case NV_OP_SIN: LOOP(sinf(v));
-  case NV_OP_COS: LOOP(cosf(v));
-  case NV_OP_TANH: LOOP(tanhf(v));
-  case NV_OP_SIGMOID: LOOP(sigmoid_f(v));
-  case NV_OP_RELU: LOOP(v > 0.0f ? v : 0.0f);
-  case NV_OP_POWS: if (p0 == 2.0f) { LOOP(v * v); } else { LOOP(powf(v, p0)); }
-  case NV_OP_CLAMP: LOOP(v < p0 ? p0 : (v > p1 ? p1 : v));
-  case NV_OP_LEAKY_RELU: LOOP(v > 0.0f ? v : v * p0);
-  case NV_OP_ELU: LOOP(v > 0.0f ? v : p0 * expm1f(v));
-  case NV_OP_GELU: LOOP(gelu_f(v));
-  case NV_OP_SQUARE: LOOP(v * v);
-  case NV_OP_RECIPROCAL: LOOP(1.0f / v);
-  case NV_OP_LOG1P: LOOP(log1pf(v));
-  case NV_OP_SOFTPLUS: LOOP(softplus_f(v));
-  case NV_OP_SIGN: LOOP((float)((v > 0.0f) - (v < 0.0f)));
-  case NV_OP_FLOOR: LOOP(floorf(v));
-  case NV_OP_CEIL: LOOP(ceilf(v));
-  case NV_OP_ROUND: LOOP(nearbyintf(v));
-#undef LOOP
-  }
-}
-
-nv_tensor *nv_unary(int op, nv_tensor *x, double p0, double p1) {
-  if (op < NV_OP_NEG || op > NV_OP_ROUND) { nv_seterr("unary: bad op"); return NULL; }
-  if (op == NV_OP_CLAMP && p0 > p1) {
-    nv_seterr("clamp: min %g is greater than max %g", p0, p1);
-    return NULL;
-  }
-  nv_tensor *xc = nv_contiguous_data(x);
-  if (!xc) return NULL;
-  nv_tensor *o = nv_empty(x->ndim, x->size);
-  if (o) {
-    float *po = nv_data(o);
-    const float *px = nv_data(xc);
-    const int64_t n = nv_numel(o);
-    const int parts = nv_parts(n);
-#pragma omp parallel for if (parts > 1) schedule(static)
-    for (int k = 0; k < parts; k++) {
-      int64_t lo, hi;
-      nv_part(n, k, parts, &lo, &hi);
-      unary_kernel(op, po + lo, px + lo, hi - lo, (float)p0, (float)p1);
-    }
-  }
-  nv_release(xc);
-  if (o && nv_needs_grad(1, &x)) {
-    nv_node *n = nv_op_node(op, elementwise_backward, 1, &x);
-    if (!n) { nv_release(o); return NULL; }
-    n->reads_inputs = reads_inputs(op);
-    n->f[0] = p0;
-    n->f[1] = p1;
-    nv_attach(o, n);
-  }
-  return o;
-}
-
-/* gin = gout * f'(x), computed in one pass from x, out and gout (all contiguous). */
-NV_HOT static void unary_backward_kernel(int op, float *restrict gi, const float *restrict g,
-                                  const float *restrict x, const float *restrict y, int64_t n,
-                                  float p0, float p1) {
-  switch (op) {
-#define LOOP(expr) for (int64_t j = 0; j < n; j++) { float v = x[j], o = y[j], d = g[j]; (void)v; (void)o; (void)d; gi[j] = (expr); } break
-  case NV_OP_NEG: LOOP(-d);
-  case NV_OP_EXP: LOOP(d * o);
-  case NV_OP_LOG: LOOP(d / v);
-  case NV_OP_SQRT: LOOP(d * 0.5f / o);
-  case NV_OP_RSQRT: LOOP(-0.5f * d * o * o * o);
-  case NV_OP_ABS: LOOP(d * (float)((v > 0.0f) - (v < 0.0f)));
-  case NV_OP_SIN: LOOP(d * cosf(v));
-  case NV_OP_COS: LOOP(-d * sinf(v));
-  case NV_OP_TANH: LOOP(d * (1.0f - o * o));
-  case NV_OP_SIGMOID: LOOP(d * o * (1.0f - o));
-  case NV_OP_RELU:
-    /* guided backpropagation (Springenberg et al. 2015) also drops negative gradients */
-    if (nv_guided_relu()) { LOOP((v > 0.0f && d > 0.0f) ? d : 0.0f); }
-    else { LOOP(v > 0.0f ? d : 0.0f); }
-  case NV_OP_POWS: LOOP(p0 == 0.0f ? 0.0f : d * p0 * powf(v, p0 - 1.0f));
-  case NV_OP_CLAMP: LOOP((v >= p0 && v <= p1) ? d : 0.0f);
-  case NV_OP_LEAKY_RELU: LOOP(v > 0.0f ? d : d * p0);
-  case NV_OP_ELU: LOOP(v > 0.0f ? d : d * (o + p0));
-  /* d/dx x*Phi(x) = Phi(x) + x*phi(x) */
-  case NV_OP_GELU: LOOP(d * (0.5f * (1.0f + erff(v * 0.70710678118654752f)) +
-                             v * 0.3989422804014327f * expf(-0.5f * v * v)));
-  case NV_OP_SQUARE: LOOP(2.0f * v * d);
-  case NV_OP_RECIPROCAL: LOOP(-d * o * o);
-  case NV_OP_LOG1P: LOOP(d / (1.0f + v));
-  case NV_OP_SOFTPLUS: LOOP(d * sigmoid_f(v));
-  default: LOOP(0.0f);   /* sign, floor, ceil, round: zero almost everywhere */
-#undef LOOP
-  }
 }
 
 /* gradient of a broadcast operand: g summed down to t's shape */
@@ -307,32 +172,9 @@ static nv_tensor *reduce_for(nv_tensor *g, nv_tensor *t) {
 static nv_tensor *mul_raw(nv_tensor *a, nv_tensor *b) { return binary_raw("mul", k_mul, a, b); }
 static nv_tensor *div_raw(nv_tensor *a, nv_tensor *b) { return binary_raw("div", k_div, a, b); }
 
-static int elementwise_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
+static int binary_backward(nv_node *n, nv_tensor *out, nv_tensor *gout, nv_tensor **gin) {
   nv_tensor *a = n->in[0], *b = n->nin > 1 ? n->in[1] : NULL;
   int op = n->op;
-  if (op >= NV_OP_NEG && op <= NV_OP_ROUND) {
-    if (!nv_need(n, 0)) return 1;
-    nv_tensor *xc = nv_contiguous_data(a);
-    nv_tensor *oc = xc ? nv_contiguous_data(out) : NULL;
-    nv_tensor *g = oc ? nv_empty_like(a) : NULL;
-    if (g) {
-      float *pg = nv_data(g);
-      const float *pd = nv_data(gout), *px = nv_data(xc), *py = nv_data(oc);
-      const int64_t m = nv_numel(g);
-      const int parts = nv_parts(m);
-      const float p0 = (float)n->f[0], p1 = (float)n->f[1];
-#pragma omp parallel for if (parts > 1) schedule(static)
-      for (int k = 0; k < parts; k++) {
-        int64_t lo, hi;
-        nv_part(m, k, parts, &lo, &hi);
-        unary_backward_kernel(op, pg + lo, pd + lo, px + lo, py + lo, hi - lo, p0, p1);
-      }
-    }
-    nv_release(xc);
-    nv_release(oc);
-    gin[0] = g;
-    return g != NULL;
-  }
   nv_tensor *ta = NULL, *tb = NULL;   /* full-shape gradients before reduction */
   switch (op) {
   case NV_OP_ADD:
