@@ -40,4 +40,11 @@ describe("hardtanh", function()
     assert.has_error(function() core.hardtanh("x") end)
     assert.has_error(function() x:hardtanh("a") end)
   end)
+
+  it("has its functional form nv.hardtanh from the op list, with no Lua edit", function()
+    assert.same({ -1, 0.5, 1 }, nv.hardtanh(nv.tensor { -2, 0.5, 3 }):values())
+    local listed = false
+    for _, name in ipairs(core.unary_ops) do listed = listed or name == "hardtanh" end
+    assert.is_true(listed)
+  end)
 end)

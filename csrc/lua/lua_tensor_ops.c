@@ -150,15 +150,22 @@ static int unary_method(lua_State *L) {
 }
 
 void nv_lua_open_unary(lua_State *L, int module, int methods) {
+  /* core.unary_ops: the names bound here, in the list's order, so Lua derives from the list
+   * what it adds per op (the functional forms nv.relu(x), ...) instead of keeping its own */
+  lua_newtable(L);
+  int names = lua_gettop(L), n = 0;
   for (int op = 0; op < NV_OP_COUNT; op++) {
     int f = nv_op_flags[op];
     if (!(f & (NV_METHOD | NV_FUNCTION))) continue;
+    lua_pushstring(L, nv_op_names[op]);
+    lua_rawseti(L, names, ++n);
     lua_pushinteger(L, op);
     lua_pushcclosure(L, unary_method, 1);
     if (f & NV_FUNCTION) { lua_pushvalue(L, -1); lua_setfield(L, module, nv_op_names[op]); }
     if (f & NV_METHOD) lua_setfield(L, methods, nv_op_names[op]);
     else lua_pop(L, 1);
   }
+  lua_setfield(L, module, "unary_ops");
 }
 
 static int m_clamp(lua_State *L) {

@@ -1,6 +1,6 @@
 -- nnvis — look inside neural networks.  `local nv = require "nnvis"` loads the C core
 -- (tensors, kernels, autograd, file formats) and the Lua modules on top of it.
--- GNU OpenMP's idle threads sleep soon (csrc/lua_ompenv.c): set before the core loads libgomp
+-- GNU OpenMP's idle threads sleep soon (csrc/lua/lua_ompenv.c): set before the core loads libgomp
 local omp_ok, omp_spin = pcall(require, "nnvis.ompenv")
 omp_spin = omp_ok and omp_spin or false
 local core = require "nnvis.core"
@@ -138,13 +138,14 @@ function core.Tensor.topk(t, k, dim, largest)
   return t:gather(dim, idx), idx
 end
 
--- functional forms of the unary methods: nv.relu(x) == x:relu()
-for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tanh",
-                        "sigmoid", "relu", "gelu", "square", "reciprocal", "log1p", "softplus",
-                        "sign", "floor", "ceil", "round", "clamp", "leaky_relu", "elu", "sum",
-                        "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp",
-                        "gather", "index_select", "transpose", "permute", "reshape", "view",
-                        "pow", "maximum", "minimum" } do
+-- functional forms of the tensor methods: nv.relu(x) == x:relu().  The unary ops come from the
+-- C core's one list of ops (csrc/ops/ops.def, as core.unary_ops), so a new op there gets its
+-- nv.<name> here with no edit; the rest are the methods that are not unary ops
+local functional_forms = { "clamp", "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp",
+                           "gather", "index_select", "transpose", "permute", "reshape", "view",
+                           "pow", "maximum", "minimum" }
+for _, name in ipairs(core.unary_ops) do functional_forms[#functional_forms + 1] = name end
+for _, name in ipairs(functional_forms) do
  --- nv.relu(x), nv.sum(x, d), ...: the functional form of each tensor method in the list above,
  --- the same as x:relu(), x:sum(d) (see the README's "The library" for their arguments)
   nv[name] = nv[name] or function(x, ...) return core.Tensor[name](x, ...) end

@@ -128,6 +128,9 @@ D["Tensor:matmul"] = e("t:matmul(u)", "The matrix product t x u, as nv.matmul. (
 D["Tensor:maximum"] = e("t:maximum(u)", "The elementwise larger of t and u (broadcast). (grad)")
 D["Tensor:minimum"] = e("t:minimum(u)", "The elementwise smaller of t and u (broadcast). (grad)")
 D["Tensor:clamp"] = e("t:clamp(min, max)", "Each element limited to [min, max] (either may be -math.huge / math.huge). (grad)")
+D["Tensor:hardtanh"] = e("t:hardtanh([min_val = -1 [, max_val = 1]])",
+  "t clamped to [min_val, max_val] (PyTorch's hardtanh); the gradient is 1 strictly inside\n" ..
+  "(min_val, max_val) and 0 outside; min_val > max_val raises naming both. (grad)", "x:hardtanh(0, 6)   -- ReLU6")
 
 -- ---- elementwise functions -------------------------------------------------------------------
 for name, what in pairs {

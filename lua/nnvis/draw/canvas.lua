@@ -1,5 +1,5 @@
 -- nnvis.draw.canvas — a figure's drawing: rectangles, lines, circles, text in a real font and
--- images, recorded as a list of operations and replayed by Cairo (csrc/draw.c) on a raster
+-- images, recorded as a list of operations and replayed by Cairo (csrc/draw/draw.c) on a raster
 -- (an image tensor, then PNG), an SVG or a PDF surface — one drawing path, three back ends.
 -- Coordinates and sizes are points from the top-left corner; a raster has `scale` pixels
 -- per point.  Text is measured with Cairo before it is placed, and every text box drawn is

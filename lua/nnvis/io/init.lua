@@ -1,6 +1,6 @@
 --- nnvis.io — images (PNG and JPEG), safetensors and IDX files.
 --
--- Thin Lua layer over nnvis.core (csrc/files.c, csrc/lua_files.c): it checks arguments so
+-- Thin Lua layer over nnvis.core (csrc/io/, csrc/lua/lua_files.c): it checks arguments so
 -- that misuse raises an error naming the function here, and passes outside-data failures
 -- through as `nil, message`.
 --
