@@ -14,9 +14,14 @@ local I = require "nnvis.app.introspect"
 
 local M = {}
 
--- the namespaces of nv that are part of the API, in the order docs/API.md lists them
-M.namespaces = { "nn", "optim", "models", "data", "train", "cam", "features", "maximize", "image", "plot", "figure",
-                 "show", "onnx", "tensorboard", "landscape", "project", "colormap", "io", "weights" }
+--- namespaces(): the namespaces of nv that are part of the API, as the facade declares them
+--- (nv's lazily loaded modules: nn, cam, plot, ...), sorted, in the order docs/API.md lists them
+function M.namespaces()
+  local out = {}
+  for k in pairs(getmetatable(require "nnvis").__namespaces()) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
 
 local function read_lines(path)
   local f = io.open(path)
@@ -222,7 +227,7 @@ function M.public()
   end
   table.sort(own)
   for _, k in ipairs(own) do add("nv", "nv." .. k, nv[k]) end
-  for _, ns in ipairs(M.namespaces) do
+  for _, ns in ipairs(M.namespaces()) do
     local t = nv[ns]
     if type(t) == "table" then
       local keys = {}

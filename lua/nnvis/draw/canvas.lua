@@ -304,6 +304,7 @@ function Canvas:colorbar(x, y, h, vmin, vmax, cmap, label)
   return wtot
 end
 
-Canvas.text_width = function(s, size, bold) return (Canvas.measure(s, size, bold)) end
+--- Canvas.text_width(s, size [, bold]): the width in points of text s at that font size
+function Canvas.text_width(s, size, bold) return (Canvas.measure(s, size, bold)) end
 
 return Canvas
