@@ -38,6 +38,9 @@ DEB_PKGS += python3-ipykernel python3-nbclient python3-nbformat python3-jupyter-
 DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
 # libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
 DEB_PKGS += libcurl4-openssl-dev libssl-dev
+# the board (docs/board.md): libmicrohttpd serves it; Debian's dygraphs draws its scalar charts and
+# markdown-it renders text summaries (both served from /usr/share/javascript, never fetched)
+DEB_PKGS += libmicrohttpd-dev libjs-dygraphs libjs-markdown-it nodejs npm
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
@@ -106,8 +109,15 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# playwright-core (npm; no browser download: it drives Debian's chromium) in a folder of its own,
+# for the specs that click, hover and drag in the board's page
+PLAYWRIGHT = build/node/node_modules/playwright-core/package.json
+$(PLAYWRIGHT):
+	@mkdir -p build/node
+	cd build/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core@1.48.2
+
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(PLAYWRIGHT)
 	$(SAN_ENV) NNVIS_REQUIRE_DEPS=1 busted --lua=$(LUA) -o spec/summary_output.lua spec
 
 demo: deps
