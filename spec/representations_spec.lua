@@ -116,12 +116,21 @@ describe("nv.train.fit's TensorBoard logs and gradient flow", function()
     local y = (nv.rand(24) * 3):floor() + 1
     local dir = tmpdir()
     local h = nv.train.fit(m, { x = x, y = y, val_x = x, val_y = y, epochs = 2, batch_size = 8, progress = false, out = quiet,
-      tensorboard = dir, histogram_freq = 1, update_freq = "batch", grad_flow = 1, tb_images = 2 })
-    local tags = R.tags(h.tensorboard)
-    for _, t in ipairs { "epoch/loss", "epoch/accuracy", "epoch/val_loss", "epoch/val_accuracy", "epoch/learning_rate" } do
-      assert.same({ 1, 2 }, tags[t], t)
-    end
-    assert.equal(6, #tags["batch/loss"])
+      tensorboard = dir, histogram_freq = 1, update_freq = "batch", grad_flow = 1, tb_images = 2,
+      activation_histograms = true, hparams = { lr = 1e-3, batch_size = 8 } })
+    assert.equal(dir, h.tensorboard)
+    -- Keras' layout: runs train/ and validation/, tags epoch_loss, epoch_accuracy in both
+    local tags, val = R.run_tags(dir .. "/train"), R.run_tags(dir .. "/validation")
+    for _, t in ipairs { "epoch_loss", "epoch_accuracy", "epoch_learning_rate" } do assert.same({ 1, 2 }, tags[t], t) end
+    for _, t in ipairs { "epoch_loss", "epoch_accuracy" } do assert.same({ 1, 2 }, val[t], t) end
+    assert.is_nil(val.epoch_learning_rate)
+    assert.equal(6, #tags["batch_loss"])
+    assert.same({ 1, 2 }, tags["activation/0"])
+    assert.same({ 1, 2 }, tags["activation/4"])
+    assert.same({ 0 }, tags["_hparams_/session_start_info"])
+    -- the model's graph: the diagram's SVG, naming the layers
+    local svg = R.run_texts(dir .. "/train")["nnvis/graph_svg"]
+    assert.truthy(svg and svg:find("<svg", 1, true) and svg:find("Conv2d", 1, true), "graph svg")
     assert.same({ 1, 2 }, tags["0.weight"])
     assert.same({ 1, 2 }, tags["0.weight/gradient"])
     assert.same({ 1, 2 }, tags["4.bias/gradient"])

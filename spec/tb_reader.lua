@@ -66,4 +66,37 @@ function M.tags(path)
   return tags
 end
 
+-- every (tag, step) of the event files of one run folder: tags[tag] = {steps...}
+function M.run_tags(dir)
+  local tags = {}
+  local p = io.popen("ls '" .. dir .. "'/*tfevents* 2>/dev/null")
+  for path in p:lines() do
+    for tag, steps in pairs(M.tags(path)) do
+      tags[tag] = tags[tag] or {}
+      for _, s in ipairs(steps) do table.insert(tags[tag], s) end
+    end
+  end
+  p:close()
+  return tags
+end
+
+-- the string values of a text summary (TensorBoard's text plugin) of one run folder: tag -> text
+function M.run_texts(dir)
+  local out = {}
+  local p = io.popen("ls '" .. dir .. "'/*tfevents* 2>/dev/null")
+  for path in p:lines() do
+    for _, rec in ipairs(M.read_records(path)) do
+      local ev = M.decode(rec)
+      for _, summ in ipairs(ev[5] or {}) do
+        for _, val in ipairs(M.decode(summ)[1] or {}) do
+          local v = M.decode(val)
+          if v[8] then out[v[1][1]] = M.decode(v[8][1])[8][1] end
+        end
+      end
+    end
+  end
+  p:close()
+  return out
+end
+
 return M

@@ -119,6 +119,12 @@ function nv.config(opts)
   return setmetatable(c, Config)
 end
 
+-- nv.show's "board" mode: the live board (nnvis.ui.board.live), which sits above the drawing
+-- layer that show belongs to, so the facade plugs it in; it loads on first use
+require("nnvis.draw.show").register("board", function(fig, opts, out)
+  return require("nnvis.ui.board.live").write(fig, opts, out)
+end)
+
 -- modules loaded on first use, so `require "nnvis"` stays cheap
 local lazy = { image = "nnvis.draw.image", nn = "nnvis.nn", optim = "nnvis.nn.optim", models = "nnvis.nn.models",
                data = "nnvis.io.data", train = "nnvis.train.train", cam = "nnvis.explain.cam", io = "nnvis.io",

@@ -23,6 +23,7 @@ local M = {}
 -- the display modes, each a writer fn(fig, opts, out) registered below (or by M.register):
 -- writers holds them, order lists their names as registered, for messages
 local writers, order = {}, {}
+local check_mode
 --- the modes nv.show knows: modes[name] is true for each registered writer
 M.modes = setmetatable({}, { __index = function(_, k) return writers[k] ~= nil end })
 
@@ -45,7 +46,14 @@ function M.set_display(fn)
   display_target = fn
 end
 
-local function check_mode(m, where)
+--- writer(name): the registered writer of display mode `name` (fn(fig, opts, out)); raises
+--- naming the modes when there is none
+function M.writer(name)
+  check_mode(name, "mode")
+  return writers[name]
+end
+
+function check_mode(m, where)
   if not M.modes[m] then
     error(string.format("show: %s '%s' is not a mode (%s)", where, tostring(m), table.concat(order, ", ")), 3)
   end
@@ -238,7 +246,8 @@ M.register("display", function(fig, opts)
   return display_target(fig:mimebundle(), opts, fig)
 end)
 
---- nv.show(x [, opts]): see the top of this file.  opts: mode, out, width, height,
+--- nv.show(x [, opts]): see the top of this file.  opts: mode (or to: "board" sends it to
+--- the live board, nv.board), out, width, height,
 --- min_size, title, open, dir / path (file mode), id (kitty: replaces the image of that id),
 --- display_id / update (display mode, the Jupyter kernel: a display that later calls with
 --- the same id replace in place; nv.show then returns a handle whose :update(x) does that;
@@ -251,8 +260,11 @@ function M.show(x, opts)
   local out = opts.out or io.stdout
   local forced = os.getenv("NNVIS_SHOW")
   local mode
+  if opts.to ~= nil and opts.mode ~= nil and opts.to ~= opts.mode then
+    error(string.format("show: opts.to ('%s') and opts.mode ('%s') disagree; give one", tostring(opts.to), tostring(opts.mode)), 2)
+  end
   if forced and forced ~= "" then mode = check_mode(forced, "NNVIS_SHOW")
-  elseif opts.mode then mode = check_mode(opts.mode, "opts.mode")
+  elseif opts.mode or opts.to then mode = check_mode(opts.mode or opts.to, opts.mode and "opts.mode" or "opts.to")
   else mode = M.detect(nil, opts.out ~= nil or core.isatty(1)) end
   local handle = writers[mode](fig, opts, out)
   if out.flush then out:flush() end

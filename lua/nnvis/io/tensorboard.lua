@@ -81,13 +81,16 @@ local function summary(value) return f_bytes(5, f_bytes(1, value)) end
 
 local Writer = {}
 Writer.__index = Writer
+local writers_opened = 0
 
 --- opens dir/events.out.tfevents.<time>.<host>.nnvis (creating dir) and writes the version event
 function M.writer(dir, opts)
   opts = check_opts("tensorboard.writer", opts, { "wall_time" })
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local host = (io.popen("hostname 2>/dev/null"):read("l") or "localhost"):gsub("[^%w%-%.]", "")
-  local path = string.format("%s/events.out.tfevents.%d.%s.nnvis", dir, os.time(), host)
+  -- the count keeps two writers opened in one second in one folder apart
+  writers_opened = writers_opened + 1
+  local path = string.format("%s/events.out.tfevents.%d.%s.%d.nnvis", dir, os.time(), host, writers_opened)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
   local self = setmetatable({ file = f, path = path, wall = opts.wall_time }, Writer)
@@ -132,6 +135,47 @@ function Writer:image(tag, img, step)
   local h, w = img:size(img:dim() - 1), img:size(img:dim())
   local image = f_varint(1, h) .. f_varint(2, w) .. f_varint(3, c) .. f_bytes(4, png)
   self:_write(event(step, summary(f_bytes(1, tag) .. f_bytes(4, image)), self.wall))
+  return self
+end
+
+-- SummaryMetadata { plugin_data = 1 { plugin_name = 1, content = 2 } }
+local function plugin(name, content) return f_bytes(9, f_bytes(1, f_bytes(1, name) .. (content and f_bytes(2, content) or ""))) end
+
+--- text (Markdown) at a step, as TensorBoard's text plugin stores it: a string tensor
+function Writer:text(tag, s, step)
+  if type(s) ~= "string" then error("tensorboard.text: expected a string, got " .. type(s), 2) end
+  -- TensorProto: dtype = 1 (DT_STRING = 7), tensor_shape = 2 (a scalar: empty), string_val = 8
+  local tensor = f_varint(1, 7) .. f_bytes(2, "") .. f_bytes(8, s)
+  self:_write(event(step, summary(f_bytes(1, tag) .. plugin("text") .. f_bytes(8, tensor)), self.wall))
+  return self
+end
+
+-- google.protobuf.Value: number_value = 2 (double), string_value = 3, bool_value = 4
+local function pb_value(v)
+  if type(v) == "number" then return f_double(2, v) end
+  if type(v) == "boolean" then return f_varint(4, v and 1 or 0) end
+  return f_bytes(3, tostring(v))
+end
+
+--- the run's hyperparameters (a table name -> number, string or boolean), as the hparams
+--- plugin stores them (session_start_info), so a board can tabulate runs by them
+function Writer:hparams(hp)
+  if type(hp) ~= "table" then error("tensorboard.hparams: expected a table of name -> value, got " .. type(hp), 2) end
+  local names = {}
+  for k, v in pairs(hp) do
+    local t = type(v)
+    if type(k) ~= "string" or (t ~= "number" and t ~= "string" and t ~= "boolean") then
+      error("tensorboard.hparams: " .. tostring(k) .. " must be a string naming a number, string or boolean", 2)
+    end
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  local entries = {}
+  for i, k in ipairs(names) do entries[i] = f_bytes(1, f_bytes(1, k) .. f_bytes(2, pb_value(hp[k]))) end
+  -- HParamsPluginData: version = 1, session_start_info = 3 { hparams = 1 (map), start_time_secs = 5 }
+  local ssi = table.concat(entries) .. f_double(5, self.wall or wall_now())
+  local content = f_varint(1, 0) .. f_bytes(3, ssi)
+  self:_write(event(0, summary(f_bytes(1, "_hparams_/session_start_info") .. plugin("hparams", content)), self.wall))
   return self
 end
 

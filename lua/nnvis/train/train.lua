@@ -95,9 +95,14 @@ end
 -- kitty image id replaced), in a notebook as one display updated in place (display_id, one
 -- per fit), a sparkline line otherwise
 local live_fits = 0
-local function show_live(hist, opts, out, tty, display_id)
+local LIVE_MODES = { kitty = true, iterm = true, sixel = true, display = true, text = true, board = true }
+local function show_live(hist, opts, out, tty, display_id, final)
   local show = require "nnvis.draw.show"
   local mode = opts.live_mode or show.detect(nil, tty or opts.out ~= nil)
+  if mode == "board" then
+    -- the board gets the history's new points as they come (one run per fit)
+    return show.writer("board")(nil, { history = hist, run = "fit-" .. live_fits, final = final }, out)
+  end
   if mode == "kitty" or mode == "iterm" or mode == "sixel" or mode == "display" then
     local fig = opts.live_figure and opts.live_figure(hist) or hist:plot()
     show(fig, { mode = mode, out = out, id = 7001, width = 480, display_id = display_id,
@@ -112,20 +117,23 @@ end
 --- epochs (1); batch_size (64); optimizer (default Adam, lr 1e-3); loss (cross_entropy);
 --- live (redraw the loss curves after each epoch with nv.show: inline in kitty/iTerm2/sixel
 --- terminals, one display updated in place in the Jupyter kernel, a sparkline otherwise;
---- default: on in the kernel, or when NNVIS_LIVE=1 and the output is a terminal); live_mode
---- (force nv.show's mode); live_figure (a function(history) returning what the live view
+--- default: on in the kernel, or when NNVIS_LIVE=1 and the output is a terminal; "board": the
+--- curves go to the live board page as they come, nv.board); live_mode (kitty, iterm, sixel,
+--- display, text or board; anything else raises); live_figure (a function(history) returning what the live view
 --- shows instead of the curves, e.g. function() return nv.plot.decision_regions(m, x, y) end);
 --- scheduler (stepped once per epoch); seed (shuffling); max_steps; progress (auto: a bar on
 --- a terminal, else a line every log_every steps); on_step(info) / on_epoch(info) callbacks.
 --- tensorboard (a log directory: the TensorBoard logs Keras' callback writes, see
 --- lua/nnvis/train/trainlog.lua), update_freq ("epoch", "batch" or N steps), histogram_freq (every
---- k epochs: weight and gradient histograms and tb_images (4) images with their Grad-CAM);
+--- k epochs: weight and gradient histograms and tb_images (4) images with their Grad-CAM;
+--- activation_histograms = true adds every leaf layer's activations); hparams (a table of
+--- name -> value written with the logs, for the board's hyperparameter table);
 --- grad_flow (true or every N steps: per-layer gradient norms and update ratios in
 --- history.grad_flow, drawn by nv.plot.grad_flow).
 --- Returns the history: {steps = {loss = {...}, accuracy = {...}}, epochs = {loss =, accuracy =,
 --- val_loss =, val_accuracy =, seconds =, images_per_second = }}.
 function T.fit(model, opts)
-  opts = check_opts("fit", opts, { "batch_size", "drop_last", "epochs", "grad_flow", "histogram_freq", "live", "live_figure", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
+  opts = check_opts("fit", opts, { "activation_histograms", "batch_size", "drop_last", "epochs", "grad_flow", "hparams", "histogram_freq", "live", "live_figure", "live_mode", "log_every", "loss", "lr", "max_steps", "on_epoch", "on_step", "optimizer", "out", "progress", "scheduler", "seed", "shuffle", "tb_images", "tensorboard", "update_freq", "val_x", "val_y", "x", "y" })
   local x, y = opts.x, opts.y
   if not x or not y then error("fit: opts.x and opts.y (training data) are required", 2) end
   for _, e in ipairs { { "x", x }, { "y", y }, { "val_x", opts.val_x or x }, { "val_y", opts.val_y or y } } do
@@ -154,6 +162,18 @@ function T.fit(model, opts)
                  epoch_end_steps = {} }
   setmetatable(hist, History)
   local live = opts.live
+  if live == "board" then
+    if opts.live_mode ~= nil and opts.live_mode ~= "board" then
+      error("fit: live = \"board\" and live_mode = \"" .. tostring(opts.live_mode) .. "\" disagree; give one", 2)
+    end
+    opts = util.merge(opts, { live_mode = "board" })
+    live = true
+  elseif live ~= nil and type(live) ~= "boolean" then
+    error("fit: live must be true, false or \"board\", got " .. tostring(live), 2)
+  end
+  if opts.live_mode ~= nil and not LIVE_MODES[opts.live_mode] then
+    error("fit: live_mode '" .. tostring(opts.live_mode) .. "' is not supported (kitty, iterm, sixel, display, text, board)", 2)
+  end
   if live == nil then
     live = (os.getenv("NNVIS_LIVE") == "1" and tty) or (opts.out == nil and require("nnvis.draw.show").detect(nil, false) == "display")
   end
@@ -205,6 +225,7 @@ function T.fit(model, opts)
           sum_loss / seen, right / seen, info.images_per_second))
       end
       if log then log:after_step(step, info, opt.lr) end
+      if live and opts.live_mode == "board" then show_live(hist, opts, out, tty, display_id) end
       if opts.on_step then opts.on_step(info) end
       if opts.max_steps and step >= opts.max_steps then break end
     end
@@ -222,7 +243,7 @@ function T.fit(model, opts)
     status(line, true)
     hist.epoch_end_steps[epoch] = step
     if log then log:epoch(epoch, hist, x, opt.lr) end
-    if live then show_live(hist, opts, out, tty, display_id) end   -- asked for, so shown even when quiet
+    if live then show_live(hist, opts, out, tty, display_id, true) end   -- asked for, so shown even when quiet
     if opts.scheduler then opts.scheduler:step() end
     if opts.on_epoch then opts.on_epoch({ epoch = epoch, history = hist }) end
     if opts.max_steps and step >= opts.max_steps then break end

@@ -1,9 +1,13 @@
 -- nnvis.train.trainlog — what nv.train.fit records beside the loss, with no callback code:
---   * TensorBoard logs as Keras' TensorBoard callback writes them (`tensorboard = dir`):
---     loss, accuracy and learning rate per step (update_freq = "batch", or every N steps) and
---     per epoch, validation metrics per epoch; with histogram_freq = k, every k epochs the
---     weight and gradient histograms of every layer and a few training images with their
---     Grad-CAM laid over them;
+--   * TensorBoard logs as Keras' TensorBoard callback writes them (`tensorboard = dir`): two
+--     runs, dir/train and dir/validation, with Keras' tags: epoch_loss, epoch_accuracy (both
+--     runs), epoch_learning_rate, and batch_loss, batch_accuracy, batch_learning_rate per step
+--     (update_freq = "batch", or every N steps); the model's diagram (text tag nnvis/graph_svg,
+--     which nnvis's board draws); hparams (fit's `hparams` table, for the board's table); with
+--     histogram_freq = k, every k epochs the weight and gradient histograms of every layer
+--     (`0.weight`, `0.weight/gradient`), the activations of every leaf layer on a training batch
+--     with activation_histograms = true (`activation/<layer>`), and a few training images with
+--     their Grad-CAM laid over them;
 --   * gradient flow (`grad_flow = true` or every N steps): per layer, the gradient norm and
 --     the weight-update ratio |dw| / |w| at the recorded steps, in history.grad_flow, also
 --     written to TensorBoard.
@@ -28,13 +32,21 @@ end
 --- a logger for fit's options (nil when nothing is asked for)
 function M.new(model, opts, per_epoch)
   if not opts.tensorboard and not opts.grad_flow then
-    if opts.histogram_freq then error("fit: histogram_freq needs tensorboard = dir", 3) end
+    for _, k in ipairs { "histogram_freq", "hparams", "activation_histograms", "update_freq" } do
+      if opts[k] ~= nil then error("fit: " .. k .. " needs tensorboard = dir", 3) end
+    end
     return nil
   end
   local self = setmetatable({ model = model, opts = opts }, Log)
   if opts.tensorboard then
     if type(opts.tensorboard) ~= "string" then error("fit: tensorboard must be a log directory (a string)", 3) end
-    self.tb = require("nnvis.io.tensorboard").writer(opts.tensorboard)
+    local tb = require "nnvis.io.tensorboard"
+    self.dir = opts.tensorboard
+    self.tb = assert(tb.writer(self.dir .. "/train"))
+    self.tb_val = assert(tb.writer(self.dir .. "/validation"))
+    if opts.hparams then self.tb:hparams(opts.hparams) end
+  elseif opts.hparams or opts.activation_histograms then
+    error("fit: hparams and activation_histograms need tensorboard = dir", 3)
   end
   local uf = opts.update_freq or "epoch"
   if uf ~= "epoch" and uf ~= "batch" and not (math.type(uf) == "integer" and uf >= 1) then
@@ -98,9 +110,9 @@ function Log:after_step(step, info, lr)
     self.snap = nil
   end
   if self.tb and self.update_every and step % self.update_every == 0 then
-    self.tb:scalar("batch/loss", info.loss, step)
-    self.tb:scalar("batch/accuracy", info.accuracy, step)
-    if lr then self.tb:scalar("batch/learning_rate", lr, step) end
+    self.tb:scalar("batch_loss", info.loss, step)
+    self.tb:scalar("batch_accuracy", info.accuracy, step)
+    if lr then self.tb:scalar("batch_learning_rate", lr, step) end
   end
 end
 
@@ -109,14 +121,17 @@ end
 function Log:epoch(epoch, hist, x, lr)
   if not self.tb then return end
   local e = hist.epochs
-  self.tb:scalar("epoch/loss", e.loss[epoch], epoch)
-  self.tb:scalar("epoch/accuracy", e.accuracy[epoch], epoch)
-  if lr then self.tb:scalar("epoch/learning_rate", lr, epoch) end
+  if epoch == 1 then self:graph(x) end
+  self.tb:scalar("epoch_loss", e.loss[epoch], epoch)
+  self.tb:scalar("epoch_accuracy", e.accuracy[epoch], epoch)
+  if lr then self.tb:scalar("epoch_learning_rate", lr, epoch) end
   if e.val_loss[epoch] then
-    self.tb:scalar("epoch/val_loss", e.val_loss[epoch], epoch)
-    self.tb:scalar("epoch/val_accuracy", e.val_accuracy[epoch], epoch)
+    self.tb_val:scalar("epoch_loss", e.val_loss[epoch], epoch)
+    self.tb_val:scalar("epoch_accuracy", e.val_accuracy[epoch], epoch)
+    self.tb_val:flush()
   end
   if self.histogram_freq > 0 and epoch % self.histogram_freq == 0 then
+    if self.opts.activation_histograms then self:activations(x, epoch) end
     for _, l in ipairs(self.order) do
       for _, p in ipairs(self.params[l]) do
         self.tb:histogram(p.name, p.p:detach(), epoch)
@@ -128,6 +143,27 @@ function Log:epoch(epoch, hist, x, lr)
     self:images(x, epoch)
   end
   self.tb:flush()
+end
+
+-- the model's diagram on one training sample, once: its SVG as the text tag nnvis/graph_svg
+-- (nnvis's board draws it; TensorBoard shows it as text).  A model the diagram cannot trace
+-- is left out, with a warning
+function Log:graph(x)
+  local ok, svg = pcall(function()
+    return require("nnvis.draw.diagram").diagram(self.model, x:narrow(1, 1, 1)):svg()
+  end)
+  if ok and svg then self.tb:text("nnvis/graph_svg", svg, 0)
+  else util.warn("fit: the model's graph is not in the TensorBoard log: " .. tostring(svg)) end
+end
+
+-- the activations of every leaf layer on a training batch, as histograms activation/<layer>
+function Log:activations(x, epoch)
+  local xs = x:narrow(1, 1, math.min(64, x:size(1)))
+  local cap = require("nnvis.inspect.capture").capture(self.model, xs)
+  for _, name in ipairs(cap.order) do
+    local e = rawget(cap, name)
+    if e and e.output:numel() > 0 then self.tb:histogram("activation/" .. name, e.output, epoch) end
+  end
 end
 
 -- up to opts.tb_images (4) training images with their Grad-CAM (when the model and the data allow)
@@ -147,7 +183,7 @@ end
 --- closes the TensorBoard file; the gradient flow goes into the history
 function Log:close(hist)
   if self.flow_every then hist.grad_flow = self.flow end
-  if self.tb then hist.tensorboard = self.tb.path; self.tb:close() end
+  if self.tb then hist.tensorboard = self.dir; self.tb:close(); self.tb_val:close() end
 end
 
 --- the gradient flow recorded by fit (history.grad_flow) as a (layers x steps) tensor of
