@@ -39,8 +39,10 @@ DEB_PKGS += libcairo2-dev fonts-dejavu-core libdnnl-dev
 # libcurl and OpenSSL's libcrypto: nv.models' weights = "..." downloads and checks torchvision's files
 DEB_PKGS += libcurl4-openssl-dev libssl-dev
 # the board (docs/board.md): libmicrohttpd serves it; Debian's dygraphs draws its scalar charts and
-# markdown-it renders text summaries (both served from /usr/share/javascript, never fetched)
-DEB_PKGS += libmicrohttpd-dev libjs-dygraphs libjs-markdown-it nodejs npm
+# markdown-it renders text summaries (both served from /usr/share/javascript, never fetched);
+# nodejs runs playwright-core for the browser specs (its npm comes with it: NodeSource's nodejs
+# bundles npm, Debian's package npm conflicts with it, so npm is not listed)
+DEB_PKGS += libmicrohttpd-dev libjs-dygraphs libjs-markdown-it nodejs
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
