@@ -232,15 +232,19 @@ save(nv.plot.decision_regions(mlp, px, py, { names = { "same sign", "opposite si
 save(nv.plot.neurons(mlp, { input = px:narrow(1, 1, 1) }), "neurons.png")
 save(nv.plot.landscape(nv.landscape.surface(mlp, { x = px, y = py, steps = 25 })), "loss_landscape.png")
 
--- ---- TensorBoard -----------------------------------------------------------------------------------------
-local tb = nv.tensorboard.writer(outdir .. "/tensorboard")
-if history and history.step_loss then
-  for i = 1, #history.step_loss, 10 do tb:scalar("train/loss", history.step_loss[i], i) end
+-- ---- TensorBoard logs and the board ------------------------------------------------------------------
+-- two runs of the toy MLP with two learning rates, logged as Keras' callback logs them (train/ and
+-- validation/ per run, hparams, histograms, the graph), for `nnvis board` to compare
+local boarddir = outdir .. "/board"
+for _, lr in ipairs { 0.02, 0.002 } do
+  nv.manual_seed(3)
+  local m = nv.nn.Sequential { nv.nn.Linear(2, 16), nv.nn.Tanh(), nv.nn.Linear(16, 8), nv.nn.Tanh(), nv.nn.Linear(8, 2) }
+  nv.train.fit(m, { x = px, y = py, val_x = px, val_y = py, epochs = 20, batch_size = 30, lr = lr, progress = false,
+    tensorboard = string.format("%s/lr%g", boarddir, lr), update_freq = "batch", histogram_freq = 5,
+    hparams = { lr = lr, batch_size = 30, hidden = 16 }, out = { write = function() end, flush = function() end } })
 end
-for name, prm in model:named_parameters() do tb:histogram(name, prm, 0) end
-tb:image("gradcam", nv.image.load(outdir .. "/gradcam.png"), 0)
-tb:close()
-written[#written + 1] = tb.path
+written[#written + 1] = boarddir
+print(string.format("TensorBoard logs of two runs in %s/: look at them with\n  nnvis board %s", boarddir, boarddir))
 
 -- the README's pictures are these
 local docs = { "cam_methods.png", "diagram.png", "fc_weights.png", "feature_maps_conv1.png", "filters_conv1.png", "gradcam.png",
