@@ -19,50 +19,11 @@ local M = {}
 local I = require "nnvis.app.introspect"
 local D = require "nnvis.app.doc"
 
--- ---- JSON (encoding only: requests are plain framed text) -----------------------------------
-local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
-                  ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local function is_array(t)
-  local n = #t
-  if n == 0 then return next(t) == nil and getmetatable(t) == M.array_mt end
-  for k in pairs(t) do if math.type(k) ~= "integer" or k < 1 or k > n then return false end end
-  return true
-end
-
-M.array_mt = {}   -- marks an empty table that encodes as [] rather than {}
-
---- a Lua value as JSON text: tables with keys 1..n as arrays (an empty one only when its
---- metatable is nnvis.kernel.array_mt), other tables as objects, nil as null
-function M.json(v)
-  local t = type(v)
-  if t == "nil" then return "null" end
-  if t == "boolean" then return tostring(v) end
-  if t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    return math.type(v) == "integer" and tostring(v) or string.format("%.17g", v)
-  end
-  if t == "string" then return json_string(v) end
-  if t == "table" then
-    local out = {}
-    if is_array(v) then
-      for i = 1, #v do out[i] = M.json(v[i]) end
-      return "[" .. table.concat(out, ",") .. "]"
-    end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    for _, k in ipairs(keys) do out[#out + 1] = json_string(k) .. ":" .. M.json(v[k]) end
-    return "{" .. table.concat(out, ",") .. "}"
-  end
-  return json_string(tostring(v))
-end
+-- ---- JSON (encoding only: requests are plain framed text): nnvis.io.json -------------------
+local json = require "nnvis.io.json"
+M.array_mt = json.array_mt   -- marks an empty table that encodes as [] rather than {}
+--- a Lua value as JSON text (nnvis.io.json.encode)
+M.json = json.encode
 
 -- ---- the channel -----------------------------------------------------------------------------
 local rd, wr   -- the request and message pipes

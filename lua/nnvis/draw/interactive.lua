@@ -11,11 +11,7 @@ local M = {}
 local count = 0
 
 -- a JSON string (the labels are nnvis's own text, but escape everything a script needs)
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\<>&]', function(c)
-    return string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
+local function json_string(s) return require("nnvis.io.json").string(s, true) end
 
 -- the script, once per figure, addressed to its root element (the points on root.nnvisPoints)
 local SCRIPT = [[
