@@ -347,6 +347,9 @@ end
 
 function Diagram:edge_list() return self.edges end
 
+--- the detail lines of node k as its box shows them (kernel, stride, channels, parameters)
+function Diagram:node_details(k) return details(self.nodes[k]) end
+
 function Diagram:save_png(path) return require("nnvis.io").save_image(self:image(), path) end
 
 local function xml(s) return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;")) end
