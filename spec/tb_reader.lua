@@ -66,36 +66,41 @@ function M.tags(path)
   return tags
 end
 
--- every (tag, step) of the event files of one run folder: tags[tag] = {steps...}
-function M.run_tags(dir)
-  local tags = {}
+-- calls fn(tag, step, value) for every summary value of the event files of one run folder
+-- (value: the decoded Summary.Value, fields by number)
+local function each_value(dir, fn)
   local p = io.popen("ls '" .. dir .. "'/*tfevents* 2>/dev/null")
   for path in p:lines() do
-    for tag, steps in pairs(M.tags(path)) do
-      tags[tag] = tags[tag] or {}
-      for _, s in ipairs(steps) do table.insert(tags[tag], s) end
+    for _, rec in ipairs(M.read_records(path)) do
+      local ev = M.decode(rec)
+      local step = ev[2] and ev[2][1] or 0
+      for _, summ in ipairs(ev[5] or {}) do
+        for _, val in ipairs(M.decode(summ)[1] or {}) do
+          local v = M.decode(val)
+          fn(v[1][1], step, v)
+        end
+      end
     end
   end
   p:close()
+end
+
+-- every (tag, step) of the event files of one run folder: tags[tag] = {steps...}
+function M.run_tags(dir)
+  local tags = {}
+  each_value(dir, function(tag, step)
+    tags[tag] = tags[tag] or {}
+    table.insert(tags[tag], step)
+  end)
   return tags
 end
 
 -- the string values of a text summary (TensorBoard's text plugin) of one run folder: tag -> text
 function M.run_texts(dir)
   local out = {}
-  local p = io.popen("ls '" .. dir .. "'/*tfevents* 2>/dev/null")
-  for path in p:lines() do
-    for _, rec in ipairs(M.read_records(path)) do
-      local ev = M.decode(rec)
-      for _, summ in ipairs(ev[5] or {}) do
-        for _, val in ipairs(M.decode(summ)[1] or {}) do
-          local v = M.decode(val)
-          if v[8] then out[v[1][1]] = M.decode(v[8][1])[8][1] end
-        end
-      end
-    end
-  end
-  p:close()
+  each_value(dir, function(tag, _, v)
+    if v[8] then out[tag] = M.decode(v[8][1])[8][1] end
+  end)
   return out
 end
 

@@ -3,12 +3,7 @@ local nv = require "nnvis"
 local view = require "nnvis.ui.view"
 local H = require "helpers"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = H.read_all
 
 describe("nnvis.ui.view.prepare", function()
   local dir
