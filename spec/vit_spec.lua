@@ -5,6 +5,7 @@
 -- `make test`).
 local nv = require "nnvis"
 local H = require "helpers"
+require "nnvis.tensor.assert"
 
 local PY = "/usr/bin/python3"
 local have_torch = H.sh(PY .. " -c 'import torch, torchvision'")
@@ -108,5 +109,40 @@ describe("vision transformers", function()
       num_heads = 1, hidden_dim = 4, mlp_dim = 4 } end, "VisionTransformer: patch_size 16 must divide image_size 30")
     assert.has_error(function() nv.nn.MultiheadAttention(10, 3) end,
       "MultiheadAttention: 3 heads do not divide embed_dim 10")
+  end)
+end)
+
+describe("nv.cam.relevance", function()
+  local function tiny()
+    nv.manual_seed(11)
+    return nv.nn.VisionTransformer { image_size = 32, patch_size = 8, num_layers = 2, num_heads = 2, hidden_dim = 16,
+                                     mlp_dim = 32, num_classes = 5 }:eval()
+  end
+
+  it("is Chefer et al.'s R = (I + A2)(I + A1), A = mean over heads of ReLU(grad * A), computed apart", function()
+    local m = tiny()
+    local x = nv.rand(2, 3, 32, 32)
+    local maps, rows = nv.cam.relevance(m, x, { target = 3 })
+    assert.shape(maps, { 2, 32, 32 })
+    assert.shape(rows, { 2, 4, 4 })
+    local names = { "encoder.layers.encoder_layer_0.self_attention.softmax", "encoder.layers.encoder_layer_1.self_attention.softmax" }
+    local cap = nv.capture(m, x, { layers = names, grads = true, target = 3 })
+    local R = nv.eye(17):unsqueeze(1):expand(2, 17, 17)
+    for _, name in ipairs(names) do
+      local c = cap[name]
+      local A = (c.grad * c.output):relu():mean(2)
+      R = R + nv.matmul(A, R)
+    end
+    local want = R:select(2, 1):narrow(2, 2, 16):reshape(2, 4, 4)
+    assert.near(0, (rows - want):abs():max():item(), 1e-5)
+    -- it depends on the class explained, as attention rollout does not
+    local _, other = nv.cam.relevance(m, x, { target = 1 })
+    assert.is_true((rows - other):abs():max():item() > 1e-6)
+    for i = 1, 2 do assert.near(1, maps:select(1, i):max():item(), 1e-4) end
+  end)
+
+  it("names its options and the function in errors", function()
+    assert.has_error(function() nv.cam.relevance(tiny(), nv.rand(1, 3, 32, 32), { heads = 1 }) end)
+    assert.has_error(function() nv.cam.relevance(nv.nn.Sequential { nv.nn.Linear(4, 2) }, nv.rand(1, 1, 2, 2)) end)
   end)
 end)

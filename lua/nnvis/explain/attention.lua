@@ -1,7 +1,8 @@
 --- nnvis.attention — what a vision transformer attends to: the attention weights of its
 -- layers as maps over the image (nv.cam.attention), and attention rollout (Abnar & Zuidema
 -- 2020, nv.cam.rollout), which follows the attention through the layers with the residual
--- connections counted.
+-- connections counted, and gradient-weighted relevance (Chefer, Gur & Wolf 2021,
+-- nv.cam.relevance), which weights each layer's attention by the target's gradient.
 --
 --   local maps = nv.cam.attention(vit, x)                 -- the last attention layer, heads' mean
 --   local roll = nv.cam.rollout(vit, x, {head_fusion = "max", discard_ratio = 0.9})
@@ -21,8 +22,10 @@ local function square(n)
   if n > 0 and g * g == n then return g end
 end
 
--- the attention layers of model on x, in the order they ran: {name, weights (N,H,T,T)}
-local function attention_layers(model, x, names, fname)
+-- the attention layers of model on x, in the order they ran: {name, weights (N,H,T,T)}.
+-- With score (a function of the model's output giving one score per sample), the weights
+-- stay in the graph and each entry also gets grad: d(sum of scores)/d(weights)
+local function attention_layers(model, x, names, fname, score)
   local list = {}
   local handles <close> = hooks()
   local wanted = {}
@@ -31,14 +34,22 @@ local function attention_layers(model, x, names, fname)
     if name ~= "" and (names == nil and (m.kind == "Softmax") or wanted[m]) then
       handles:add(m, function(_, _, out)
         if util.is_tensor(out) and (out:dim() == 4 or out:dim() == 3) and out:size(-1) == out:size(-2) then
-          local w = out:detach()
+          local w = score and out or out:detach()
           if w:dim() == 3 then w = w:unsqueeze(2) end
           list[#list + 1] = { name = wanted[m] or name, weights = w }
         end
       end)
     end
   end
-  local ok, err = pcall(util.with_mode, model, false, core.no_grad, model, x)
+  local ok, err = pcall(util.with_mode, model, false, function()
+    if not score then return core.no_grad(model, x) end
+    local out = model(x:detach():set_requires_grad(true))      -- every layer's weights in the graph
+    local ws = {}
+    for i, e in ipairs(list) do ws[i] = e.weights end
+    if #ws == 0 then return end
+    local g = core.grad(score(out):sum(), ws)
+    for i, e in ipairs(list) do e.weights, e.grad = e.weights:detach(), g[i] end
+  end)
   handles:remove()
   if not ok then util.raise(fname .. ": the forward pass failed: " .. tostring(err)) end
   if #list == 0 then
@@ -110,6 +121,31 @@ function M.rollout(model, x, opts)
   for i, e in ipairs(list) do ws[i] = e.weights end
   local R = M.rollout_of(ws, opts)
   local maps, rows = rows_as_maps(R, opts.query or 1, opts.skip, x, "rollout")
+  return normalize(maps), rows
+end
+
+--- nv.cam.relevance(model, x [, opts]) -> (N,H,W) maps in [0,1] and the raw (N,h,w) rows:
+--- gradient-weighted attention relevance (Chefer, Gur & Wolf 2021, "Generic Attention-model
+--- Explainability", Eq. 5-6): each attention layer's weights A weighted by the gradient of
+--- the target's score, A_bar = mean over heads of ReLU(dy/dA * A), accumulated from R = I as
+--- R <- R + A_bar R, first layer first; the class token's row (opts.query, 1) over the patch
+--- tokens is the map.  Class-specific, unlike rollout.  opts.target (a class id, one per
+--- sample, or a function of the output; default the top class), opts.layers, opts.skip.
+function M.relevance(model, x, opts)
+  opts = util.check_opts("relevance", opts, { "target", "layers", "query", "skip" })
+  if x:dim() == 3 then x = x:unsqueeze(1) end
+  local targets = require "nnvis.inspect.targets"
+  local list = attention_layers(model, x, opts.layers, "relevance", function(out)
+    return (targets.scores(out, opts.target, "relevance"))
+  end)
+  local R
+  for _, e in ipairs(list) do
+    local Abar = (e.grad * e.weights):relu():mean(2)                   -- (N,T,T), Eq. 5
+    local N, T = Abar:size(1), Abar:size(2)
+    R = R or core.eye(T):unsqueeze(1):expand(N, T, T):contiguous()
+    R = R + core.matmul(Abar, R)                                       -- Eq. 6
+  end
+  local maps, rows = rows_as_maps(R, opts.query or 1, opts.skip, x, "relevance")
   return normalize(maps), rows
 end
 

@@ -544,7 +544,7 @@ end
 
 -- attention maps and rollout of vision transformers (lua/nnvis/explain/attention.lua)
 local attention = require "nnvis.explain.attention"
-M.attention, M.rollout, M.rollout_of = attention.attention, attention.rollout, attention.rollout_of
+M.attention, M.rollout, M.rollout_of, M.relevance = attention.attention, attention.rollout, attention.rollout_of, attention.relevance
 
 --- the CAM family (the layer methods), in the order they are defined: nv.cam.compare's default
 M.methods = methods.names { layer = true }
