@@ -45,6 +45,32 @@ local function naive_pool3d(x, k, s, p, max)
   return out
 end
 
+-- the transposed convolution by its definition: every input element scatters its kernel,
+-- out[n][g*cog+o][t*s + a*d - p][..] += x[n][c][t][..] * w[c][o][a][..] (c in group g)
+local function naive_conv_transpose3d(x, w, b, s, p, op, d, g)
+  local N, C, D, H, W = table.unpack(x:shape())
+  local _, cog, kd, kh, kw = table.unpack(w:shape())
+  local function osz(n, k, i) return (n - 1) * s[i] - 2 * p[i] + d[i] * (k - 1) + op[i] + 1 end
+  local Do, Ho, Wo = osz(D, kd, 1), osz(H, kh, 2), osz(W, kw, 3)
+  local out = nv.zeros(N, cog * g, Do, Ho, Wo)
+  local cg = C // g
+  for n = 1, N do for c = 1, C do for t = 1, D do for i = 1, H do for j = 1, W do
+    local v = x:get(n, c, t, i, j)
+    local grp = (c - 1) // cg
+    for o = 1, cog do for a = 1, kd do for pp = 1, kh do for q = 1, kw do
+      local z = (t - 1) * s[1] + (a - 1) * d[1] - p[1] + 1
+      local y = (i - 1) * s[2] + (pp - 1) * d[2] - p[2] + 1
+      local xx = (j - 1) * s[3] + (q - 1) * d[3] - p[3] + 1
+      if z >= 1 and z <= Do and y >= 1 and y <= Ho and xx >= 1 and xx <= Wo then
+        local oc = grp * cog + o
+        out:set(out:get(n, oc, z, y, xx) + v * w:get(c, o, a, pp, q), n, oc, z, y, xx)
+      end
+    end end end end
+  end end end end end
+  if b then out = out + b:view(1, -1, 1, 1, 1) end
+  return out
+end
+
 local function close(a, b, tol) assert.near(0, (a - b):abs():max():item(), tol or 1e-4) end
 
 describe("nnvis.tensor.ops3d", function()
@@ -62,6 +88,23 @@ describe("nnvis.tensor.ops3d", function()
     local x, w = nv.randn(1, 4, 4, 4, 4), nv.randn(2, 2, 2, 2, 2)
     local y = O.conv3d(x, w, nil, { groups = 2 })
     close(y:narrow(2, 1, 1), naive_conv3d(x:narrow(2, 1, 2), w:narrow(1, 1, 1), nil, { 1, 1, 1 }, { 0, 0, 0 }, { 1, 1, 1 }))
+  end)
+
+  it("conv_transpose3d equals the scatter of its definition: strides, padding, output padding, dilation, groups", function()
+    nv.manual_seed(4)
+    for _, c in ipairs {
+      { s = { 1, 1, 1 }, p = { 0, 0, 0 }, op = { 0, 0, 0 }, d = { 1, 1, 1 }, g = 1 },
+      { s = { 2, 1, 2 }, p = { 0, 1, 1 }, op = { 1, 0, 1 }, d = { 1, 1, 1 }, g = 1 },
+      { s = { 1, 2, 1 }, p = { 1, 0, 2 }, op = { 0, 1, 0 }, d = { 2, 1, 2 }, g = 2 },
+    } do
+      local x, w, b = nv.randn(2, 4, 3, 4, 3), nv.randn(4, 3, 2, 3, 2), nv.randn(3 * c.g)
+      close(O.conv_transpose3d(x, w, b, { stride = c.s, padding = c.p, output_padding = c.op, dilation = c.d, groups = c.g }),
+        naive_conv_transpose3d(x, w, b, c.s, c.p, c.op, c.d, c.g))
+    end
+    assert.has_error(function() O.conv_transpose3d(nv.randn(1, 3, 2, 2, 2), nv.randn(4, 2, 2, 2, 2)) end,
+      "conv_transpose3d: weight (4,2,2,2,2) takes 4 input channels in 1 group, input has 3 (1,3,2,2,2)")
+    assert.has_error(function() O.conv_transpose3d(nv.randn(1, 2, 2, 2, 2), nv.randn(2, 2, 2, 2, 2), nil, { output_padding = 1 }) end,
+      "conv_transpose3d: output_padding 1 must be smaller than the stride or the dilation (1, 1)")
   end)
 
   it("max_pool3d and avg_pool3d equal the direct windows", function()
@@ -83,6 +126,9 @@ describe("nnvis.tensor.ops3d", function()
     nv.manual_seed(3)
     local x, w, b = nv.randn(1, 2, 4, 4, 4), nv.randn(3, 2, 2, 3, 2), nv.randn(3)
     assert.gradcheck(function(a, ww, bb) return O.conv3d(a, ww, bb, { stride = { 2, 1, 1 }, padding = 1 }) end, { x, w, b })
+    assert.gradcheck(function(a, ww, bb)
+      return O.conv_transpose3d(a, ww, bb, { stride = { 2, 1, 2 }, padding = { 1, 0, 1 }, output_padding = { 1, 0, 0 } })
+    end, { nv.randn(1, 2, 2, 3, 2), nv.randn(2, 2, 2, 2, 3), nv.randn(2) })
     assert.gradcheck(function(a) return O.avg_pool3d(a, 2, { padding = 1, count_include_pad = false }) end, { nv.randn(1, 2, 4, 4, 4) })
     local r = nv.rand(1, 1, 4, 4, 4) + nv.arange(64):reshape(1, 1, 4, 4, 4) * 0.1   -- no ties
     assert.gradcheck(function(a) return O.max_pool3d(a, 2) end, { r })
@@ -111,5 +157,35 @@ describe("nnvis.tensor.ops3d", function()
     local wt = onnx:state_dict().w
     local want = O.max_pool3d(O.conv3d(x, wt, nil, { padding = 1 }), 2)
     close(nv.no_grad(onnx, x), want)
+  end)
+
+  local H = require "helpers"
+  local have_torch = H.sh("/usr/bin/python3 -c 'import torch'")
+  H.it_if(have_torch, "python3-torch")("nn.ConvTranspose3d gives torch.nn.ConvTranspose3d's output with its state dict", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    local script = assert(io.open(dir .. "/make.py", "w"))
+    script:write([[
+import torch
+torch.manual_seed(0)
+m = torch.nn.ConvTranspose3d(4, 6, (3, 2, 3), stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 0), groups=2)
+x = torch.randn(2, 4, 3, 4, 3)
+y = m(x)
+d = "]] .. dir .. [["
+m.weight.detach().numpy().tofile(d + "/w"); m.bias.detach().numpy().tofile(d + "/b")
+x.numpy().tofile(d + "/x"); y.detach().numpy().tofile(d + "/y")
+print(tuple(y.shape))
+]])
+    script:close()
+    local ok, out = H.sh("/usr/bin/python3 " .. dir .. "/make.py")
+    assert.is_true(ok, out)
+    local m = nv.nn.ConvTranspose3d(4, 6, { 3, 2, 3 }, { stride = { 2, 1, 2 }, padding = { 1, 0, 1 }, output_padding = { 1, 0, 0 }, groups = 2 })
+    assert.shape(m.weight, { 4, 3, 3, 2, 3 })
+    m:load_state_dict { weight = H.read_floats(dir .. "/w", { 4, 3, 3, 2, 3 }), bias = H.read_floats(dir .. "/b", { 6 }) }
+    local y = nv.no_grad(m, H.read_floats(dir .. "/x", { 2, 4, 3, 4, 3 }))
+    assert.equal(out:match("%(.-%)"), tostring(y:shape()))
+    close(y, H.read_floats(dir .. "/y", y:shape()), 1e-5)
+    os.execute("rm -rf " .. dir)
   end)
 end)

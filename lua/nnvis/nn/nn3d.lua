@@ -1,5 +1,5 @@
 --- nnvis.nn3d — the 3-d layers for video and volumes (N, C, D, H, W), on nnvis.ops3d:
--- nn.Conv3d, nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.BatchNorm3d, with
+-- nn.Conv3d, nn.ConvTranspose3d, nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.BatchNorm3d, with
 -- PyTorch's parameter names and initialization.  nnvis.nn registers them (install(nn)).
 local ops3d = require "nnvis.tensor.ops3d"
 
@@ -51,6 +51,50 @@ return function(nn)
   end
   function Conv3d:repr()
     return string.format("Conv3d(%d -> %d, %s, stride %s, pad %s)", self.in_channels, self.out_channels,
+      str(self.kernel_size), str(self.stride), str(self.padding))
+  end
+
+  --- ConvTranspose3d(in, out, k, {stride = 1, padding = 0, output_padding = 0, dilation = 1,
+  --- groups = 1, bias = true, weight_init, bias_init}) on (N,C,D,H,W): the transposed
+  --- convolution (decoders, upsampling); weight (in, out/groups, kd, kh, kw), PyTorch's names
+  --- and initialization
+  local ConvTranspose3d = class("ConvTranspose3d", Module)
+  nn.ConvTranspose3d = ConvTranspose3d
+  function ConvTranspose3d:init(cin, cout, k, opts)
+    opts = check_opts("ConvTranspose3d", opts, { "stride", "padding", "output_padding", "dilation", "groups", "bias",
+                                                 "weight_init", "bias_init" })
+    self.in_channels = check_int("ConvTranspose3d", "in_channels", cin, 1)
+    self.out_channels = check_int("ConvTranspose3d", "out_channels", cout, 1)
+    self.kernel_size = triple("ConvTranspose3d", "kernel_size", k, 1)
+    self.stride = triple("ConvTranspose3d", "stride", opts.stride or 1, 1)
+    self.padding = triple("ConvTranspose3d", "padding", opts.padding or 0, 0)
+    self.output_padding = triple("ConvTranspose3d", "output_padding", opts.output_padding or 0, 0)
+    self.dilation = triple("ConvTranspose3d", "dilation", opts.dilation or 1, 1)
+    self.groups = check_int("ConvTranspose3d", "groups", opts.groups or 1, 1)
+    if cin % self.groups ~= 0 or cout % self.groups ~= 0 then
+      error(string.format("ConvTranspose3d: groups %d must divide in_channels %d and out_channels %d", self.groups, cin, cout), 2)
+    end
+    local shape = { cin, cout // self.groups, self.kernel_size[1], self.kernel_size[2], self.kernel_size[3] }
+    local fan_in, fan_out = H.init.fans(shape)
+    local bound = 1 / math.sqrt(fan_in)
+    self:register_parameter("weight", H.make_param(opts.weight_init or H.init.uniform(-bound, bound), shape, fan_in, fan_out))
+    if opts.bias ~= false then
+      self:register_parameter("bias", H.make_param(opts.bias_init or H.init.uniform(-bound, bound), { cout }, fan_in, fan_out))
+    else
+      self:register_parameter("bias", nil)
+    end
+  end
+  function ConvTranspose3d:forward(x)
+    return ops3d.conv_transpose3d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
+      output_padding = self.output_padding, dilation = self.dilation, groups = self.groups })
+  end
+  function ConvTranspose3d:config()
+    return { in_channels = self.in_channels, out_channels = self.out_channels, kernel_size = self.kernel_size,
+             stride = self.stride, padding = self.padding, output_padding = self.output_padding,
+             dilation = self.dilation, groups = self.groups }
+  end
+  function ConvTranspose3d:repr()
+    return string.format("ConvTranspose3d(%d -> %d, %s, stride %s, pad %s)", self.in_channels, self.out_channels,
       str(self.kernel_size), str(self.stride), str(self.padding))
   end
 

@@ -637,7 +637,39 @@ end
 
 -- ConvTranspose as a convolution: zeros inserted between the inputs (stride), padded by
 -- dilation (k-1) - pad, convolved with the kernel flipped and its in/out channels swapped
+-- 3-d (video, volumes): nnvis.ops3d.conv_transpose3d, with pads equal at both ends of an axis
+-- (given, or computed from output_shape / auto_pad when they split evenly)
+local function conv_transpose3d_node(node, inputs)
+  local x, w = tensor_of(inputs[1]), tensor_of(inputs[2])
+  if w:dim() ~= 5 then fail(node, "a 3-d input needs a 5-d weight, got (%s)", table.concat(w:shape(), ",")) end
+  local at = node.attrs
+  local strides, dil, outpad = rep(at.strides, 3, 1), rep(at.dilations, 3, 1), rep(at.output_padding, 3, 0)
+  local p = at.pads or {}
+  local pb, pe = {}, {}
+  for i = 1, 3 do pb[i], pe[i] = p[i] or 0, p[i + 3] or 0 end
+  if at.output_shape or (at.auto_pad and at.auto_pad ~= "NOTSET") then
+    local os = at.output_shape
+    if os and #os == 5 then os = { os[3], os[4], os[5] } end
+    if os and #os ~= 3 then fail(node, "output_shape (%s) does not fit a 3-d input", shape_text(at.output_shape)) end
+    for i = 1, 3 do
+      local want = os and os[i] or x:size(i + 2) * strides[i]
+      local total = strides[i] * (x:size(i + 2) - 1) + outpad[i] + (w:size(i + 2) - 1) * dil[i] + 1 - want
+      if at.auto_pad == "SAME_UPPER" then pb[i] = total // 2; pe[i] = total - pb[i]
+      else pe[i] = total // 2; pb[i] = total - pe[i] end
+    end
+  end
+  for i = 1, 3 do
+    if pb[i] ~= pe[i] or pb[i] < 0 then
+      fail(node, "3-d inputs need equal padding at both ends of each axis, got pads %d and %d", pb[i], pe[i])
+    end
+  end
+  local b = inputs[3] and tensor_of(inputs[3]) or nil
+  return { require("nnvis.tensor.ops3d").conv_transpose3d(x, w, b, { stride = strides, padding = pb, output_padding = outpad,
+    dilation = dil, groups = at.group or 1 }) }
+end
+
 function ops.ConvTranspose(node, inputs)
+  if is_tensor(inputs[1]) and inputs[1]:dim() == 5 then return conv_transpose3d_node(node, inputs) end
   local x, one = as_2d(node, tensor_of(inputs[1]), "ConvTranspose")
   local w = weight_2d(node, tensor_of(inputs[2]), x, one)
   local at = node.attrs

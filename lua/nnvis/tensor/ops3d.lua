@@ -91,6 +91,82 @@ function M.conv3d(x, w, b, opts)
   return out
 end
 
+-- x with s - 1 zeros after every element of dim d (the input of a transposed convolution
+-- seen as a convolution): (.., L, ..) -> (.., (L - 1) s + 1, ..), through cat and reshape, so
+-- gradients flow
+local function spread(x, d, s)
+  if s == 1 then return x end
+  local sh = x:shape()
+  local L = sh[d]
+  local xe = x:unsqueeze(d + 1)                                               -- (.., L, 1, ..)
+  local zs = sh
+  local zshape = {}
+  for i = 1, #zs do zshape[#zshape + 1] = zs[i]; if i == d then zshape[#zshape + 1] = s - 1 end end
+  zshape[d] = L
+  local y = core.cat({ xe, core.zeros(zshape) }, d + 1)                       -- (.., L, s, ..)
+  local merged = {}
+  for i = 1, #sh do merged[i] = sh[i] end
+  merged[d] = L * s
+  return y:reshape(merged):narrow(d, 1, (L - 1) * s + 1)
+end
+
+-- x padded along dim d with `before` and `after` zeros (negative: cropped)
+local function pad_dim(x, d, before, after)
+  if before < 0 then x = x:narrow(d, 1 - before, x:size(d) + before); before = 0 end
+  if after < 0 then x = x:narrow(d, 1, x:size(d) + after); after = 0 end
+  if before == 0 and after == 0 then return x end
+  local parts = {}
+  local function zeros(n) local s = x:shape(); s[d] = n; return core.zeros(s) end
+  if before > 0 then parts[#parts + 1] = zeros(before) end
+  parts[#parts + 1] = x
+  if after > 0 then parts[#parts + 1] = zeros(after) end
+  return core.cat(parts, d)
+end
+
+--- conv_transpose3d(x, weight [, bias] [, {stride = 1, padding = 0, output_padding = 0,
+--- dilation = 1, groups = 1}]): the transposed 3-d convolution (the gradient of conv3d with
+--- respect to its input) of x (N,Cin,D,H,W) with weight (Cin, Cout/groups, kd, kh, kw), as
+--- PyTorch's: out = (D - 1) s - 2p + d (k - 1) + output_padding + 1 per dim.  Computed as a
+--- convolution of x spread by the stride (zeros between elements), padded by d (k - 1) - p,
+--- with the kernel flipped and its channels swapped per group.  (grad to x, weight, bias)
+function M.conv_transpose3d(x, w, b, opts)
+  opts = util.check_opts("conv_transpose3d", opts, { "stride", "padding", "output_padding", "dilation", "groups" })
+  check5("conv_transpose3d", x)
+  if not util.is_tensor(w) or w:dim() ~= 5 then util.raise("conv_transpose3d: weight must be (Cin, Cout/groups, kd, kh, kw)") end
+  local st = triple("conv_transpose3d", "stride", opts.stride or 1, 1)
+  local pd = triple("conv_transpose3d", "padding", opts.padding or 0, 0)
+  local op = triple("conv_transpose3d", "output_padding", opts.output_padding or 0, 0)
+  local dl = triple("conv_transpose3d", "dilation", opts.dilation or 1, 1)
+  local g = opts.groups or 1
+  if math.type(g) ~= "integer" or g < 1 then util.raise("conv_transpose3d: groups must be an integer >= 1, got " .. tostring(g)) end
+  local cin, cout_g = w:size(1), w:size(2)
+  if x:size(2) ~= cin or cin % g ~= 0 then
+    util.raise(string.format("conv_transpose3d: weight %s takes %d input channels in %d group%s, input has %d %s",
+      util.shape_str(w), cin, g, g == 1 and "" or "s", x:size(2), util.shape_str(x)))
+  end
+  for i = 1, 3 do
+    if op[i] >= math.max(st[i], dl[i]) then
+      util.raise(string.format("conv_transpose3d: output_padding %d must be smaller than the stride or the dilation (%d, %d)",
+        op[i], st[i], dl[i]))
+    end
+  end
+  local k = { w:size(3), w:size(4), w:size(5) }
+  local xs = x
+  for i = 1, 3 do
+    xs = spread(xs, i + 2, st[i])
+    local edge = dl[i] * (k[i] - 1) - pd[i]
+    xs = pad_dim(xs, i + 2, edge, edge + op[i])
+    if xs:size(i + 2) < dl[i] * (k[i] - 1) + 1 then
+      util.raise(string.format("conv_transpose3d: padding %d leaves no output along dim %d of %s", pd[i], i + 2, util.shape_str(x)))
+    end
+  end
+  -- the kernel flipped in space and, per group, (Cin/g, Cout/g) -> (Cout/g, Cin/g)
+  local wf = w
+  for i = 3, 5 do wf = wf:index_select(i, core.arange(w:size(i), 0, -1)) end
+  wf = wf:reshape(g, cin // g, cout_g, k[1], k[2], k[3]):transpose(2, 3):reshape(g * cout_g, cin // g, k[1], k[2], k[3])
+  return M.conv3d(xs, wf, b, { dilation = dl, groups = g })
+end
+
 local function pool3d(fname, x, k, opts, max)
   check5(fname, x)
   local ks = triple(fname, "kernel_size", k, 1)
