@@ -152,13 +152,15 @@
         c.hidden = !ok; if (ok) n++;
       }
       g.details.hidden = n === 0; g.count.textContent = n; shown += n;
+      // sections share rows in proportion to their cards (a one-chart section does not take a row)
+      g.details.style.flex = `${n} 1 ${n * (g.box.classList.contains('small') ? 240 : 370)}px`;
     }
     pane.empty.hidden = shown > 0;
   }
   function makePane(tab, emptyText) {
     const node = el('section', { class: 'tab', id: `tab-${tab}` });
     const empty = el('div', { class: 'empty', text: emptyText, hidden: true });
-    const body = el('div');
+    const body = el('div', { class: 'sections' });
     node.append(empty, body);
     $('#main').append(node);
     return { node, empty, body, cards: new Map() };
