@@ -92,6 +92,10 @@
     if (!state.colors.has(run)) state.colors.set(run, PALETTE[state.colors.size % PALETTE.length]);
     return state.colors.get(run);
   }
+  // a card's title: the tag, then the run with its colour
+  function cardHead(tag, run) {
+    return el('h4', { title: `${tag} · ${run}` }, tag, el('span', { class: 'muted' }, el('i', { class: 'swatch', style: `background:${colorOf(run)}` }), ` ${run}`));
+  }
   const visible = (run) => !state.hidden.has(run);
   const tagOk = (tag) => !state.filter || state.filter.test(tag);
 
@@ -157,13 +161,25 @@
     }
     pane.empty.hidden = shown > 0;
   }
-  function makePane(tab, emptyText) {
+  function makePane(tab, emptyText, sections = true) {
     const node = el('section', { class: 'tab', id: `tab-${tab}` });
     const empty = el('div', { class: 'empty', text: emptyText, hidden: true });
-    const body = el('div', { class: 'sections' });
+    const body = el('div', { class: sections ? 'sections' : null });
     node.append(empty, body);
     $('#main').append(node);
     return { node, empty, body, cards: new Map() };
+  }
+
+  // a card per (run, tag) of a kind: new ones made by make(run, tag), all reloaded when in view
+  function syncCards(pane, tagsOf, make) {
+    for (const r of state.runs) {
+      for (const tag of tagsOf(r) || []) {
+        const key = `${r.name}\0${tag}`;
+        if (!pane.cards.has(key)) pane.cards.set(key, make(r, tag));
+      }
+    }
+    for (const c of pane.cards.values()) c.invalidate();
+    applyFilter(pane);
   }
 
   // ---- Scalars -----------------------------------------------------------------------------------
@@ -376,24 +392,18 @@
       pane: null, kind,
       init() { this.pane = makePane(tab, `No histograms yet (or none match the filter).`); },
       sync() {
-        for (const r of state.runs) {
-          for (const tag of r.histograms || []) {
-            const key = `${r.name}\0${tag}`;
-            if (this.pane.cards.has(key)) continue;
-            const readout = el('div', { class: 'readout' }), box = el('div');
-            const node = el('div', { class: `card ${kind}`, 'data-tag': tag, 'data-run': r.name },
-              el('h4', { title: `${tag} · ${r.name}` }, tag, el('span', { class: 'muted' }, el('i', { class: 'swatch', style: `background:${colorOf(r.name)}` }), ` ${r.name}`)),
-              box, readout);
-            groupFor(this.pane, tag).box.append(node);
-            const card = new Card(node, async () => {
-              const items = await histItems(r.name, tag);
-              box.replaceChildren(kind === 'ridge' ? ridgelines(items, colorOf(r.name), readout) : distribution(items, colorOf(r.name), readout));
-            });
-            this.pane.cards.set(key, card);
-          }
-        }
-        for (const c of this.pane.cards.values()) c.invalidate();
-        applyFilter(this.pane);
+        syncCards(this.pane, (r) => r.histograms, (r, tag) => {
+          const readout = el('div', { class: 'readout' }), box = el('div');
+          const node = el('div', { class: `card ${kind}`, 'data-tag': tag, 'data-run': r.name },
+            cardHead(tag, r.name),
+            box, readout);
+          groupFor(this.pane, tag).box.append(node);
+          const card = new Card(node, async () => {
+            const items = await histItems(r.name, tag);
+            box.replaceChildren(kind === 'ridge' ? ridgelines(items, colorOf(r.name), readout) : distribution(items, colorOf(r.name), readout));
+          });
+          return card;
+        });
       },
     };
   }
@@ -491,50 +501,44 @@
     pane: null,
     init() { this.pane = makePane('images', 'No images yet (or none match the filter).'); },
     sync() {
-      for (const r of state.runs) {
-        for (const tag of r.images || []) {
-          const key = `${r.name}\0${tag}`;
-          if (this.pane.cards.has(key)) continue;
-          const img = el('img', { alt: `${tag} (${r.name})` });
-          const range = el('input', { type: 'range', min: 0, max: 0, value: 0, step: 1 });
-          const label = el('span');
-          const node = el('div', { class: 'card image', 'data-tag': tag, 'data-run': r.name },
-            el('h4', { title: `${tag} · ${r.name}` }, tag, el('span', { class: 'muted' }, el('i', { class: 'swatch', style: `background:${colorOf(r.name)}` }), ` ${r.name}`)),
-            el('div', { class: 'imgbox' }, img), el('div', { class: 'slider' }, range, label));
-          groupFor(this.pane, tag, 'grid small').box.append(node);
-          let items = [];
-          const show = () => {
-            const it = items[+range.value];
-            if (!it) return;
-            const src = `/api/image?${qs({ run: r.name, tag, index: it.index })}`;
-            if (img.getAttribute('src') !== src) img.src = src;
-            label.textContent = `step ${it.step}  ${+range.value + 1}/${items.length}`;
-            img.title = `step ${it.step} · ${it.width}×${it.height} · ${fmtWall(it.wall)}`;
-          };
-          range.addEventListener('input', show);
-          img.addEventListener('click', () => {
-            const it = items[+range.value];
-            const big = $('img', overlay);
-            big.src = img.src;
-            // small images are enlarged by a whole factor (pixels stay square), large ones fit the window
-            const k = it ? Math.max(1, Math.floor(Math.min(512 / it.width, 512 / it.height))) : 1;
-            big.style.width = it ? `${it.width * k}px` : '';
-            $('figcaption', overlay).textContent = `${tag} · ${r.name} · step ${it ? it.step : ''}${it ? ` · ${it.width}×${it.height}` : ''}`;
-            overlay.hidden = false;
-          });
-          const card = new Card(node, async () => {
-            const atEnd = !items.length || +range.value === items.length - 1;
-            items = (await api('/api/images', { run: r.name, tag })).items.sort((a, b) => a.step - b.step || a.index - b.index);
-            range.max = Math.max(0, items.length - 1);
-            // the slider follows new steps only when it was at the newest
-            if (atEnd) range.value = range.max;
-            show();
-          });
-          this.pane.cards.set(key, card);
-        }
-      }
-      for (const c of this.pane.cards.values()) c.invalidate();
-      applyFilter(this.pane);
+      syncCards(this.pane, (r) => r.images, (r, tag) => {
+        const img = el('img', { alt: `${tag} (${r.name})` });
+        const range = el('input', { type: 'range', min: 0, max: 0, value: 0, step: 1 });
+        const label = el('span');
+        const node = el('div', { class: 'card image', 'data-tag': tag, 'data-run': r.name },
+          cardHead(tag, r.name),
+          el('div', { class: 'imgbox' }, img), el('div', { class: 'slider' }, range, label));
+        groupFor(this.pane, tag, 'grid small').box.append(node);
+        let items = [];
+        const show = () => {
+          const it = items[+range.value];
+          if (!it) return;
+          const src = `/api/image?${qs({ run: r.name, tag, index: it.index })}`;
+          if (img.getAttribute('src') !== src) img.src = src;
+          label.textContent = `step ${it.step}  ${+range.value + 1}/${items.length}`;
+          img.title = `step ${it.step} · ${it.width}×${it.height} · ${fmtWall(it.wall)}`;
+        };
+        range.addEventListener('input', show);
+        img.addEventListener('click', () => {
+          const it = items[+range.value];
+          const big = $('img', overlay);
+          big.src = img.src;
+          // small images are enlarged by a whole factor (pixels stay square), large ones fit the window
+          const k = it ? Math.max(1, Math.floor(Math.min(512 / it.width, 512 / it.height))) : 1;
+          big.style.width = it ? `${it.width * k}px` : '';
+          $('figcaption', overlay).textContent = `${tag} · ${r.name} · step ${it ? it.step : ''}${it ? ` · ${it.width}×${it.height}` : ''}`;
+          overlay.hidden = false;
+        });
+        const card = new Card(node, async () => {
+          const atEnd = !items.length || +range.value === items.length - 1;
+          items = (await api('/api/images', { run: r.name, tag })).items.sort((a, b) => a.step - b.step || a.index - b.index);
+          range.max = Math.max(0, items.length - 1);
+          // the slider follows new steps only when it was at the newest
+          if (atEnd) range.value = range.max;
+          show();
+        });
+        return card;
+      });
     },
   };
 
@@ -551,39 +555,32 @@
     pane: null,
     init() { this.pane = makePane('text', 'No text yet (or none matches the filter).'); },
     sync() {
-      for (const r of state.runs) {
-        for (const tag of r.text || []) {
-          if (tag === 'nnvis/graph_svg') continue;
-          const key = `${r.name}\0${tag}`;
-          if (this.pane.cards.has(key)) continue;
-          const list = el('div');
-          const node = el('div', { class: 'card text', 'data-tag': tag, 'data-run': r.name },
-            el('h4', { title: `${tag} · ${r.name}` }, tag, el('span', { class: 'muted' }, el('i', { class: 'swatch', style: `background:${colorOf(r.name)}` }), ` ${r.name}`)),
-            list);
-          groupFor(this.pane, tag).box.append(node);
-          const card = new Card(node, async () => {
-            const { items } = await api('/api/text', { run: r.name, tag });
-            items.sort((a, b) => b.step - a.step);
-            const shown = items.slice(0, 50);
-            list.replaceChildren(...shown.map((it) => {
-              const body = el('div', { class: 'md' });
-              body.innerHTML = md.render(String(it.text));   // markdown-it escapes all HTML (html: false)
-              return el('div', { class: 'step-entry', 'data-step': it.step }, el('div', { class: 'step-label', text: `step ${it.step} · ${fmtWall(it.wall)}` }), body);
-            }));
-            if (items.length > shown.length) list.append(el('div', { class: 'note', text: `${items.length - shown.length} older steps not shown` }));
-          });
-          this.pane.cards.set(key, card);
-        }
-      }
-      for (const c of this.pane.cards.values()) c.invalidate();
-      applyFilter(this.pane);
+      syncCards(this.pane, (r) => (r.text || []).filter((t) => t !== 'nnvis/graph_svg'), (r, tag) => {
+        const list = el('div');
+        const node = el('div', { class: 'card text', 'data-tag': tag, 'data-run': r.name },
+          cardHead(tag, r.name),
+          list);
+        groupFor(this.pane, tag).box.append(node);
+        const card = new Card(node, async () => {
+          const { items } = await api('/api/text', { run: r.name, tag });
+          items.sort((a, b) => b.step - a.step);
+          const shown = items.slice(0, 50);
+          list.replaceChildren(...shown.map((it) => {
+            const body = el('div', { class: 'md' });
+            body.innerHTML = md.render(String(it.text));   // markdown-it escapes all HTML (html: false)
+            return el('div', { class: 'step-entry', 'data-step': it.step }, el('div', { class: 'step-label', text: `step ${it.step} · ${fmtWall(it.wall)}` }), body);
+          }));
+          if (items.length > shown.length) list.append(el('div', { class: 'note', text: `${items.length - shown.length} older steps not shown` }));
+        });
+        return card;
+      });
     },
   };
 
   // ---- HParams ------------------------------------------------------------------------------------
   const hparams = {
     pane: null, sort: { col: 'run', dir: 1 }, data: null,
-    init() { this.pane = makePane('hparams', 'No hyperparameters were logged (the hparams plugin).'); },
+    init() { this.pane = makePane('hparams', 'No hyperparameters were logged (the hparams plugin).', false); },
     async sync() {
       if (!state.runs.some((r) => r.hparams)) { this.pane.empty.hidden = false; this.pane.body.replaceChildren(); return; }
       this.data = await api('/api/hparams');
@@ -654,7 +651,7 @@
   const projector = {
     pane: null, emb: null, points: null, worker: null, meta: null,
     init() {
-      this.pane = makePane('projector', 'No projector embeddings (a run folder with projector_config.pbtxt).');
+      this.pane = makePane('projector', 'No projector embeddings (a run folder with projector_config.pbtxt).', false);
       const sel = (label, cls) => { const s = el('select', { class: cls }); return [el('label', null, label, s), s]; };
       const [lRun, run] = sel('Run'), [lEmb, emb] = sel('Embedding'), [lX, cx] = sel('X'), [lY, cy] = sel('Y');
       const [lMethod, method] = sel('Method'), [lColor, color] = sel('Colour by'), [lLabel, label] = sel('Label');
@@ -890,7 +887,7 @@
   const graph = {
     pane: null,
     init() {
-      this.pane = makePane('graph', 'No graphs (nnvis writes one with fit{tensorboard = ...}; TensorFlow and tensorboardX write GraphDefs).');
+      this.pane = makePane('graph', 'No graphs (nnvis writes one with fit{tensorboard = ...}; TensorFlow and tensorboardX write GraphDefs).', false);
       const run = el('select');
       this.ui = { run, view: el('div', { class: 'stage graph-view' }), info: el('div', { class: 'graph-info card' }, el('div', { class: 'muted', text: 'Click a node to see its attributes. Wheel to zoom, drag to pan, double-click to reset.' })) };
       this.pane.body.append(el('div', { class: 'toolbar' }, el('label', null, 'Run', run)), el('div', { class: 'graph-wrap' }, this.ui.view, this.ui.info));
@@ -948,7 +945,9 @@
         layer.append(gnode);
       }
       view.append(svg);
-      zoomPan(svg, { x: 0, y: 0, w: Math.max(L.width, 300), h: Math.max(L.height, 200) });
+      // a small graph is drawn at its own size (not blown up to the view), centred
+      const w = Math.max(L.width, view.clientWidth || 300), h = Math.max(L.height, view.clientHeight || 200);
+      zoomPan(svg, { x: (L.width - w) / 2, y: Math.min(0, (L.height - h) / 2), w, h });
       this.ui.info.replaceChildren(el('div', { class: 'muted', text: `${nodes.length} nodes. Click a node to see its attributes.` }));
       view.dataset.run = run;
     },
