@@ -328,3 +328,19 @@ describe("nnvis.onnx's ScatterND", function()
     end
   end)
 end)
+
+describe("nnvis.core.scatter_picks (ScatterND's writes as gathers)", function()
+  local core = require "nnvis.core"
+  it("lists each position's writes in order, round by round, and its last", function()
+    local rounds, last = core.scatter_picks(5, core.tensor { 1, 3, 1, 0, 1 })
+    assert.same({ 4, 1, 0, 2, 0, 0, 3, 0, 0, 0, 0, 5, 0, 0, 0 }, rounds:contiguous():values())
+    assert.equal(2, rounds:dim())
+    assert.same({ 4, 5, 0, 2, 0 }, last:values())
+  end)
+  it("refuses a position outside [0, n) or not whole, naming the write", function()
+    assert.has_error(function() core.scatter_picks(3, core.tensor { 0, 3 }) end,
+      "scatter_picks: write 2 goes to position 3, not a whole number in [0, 3)")
+    assert.has_error(function() core.scatter_picks(3, core.tensor { 0.5 }) end,
+      "scatter_picks: write 1 goes to position 0.5, not a whole number in [0, 3)")
+  end)
+end)

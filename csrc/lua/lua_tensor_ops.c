@@ -214,6 +214,17 @@ static int m_argsort(lua_State *L) {
 }
 static int m_argmin(lua_State *L) { return maxmin(L, 1, 0, 1); }
 
+/* core.scatter_picks(n, positions) -> rounds (R, n), last (n): see nv_scatter_picks */
+static int l_scatter_picks(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  nv_tensor *last = NULL;
+  nv_tensor *r = nv_scatter_picks((int64_t)n, T(2), &last);
+  if (!r) return luaL_error(L, "%s", nv_last_error());
+  nv_lua_pushtensor(L, r, "scatter_picks");
+  nv_lua_pushtensor(L, last, "scatter_picks");
+  return 2;
+}
+
 /* var/std([dim [, {unbiased = true, keepdim = false}]]) */
 static int var_std(lua_State *L, int sd) {
   nv_tensor *t = T(1);
@@ -351,6 +362,7 @@ const luaL_Reg nv_lua_ops_functions[] = {
   {"cat", l_cat},
   {"stack", l_stack},
   {"matmul", m_matmul},
+  {"scatter_picks", l_scatter_picks},
   {NULL, NULL}
 };
 

@@ -62,6 +62,11 @@ int nv_maxmin(nv_tensor *x, int dim, int keepdim, int ismin, nv_tensor **vals, n
  * their order (stable).  No gradient: x:gather(dim, positions) gives the sorted values.
  * New reference, or NULL with the error set. */
 nv_tensor *nv_argsort(nv_tensor *x, int dim, int descending, int64_t k);
+/* The writes of a scatter of m writes to positions (0-based floats in [0, n)) as gathers:
+ * (rounds, n) with row r holding 1 + the write that reached each position r-th (0: none),
+ * and *last (n) 1 + each position's last write (0: none).  New references (both), or NULL
+ * with the error set.  No gradient. */
+nv_tensor *nv_scatter_picks(int64_t n, nv_tensor *positions, nv_tensor **last);
 nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased);
 nv_tensor *nv_logsumexp(nv_tensor *x, int dim, int keepdim);
 nv_tensor *nv_softmax(nv_tensor *x, int dim, int log);

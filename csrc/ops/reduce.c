@@ -277,6 +277,59 @@ nv_tensor *nv_argsort(nv_tensor *x, int dim, int descending, int64_t k) {
   return ix;
 }
 
+/* The writes of a scatter as picks: positions (any shape, float, 0-based, each in [0, n))
+ * lists where write m (0-based, in order) goes.  Row r (0-based) of the (rounds, n) result
+ * holds, per position, 1 + the write that reached it r-th (0: fewer writes), so that a
+ * scatter is a gather of its sources; rounds is the most writes any position got (at least
+ * 1).  The last row a position has is its last write: *last gets, per position, 1 + its last
+ * write (0: none), (n).  No gradient (indices). */
+nv_tensor *nv_scatter_picks(int64_t n, nv_tensor *positions, nv_tensor **last) {
+  const char *fname = "scatter_picks";
+  *last = NULL;
+  int64_t m = nv_numel(positions);
+  if (n < 0 || n > ((int64_t)1 << 24) || m > ((int64_t)1 << 24)) {
+    nv_seterr("%s: %lld positions and %lld writes: at most 2^24 each (exact in float32)", fname, (long long)n, (long long)m);
+    return NULL;
+  }
+  nv_tensor *pc = nv_contiguous_data(positions);
+  if (!pc) return NULL;
+  const float *p = nv_data(pc);
+  int32_t *count = calloc((size_t)(n ? n : 1), sizeof *count);
+  if (!count) { nv_release(pc); nv_seterr("%s: out of memory", fname); return NULL; }
+  int64_t rounds = 1;
+  for (int64_t j = 0; j < m; j++) {
+    float v = p[j];
+    if (!(v >= 0 && v < (float)n) || v != (float)(int64_t)v) {
+      nv_seterr("%s: write %lld goes to position %g, not a whole number in [0, %lld)", fname, (long long)j + 1, (double)v,
+                (long long)n);
+      free(count); nv_release(pc);
+      return NULL;
+    }
+    int64_t c = ++count[(int64_t)v];
+    if (c > rounds) rounds = c;
+  }
+  if (rounds * n > ((int64_t)1 << 28)) {
+    nv_seterr("%s: %lld writes to one position over %lld positions is too many", fname, (long long)rounds, (long long)n);
+    free(count); nv_release(pc);
+    return NULL;
+  }
+  int64_t size[2] = {rounds, n};
+  nv_tensor *out = nv_zeros(2, size);
+  nv_tensor *lt = out ? nv_zeros(1, &n) : NULL;
+  if (!lt) { free(count); nv_release(pc); nv_release(out); return NULL; }
+  float *po = nv_data(out), *pl = nv_data(lt);
+  memset(count, 0, sizeof *count * (size_t)(n ? n : 1));
+  for (int64_t j = 0; j < m; j++) {
+    int64_t q = (int64_t)p[j];
+    po[count[q]++ * n + q] = (float)(j + 1);
+    pl[q] = (float)(j + 1);
+  }
+  free(count);
+  nv_release(pc);
+  *last = lt;
+  return out;
+}
+
 /* var = sum((x - mean)^2) / (n - unbiased), composed of recorded ops so its gradient
  * comes from theirs. */
 nv_tensor *nv_var(nv_tensor *x, int dim, int keepdim, int unbiased) {

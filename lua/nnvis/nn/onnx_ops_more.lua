@@ -541,7 +541,8 @@ return function(ops, h)
   -- mul, max, min; a position written twice combines both).  Tensors: with pick_r the updates'
   -- element of each position's r-th write (0: none) and u0 = [neutral, updates], none is
   -- data * keep + u0[pick_last], the others fold data with u0[pick_1], u0[pick_2] ..., so the
-  -- gradient reaches data and updates; the index lists are built once per call.
+  -- gradient reaches data and updates; the picks come from core.scatter_picks (C), Lua only
+  -- walks the index tuples.
   ----------------------------------------------------------------------------------------------
   function ops.ScatterND(node, inputs)
     local data, ind, upd = inputs[1], inputs[2], inputs[3]
@@ -563,8 +564,10 @@ return function(ops, h)
     local n = numel(ds)
     if is_tensor(data) or is_tensor(upd) then tensor_room(node, ds) else ints_room(node, ds) end
     local idx = intlist(ind)
-    local src = {}     -- 0-based flat output position -> 1-based updates element last written there
-    local rounds = {}  -- rounds[r][position]: the element of the position's r-th write
+    -- the flat offset of each index tuple (one per tuple, checked), then every position it
+    -- writes: offset * block + 0..block-1, in order; core.scatter_picks turns the writes into
+    -- gathers: rounds[r][p] = 1 + the write that reached position p r-th, last[p] its last
+    local offs = {}
     for t = 0, #idx // k - 1 do
       local off = 0
       for j = 1, k do
@@ -575,52 +578,57 @@ return function(ops, h)
         end
         off = off * ds[j] + v
       end
-      for e = 1, block do
-        local pos = off * block + e - 1
-        src[pos] = t * block + e
-        local r = 1
-        while rounds[r] and rounds[r][pos] do r = r + 1 end
-        rounds[r] = rounds[r] or {}
-        rounds[r][pos] = t * block + e
-      end
+      offs[t + 1] = off
+    end
+    local rounds, last
+    if #offs == 0 then
+      rounds, last = core.zeros(1, n), core.zeros(n)
+    else
+      local pos = core.tensor(offs):view(#offs, 1) * block + core.arange(block):view(1, block)
+      rounds, last = core.scatter_picks(n, pos:reshape(-1))
     end
     local combine = {
       add = { 0, function(a, b) return a + b end },
       mul = { 1, function(a, b) return a * b end },
-      max = { -math.huge, function(a, b) return a:maximum(b) end, math.max },
-      min = { math.huge, function(a, b) return a:minimum(b) end, math.min },
+      max = { -math.huge, function(a, b) return a:maximum(b) end },
+      min = { math.huge, function(a, b) return a:minimum(b) end },
     }
     if not is_tensor(data) and not is_tensor(upd) then
+      -- shape values (integers, exact in Lua, few: ints_room capped them)
       local dv, uv, out = values(data), values(upd), {}
-      for p = 0, n - 1 do
-        local v = dv[p + 1]
-        if reduction == "none" then v = src[p] and uv[src[p]] or v
+      local lv, rv = last:values(), {}
+      for r = 1, rounds:size(1) do rv[r] = rounds:select(1, r):values() end
+      for q = 1, n do
+        local v = dv[q]
+        if reduction == "none" then
+          if lv[q] > 0 then v = uv[math.floor(lv[q])] end
         else
-          local f = combine[reduction][3] or combine[reduction][2]
-          for _, round in ipairs(rounds) do
-            if round[p] then v = f(v, uv[round[p]]) end
+          local f = combine[reduction][2]
+          if reduction == "max" then f = math.max elseif reduction == "min" then f = math.min end
+          for r = 1, #rv do
+            if rv[r][q] > 0 then v = f(v, uv[math.floor(rv[r][q])]) end
           end
         end
-        out[p + 1] = v
+        out[q] = v
       end
       return { ints.new(ds, out) }
     end
     local d, u = tensor_of(data):reshape(-1), tensor_of(upd):reshape(-1)
-    local function picks(map)
-      local pick = {}
-      for p = 0, n - 1 do pick[p + 1] = (map[p] or 0) + 1 end
-      return pick
-    end
+    local out
     if reduction == "none" then
-      local keep = {}
-      for p = 0, n - 1 do keep[p + 1] = src[p] and 0 or 1 end
-      local ux = core.cat({ core.zeros(1), u }, 1)
-      return { (d * core.tensor(keep) + ux:index_select(1, picks(src))):reshape(ds) }
+      local ux = core.cat({ core.zeros(1), u:reshape(-1) }, 1)
+      out = d * last:eq(0) + ux:index_select(1, last + 1)
+    else
+      local neutral, f = combine[reduction][1], combine[reduction][2]
+      local ux = core.cat({ core.full({ 1 }, neutral), u:reshape(-1) }, 1)
+      out = d
+      for r = 1, rounds:size(1) do
+        local pick = rounds:select(1, r)
+        -- positions this round does not reach keep their value (the neutral element would
+        -- turn max/min of nothing into an infinity)
+        out = core.where(pick:gt(0), f(out, ux:index_select(1, pick + 1)), out)
+      end
     end
-    local neutral, f = combine[reduction][1], combine[reduction][2]
-    local ux = core.cat({ core.full({ 1 }, neutral), u }, 1)
-    local out = d
-    for _, round in ipairs(rounds) do out = f(out, ux:index_select(1, picks(round))) end
     return { out:reshape(ds) }
   end
 
