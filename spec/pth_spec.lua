@@ -210,3 +210,39 @@ describe("Module:load", function()
       "cnn_zip.pth: cannot load into Sequential: unexpected keys: 5.bias, 5.weight")
   end)
 end)
+
+describe("Module:load of a large checkpoint", function()
+  local have_torch = H.sh("/usr/bin/python3 -c 'import torch'")
+  H.it_if(have_torch, "python3-torch")("reads one tensor at a time: memory grows by little beside the model", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    -- 16 x (1024 x 1024) float32 = 64 MiB of weights, saved by PyTorch
+    local ok, out = H.sh("/usr/bin/python3 -c \"import torch; torch.manual_seed(0); " ..
+      "m = torch.nn.Sequential(*[torch.nn.Linear(1024, 1024, bias=False) for _ in range(16)]); " ..
+      "torch.save(m.state_dict(), '" .. dir .. "/big.pth'); print(float(m[15].weight[5, 7]))\"")
+    assert.is_true(ok, out)
+    -- in a process of its own, so that its peak resident memory is the load's
+    local script = dir .. "/load.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local nv = require "nnvis"
+local function hwm() for l in io.lines("/proc/self/status") do local v = l:match("^VmHWM:%s+(%d+)") if v then return tonumber(v) * 1024 end end end
+local layers = {}
+for i = 1, 16 do layers[i] = nv.nn.Linear(1024, 1024, { bias = false, weight_init = false }) end
+local m = nv.nn.Sequential(layers)
+collectgarbage()
+local before = hwm()
+m:load(arg[1])
+io.write(before, " ", hwm(), " ", m:get("15").weight:get(6, 8), "\n")
+]])
+    f:close()
+    local ok2, res = H.sh("LUA_PATH='" .. package.path .. "' LUA_CPATH='" .. package.cpath .. "' lua5.4 " .. script .. " " .. dir .. "/big.pth")
+    assert.is_true(ok2, res)
+    local before, after, v = res:match("(%d+) (%d+) (%S+)")
+    local grew = (tonumber(after) - tonumber(before)) / (64 * 2 ^ 20)
+    assert.is_true(grew < 0.3, string.format("the load's peak grew by %.2f x the weights", grew))
+    assert.near(tonumber(out:match("%S+")), tonumber(v), 1e-6)
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -74,6 +74,7 @@ void nv_cache_config(size_t limit);
  * allocations, or a quarter of the live bytes when more): a host with a garbage collector collects there, refilling the cache. */
 void nv_set_alloc_miss_hook(void (*fn)(void *), void *ud);
 size_t nv_cache_bytes(void);
+size_t nv_cache_limit(void);   /* the cache's size limit now (the default once chosen) */
 
 /* ---- storage and tensors ------------------------------------------------------------ */
 typedef struct nv_storage {

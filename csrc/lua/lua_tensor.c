@@ -431,7 +431,8 @@ static int t_eq(lua_State *L) {
   return 1;
 }
 
-/* cache_limit([bytes]): sets the storage cache's size (0 empties it); returns bytes held */
+/* cache_limit([bytes]): sets the storage cache's size (0 empties it); returns the bytes it
+ * holds and its limit */
 static int l_cache_limit(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer b = luaL_checkinteger(L, 1);
@@ -439,7 +440,8 @@ static int l_cache_limit(lua_State *L) {
     nv_cache_config((size_t)b);
   }
   lua_pushinteger(L, (lua_Integer)nv_cache_bytes());
-  return 1;
+  lua_pushinteger(L, (lua_Integer)nv_cache_limit());
+  return 2;
 }
 
 static int l_stats(lua_State *L) {

@@ -154,9 +154,29 @@ local function reach(p)
   return last + 1, n
 end
 
+-- A tensor not read yet (pth.load with lazy = true): its shape, and :materialize() reads its
+-- storage's bytes and builds it.  A storage's bytes are dropped once its last view is built,
+-- so a state dict copied into a model one tensor at a time never holds more than one storage
+-- beside the model.
+local Deferred = {}
+Deferred.__index = Deferred
+M.Deferred = Deferred
+function Deferred:shape() return self.size end
+function Deferred:dim() return #self.size end
+function Deferred:numel()
+  local n = 1
+  for _, s in ipairs(self.size) do n = n * s end
+  return n
+end
+function Deferred:materialize() return self.build() end
+--- is_deferred(v): whether v is a tensor pth.load{lazy = true} has not read yet
+function M.is_deferred(v) return getmetatable(v) == Deferred end
+
 -- Builds every pending tensor of obj; bytes_of(storage, elements needed) -> its bytes.
 -- Sizes are checked against the storages and nv.config's max_alloc before anything is read.
-local function build_all(obj, bytes_of)
+-- With drop(storage), deferred tensors are made instead, which build on demand and call
+-- drop once every view of their storage is built.
+local function build_all(obj, bytes_of, drop)
   local list = pendings(obj)
   local max_alloc = core.config().max_alloc
   local need = {}
@@ -174,12 +194,32 @@ local function build_all(obj, bytes_of)
     need[st] = math.max(need[st] or 0, math.tointeger(r) or 0)
   end
   local built = {}
+  local left = {}     -- storage -> views not built yet (deferred)
+  for _, p in ipairs(list) do left[p.storage] = (left[p.storage] or 0) + 1 end
   for _, p in ipairs(list) do
     local st = p.storage
-    local b = bytes_of(st, need[st])
-    local t, err = core.tensor_from_bytes(b, st.dtype, p.offset, p.size, p.stride, "storage " .. st.key)
-    if not t then fail("%s", err) end
-    built[p] = t
+    local function build()
+      local b = bytes_of(st, need[st])
+      local t, err = core.tensor_from_bytes(b, st.dtype, p.offset, p.size, p.stride, "storage " .. st.key)
+      if not t then fail("%s", err) end
+      return t
+    end
+    if drop then
+      -- the tensor is not kept here (the caller holds it as long as it needs it); a second
+      -- materialize reads it again
+      local counted = false
+      built[p] = setmetatable({ size = p.size, build = function()
+        local t = build()
+        if not counted then
+          counted = true
+          left[st] = left[st] - 1
+          if left[st] == 0 then drop(st) end
+        end
+        return t
+      end }, Deferred)
+    else
+      built[p] = build()
+    end
   end
   return resolve(obj, built, {})
 end
@@ -210,7 +250,7 @@ local function storage_loader(refs, fields)
   end
 end
 
-local function load_zip(path)
+local function load_zip(path, lazy)
   local z, err = core.zip_open(path)
   if not z then fail("%s", err) end
   local prefix
@@ -244,6 +284,12 @@ local function load_zip(path)
     if not b then fail("%s", rerr) end
     cache[st.key] = b
     return b
+  end
+  if lazy then
+    -- the archive stays open for the deferred tensors: the returned close() closes it
+    local ok, res = pcall(build_all, obj, bytes_of, function(st) cache[st.key] = nil end)
+    if not ok then z:close(); error(res, 0) end
+    return res, function() z:close() end
   end
   local ok, res = pcall(build_all, obj, bytes_of)
   z:close()
@@ -312,19 +358,26 @@ local function load_legacy(path)
 end
 
 --- What torch.save wrote at path, as Lua values (see nnvis.pickle); tensors are float32.
---- Returns the value, or nil, "load_pth: ..." on a file it cannot or will not read.
-function M.load(path)
+--- Returns the value, or nil, "load_pth: ..." on a file it cannot or will not read.  With
+--- opts.lazy (zip archives), tensors are deferred (pth.is_deferred; :shape(), :materialize())
+--- and a third result closes the archive once they are read: a state dict copied into a
+--- model tensor by tensor then costs one storage beside the model, not a second model.
+function M.load(path, opts)
   if type(path) ~= "string" then error("load_pth: path must be a string, got " .. type(path), 2) end
-  local ok, res = pcall(function()
+  local lazy = opts ~= nil and opts.lazy
+  local ok, res, closer = pcall(function()
     local f, err = io.open(path, "rb")
     if not f then fail("%s", err) end
     local head = f:read(4) or ""
     f:close()
-    if head:sub(1, 4) == "PK\3\4" then return load_zip(path) end
+    if head:sub(1, 4) == "PK\3\4" then return load_zip(path, lazy) end
     if head:sub(1, 3) == "\128\2\138" then return load_legacy(path) end
     fail("%s: not a file written by torch.save (neither a zip archive nor a legacy pickle)", path)
   end)
-  if ok then return res end
+  if ok then
+    if lazy then return res, nil, closer or function() end end
+    return res
+  end
   if type(res) == "table" and res.msg then
     if res.msg:match("refuses global") then
       return nil, "load_pth: " .. res.msg:match("refuses global [^ ]+") ..

@@ -484,6 +484,10 @@ function Module:state_dict()
 end
 
 -- same shape, or both a single element (PyTorch's num_batches_tracked is 0-dimensional)
+-- a tensor, or one pth.load{lazy = true} will read on demand
+local function is_deferred(v) return type(v) == "table" and type(v.materialize) == "function" and type(v.shape) == "function" end
+local function tensor_like(v) return is_tensor(v) or is_deferred(v) end
+
 local function shapes_agree(a, b)
   local sa, sb = a:shape(), b:shape()
   if #sa == #sb then
@@ -518,7 +522,7 @@ function Module:load_state_dict(sd, opts)
     local src = sd[k]
     if src == nil then
       missing[#missing + 1] = k
-    elseif not is_tensor(src) then
+    elseif not tensor_like(src) then
       error(string.format("load_state_dict: '%s' must be a tensor, got %s", k, type(src)), 2)
     elseif not shapes_agree(t, src) then
       mismatched[#mismatched + 1] = string.format("%s is %s in the model, %s in the state dict",
@@ -537,10 +541,17 @@ function Module:load_state_dict(sd, opts)
     error(string.format("load_state_dict: cannot load into %s: %s", self.kind, table.concat(parts, "; ")), 2)
   end
   no_grad(function()
+    local read = 0
     for _, e in ipairs(list) do
       local src, t = sd[e[1]], e[2]
       if src ~= nil then
+        if is_deferred(src) then
+          -- read now, copied, then let go: the state dict never sits beside the model whole
+          src = src:materialize()
+          read = read + src:numel() * 4
+        end
         if t:dim() == src:dim() then t:copy(src) else t:fill(src:item()) end
+        if read >= 4 * 2 ^ 20 then src = nil; collectgarbage(); read = 0 end
       end
     end
   end)
@@ -563,11 +574,11 @@ local function state_dict_of(obj, path)
   local all_tensors, keys = next(obj) ~= nil, {}
   for k, v in pairs(obj) do
     keys[#keys + 1] = tostring(k)
-    if not is_tensor(v) then all_tensors = false end
+    if not tensor_like(v) then all_tensors = false end
   end
   if all_tensors then return obj end
   for _, k in ipairs(checkpoint_keys) do
-    if type(obj[k]) == "table" and not is_tensor(obj[k]) then return obj[k] end
+    if type(obj[k]) == "table" and not tensor_like(obj[k]) then return obj[k] end
   end
   table.sort(keys)
   error(string.format("load: %s is not a state dict and has none under %s; its keys are: %s", path,
@@ -588,13 +599,27 @@ function Module:load(path, opts)
   if kind == "safetensors" then
     sd, err = require("nnvis.io").load_safetensors(path)
     if not sd then error("load: " .. err, 2) end
-  else
-    local obj
-    obj, err = pth.load(path)
+  end
+  local close = function() end
+  -- each tensor read is freed once copied: its buffer, of a size seldom met again, is not
+  -- worth the allocator's cache, which would otherwise keep most of the file's bytes
+  local core = require "nnvis.core"
+  local _, limit = core.cache_limit()
+  core.cache_limit(math.min(limit, 16 * 2 ^ 20))
+  -- the archive of deferred tensors closes and the cache's limit comes back when this call
+  -- ends, by an error too
+  local _ <close> = setmetatable({}, { __close = function() close(); core.cache_limit(limit) end })
+  if kind ~= "safetensors" then
+    -- deferred tensors: each is read when it is copied into the model, and dropped
+    local obj, c
+    obj, err, c = pth.load(path, { lazy = true })
+    close = c or close
     if obj == nil then error("load: " .. (err or (path .. " holds None")):gsub("^load_pth: ", ""), 2) end
     sd = state_dict_of(obj, path)
   end
   local ok, missing, unexpected = pcall(self.load_state_dict, self, sd, opts)
+  sd = nil
+  collectgarbage()
   if not ok then
     error(string.format("load: %s: %s", path, tostring(missing):gsub("^load_state_dict: ", "")), 2)
   end

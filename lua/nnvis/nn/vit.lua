@@ -49,14 +49,15 @@ function M.layers(nn)
   --- sqrt(d)) v, then out_proj; the attention weights (N, heads, T, T) are its softmax's output
   local MHA = class("MultiheadAttention", Module)
   nn.MultiheadAttention = MHA
-  function MHA:init(e, heads)
+  function MHA:init(e, heads, init)
     self.embed_dim = check_int("MultiheadAttention", "embed_dim", e, 1)
     self.num_heads = check_int("MultiheadAttention", "num_heads", heads, 1)
     if e % heads ~= 0 then error(string.format("MultiheadAttention: %d heads do not divide embed_dim %d", heads, e), 2) end
     local bound = math.sqrt(6 / (e + 3 * e))                     -- xavier_uniform of (3E, E)
-    self:register_parameter("in_proj_weight", core.rand(3 * e, e) * (2 * bound) - bound)
+    -- init = false (weights to be loaded): zeros, one allocation, no random temporaries
+    self:register_parameter("in_proj_weight", init == false and core.zeros(3 * e, e) or core.rand(3 * e, e) * (2 * bound) - bound)
     self:register_parameter("in_proj_bias", core.zeros(3 * e))
-    self.out_proj = nn.Linear(e, e)
+    self.out_proj = nn.Linear(e, e, init == false and { weight_init = false, bias_init = false } or nil)
     self.softmax = nn.Softmax(-1)
   end
   function MHA:forward(x)
@@ -74,11 +75,12 @@ function M.layers(nn)
 
   -- one encoder block: x + attention(ln_1(x)), then + mlp(ln_2(.))
   local Block = class("EncoderBlock", Module)
-  function Block:init(heads, hidden, mlp, eps)
+  function Block:init(heads, hidden, mlp, eps, init)
+    local lin = init == false and { weight_init = false, bias_init = false } or nil
     self.ln_1 = LayerNorm(hidden, { eps = eps })
-    self.self_attention = MHA(hidden, heads)
+    self.self_attention = MHA(hidden, heads, init)
     self.ln_2 = LayerNorm(hidden, { eps = eps })
-    self.mlp = nn.Sequential { nn.Linear(hidden, mlp), nn.GELU(), nn.Dropout(0), nn.Linear(mlp, hidden), nn.Dropout(0) }
+    self.mlp = nn.Sequential { nn.Linear(hidden, mlp, lin), nn.GELU(), nn.Dropout(0), nn.Linear(mlp, hidden, lin), nn.Dropout(0) }
   end
   function Block:forward(x)
     local y = x + self.self_attention(self.ln_1(x))
@@ -86,21 +88,22 @@ function M.layers(nn)
   end
 
   local Encoder = class("Encoder", Module)
-  function Encoder:init(seq, layers, heads, hidden, mlp, eps)
-    self:register_parameter("pos_embedding", core.randn(1, seq, hidden) * 0.02)
+  function Encoder:init(seq, layers, heads, hidden, mlp, eps, init)
+    self:register_parameter("pos_embedding", init == false and core.zeros(1, seq, hidden) or core.randn(1, seq, hidden) * 0.02)
     self.layers = nn.Sequential {}
-    for i = 0, layers - 1 do self.layers:add(Block(heads, hidden, mlp, eps), "encoder_layer_" .. i) end
+    for i = 0, layers - 1 do self.layers:add(Block(heads, hidden, mlp, eps, init), "encoder_layer_" .. i) end
     self.ln = LayerNorm(hidden, { eps = eps })
   end
   function Encoder:forward(x) return self.ln(self.layers(x + self.pos_embedding)) end
 
   --- VisionTransformer{image_size, patch_size, num_layers, num_heads, hidden_dim, mlp_dim,
-  --- num_classes = 1000}: torchvision's ViT; input (N, 3, image_size, image_size)
+  --- num_classes = 1000, init}: torchvision's ViT; input (N, 3, image_size, image_size);
+  --- init = false leaves every parameter zero (for weights loaded next: no random draws)
   local ViT = class("VisionTransformer", Module)
   nn.VisionTransformer = ViT
   function ViT:init(cfg)
     cfg = check_opts("VisionTransformer", cfg, { "image_size", "patch_size", "num_layers", "num_heads", "hidden_dim",
-                                                "mlp_dim", "num_classes", "eps" })
+                                                "mlp_dim", "num_classes", "eps", "init" })
     for _, k in ipairs { "image_size", "patch_size", "num_layers", "num_heads", "hidden_dim", "mlp_dim" } do
       check_int("VisionTransformer", k, cfg[k], 1)
     end
@@ -108,11 +111,13 @@ function M.layers(nn)
     self.image_size, self.patch_size, self.hidden_dim = cfg.image_size, cfg.patch_size, cfg.hidden_dim
     self.num_classes = cfg.num_classes or 1000
     local g = cfg.image_size // cfg.patch_size
-    self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, { stride = cfg.patch_size })
+    local none = cfg.init == false and { weight_init = false, bias_init = false } or {}
+    self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, { stride = cfg.patch_size, weight_init = none.weight_init,
+                                                                   bias_init = none.bias_init })
     self:register_parameter("class_token", core.zeros(1, 1, cfg.hidden_dim))
-    self.encoder = Encoder(g * g + 1, cfg.num_layers, cfg.num_heads, cfg.hidden_dim, cfg.mlp_dim, cfg.eps or 1e-6)
+    self.encoder = Encoder(g * g + 1, cfg.num_layers, cfg.num_heads, cfg.hidden_dim, cfg.mlp_dim, cfg.eps or 1e-6, cfg.init)
     self.heads = nn.Sequential {}
-    self.heads:add(nn.Linear(cfg.hidden_dim, self.num_classes), "head")
+    self.heads:add(nn.Linear(cfg.hidden_dim, self.num_classes, cfg.init == false and none or nil), "head")
   end
   function ViT:forward(x)
     if x:dim() ~= 4 or x:size(3) ~= self.image_size or x:size(4) ~= self.image_size then
@@ -144,7 +149,10 @@ function M.models(nn, models, with_weights)
     models[name] = function(opts)
       return with_weights(name, opts, function(o)
         o = check_opts(name, o, { "num_classes", "image_size", "weights", "progress", "init" })
-        local cfg = { image_size = o.image_size or 224, num_classes = o.num_classes }
+        if o.init ~= nil and o.init ~= false and o.init ~= "torchvision" and o.init ~= "default" then
+          error(name .. ": opts.init must be \"torchvision\", \"default\" or false, got " .. tostring(o.init), 3)
+        end
+        local cfg = { image_size = o.image_size or 224, num_classes = o.num_classes, init = o.init == false and false or nil }
         for k, v in pairs(c) do cfg[k] = v end
         local m = ViT(cfg)
         m.name = name
