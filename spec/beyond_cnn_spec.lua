@@ -28,4 +28,17 @@ describe("torchvision models beyond 2-d CNNs", function()
       assert.is_true(rel < 1e-4)
     end)
   end
+
+  it_torch("an exported Swin-T's Grad-CAM explains its last stage's norm by default (pytorch-grad-cam's layer)", function()
+    local path, xf, yf = os.tmpname() .. ".onnx", os.tmpname(), os.tmpname()
+    assert(H.sh(("%s spec/fixtures/export_torchvision.py swin_t %s %s %s 2>/dev/null"):format(PY, path, xf, yf)))
+    local m = assert(nv.onnx.load(path))
+    local x = H.read_floats(xf, { 1, 3, 64, 64 })
+    os.remove(path); os.remove(xf); os.remove(yf)
+    local a = nv.cam.gradcam(m, x)
+    assert.equal("norm", nv.cam.explained_layer())
+    -- the final permute of that norm's (N,h,w,C) output gives the same activations: the same map
+    local b = nv.cam.gradcam(m, x, { layer = "permute" })
+    assert.near(0, H.maxdiff(a, b), 1e-6)
+  end)
 end)

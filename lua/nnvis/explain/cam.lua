@@ -190,11 +190,11 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
     elseif not layer and name ~= "" and not ADAPTIVE[m.kind] then
       -- (an adaptive pool before the classifier, VGG's avgpool to 7x7, only resamples the
       -- last map: pytorch-grad-cam's documentation names features[-1], so does nnvis)
-      handles:add(m, function(_, _, out)
+      handles:add(m, function(_, inp, out)
         -- the last wins: a container returning its last layer's tensor (features, layer4) is
         -- called once, where a layer inside may run twice (a block's ReLU)
         order = order + 1
-        if spatial(out) then seen[#seen + 1] = { name = name, out = out, order = order }
+        if spatial(out) then seen[#seen + 1] = { name = name, out = out, order = order, inp = inp }
         elseif tokens ~= false and tokens_like(out) then seen_tokens[#seen_tokens + 1] = { name = name, out = out, order = order } end
       end)
     elseif m == target and not hooked then
@@ -222,6 +222,21 @@ local function forward_with_layer(model, x, layer, grad, fname, tokens)
       end
     end
     if not pick then util.raise(fname .. ": no layer of the model outputs a spatial map (N,C,h,w) or tokens; pass opts.layer") end
+    -- a map that is only a channels-last output turned (N,h,w,C) -> (N,C,h,w) (Swin's final
+    -- permute after its last stage's norm) is explained as that output, the norm, as
+    -- pytorch-grad-cam's documentation names it for Swin: the same activations, so the same map
+    local prev
+    if pick == seen[#seen] and tokens == nil and is_tensor(pick.inp) then
+      local id = core.tensor_id(pick.inp)
+      for k = #seen - 1, 1, -1 do
+        if core.tensor_id(seen[k].out) == id then prev = seen[k]; break end
+      end
+    end
+    if prev and prev.out:dim() == 4 and pick.out:dim() == 4
+      and prev.out:size(4) == pick.out:size(2) and prev.out:size(2) == pick.out:size(3) and prev.out:size(3) == pick.out:size(4)
+      and prev.out:size(4) ~= prev.out:size(2) then
+      pick, tokens = prev, "nhwc"
+    end
     A, layer = pick.out, pick.name
     if not known then known = {} default_layers[model] = known end
     -- the model changed since its default layer was found and that layer never ran: again,
