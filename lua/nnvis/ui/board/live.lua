@@ -12,6 +12,10 @@ local M = {}
 
 local session      -- {dir, handle, url, writers = run -> writer, steps = run -> last step written}
 
+--- the port the live board tries first (6006, TensorBoard's; a free one when it is taken;
+--- 0: any free one)
+M.port = 6006
+
 local function start(out)
   if session then return session end
   local dir = os.tmpname()
@@ -19,8 +23,8 @@ local function start(out)
   dir = dir:gsub("[^/]*$", function(base) return "nnvis-board-" .. base:gsub("^lua_", "") end)
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local board = require "nnvis.ui.board"
-  local ok, h, err = pcall(board.serve, { logdir = dir, port = 6006 })
-  if not (ok and h) then ok, h, err = pcall(board.serve, { logdir = dir, port = 0 }) end
+  local ok, h, err = pcall(board.serve, { logdir = dir, port = M.port })
+  if not (ok and h) and M.port ~= 0 then ok, h, err = pcall(board.serve, { logdir = dir, port = 0 }) end
   if not (ok and h) then err = ok and err or h; h = nil end
   if not h then error("board: cannot start the live board: " .. tostring(err), 3) end
   session = { dir = dir, handle = h, url = h.url, writers = {}, steps = {}, epochs = {}, flushed = 0, shown = 0 }
