@@ -1,6 +1,6 @@
 -- nnvis.ui.view.prepare: the data `nnvis view` serves (graph.json, feature maps, Grad-CAMs)
 local nv = require "nnvis"
-local view = require "nnvis.ui.view"
+local view = require "nnvis.ui.view.prepare"
 local H = require "helpers"
 
 local read = H.read_all

@@ -1,4 +1,4 @@
--- nnvis.ui.view — what `nnvis view MODEL [--input IMAGE]` serves: a model's graph as data for a
+-- nnvis.ui.view.prepare — what `nnvis view MODEL [--input IMAGE]` serves: a model's graph as data for a
 -- page that draws it (Netron's way: zoom, pan, scopes that fold, search, a node's details).
 -- prepare() computes everything once, in the caller's Lua state, into a folder the board's
 -- server then serves as it is (its server thread runs no model): graph.json, and with an input
