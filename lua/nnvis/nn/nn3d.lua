@@ -15,23 +15,26 @@ return function(nn)
   end
   local function str(v) return v[1] .. "x" .. v[2] .. "x" .. v[3] end
 
-  --- Conv3d(in, out, k, {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true,
-  --- weight_init, bias_init}) on (N,C,D,H,W); weight (out, in/groups, kd, kh, kw)
-  local Conv3d = class("Conv3d", Module)
-  nn.Conv3d = Conv3d
-  function Conv3d:init(cin, cout, k, opts)
-    opts = check_opts("Conv3d", opts, { "stride", "padding", "dilation", "groups", "bias", "weight_init", "bias_init" })
-    self.in_channels = check_int("Conv3d", "in_channels", cin, 1)
-    self.out_channels = check_int("Conv3d", "out_channels", cout, 1)
-    self.kernel_size = triple("Conv3d", "kernel_size", k, 1)
-    self.stride = triple("Conv3d", "stride", opts.stride or 1, 1)
-    self.padding = triple("Conv3d", "padding", opts.padding or 0, 0)
-    self.dilation = triple("Conv3d", "dilation", opts.dilation or 1, 1)
-    self.groups = check_int("Conv3d", "groups", opts.groups or 1, 1)
+  -- a 3-d convolution's hyperparameters and parameters (PyTorch's initialization: uniform in
+  -- +-1/sqrt(fan_in) of the weight's shape); transposed: weight (in, out/groups, k) and
+  -- output_padding
+  local function conv_init(self, name, cin, cout, k, opts, transposed)
+    local keys = { "stride", "padding", "dilation", "groups", "bias", "weight_init", "bias_init" }
+    if transposed then keys[#keys + 1] = "output_padding" end
+    opts = check_opts(name, opts, keys)
+    self.in_channels = check_int(name, "in_channels", cin, 1)
+    self.out_channels = check_int(name, "out_channels", cout, 1)
+    self.kernel_size = triple(name, "kernel_size", k, 1)
+    self.stride = triple(name, "stride", opts.stride or 1, 1)
+    self.padding = triple(name, "padding", opts.padding or 0, 0)
+    if transposed then self.output_padding = triple(name, "output_padding", opts.output_padding or 0, 0) end
+    self.dilation = triple(name, "dilation", opts.dilation or 1, 1)
+    self.groups = check_int(name, "groups", opts.groups or 1, 1)
     if cin % self.groups ~= 0 or cout % self.groups ~= 0 then
-      error(string.format("Conv3d: groups %d must divide in_channels %d and out_channels %d", self.groups, cin, cout), 2)
+      error(string.format("%s: groups %d must divide in_channels %d and out_channels %d", name, self.groups, cin, cout), 3)
     end
-    local shape = { cout, cin // self.groups, self.kernel_size[1], self.kernel_size[2], self.kernel_size[3] }
+    local ks = self.kernel_size
+    local shape = transposed and { cin, cout // self.groups, ks[1], ks[2], ks[3] } or { cout, cin // self.groups, ks[1], ks[2], ks[3] }
     local fan_in, fan_out = H.init.fans(shape)
     local bound = 1 / math.sqrt(fan_in)
     self:register_parameter("weight", H.make_param(opts.weight_init or H.init.uniform(-bound, bound), shape, fan_in, fan_out))
@@ -41,6 +44,12 @@ return function(nn)
       self:register_parameter("bias", nil)
     end
   end
+
+  --- Conv3d(in, out, k, {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true,
+  --- weight_init, bias_init}) on (N,C,D,H,W); weight (out, in/groups, kd, kh, kw)
+  local Conv3d = class("Conv3d", Module)
+  nn.Conv3d = Conv3d
+  function Conv3d:init(cin, cout, k, opts) conv_init(self, "Conv3d", cin, cout, k, opts) end
   function Conv3d:forward(x)
     return ops3d.conv3d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
       dilation = self.dilation, groups = self.groups })
@@ -60,30 +69,7 @@ return function(nn)
   --- and initialization
   local ConvTranspose3d = class("ConvTranspose3d", Module)
   nn.ConvTranspose3d = ConvTranspose3d
-  function ConvTranspose3d:init(cin, cout, k, opts)
-    opts = check_opts("ConvTranspose3d", opts, { "stride", "padding", "output_padding", "dilation", "groups", "bias",
-                                                 "weight_init", "bias_init" })
-    self.in_channels = check_int("ConvTranspose3d", "in_channels", cin, 1)
-    self.out_channels = check_int("ConvTranspose3d", "out_channels", cout, 1)
-    self.kernel_size = triple("ConvTranspose3d", "kernel_size", k, 1)
-    self.stride = triple("ConvTranspose3d", "stride", opts.stride or 1, 1)
-    self.padding = triple("ConvTranspose3d", "padding", opts.padding or 0, 0)
-    self.output_padding = triple("ConvTranspose3d", "output_padding", opts.output_padding or 0, 0)
-    self.dilation = triple("ConvTranspose3d", "dilation", opts.dilation or 1, 1)
-    self.groups = check_int("ConvTranspose3d", "groups", opts.groups or 1, 1)
-    if cin % self.groups ~= 0 or cout % self.groups ~= 0 then
-      error(string.format("ConvTranspose3d: groups %d must divide in_channels %d and out_channels %d", self.groups, cin, cout), 2)
-    end
-    local shape = { cin, cout // self.groups, self.kernel_size[1], self.kernel_size[2], self.kernel_size[3] }
-    local fan_in, fan_out = H.init.fans(shape)
-    local bound = 1 / math.sqrt(fan_in)
-    self:register_parameter("weight", H.make_param(opts.weight_init or H.init.uniform(-bound, bound), shape, fan_in, fan_out))
-    if opts.bias ~= false then
-      self:register_parameter("bias", H.make_param(opts.bias_init or H.init.uniform(-bound, bound), { cout }, fan_in, fan_out))
-    else
-      self:register_parameter("bias", nil)
-    end
-  end
+  function ConvTranspose3d:init(cin, cout, k, opts) conv_init(self, "ConvTranspose3d", cin, cout, k, opts, true) end
   function ConvTranspose3d:forward(x)
     return ops3d.conv_transpose3d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
       output_padding = self.output_padding, dilation = self.dilation, groups = self.groups })

@@ -593,13 +593,17 @@ local function pads_3d(node, x, k, strides, dil)
   return pb
 end
 
-local function conv3d_node(node, inputs)
+-- a 3-d (transposed) convolution node's input, weight, bias, attributes, strides and dilations
+local function conv3d_args(node, inputs)
   local x, w = tensor_of(inputs[1]), tensor_of(inputs[2])
   if w:dim() ~= 5 then fail(node, "a 3-d input needs a 5-d weight, got (%s)", table.concat(w:shape(), ",")) end
   local at = node.attrs
-  local strides, dil = rep(at.strides, 3, 1), rep(at.dilations, 3, 1)
+  return x, w, inputs[3] and tensor_of(inputs[3]) or nil, at, rep(at.strides, 3, 1), rep(at.dilations, 3, 1)
+end
+
+local function conv3d_node(node, inputs)
+  local x, w, b, at, strides, dil = conv3d_args(node, inputs)
   local pads = pads_3d(node, x, { w:size(3), w:size(4), w:size(5) }, strides, dil)
-  local b = inputs[3] and tensor_of(inputs[3]) or nil
   return { require("nnvis.tensor.ops3d").conv3d(x, w, b, { stride = strides, padding = pads, dilation = dil, groups = at.group or 1 }) }
 end
 
@@ -640,10 +644,8 @@ end
 -- 3-d (video, volumes): nnvis.ops3d.conv_transpose3d, with pads equal at both ends of an axis
 -- (given, or computed from output_shape / auto_pad when they split evenly)
 local function conv_transpose3d_node(node, inputs)
-  local x, w = tensor_of(inputs[1]), tensor_of(inputs[2])
-  if w:dim() ~= 5 then fail(node, "a 3-d input needs a 5-d weight, got (%s)", table.concat(w:shape(), ",")) end
-  local at = node.attrs
-  local strides, dil, outpad = rep(at.strides, 3, 1), rep(at.dilations, 3, 1), rep(at.output_padding, 3, 0)
+  local x, w, b, at, strides, dil = conv3d_args(node, inputs)
+  local outpad = rep(at.output_padding, 3, 0)
   local p = at.pads or {}
   local pb, pe = {}, {}
   for i = 1, 3 do pb[i], pe[i] = p[i] or 0, p[i + 3] or 0 end
@@ -663,7 +665,6 @@ local function conv_transpose3d_node(node, inputs)
       fail(node, "3-d inputs need equal padding at both ends of each axis, got pads %d and %d", pb[i], pe[i])
     end
   end
-  local b = inputs[3] and tensor_of(inputs[3]) or nil
   return { require("nnvis.tensor.ops3d").conv_transpose3d(x, w, b, { stride = strides, padding = pb, output_padding = outpad,
     dilation = dil, groups = at.group or 1 }) }
 end
