@@ -43,6 +43,8 @@ DEB_PKGS += libcurl4-openssl-dev libssl-dev
 # nodejs runs playwright-core for the browser specs (its npm comes with it: NodeSource's nodejs
 # bundles npm, Debian's package npm conflicts with it, so npm is not listed)
 DEB_PKGS += libmicrohttpd-dev libjs-dygraphs libjs-markdown-it nodejs
+# curl: spec/board_server_spec.lua fetches from the board with it
+DEB_PKGS += curl
 # PyTorch, for the specs that read real .pth checkpoints and torchvision's ONNX exports against
 # PyTorch's own logits, and for the benchmarks' ratios (about 95 MB to download)
 DEB_PKGS += python3-torch python3-torchvision
@@ -55,8 +57,13 @@ RL_SO    = $(BUILD)/nnvis/readline.so
 # GNU OpenMP's settings, made before the core (which links libgomp) is loaded: its own module
 ENV_SRC  = csrc/lua/lua_ompenv.c
 ENV_SO   = $(BUILD)/nnvis/ompenv.so
+# the board's HTTP server (docs/board.md) and its event file scanner: a module of its own, so the
+# core links no HTTP library and the server thread's Lua state never loads the core
+HTTP_SRC = csrc/lua/lua_http.c
+TFR_SRC  = csrc/io/tfrecord.c
+HTTP_SO  = $(BUILD)/nnvis/http.so
 # sources are found in every layer folder of csrc/ (csrc/LAYERS); objects mirror the folders
-CSRC     = $(filter-out $(RL_SRC) $(ENV_SRC),$(shell find csrc -name '*.c'))
+CSRC     = $(filter-out $(RL_SRC) $(ENV_SRC) $(HTTP_SRC) $(TFR_SRC),$(shell find csrc -name '*.c'))
 CXXSRC   = $(shell find csrc -name '*.cc')
 # the ONNX reader's protobuf code is generated from csrc/io/onnx.proto by protoc-c (never committed)
 GEN      = $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
@@ -70,7 +77,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps test demo bench clean install rock docs jupyter
 
-all: $(SO) $(RL_SO) $(ENV_SO)
+all: $(SO) $(RL_SO) $(ENV_SO) $(HTTP_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -95,6 +102,10 @@ $(SO): $(OBJS)
 $(RL_SO): $(RL_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lreadline -Wl,--version-script=csrc/lua/readline_exports.map
+
+$(HTTP_SO): $(HTTP_SRC) $(TFR_SRC) csrc/io/tfrecord.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fopenmp,$(CFLAGS)) -shared -o $@ $(HTTP_SRC) $(TFR_SRC) $(LDFLAGS) -lmicrohttpd -lpthread -Wl,--version-script=csrc/lua/http_exports.map
 
 $(ENV_SO): $(ENV_SRC)
 	@mkdir -p $(dir $@)
@@ -225,11 +236,12 @@ rock:
 # Used by `luarocks make rockspec/nnvis-scm-1.rockspec` (INST_* come from LuaRocks).
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
-install: $(SO) $(RL_SO) $(ENV_SO)
+install: $(SO) $(RL_SO) $(ENV_SO) $(HTTP_SO)
 	@# the Lua files of an older layout would shadow packages (nnvis/io.lua before nnvis/io/init.lua)
 	rm -rf $(INST_LUADIR)/nnvis
 	mkdir -p $(INST_LIBDIR)/nnvis $(INST_LUADIR)/nnvis
 	cp $(SO) $(INST_LIBDIR)/nnvis/core.so
 	cp $(RL_SO) $(INST_LIBDIR)/nnvis/readline.so
 	cp $(ENV_SO) $(INST_LIBDIR)/nnvis/ompenv.so
+	cp $(HTTP_SO) $(INST_LIBDIR)/nnvis/http.so
 	cd lua/nnvis && find . -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/nnvis/{} \;

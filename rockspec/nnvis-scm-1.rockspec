@@ -34,6 +34,7 @@ external_dependencies = {
    -- the multiarch include folder, where LuaRocks does not look, so it is not listed) and their
    -- sha256 by OpenSSL's libcrypto
    OPENSSL = { header = "openssl/evp.h" },
+   MICROHTTPD = { header = "microhttpd.h" },   -- the board's server (nnvis.http, libmicrohttpd-dev)
 }
 build = {
    type = "make",
