@@ -10,7 +10,7 @@ local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$") or ".") .
 local ORDER = { "core", "tensor", "io", "nn", "draw", "inspect", "explain", "train", "ui", "facade", "app" }
 local RANK = {}
 for i, l in ipairs(ORDER) do RANK[l] = i end
-local C_MODULES = { ["nnvis.core"] = true, ["nnvis.readline"] = true, ["nnvis.ompenv"] = true }
+local C_MODULES = { ["nnvis.core"] = true, ["nnvis.readline"] = true, ["nnvis.ompenv"] = true, ["nnvis.http"] = true }
 
 local function lua_files()
   local p = assert(io.popen("cd '" .. ROOT .. "' && find . -name '*.lua' | sort"))

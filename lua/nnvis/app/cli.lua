@@ -6,6 +6,7 @@
 --   nnvis cam resnet18.onnx cat.jpg dog.jpg --method gradcam -o cams/
 --   nnvis report resnet18.onnx cat.jpg -o report.html
 --   nnvis diff before.pth after.pth --arch resnet18
+--   nnvis board runs/ --port 6006
 --   nnvis help [COMMAND]
 --
 -- MODEL is an ONNX file, or a .pth / .pt / .safetensors file with --arch (any nv.models
@@ -35,9 +36,14 @@ usage: nnvis report MODEL IMAGE... -o REPORT.html [--arch NAME] [--classes FILE]
 usage: nnvis diff A B [--arch NAME] [-o OUT.html|png] [IMAGE...]
   What changed between two models: per-layer relative weight change, the layers that moved
   most, frozen and added parameters (nv.diff); with images, both models' predictions and CAMs.]],
+  board = [[
+usage: nnvis board LOGDIR... [--port 6006] [--host 127.0.0.1]
+  Serves the board, a page showing the TensorBoard event files under each LOGDIR (scalars,
+  histograms, images, text, hparams, projector, graphs), live, until Ctrl-C.  --port 0 picks a
+  free port.  A --host other than 127.0.0.1 lets anyone who can reach the port read the logs.]],
   help = "usage: nnvis help [COMMAND]",
 }
-M.commands = { "summary", "diagram", "cam", "report", "diff", "help" }
+M.commands = { "summary", "diagram", "cam", "report", "diff", "board", "help" }
 
 local Usage = {}   -- a usage error: exit 2
 local function usage_error(cmd, fmt, ...)
@@ -283,6 +289,22 @@ function run.diff(args)
   else
     print(d:text())
   end
+end
+
+function run.board(args)
+  local opts, pos = parse("board", args, { port = true, host = true })
+  if #pos == 0 then usage_error("board", "give at least one LOGDIR") end
+  local port = 6006
+  if opts.port then
+    port = math.tointeger(tonumber(opts.port))
+    if not port or port < 0 or port > 65535 then usage_error("board", "--port must be an integer in 0..65535, got %q", opts.port) end
+  end
+  local board = require "nnvis.ui.board"
+  local ok, h = pcall(board.serve, { logdir = pos, port = port, host = opts.host })
+  if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^board%.serve: ", ""))) end
+  print("nnvis board: " .. h.url .. "  (Ctrl-C stops it)")
+  io.stdout:flush()
+  h:wait()
 end
 
 function run.help(args)

@@ -1,0 +1,79 @@
+-- nnvis.ui.board — nv.board: the board, nnvis's own local TensorBoard (docs/board.md).  It
+-- serves a page showing the TensorBoard event files under one or more log dirs (scalars,
+-- histograms, images, text, hparams, projector embeddings, graphs), updated live.
+--   local h = nv.board.serve{logdir = "runs"}        -- http://127.0.0.1:6006/
+--   print(h.url); ...; h:close()
+-- The server runs in a thread of its own with its own Lua state (nnvis.http), so the page keeps
+-- answering while the script that opened it trains.
+local http = require "nnvis.http"
+local util = require "nnvis.tensor.util"
+
+local M = {}
+
+local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
+
+local Handle = {}
+Handle.__index = Handle
+
+--- h:close(): stops the server and frees its port (idempotent)
+function Handle:close()
+  if self.server then self.server:close(); self.server = nil end
+end
+Handle.__close = Handle.close
+Handle.__gc = Handle.close
+
+function Handle:__tostring()
+  return string.format("[nnvis board %s%s]", self.url, self.server and "" or " (closed)")
+end
+
+--- h:wait(): serves until Ctrl-C (SIGINT, which Lua raises as an error in the running code),
+--- then closes; other errors are raised again after closing
+function Handle:wait()
+  local ok, err = pcall(function()
+    while self.server do http.sleep(0.25) end
+  end)
+  self:close()
+  if not ok and not tostring(err):find("interrupted", 1, true) then error(err, 0) end
+  return true
+end
+
+local function quote(s) return string.format("%q", s) end
+
+--- nv.board.serve{logdir = path or {paths...}, port = 6006 (0: a free one), host = "127.0.0.1"}
+--- -> a handle h with h.url, h.port, h:close() and h:wait() (serves until Ctrl-C).  A host other
+--- than the loopback prints that anyone who can reach the port can read the logs.
+function M.serve(opts)
+  if type(opts) == "string" then opts = { logdir = opts } end
+  if type(opts) ~= "table" then util.raise("board.serve: give {logdir = path}, got " .. type(opts)) end
+  opts = util.check_opts("board.serve", opts, { "logdir", "port", "host" })
+  local dirs = opts.logdir
+  if type(dirs) == "string" then dirs = { dirs } end
+  if type(dirs) ~= "table" or #dirs == 0 then
+    util.raise("board.serve: logdir must be a folder or a list of folders, got " .. type(opts.logdir))
+  end
+  local real = {}
+  for i, d in ipairs(dirs) do
+    if type(d) ~= "string" then util.raise("board.serve: logdir " .. i .. " is a " .. type(d) .. ", not a path") end
+    local st = http.stat(d)
+    if not st or st.type ~= "directory" then util.raise("board.serve: logdir '" .. d .. "' is not a folder") end
+    real[i] = http.realpath(d)
+  end
+  local port = opts.port == nil and 6006 or math.tointeger(opts.port)
+  if not port or port < 0 or port > 65535 then
+    util.raise("board.serve: port must be an integer in 0..65535 (0: a free port), got " .. tostring(opts.port))
+  end
+  local host = opts.host or "127.0.0.1"
+  if type(host) ~= "string" then util.raise("board.serve: host must be a string, got " .. type(host)) end
+  local list = {}
+  for i, d in ipairs(real) do list[i] = quote(d) end
+  local config = "{logdirs = {" .. table.concat(list, ", ") .. "}}"
+  local server, err = http.serve{ host = host, port = port, handler = "nnvis.ui.board.server", config = config }
+  if not server then util.raise("board.serve: " .. err) end
+  if not LOOPBACK[host] then
+    io.stderr:write(string.format("nnvis board: listening on %s: anyone who can reach port %d can read these logs\n",
+      host, server.port))
+  end
+  return setmetatable({ server = server, url = server.url, port = server.port, logdirs = real }, Handle)
+end
+
+return M
