@@ -19,6 +19,8 @@ local json_string = M.string
 
 --- array_mt: the metatable that marks an empty table to encode as [] rather than {}
 M.array_mt = {}
+--- null: a value that encodes as null where a key must be present (a nil would drop it)
+M.null = setmetatable({}, { __name = "json null" })
 
 local function is_array(t)
   local n = #t
@@ -39,6 +41,7 @@ function M.encode(v, html)
     return math.type(v) == "integer" and tostring(v) or string.format("%.17g", v)
   end
   if t == "string" then return json_string(v, html) end
+  if v == M.null then return "null" end
   if t == "table" then
     local out = {}
     if is_array(v) then

@@ -33,61 +33,14 @@ local RESCAN = 1.0                  -- seconds between two reads of the log dirs
 local state = { reader = nil, last = -math.huge, page = nil, cache = {} }
 
 -- ---- JSON ---------------------------------------------------------------------------------
-local ARRAY = { __name = "json array" }     -- marks a table that is an array even when empty
-local function array(t) return setmetatable(t or {}, ARRAY) end
+local json = require "nnvis.io.json"
+local function array(t) return setmetatable(t or {}, json.array_mt) end
 M.array = array
-local NULL = setmetatable({}, { __name = "json null" })   -- null where a key must be present
+local NULL = json.null                      -- null where a key must be present
 M.null = NULL
 
-local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-              ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026" }
-local function jstring(s)
-  return '"' .. s:gsub('[%c"\\<>&]', function(c) return ESC[c] or string.format("\\u%04x", c:byte()) end) .. '"'
-end
-
-local function jnumber(v)
-  if math.type(v) == "integer" then return string.format("%d", v) end
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  return string.format("%.17g", v)
-end
-
-local function encode(v, out)
-  local t = type(v)
-  if t == "nil" then out[#out + 1] = "null"
-  elseif t == "boolean" then out[#out + 1] = v and "true" or "false"
-  elseif t == "number" then out[#out + 1] = jnumber(v)
-  elseif t == "string" then out[#out + 1] = jstring(v)
-  elseif v == NULL then out[#out + 1] = "null"
-  elseif t == "table" then
-    if getmetatable(v) == ARRAY or #v > 0 then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys = {}
-      for k in pairs(v) do if type(k) == "string" then keys[#keys + 1] = k end end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = jstring(k)
-        out[#out + 1] = ":"
-        encode(v[k], out)
-      end
-      out[#out + 1] = "}"
-    end
-  else out[#out + 1] = "null" end
-end
-
---- json(v) -> JSON text: strings escaped, NaN and infinities as null, integers as integers
-function M.json(v)
-  local out = {}
-  encode(v, out)
-  return table.concat(out)
-end
+--- json(v) -> JSON text (nnvis.io.json, with <, > and & escaped as well)
+function M.json(v) return json.encode(v, true) end
 
 -- ---- responses ----------------------------------------------------------------------------
 local function reply(status, ctype, body, extra)
