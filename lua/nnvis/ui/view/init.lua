@@ -1,0 +1,77 @@
+-- nnvis.ui.view — nv.view: a model in the browser, as Netron shows one.  The graph as nnvis's
+-- diagram draws it, with zoom and pan, PyTorch scopes that fold and unfold, search by name or
+-- type, SVG/PNG export, and a node's details (config, weight statistics and histograms; with an
+-- input, its feature maps and the Grad-CAM of the top class there).
+--   local h = nv.view.serve{model = nv.models.resnet18(), input = x}   -- http://127.0.0.1:PORT/
+--   print(h.url); h:wait()
+-- Everything is computed once here (prepare: graph.json and PNG files in a folder); the server
+-- thread (nnvis.http, its own Lua state, nnvis.ui.view.server) only serves that folder.
+local http = require "nnvis.http"
+local util = require "nnvis.tensor.util"
+local prepare = require "nnvis.ui.view.prepare"
+
+local M = { prepare = prepare.prepare }
+
+local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
+
+local Handle = {}
+Handle.__index = Handle
+
+--- h:close(): stops the server and removes the folder serve() made (idempotent)
+function Handle:close()
+  if self.server then self.server:close(); self.server = nil end
+  if self.owned and self.dir then
+    os.execute("rm -rf '" .. self.dir:gsub("'", "'\\''") .. "'")
+    self.dir = nil
+  end
+end
+Handle.__close = Handle.close
+Handle.__gc = Handle.close
+
+function Handle:__tostring()
+  return string.format("[nnvis view %s%s]", self.url, self.server and "" or " (closed)")
+end
+
+--- h:wait(): serves until Ctrl-C, then closes; other errors are raised again after closing
+function Handle:wait()
+  local ok, err = pcall(function()
+    while self.server do http.sleep(0.25) end
+  end)
+  self:close()
+  if not ok and not tostring(err):find("interrupted", 1, true) then error(err, 0) end
+  return true
+end
+
+--- nv.view.serve{model = m, input = x or shape, image = (3,H,W), classes = {names}, title = s,
+--- port = 0 (a free one), host = "127.0.0.1", dir = folder} -> a handle h with h.url, h.port,
+--- h.dir, h.graph, h:close() and h:wait().  input: a batch (1,C,H,W) (then the page shows
+--- each layer's feature maps and Grad-CAM) or a shape (default {1,3,224,224}: the graph only).
+--- Without dir the data goes to a temporary folder that close() removes.
+function M.serve(opts)
+  if type(opts) ~= "table" then util.raise("view.serve: give {model = m, ...}, got " .. type(opts)) end
+  opts = util.check_opts("view.serve", opts, { "model", "input", "image", "classes", "title", "port", "host", "dir" })
+  if type(opts.model) ~= "table" then util.raise("view.serve: model must be a module, got " .. type(opts.model)) end
+  local port = opts.port == nil and 0 or math.tointeger(opts.port)
+  if not port or port < 0 or port > 65535 then
+    util.raise("view.serve: port must be an integer in 0..65535 (0: a free port), got " .. tostring(opts.port))
+  end
+  local host = opts.host or "127.0.0.1"
+  if type(host) ~= "string" then util.raise("view.serve: host must be a string, got " .. type(host)) end
+  local dir, graph = prepare.prepare(opts.model, { input = opts.input, image = opts.image, classes = opts.classes,
+                                                   title = opts.title, dir = opts.dir })
+  local h = setmetatable({ dir = dir, graph = graph, owned = opts.dir == nil }, Handle)
+  local server, err = http.serve{ host = host, port = port, handler = "nnvis.ui.view.server",
+                                  config = string.format("{dir = %q}", dir) }
+  if not server then
+    h:close()
+    util.raise("view.serve: " .. err)
+  end
+  if not LOOPBACK[host] then
+    io.stderr:write(string.format("nnvis view: listening on %s: anyone who can reach port %d can see this model\n",
+      host, server.port))
+  end
+  h.server, h.url, h.port = server, server.url, server.port
+  return h
+end
+
+return M
