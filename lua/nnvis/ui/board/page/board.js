@@ -811,31 +811,8 @@
   };
 
   // ---- Graph ------------------------------------------------------------------------------------------
-  // wheel zoom around the pointer, drag pan, double-click reset — on an SVG's viewBox
-  function zoomPan(svg, box) {
-    let vb = { ...box }, drag = null;
-    const set = () => svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
-    const at = (e) => {
-      const r = svg.getBoundingClientRect(), s = Math.max(vb.w / r.width, vb.h / r.height);
-      // preserveAspectRatio xMidYMid meet: the content is centred in the element
-      return { x: vb.x + (e.clientX - r.left - (r.width - vb.w / s) / 2) * s, y: vb.y + (e.clientY - r.top - (r.height - vb.h / s) / 2) * s, s };
-    };
-    svg.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const p = at(e), f = e.deltaY < 0 ? 0.85 : 1 / 0.85;
-      vb = { x: p.x - (p.x - vb.x) * f, y: p.y - (p.y - vb.y) * f, w: vb.w * f, h: vb.h * f }; set();
-    }, { passive: false });
-    svg.addEventListener('mousedown', (e) => { drag = { cx: e.clientX, cy: e.clientY, x: vb.x, y: vb.y, s: at(e).s, moved: false }; });
-    window.addEventListener('mousemove', (e) => {
-      if (!drag) return;
-      const dx = e.clientX - drag.cx, dy = e.clientY - drag.cy;
-      if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-      vb.x = drag.x - dx * drag.s; vb.y = drag.y - dy * drag.s; set();
-    });
-    window.addEventListener('mouseup', () => { if (drag && drag.moved) svg.dataset.dragged = '1'; drag = null; });
-    svg.addEventListener('dblclick', () => { vb = { ...box }; set(); });
-    set();
-  }
+  // the layered layout, edge paths and wheel zoom / drag pan are graph.js's, shared with nnvis view
+  const { zoomPan, layout: layoutNodes, edgePath } = window.nnvisGraph;
   // an SVG from a log file made inert: no scripts, no event attributes, no links out
   function inertSVG(text) {
     const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
@@ -850,39 +827,13 @@
     }
     return document.importNode(svg, true);
   }
-  // a GraphDef's nodes in layers: a node's layer is the longest path from an input
+  // a GraphDef's nodes in layers (graph.js): inputs named without ^control and :output marks
+  const NW = 150, NH = 36;
   function layoutGraph(nodes) {
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const clean = (s) => s.replace(/^\^/, '').replace(/:\d+$/, '');
     const ins = new Map(nodes.map((n) => [n.name, (n.inputs || []).map(clean).filter((s) => byName.has(s))]));
-    const layer = new Map(), visiting = new Set();
-    const depth = (name) => {
-      if (layer.has(name)) return layer.get(name);
-      if (visiting.has(name)) return 0;   // a cycle (TF's while loops): cut it here
-      visiting.add(name);
-      let l = 0;
-      for (const i of ins.get(name)) l = Math.max(l, depth(i) + 1);
-      visiting.delete(name); layer.set(name, l);
-      return l;
-    };
-    for (const n of nodes) depth(n.name);
-    const layers = [];
-    for (const n of nodes) (layers[layer.get(n.name)] = layers[layer.get(n.name)] || []).push(n.name);
-    // order each layer by the mean position of its inputs (one barycentre pass)
-    const pos = new Map();
-    layers.forEach((names, li) => {
-      if (li > 0) {
-        const key = (nm) => { const p = ins.get(nm).map((i) => pos.get(i)).filter((v) => v != null); return p.length ? p.reduce((a, b) => a + b, 0) / p.length : 1e9; };
-        names.sort((a, b) => key(a) - key(b));
-      }
-      names.forEach((nm, i) => pos.set(nm, i - (names.length - 1) / 2));
-    });
-    const NW = 150, NH = 36, GX = 26, GY = 54, place = new Map();
-    const widest = Math.max(...layers.map((l) => l.length));
-    layers.forEach((names, li) => names.forEach((nm, i) => {
-      place.set(nm, { x: (widest - names.length) / 2 * (NW + GX) + i * (NW + GX) + 10, y: li * (NH + GY) + 10 });
-    }));
-    return { place, ins, NW, NH, width: widest * (NW + GX) + 20, height: layers.length * (NH + GY) + 10 };
+    return layoutNodes(nodes.map((n) => ({ id: n.name, preds: ins.get(n.name), w: NW, h: NH })), { gapX: 26, gapY: 54, margin: 10 });
   }
   const graph = {
     pane: null,
@@ -925,18 +876,15 @@
       defs.append(marker); svg.append(defs);
       const edges = sv('g'), layer = sv('g');
       svg.append(edges, layer);
+      for (const e of L.edges) edges.append(sv('path', { class: 'edge', d: edgePath(e.points), 'marker-end': 'url(#arrow)' }));
       for (const n of nodes) {
-        const b = L.place.get(n.name);
-        for (const i of L.ins.get(n.name)) {
-          const a = L.place.get(i), x1 = a.x + L.NW / 2, y1 = a.y + L.NH, x2 = b.x + L.NW / 2, y2 = b.y, my = (y1 + y2) / 2;
-          edges.append(sv('path', { class: 'edge', d: `M${x1},${y1}C${x1},${my} ${x2},${my} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }));
-        }
+        const p = L.pos.get(n.name), b = { x: p.x - NW / 2, y: p.y };
         const short = n.name.length > 22 ? `…${n.name.slice(-21)}` : n.name, op = n.op || '';
         const gnode = sv('g', { class: 'node', transform: `translate(${b.x},${b.y})`, 'data-name': n.name });
         const t1 = sv('text', { x: 8, y: 15 }), t2 = sv('text', { x: 8, y: 29, class: 'op' });
         t1.textContent = short; t2.textContent = op.length > 24 ? `${op.slice(0, 23)}…` : op;
         const title = sv('title'); title.textContent = n.name;
-        gnode.append(sv('rect', { width: L.NW, height: L.NH, rx: 4 }), t1, t2, title);
+        gnode.append(sv('rect', { width: NW, height: NH, rx: 4 }), t1, t2, title);
         gnode.addEventListener('click', () => {
           for (const o of layer.querySelectorAll('.sel')) o.classList.remove('sel');
           gnode.classList.add('sel');
