@@ -151,7 +151,7 @@ bench: deps
 # tripwire that aborts on an exec or an open outside the case's folder; a hang (5 s), crash or
 # internal Lua error fails it (FUZZ_STRUCTURED_FLAGS=--keep-going records them all instead).
 FUZZ_SECONDS ?= 60
-FUZZ_READERS  = png jpeg safetensors idx zip onnx
+FUZZ_READERS  = png jpeg safetensors idx zip onnx tfrecord
 FUZZ_PKGS     = clang libclang-rt-14-dev python3-onnx
 FZ            = build-fuzz
 FZS           = $(FZ)/structured
@@ -190,12 +190,12 @@ $(FZS)/tripwire.so: fuzz/structured/tripwire.c
 	$(CC) -O1 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 # the objects by name (never a glob of the folder: objects of files since moved would link twice)
-FZ_OBJS = $(foreach f,$(filter-out csrc/lua/%.c,$(CSRC)),$(FZ)/fobj/$(subst /,_,$(patsubst csrc/%.c,%,$(f))).o) \
+FZ_OBJS = $(foreach f,$(filter-out csrc/lua/%.c,$(CSRC)) $(TFR_SRC),$(FZ)/fobj/$(subst /,_,$(patsubst csrc/%.c,%,$(f))).o) \
           $(FZ)/fobj/onnx.pb-c.o $(FZ)/fobj/io_png_shim.o
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FZ) $(FZ)/gen/onnx.pb-c.c
 	@mkdir -p $(FZ)/fobj
-	@for f in $(filter-out csrc/lua/%.c,$(CSRC)) $(FZ)/gen/onnx.pb-c.c; do \
+	@for f in $(filter-out csrc/lua/%.c,$(CSRC)) $(TFR_SRC) $(FZ)/gen/onnx.pb-c.c; do \
 	  o=$(FZ)/fobj/$$(echo $${f%.c} | sed 's|^csrc/||; s|^$(FZ)/gen/||; s|/|_|g').o; [ $$o -nt $$f ] || \
 	  clang $(FZ_FLAGS) -fsanitize=fuzzer-no-link -std=c11 -fPIC -I/usr/include/cairo -Icsrc -I$(FZ)/gen -c $$f -o $$o || exit 1; \
 	done

@@ -1,6 +1,7 @@
 /*
  * fuzz/readers.c — libFuzzer harnesses for every reader of outside data, one per build:
- * compile with -DFUZZ_PNG, FUZZ_JPEG, FUZZ_SAFETENSORS, FUZZ_IDX, FUZZ_ZIP or FUZZ_ONNX and
+ * compile with -DFUZZ_PNG, FUZZ_JPEG, FUZZ_SAFETENSORS, FUZZ_IDX, FUZZ_ZIP, FUZZ_ONNX or
+ * FUZZ_TFRECORD (TensorBoard event files, read by the board's server) and
  * -fsanitize=fuzzer,address,undefined (`make fuzz` does).  Readers that take a path get the
  * input through a file of the fuzzer's own (the bytes are the whole file).
  */
@@ -12,6 +13,7 @@
 
 #include "io/files.h"
 #include "io/onnx.h"
+#include "io/tfrecord.h"
 
 static const char *as_file(const uint8_t *data, size_t size) {
   static char path[64];
@@ -59,8 +61,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     nv_onnx_free(m);
   }
+#elif defined(FUZZ_TFRECORD)
+  /* the file read record by record, from the start and from a middle offset (a scan that
+   * resumes), each record decoded as an Event; the bytes decoded as one Event too */
+  const char *path = as_file(data, size);
+  for (int start = 0; start < 2; start++) {
+    nv_tfrecord_reader r;
+    if (nv_tfrecord_open(&r, path, start ? size / 2 : 0) != 0) abort();
+    nv_tfrecord_record rec;
+    nv_tf_event ev;
+    int k, n = 0;
+    while ((k = nv_tfrecord_next(&r, &rec)) != NV_TFR_END && n++ < 100000)
+      if (k == NV_TFR_RECORD) (void)nv_tf_event_decode(rec.data, rec.len, &ev);
+    (void)nv_tfrecord_offset(&r);
+    nv_tfrecord_close(&r);
+    nv_tfrecord_close(&r);
+  }
+  nv_tf_event ev;
+  (void)nv_tf_event_decode(data, size, &ev);
 #else
-#error "define one of FUZZ_PNG, FUZZ_JPEG, FUZZ_SAFETENSORS, FUZZ_IDX, FUZZ_ZIP, FUZZ_ONNX"
+#error "define one of FUZZ_PNG, FUZZ_JPEG, FUZZ_SAFETENSORS, FUZZ_IDX, FUZZ_ZIP, FUZZ_ONNX, FUZZ_TFRECORD"
 #endif
   return 0;
 }
