@@ -90,13 +90,13 @@ describe("nnvis view's page", function()
     pending("node, /usr/bin/chromium or build/node/node_modules/playwright-core is missing (make deps)")
     return
   end
-  local out, raw, graph
+  local out, raw, graph, served_dir
   setup(function()
     nv.manual_seed(3)
     local m = nv.models.resnet18 { num_classes = 10 }
     local v = require("nnvis.ui.view").serve { model = m, input = nv.rand(1, 3, 64, 64), port = 0, title = "resnet18",
                   classes = { "plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" } }
-    graph = v.graph
+    graph, served_dir = v.graph, v.dir
     local dl = tmpdir()
     local ok, res = pcall(function()
       local p = io.popen(string.format("node spec/view_browser.js '%s' build/view.png '%s' 2>&1", v.url, dl))
@@ -199,6 +199,11 @@ describe("nnvis view's page", function()
       assert.truthy(r.csp and r.csp:find("default-src 'none'", 1, true), path)
       assert.equal("nosniff", r.nosniff, path)
     end
+  end)
+
+  it("removes the folder it made when closed", function()
+    assert.truthy(served_dir:find("nnvis-view-", 1, true))
+    assert.is_nil(io.open(served_dir .. "/graph.json"))
   end)
 
   it("leaves a screenshot", function()

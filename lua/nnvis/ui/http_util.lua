@@ -2,7 +2,7 @@
 -- headers every response carries (CSP, nosniff), MIME types, %-decoding, the refusal of paths
 -- that could leave a folder, and files served only from inside their folder (symlinks resolved)
 -- with a size cap.  Runs in the server thread's own Lua state: it needs nnvis.http (stat,
--- realpath), never nnvis.core.
+-- realpath), never nnvis.core.  Also the handle serve() gives the caller (handle_class).
 local http = require "nnvis.http"
 
 local M = {}
@@ -90,6 +90,34 @@ end
 function M.here(level)
   local src = debug.getinfo((level or 1) + 1, "S").source:gsub("^@", "")
   return src:match("^(.*)/[^/]*$") or "."
+end
+
+-- ---- in the caller's state: the handle a serve() returns ----------------------------------------
+--- handle_class(what) -> the metatable of the handle nv.board.serve and nv.view.serve return:
+--- h.server (nnvis.http's), h.url; h:close() stops the server (idempotent) and then calls
+--- h:on_close() when set; h:wait() serves until Ctrl-C (SIGINT, raised by Lua in the running
+--- code), then closes, raising other errors again; tostring names `what` and the URL
+function M.handle_class(what)
+  local H = {}
+  H.__index = H
+  function H:close()
+    if self.server then self.server:close(); self.server = nil end
+    if self.on_close then self:on_close(); self.on_close = nil end
+  end
+  H.__close = H.close
+  H.__gc = H.close
+  function H:__tostring()
+    return string.format("[%s %s%s]", what, self.url, self.server and "" or " (closed)")
+  end
+  function H:wait()
+    local ok, err = pcall(function()
+      while self.server do http.sleep(0.25) end
+    end)
+    self:close()
+    if not ok and not tostring(err):find("interrupted", 1, true) then error(err, 0) end
+    return true
+  end
+  return H
 end
 
 return M

@@ -9,37 +9,17 @@
 local http = require "nnvis.http"
 local util = require "nnvis.tensor.util"
 local prepare = require "nnvis.ui.view.prepare"
+local U = require "nnvis.ui.http_util"
 
 local M = { prepare = prepare.prepare }
 
 local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
 
-local Handle = {}
-Handle.__index = Handle
-
---- h:close(): stops the server and removes the folder serve() made (idempotent)
-function Handle:close()
-  if self.server then self.server:close(); self.server = nil end
-  if self.owned and self.dir then
-    os.execute("rm -rf '" .. self.dir:gsub("'", "'\\''") .. "'")
-    self.dir = nil
-  end
-end
-Handle.__close = Handle.close
-Handle.__gc = Handle.close
-
-function Handle:__tostring()
-  return string.format("[nnvis view %s%s]", self.url, self.server and "" or " (closed)")
-end
-
---- h:wait(): serves until Ctrl-C, then closes; other errors are raised again after closing
-function Handle:wait()
-  local ok, err = pcall(function()
-    while self.server do http.sleep(0.25) end
-  end)
-  self:close()
-  if not ok and not tostring(err):find("interrupted", 1, true) then error(err, 0) end
-  return true
+-- h:close() also removes the folder serve() made (not one given as dir)
+local Handle = U.handle_class("nnvis view")
+local function remove_dir(h)
+  if h.owned and h.dir then os.execute("rm -rf '" .. h.dir:gsub("'", "'\\''") .. "'") end
+  h.dir = nil
 end
 
 --- nv.view.serve{model = m, input = x or shape, image = (3,H,W), classes = {names}, title = s,
@@ -59,7 +39,7 @@ function M.serve(opts)
   if type(host) ~= "string" then util.raise("view.serve: host must be a string, got " .. type(host)) end
   local dir, graph = prepare.prepare(opts.model, { input = opts.input, image = opts.image, classes = opts.classes,
                                                    title = opts.title, dir = opts.dir })
-  local h = setmetatable({ dir = dir, graph = graph, owned = opts.dir == nil }, Handle)
+  local h = setmetatable({ dir = dir, graph = graph, owned = opts.dir == nil, on_close = remove_dir }, Handle)
   local server, err = http.serve{ host = host, port = port, handler = "nnvis.ui.view.server",
                                   config = string.format("{dir = %q}", dir) }
   if not server then

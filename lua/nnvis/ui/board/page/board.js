@@ -12,23 +12,7 @@
   // ---- small helpers -------------------------------------------------------------------------
   const $ = (sel, root = document) => root.querySelector(sel);
   const SVGNS = 'http://www.w3.org/2000/svg';
-  function el(tag, attrs, ...kids) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else e.setAttribute(k, v === true ? '' : v);
-    }
-    for (const k of kids) if (k != null) e.append(k);
-    return e;
-  }
-  function sv(tag, attrs) {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs || {})) if (v != null) e.setAttribute(k, v);
-    return e;
-  }
+  const { el, sv } = window.nnvisGraph;     // graph.js, shared with nnvis view
   function qs(params) { return new URLSearchParams(params).toString(); }
   async function api(path, params) {
     const r = await fetch(params ? `${path}?${qs(params)}` : path, { cache: 'no-store' });

@@ -1,12 +1,25 @@
 // nnvis graph drawing — shared by the board's graph tab and the model viewer (nnvis view): a
 // layered layout of a directed graph (Sugiyama's way: longest-path layers, long edges broken into
 // virtual nodes, barycentre ordering sweeps, x by isotonic regression so chains run straight),
-// edge paths, and wheel zoom / drag pan on an SVG's viewBox.  Plain ES2020, no build step;
+// edge paths, wheel zoom / drag pan on an SVG's viewBox, and the two element makers (el, sv).  Plain ES2020, no build step;
 // it defines window.nnvisGraph and nothing else.
 'use strict';
 
 (() => {
   const SVGNS = 'http://www.w3.org/2000/svg';
+  // an HTML element: attributes (class, text, on<event> listeners, others as attributes) and children
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const k of kids) if (k != null) e.append(k);
+    return e;
+  }
   function sv(tag, attrs, text) {
     const e = document.createElementNS(SVGNS, tag);
     for (const [k, v] of Object.entries(attrs || {})) if (v != null) e.setAttribute(k, v);
@@ -215,5 +228,5 @@
     return { x: (w - W) / 2, y: (h - H) / 2, w: W, h: H };
   }
 
-  window.nnvisGraph = { sv, layout, edgePath, zoomPan, fitBox, SVGNS };
+  window.nnvisGraph = { el, sv, layout, edgePath, zoomPan, fitBox, SVGNS };
 })();

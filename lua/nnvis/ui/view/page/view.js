@@ -7,20 +7,8 @@
 'use strict';
 
 (() => {
-  const G = window.nnvisGraph, sv = G.sv;
+  const G = window.nnvisGraph, { el, sv } = G;
   const $ = (sel) => document.querySelector(sel);
-  function el(tag, attrs, ...kids) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else e.setAttribute(k, v === true ? '' : v);
-    }
-    for (const k of kids) if (k != null) e.append(k);
-    return e;
-  }
   const thousands = (n) => Math.round(n).toLocaleString('en-US');
   const shapeText = (s) => (s ? `[${s.join(',')}]` : '');
   function fmt(v) {
