@@ -244,4 +244,4 @@ install: $(SO) $(RL_SO) $(ENV_SO) $(HTTP_SO)
 	cp $(RL_SO) $(INST_LIBDIR)/nnvis/readline.so
 	cp $(ENV_SO) $(INST_LIBDIR)/nnvis/ompenv.so
 	cp $(HTTP_SO) $(INST_LIBDIR)/nnvis/http.so
-	cd lua/nnvis && find . -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/nnvis/{} \;
+	cd lua/nnvis && find . -type f \( -name '*.lua' -o -path '*/page/*' \) -exec install -D -m 644 {} $(INST_LUADIR)/nnvis/{} \;

@@ -140,6 +140,76 @@ describe("the nnvis commands", function()
     assert.equal(3, assert(nv.image.load(dir .. "/d.png")):size(1))
   end)
 
+  -- starts `nnvis args...` in the background until it prints its URL; returns the URL and a
+  -- function that stops it with Ctrl-C's signal and returns its exit code
+  local function serving(...)
+    local args = {}
+    for i = 1, select("#", ...) do args[i] = q(select(i, ...)) end
+    local log, code = dir .. "/serve.log", dir .. "/serve.code"
+    os.remove(code)
+    os.remove(log)
+    -- (the background shell's own output goes nowhere: it must not hold busted's stdout open)
+    os.execute(("(%s %s > %s 2>&1; echo $? > %s) > /dev/null 2>&1 & echo $! > %s/serve.pid"):format(q(BIN),
+      table.concat(args, " "), q(log), q(code), q(dir)))
+    local url
+    for _ = 1, 100 do
+      local f = io.open(log)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      url = text:match("(http://127%.0%.0%.1:%d+/)")
+      if url then break end
+      os.execute("sleep 0.1")
+    end
+    local pidfile = dir .. "/serve.pid"
+    local stopped
+    local function stop()
+      if stopped ~= nil then return stopped end
+      -- the shell's child is the lua5.4 running bin/nnvis: SIGINT reaches it as Ctrl-C does
+      os.execute("pkill -INT -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
+      for _ = 1, 100 do
+        local f = io.open(code)
+        if f then local c = tonumber(f:read("l")); f:close(); if c then stopped = c; return c end end
+        os.execute("sleep 0.1")
+      end
+      os.execute("pkill -KILL -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
+      stopped = false
+      return stopped
+    end
+    finally(stop)     -- stopped even when an assertion fails first
+    local f = io.open(log)
+    return url, stop, f and f:read("a") or ""
+  end
+
+  local function get(url)
+    local p = io.popen("curl -s -m 5 " .. q(url))
+    local body = p:read("a")
+    p:close()
+    return body
+  end
+
+  it("board serves a log dir on a free port until Ctrl-C, and view a model's graph with its maps", function()
+    local tb = nv.tensorboard.writer(dir .. "/logs/run1")
+    tb:scalar("loss", 0.5, 1)
+    tb:close()
+    local url, stop, said = serving("board", dir .. "/logs", "--port", "0")
+    assert.truthy(url, "no URL printed: " .. said)
+    assert.truthy(get(url .. "api/runs"):find('"loss"', 1, true))
+    assert.equal(0, stop())
+    local vurl, vstop, vsaid = serving("view", ONNX, "--input", PHOTO, "--size", "16")
+    assert.truthy(vurl, "no URL printed: " .. vsaid)
+    local g = get(vurl .. "data/graph.json")
+    assert.truthy(g:find('"nodes"', 1, true) and g:find('"maps"', 1, true), g:sub(1, 200))
+    assert.truthy(get(vurl):find("<html", 1, true))
+    assert.equal(0, vstop())
+    -- bad arguments: the usage and exit 2
+    local code, _, err = nnvis(dir, "view", ONNX, "--port", "70000")
+    assert.equal(2, code)
+    assert.matches("%-%-port must be an integer in 0%.%.65535", err)
+    code, _, err = nnvis(dir, "board")
+    assert.equal(2, code)
+    assert.matches("give at least one LOGDIR", err)
+  end)
+
   it("help lists the commands and each command's usage", function()
     local code, out = nnvis(dir, "help")
     assert.equal(0, code)

@@ -38,7 +38,14 @@ describe("nnvis installation", function()
     -- the REPL is installed as the nnvis command, and runs with the installed modules only
     local ok5, out5 = sh("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 '" .. tree ..
       "/bin/nnvis' -e 'print(1+1)' -e 'print(package.searchpath(\"nnvis.readline\", package.cpath))'")
+    -- the board's and the viewer's pages and the HTTP module are installed beside the modules
+    local ok6, out6 = sh("cd / && eval \"$(luarocks --lua-version=5.4 --tree '" .. tree .. "' path)\" && " ..
+      "env -u LUA_PATH_5_4 lua5.4 -e 'for _, m in ipairs{\"nnvis.ui.board.server\", \"nnvis.ui.view.server\"} do " ..
+      "local p = package.searchpath(m, package.path):gsub(\"server%.lua$\", \"page/index.html\"); print(io.open(p) ~= nil) end " ..
+      "print(package.searchpath(\"nnvis.http\", package.cpath) ~= nil)'")
     sh("rm -rf '" .. tree .. "' '" .. tree2 .. "' '" .. work .. "'")
+    assert(ok6, out6)
+    assert.equal("true\ntrue\ntrue\n", out6)
     assert(ok5, out5)
     assert.truthy(out5:find("^2\n"), out5)
     assert.truthy(out5:find(tree, 1, true), out5)

@@ -130,7 +130,7 @@ local lazy = { image = "nnvis.draw.image", nn = "nnvis.nn", optim = "nnvis.nn.op
                data = "nnvis.io.data", train = "nnvis.train.train", cam = "nnvis.explain.cam", io = "nnvis.io",
                tensorboard = "nnvis.io.tensorboard", colormap = "nnvis.draw.colormap", canvas = "nnvis.draw.canvas", style = "nnvis.draw.style",
                features = "nnvis.inspect.features", onnx = "nnvis.nn.onnx", project = "nnvis.inspect.project", landscape = "nnvis.inspect.landscape",
-               figure = "nnvis.draw.figure", show = "nnvis.draw.show", weights = "nnvis.io.weights",
+               figure = "nnvis.draw.figure", show = "nnvis.draw.show", weights = "nnvis.io.weights", view = "nnvis.ui.view",
                board = "nnvis.ui.board" }
 -- namespaces made of several modules: nv.plot is the charts (nnvis.draw.plot) and the views
 -- of models and training (nnvis.train.views: scatter, grad_flow, landscape, neurons,

@@ -41,9 +41,16 @@ usage: nnvis board LOGDIR... [--port 6006] [--host 127.0.0.1]
   Serves the board, a page showing the TensorBoard event files under each LOGDIR (scalars,
   histograms, images, text, hparams, projector, graphs), live, until Ctrl-C.  --port 0 picks a
   free port.  A --host other than 127.0.0.1 lets anyone who can reach the port read the logs.]],
+  view = [[
+usage: nnvis view MODEL [--input IMAGE] [--arch NAME] [--classes FILE] [--size 224] [--mean ...] [--std ...]
+                  [--port 0] [--host 127.0.0.1]
+  Serves the model's graph as a page (Netron's way): zoom and pan, scopes that fold, search,
+  a node's shapes, parameters and weight statistics; with --input, its feature maps for the
+  image and the Grad-CAM of the top class there.  Until Ctrl-C; --port 0 (the default) picks a
+  free port.]],
   help = "usage: nnvis help [COMMAND]",
 }
-M.commands = { "summary", "diagram", "cam", "report", "diff", "board", "help" }
+M.commands = { "summary", "diagram", "cam", "report", "diff", "board", "view", "help" }
 
 local Usage = {}   -- a usage error: exit 2
 local function usage_error(cmd, fmt, ...)
@@ -291,18 +298,43 @@ function run.diff(args)
   end
 end
 
+-- the port option of the serving commands: an integer in 0..65535
+local function port_of(cmd, s, default)
+  if not s then return default end
+  local port = math.tointeger(tonumber(s))
+  if not port or port < 0 or port > 65535 then usage_error(cmd, "--port must be an integer in 0..65535, got %q", s) end
+  return port
+end
+
 function run.board(args)
   local opts, pos = parse("board", args, { port = true, host = true })
   if #pos == 0 then usage_error("board", "give at least one LOGDIR") end
-  local port = 6006
-  if opts.port then
-    port = math.tointeger(tonumber(opts.port))
-    if not port or port < 0 or port > 65535 then usage_error("board", "--port must be an integer in 0..65535, got %q", opts.port) end
-  end
+  local port = port_of("board", opts.port, 6006)
   local board = require "nnvis.ui.board"
   local ok, h = pcall(board.serve, { logdir = pos, port = port, host = opts.host })
   if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^board%.serve: ", ""))) end
   print("nnvis board: " .. h.url .. "  (Ctrl-C stops it)")
+  io.stdout:flush()
+  h:wait()
+end
+
+function run.view(args)
+  local opts, pos = parse("view", args, { input = true, arch = true, classes = true, size = true, mean = true, std = true,
+                                          port = true, host = true })
+  if #pos ~= 1 then usage_error("view", "give one MODEL") end
+  local port = port_of("view", opts.port, 0)
+  local model, shape = load_model("view", pos[1], opts)
+  local input, image, classes = shape or { 1, 3, 224, 224 }, nil, nil
+  if opts.input then
+    local x, pics = images("view", { opts.input }, opts, shape)
+    input, image = x, pics[1]
+    local out = require("nnvis").no_grad(model, x)
+    classes = class_names("view", opts, require("nnvis.tensor.util").first_tensor(out):size(2))
+  end
+  local ok, h = pcall(require("nnvis.ui.view").serve, { model = model, input = input, image = image, classes = classes,
+                                                         port = port, host = opts.host, title = basename(pos[1]) })
+  if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^view%.serve: ", ""))) end
+  print("nnvis view: " .. h.url .. "  (Ctrl-C stops it)")
   io.stdout:flush()
   h:wait()
 end

@@ -138,10 +138,8 @@ local function new_run(name, dir, logdir)
            text = {}, plugin = {}, hparams = nil, graph = nil, projector = false }
 end
 
--- is real (a resolved path) the folder root or inside it?
-local function inside(real, root)
-  return real == root or real:sub(1, #root + 1) == root .. "/" or root == "/"
-end
+-- is real (a resolved path) the folder root or inside it? (nnvis.ui.http_util's)
+local inside = require("nnvis.ui.http_util").inside
 M.inside = inside
 
 -- every folder under a log dir holding event files -> {rel = {files...}}; symlinks are followed

@@ -12,30 +12,8 @@ local M = {}
 
 local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
 
-local Handle = {}
-Handle.__index = Handle
-
---- h:close(): stops the server and frees its port (idempotent)
-function Handle:close()
-  if self.server then self.server:close(); self.server = nil end
-end
-Handle.__close = Handle.close
-Handle.__gc = Handle.close
-
-function Handle:__tostring()
-  return string.format("[nnvis board %s%s]", self.url, self.server and "" or " (closed)")
-end
-
---- h:wait(): serves until Ctrl-C (SIGINT, which Lua raises as an error in the running code),
---- then closes; other errors are raised again after closing
-function Handle:wait()
-  local ok, err = pcall(function()
-    while self.server do http.sleep(0.25) end
-  end)
-  self:close()
-  if not ok and not tostring(err):find("interrupted", 1, true) then error(err, 0) end
-  return true
-end
+-- the handle serve() returns: h.url, h.port, h:close(), h:wait() (nnvis.ui.http_util's)
+local Handle = require("nnvis.ui.http_util").handle_class("nnvis board")
 
 local function quote(s) return string.format("%q", s) end
 

@@ -7,27 +7,19 @@
 local http = require "nnvis.http"
 local E = require "nnvis.ui.board.events"
 
+local U = require "nnvis.ui.http_util"
+
 local M = {}
 
 -- added by nnvis.http to every response, its own 405 and 500 too
-M.headers = {
-  ["Content-Security-Policy"] = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " ..
-    "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; " ..
-    "form-action 'none'; frame-ancestors 'none'",
-  ["X-Content-Type-Options"] = "nosniff",
-  ["Referrer-Policy"] = "no-referrer",
-}
+M.headers = U.headers
 
 local VENDOR = {
   ["dygraph.min.js"] = "/usr/share/javascript/dygraphs/dygraph.min.js",
   ["dygraph.min.css"] = "/usr/share/javascript/dygraphs/dygraph.min.css",
   ["markdown-it.js"] = "/usr/share/javascript/markdown-it/markdown-it.js",
 }
-local MIME = { html = "text/html; charset=utf-8", js = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8",
-               svg = "image/svg+xml", png = "image/png", jpg = "image/jpeg", jpeg = "image/jpeg", json = "application/json",
-               tsv = "text/tab-separated-values; charset=utf-8", txt = "text/plain; charset=utf-8",
-               pbtxt = "text/plain; charset=utf-8", map = "application/json" }
-local MAX_FILE = 256 << 20          -- the largest projector file served
+local MIME = U.MIME
 local RESCAN = 1.0                  -- seconds between two reads of the log dirs
 
 local state = { reader = nil, last = -math.huge, page = nil, cache = {} }
@@ -42,43 +34,11 @@ M.null = NULL
 --- json(v) -> JSON text (nnvis.io.json, with <, > and & escaped as well)
 function M.json(v) return json.encode(v, true) end
 
--- ---- responses ----------------------------------------------------------------------------
-local function reply(status, ctype, body, extra)
-  local h = { ["Content-Type"] = ctype, ["Cache-Control"] = "no-store" }
-  for k, v in pairs(extra or {}) do h[k] = v end
-  return status, h, body
-end
-local function json_reply(v, status) return reply(status or 200, "application/json", M.json(v)) end
-local function not_found(what) return reply(404, "text/plain; charset=utf-8", (what or "not found") .. "\n") end
-local function api_error(status, msg) return json_reply({ error = msg }, status) end
-
-local function read_all(path, limit)
-  local st = http.stat(path)
-  if not st or st.type ~= "file" or st.size > (limit or MAX_FILE) then return nil end
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- %XX decoding (and + as space in query values)
-local function unescape(s, plus)
-  if plus then s = s:gsub("+", " ") end
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-local function escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+-- ---- responses (nnvis.ui.http_util's, shared with the viewer's handler) --------------------
+local reply, not_found, read_all, unescape, escape, unsafe = U.reply, U.not_found, U.read_file, U.unescape, U.escape, U.unsafe
 M.escape = escape
-
--- a path that may lead anywhere it should not: .. (also %2e%2e, and again once decoded), a
--- backslash, a NUL, a control character
-local function unsafe(s)
-  local l = s:lower()
-  return s:find("..", 1, true) or s:find("\\", 1, true) or s:find("%c") or l:find("%2e", 1, true)
-    or l:find("%5c", 1, true) or l:find("%00", 1, true) or l:find("%25", 1, true)
-end
+local function json_reply(v, status) return reply(status or 200, "application/json", M.json(v)) end
+local function api_error(status, msg) return json_reply({ error = msg }, status) end
 
 -- ---- init and polling -----------------------------------------------------------------------
 --- init(config): config is a Lua table literal {logdirs = {...}}
@@ -89,8 +49,7 @@ function M.init(config)
   local dirs = cfg.logdirs or {}
   if type(dirs) == "string" then dirs = { dirs } end
   state.reader = E.new(dirs)
-  local src = debug.getinfo(1, "S").source:gsub("^@", "")
-  local here = src:match("^(.*)/[^/]*$") or "."
+  local here = U.here()
   state.page = (http.realpath(here .. "/page") or here .. "/page")
   state.last = -math.huge
   state.cache = {}
@@ -345,15 +304,7 @@ local API = { runs = function(r) return json_reply(api_runs(r)) end, scalars = a
               image = api_image, text = api_text, hparams = api_hparams, projector = api_projector, graph = api_graph }
 
 -- ---- files ----------------------------------------------------------------------------------
-local function ext_of(name) return (name:match("%.([%w]+)$") or ""):lower() end
-
-local function serve_file(path, root, mime)
-  local real = http.realpath(path)
-  if not real or not E.inside(real, root) then return not_found() end
-  local body = read_all(real)
-  if not body then return not_found() end
-  return reply(200, mime or MIME[ext_of(real)] or "application/octet-stream", body, { ["Cache-Control"] = "no-cache" })
-end
+local ext_of, serve_file = U.ext_of, U.serve_file
 
 -- /files/<run>/<name>: only the files the run's projector config names, and the config itself
 local function projector_file(r, rest)
@@ -383,7 +334,7 @@ end
 
 --- handle(method, path, query) -> status, headers, body (path and query values as sent, %-encoded)
 function M.handle(method, path, query)
-  if unsafe(unescape(path)) or unsafe(path:gsub("%%2[fF]", "/")) then return not_found() end
+  if U.unsafe_path(path) then return not_found() end
   local q = {}
   for k, v in pairs(query or {}) do q[unescape(k, true)] = unescape(v, true) end
   if path == "/" or path == "/index.html" then
