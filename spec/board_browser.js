@@ -6,21 +6,12 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require(path.join(__dirname, '..', 'build', 'node', 'node_modules', 'playwright-core'));
+const common = require('./browser_common.js');
+const { chromium, sleep } = common;
 
 const [url, ctl, shot] = process.argv.slice(2);
 const out = { steps: [], errors: [], requests: [] };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// page.waitForFunction evaluates strings, which the page's CSP (no 'unsafe-eval') refuses: poll instead
-async function waitFor(page, fn, arg, timeout = 8000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    if (Date.now() - t0 > timeout) throw new Error(`timed out waiting for ${String(fn).slice(0, 120)}`);
-    await sleep(100);
-  }
-}
+const waitFor = (page, fn, arg, timeout = 8000) => common.waitFor(page, fn, arg, timeout, 100);
 
 async function main() {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });

@@ -69,6 +69,15 @@ function H.read_floats(path, shape)
   return require("nnvis").tensor(v):view(shape)
 end
 
+-- whether path holds a PNG file (its signature)
+function H.is_png(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  f:close()
+  return head == "\137PNG\r\n\26\n"
+end
+
 -- a whole file's bytes
 function H.read_all(path)
   local f = assert(io.open(path, "rb"))

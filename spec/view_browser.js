@@ -7,21 +7,12 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
-const { chromium } = require(path.join(__dirname, '..', 'build', 'node', 'node_modules', 'playwright-core'));
+const common = require('./browser_common.js');
+const { chromium, sleep } = common;
 
 const [url, shot, downloads] = process.argv.slice(2);
 const out = { steps: [], errors: [], requests: [] };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// page.waitForFunction evaluates strings, which the page's CSP (no 'unsafe-eval') refuses: poll instead
-async function waitFor(page, fn, arg, timeout = 8000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    if (Date.now() - t0 > timeout) throw new Error(`timed out waiting for ${String(fn).slice(0, 120)}`);
-    await sleep(80);
-  }
-}
+const waitFor = (page, fn, arg, timeout = 8000) => common.waitFor(page, fn, arg, timeout, 80);
 // a raw GET with the path exactly as given (no normalisation of .. by a browser)
 function rawGet(p) {
   const u = new URL(url);

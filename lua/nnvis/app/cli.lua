@@ -298,6 +298,16 @@ function run.diff(args)
   end
 end
 
+-- board and view: serve(opts), print the URL, serve until Ctrl-C (exit 0); a failure to start
+-- (a port in use) is the command's error (exit 1)
+local function serve_until_interrupted(cmd, serve, opts)
+  local ok, h = pcall(serve, opts)
+  if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^" .. cmd .. "%.serve: ", ""))) end
+  print("nnvis " .. cmd .. ": " .. h.url .. "  (Ctrl-C stops it)")
+  io.stdout:flush()
+  h:wait()
+end
+
 -- the port option of the serving commands: an integer in 0..65535
 local function port_of(cmd, s, default)
   if not s then return default end
@@ -310,12 +320,7 @@ function run.board(args)
   local opts, pos = parse("board", args, { port = true, host = true })
   if #pos == 0 then usage_error("board", "give at least one LOGDIR") end
   local port = port_of("board", opts.port, 6006)
-  local board = require "nnvis.ui.board"
-  local ok, h = pcall(board.serve, { logdir = pos, port = port, host = opts.host })
-  if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^board%.serve: ", ""))) end
-  print("nnvis board: " .. h.url .. "  (Ctrl-C stops it)")
-  io.stdout:flush()
-  h:wait()
+  serve_until_interrupted("board", require("nnvis.ui.board").serve, { logdir = pos, port = port, host = opts.host })
 end
 
 function run.view(args)
@@ -331,12 +336,8 @@ function run.view(args)
     local out = require("nnvis").no_grad(model, x)
     classes = class_names("view", opts, require("nnvis.tensor.util").first_tensor(out):size(2))
   end
-  local ok, h = pcall(require("nnvis.ui.view").serve, { model = model, input = input, image = image, classes = classes,
-                                                         port = port, host = opts.host, title = basename(pos[1]) })
-  if not ok then file_error((tostring(h):gsub("^[^\n]-:%d+: ", ""):gsub("^view%.serve: ", ""))) end
-  print("nnvis view: " .. h.url .. "  (Ctrl-C stops it)")
-  io.stdout:flush()
-  h:wait()
+  serve_until_interrupted("view", require("nnvis.ui.view").serve, { model = model, input = input, image = image,
+    classes = classes, port = port, host = opts.host, title = basename(pos[1]) })
 end
 
 function run.help(args)

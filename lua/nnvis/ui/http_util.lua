@@ -92,7 +92,32 @@ function M.here(level)
   return src:match("^(.*)/[^/]*$") or "."
 end
 
--- ---- in the caller's state: the handle a serve() returns ----------------------------------------
+-- ---- in the caller's state: where a serve() listens, and the handle it returns ----------------
+local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
+
+--- endpoint(fname, opts, default_port) -> host, port: opts.host (default 127.0.0.1) and
+--- opts.port (an integer in 0..65535, 0: a free one) checked, raising naming fname
+function M.endpoint(fname, opts, default_port)
+  local port = opts.port == nil and default_port or math.tointeger(opts.port)
+  if not port or port < 0 or port > 65535 then
+    error(string.format("%s: port must be an integer in 0..65535 (0: a free port), got %s", fname, tostring(opts.port)), 3)
+  end
+  local host = opts.host or "127.0.0.1"
+  if type(host) ~= "string" then error(fname .. ": host must be a string, got " .. type(host), 3) end
+  return host, port
+end
+
+--- start(host, port, handler, config, what) -> nnvis.http's server, or nil, message; a host
+--- other than the loopback is said on stderr: anyone who can reach the port can see `what`
+function M.start(host, port, handler, config, what)
+  local server, err = http.serve { host = host, port = port, handler = handler, config = config }
+  if not server then return nil, err end
+  if not LOOPBACK[host] then
+    io.stderr:write(string.format("nnvis: listening on %s: anyone who can reach port %d can see %s\n", host, server.port, what))
+  end
+  return server
+end
+
 --- handle_class(what) -> the metatable of the handle nv.board.serve and nv.view.serve return:
 --- h.server (nnvis.http's), h.url; h:close() stops the server (idempotent) and then calls
 --- h:on_close() when set; h:wait() serves until Ctrl-C (SIGINT, raised by Lua in the running

@@ -10,10 +10,9 @@ local util = require "nnvis.tensor.util"
 
 local M = {}
 
-local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
-
 -- the handle serve() returns: h.url, h.port, h:close(), h:wait() (nnvis.ui.http_util's)
-local Handle = require("nnvis.ui.http_util").handle_class("nnvis board")
+local U = require "nnvis.ui.http_util"
+local Handle = U.handle_class("nnvis board")
 
 local function quote(s) return string.format("%q", s) end
 
@@ -36,21 +35,12 @@ function M.serve(opts)
     if not st or st.type ~= "directory" then util.raise("board.serve: logdir '" .. d .. "' is not a folder") end
     real[i] = http.realpath(d)
   end
-  local port = opts.port == nil and 6006 or math.tointeger(opts.port)
-  if not port or port < 0 or port > 65535 then
-    util.raise("board.serve: port must be an integer in 0..65535 (0: a free port), got " .. tostring(opts.port))
-  end
-  local host = opts.host or "127.0.0.1"
-  if type(host) ~= "string" then util.raise("board.serve: host must be a string, got " .. type(host)) end
+  local host, port = U.endpoint("board.serve", opts, 6006)
   local list = {}
   for i, d in ipairs(real) do list[i] = quote(d) end
   local config = "{logdirs = {" .. table.concat(list, ", ") .. "}}"
-  local server, err = http.serve{ host = host, port = port, handler = "nnvis.ui.board.server", config = config }
+  local server, err = U.start(host, port, "nnvis.ui.board.server", config, "these logs")
   if not server then util.raise("board.serve: " .. err) end
-  if not LOOPBACK[host] then
-    io.stderr:write(string.format("nnvis board: listening on %s: anyone who can reach port %d can read these logs\n",
-      host, server.port))
-  end
   return setmetatable({ server = server, url = server.url, port = server.port, logdirs = real }, Handle)
 end
 

@@ -6,14 +6,11 @@
 --   print(h.url); h:wait()
 -- Everything is computed once here (prepare: graph.json and PNG files in a folder); the server
 -- thread (nnvis.http, its own Lua state, nnvis.ui.view.server) only serves that folder.
-local http = require "nnvis.http"
 local util = require "nnvis.tensor.util"
 local prepare = require "nnvis.ui.view.prepare"
 local U = require "nnvis.ui.http_util"
 
 local M = { prepare = prepare.prepare }
-
-local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["::1"] = true }
 
 -- h:close() also removes the folder serve() made (not one given as dir)
 local Handle = U.handle_class("nnvis view")
@@ -31,24 +28,14 @@ function M.serve(opts)
   if type(opts) ~= "table" then util.raise("view.serve: give {model = m, ...}, got " .. type(opts)) end
   opts = util.check_opts("view.serve", opts, { "model", "input", "image", "classes", "title", "port", "host", "dir" })
   if type(opts.model) ~= "table" then util.raise("view.serve: model must be a module, got " .. type(opts.model)) end
-  local port = opts.port == nil and 0 or math.tointeger(opts.port)
-  if not port or port < 0 or port > 65535 then
-    util.raise("view.serve: port must be an integer in 0..65535 (0: a free port), got " .. tostring(opts.port))
-  end
-  local host = opts.host or "127.0.0.1"
-  if type(host) ~= "string" then util.raise("view.serve: host must be a string, got " .. type(host)) end
+  local host, port = U.endpoint("view.serve", opts, 0)
   local dir, graph = prepare.prepare(opts.model, { input = opts.input, image = opts.image, classes = opts.classes,
                                                    title = opts.title, dir = opts.dir })
   local h = setmetatable({ dir = dir, graph = graph, owned = opts.dir == nil, on_close = remove_dir }, Handle)
-  local server, err = http.serve{ host = host, port = port, handler = "nnvis.ui.view.server",
-                                  config = string.format("{dir = %q}", dir) }
+  local server, err = U.start(host, port, "nnvis.ui.view.server", string.format("{dir = %q}", dir), "this model")
   if not server then
     h:close()
     util.raise("view.serve: " .. err)
-  end
-  if not LOOPBACK[host] then
-    io.stderr:write(string.format("nnvis view: listening on %s: anyone who can reach port %d can see this model\n",
-      host, server.port))
   end
   h.server, h.url, h.port = server, server.url, server.port
   return h
