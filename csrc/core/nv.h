@@ -169,6 +169,12 @@ const char *nv_blas_core(void);      /* e.g. "SkylakeX"; borrowed */
 const char *nv_blas_config(void);    /* OpenBLAS' configuration string; borrowed */
 int nv_blas_threads(void);
 void nv_blas_set_threads(int n);
+/* nbatch products C_k = op(A + oa[k]) op(B + ob[k]) (beta 0) into C + k * M * N, in the same
+ * layout as nv_gemm.  Small products (attention's (T, d) x (d, T) per head) each run on one
+ * thread, the batch split over the threads: OpenBLAS threading each small call cost half the
+ * time in synchronisation. */
+void nv_gemm_batch(int transA, int transB, int M, int N, int K, const float *A, const int64_t *oa, int lda,
+                   const float *B, const int64_t *ob, int ldb, float *C, int64_t nbatch);
 int nv_blas_coretype_forced(void);   /* 1 when nnvis chose the core type itself */
 /* Symmetric eigen-decomposition (LAPACK dsyevd): a is n x n row-major (lower triangle read);
  * w (n) gets the eigenvalues ascending, v (n x n, row-major) the eigenvectors as columns.

@@ -77,6 +77,26 @@ int nv_blas_init(void) {
 const char *nv_blas_core(void) { return p_corename ? p_corename() : "unknown"; }
 const char *nv_blas_config(void) { return p_config ? p_config() : "unknown"; }
 int nv_blas_threads(void) { return p_get_threads ? p_get_threads() : 1; }
+
+/* products of at most this many multiply-adds run one per thread */
+#define GEMM_SMALL ((int64_t)1 << 22)
+
+void nv_gemm_batch(int transA, int transB, int M, int N, int K, const float *A, const int64_t *oa, int lda,
+                   const float *B, const int64_t *ob, int ldb, float *C, int64_t nbatch) {
+  int threads = nv_blas_threads();
+  if (nbatch >= 2 && threads > 1 && (int64_t)M * N * K <= GEMM_SMALL && K > 0 && M > 1 && N > 1) {
+    if (!loaded && !nv_blas_init()) abort();
+    nv_blas_set_threads(1);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t k = 0; k < nbatch; k++)
+      p_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, M, N, K, 1.0f, A + oa[k], lda,
+              B + ob[k], ldb, 0.0f, C + k * (int64_t)M * N, N);
+    nv_blas_set_threads(threads);
+    return;
+  }
+  for (int64_t k = 0; k < nbatch; k++)
+    nv_gemm(transA, transB, M, N, K, 1.0f, A + oa[k], lda, B + ob[k], ldb, 0.0f, C + k * (int64_t)M * N, N);
+}
 void nv_blas_set_threads(int n) { if (p_set_threads && n > 0) p_set_threads(n); }
 int nv_blas_coretype_forced(void) { return forced; }
 

@@ -54,6 +54,9 @@ nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b) {
   int64_t pos[NV_MAXDIM] = {0};
   const float *pa = nv_data(ac), *pb = nv_data(bc);
   float *po = nv_data(o);
+  /* each product's offsets into a and b (broadcast batch dims stay put), then the batch */
+  int64_t *offs = malloc(sizeof *offs * (size_t)(2 * (nbatch ? nbatch : 1)));
+  if (!offs) { nv_release(ac); nv_release(bc); nv_release(o); return nv_seterr("matmul: out of memory"), NULL; }
   for (int64_t k = 0; k < nbatch; k++) {
     int64_t oa = 0, ob = 0;
     for (int i = 0; i < nb; i++) {
@@ -61,9 +64,12 @@ nv_tensor *nv_matmul_raw(nv_tensor *a, nv_tensor *b) {
       if (ia >= 0 && ac->size[ia] > 1) oa += pos[i] * ac->stride[ia];
       if (ib >= 0 && bc->size[ib] > 1) ob += pos[i] * bc->stride[ib];
     }
-    nv_gemm(ta, tb, (int)M, (int)N, (int)K, 1.0f, pa + oa, lda, pb + ob, ldb, 0.0f, po + k * M * N, (int)N);
+    offs[k] = oa;
+    offs[nbatch + k] = ob;
     for (int i = nb - 1; i >= 0 && ++pos[i] == bsize[i]; i--) pos[i] = 0;
   }
+  nv_gemm_batch(ta, tb, (int)M, (int)N, (int)K, pa, offs, lda, pb, offs + nbatch, ldb, po, nbatch);
+  free(offs);
   nv_release(ac);
   nv_release(bc);
   return o;
