@@ -87,7 +87,9 @@ local function drive()
   local h = nv.board.serve { logdir = dir, port = 0 }
   local pid
   local ok, res = pcall(function()
-    local p = io.popen(string.format("(node spec/board_browser.js '%s' '%s' build/board.png > '%s/out.json' 2> '%s/err.txt';" ..
+    -- node and the browser run as a fresh shell runs them (H.CLEAN): under SANITIZE=1 the
+    -- sanitizer runtimes are preloaded, and uninstrumented programs hang or fail in them
+    local p = io.popen(H.CLEAN .. string.format("(node spec/board_browser.js '%s' '%s' build/board.png > '%s/out.json' 2> '%s/err.txt';" ..
       " touch '%s/done') >/dev/null 2>&1 & echo $!", h.url, ctl, ctl, ctl, ctl))
     pid = p:read("l"); p:close()
     local t0, wrote = os.time(), false

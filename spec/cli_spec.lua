@@ -1,6 +1,7 @@
 -- The `nnvis COMMAND` commands, run as a person runs them from a shell: files written, exit
 -- codes (0; 1 for a file that cannot be read; 2 with the usage for bad arguments), messages.
 local nv = require "nnvis"
+local H = require "helpers"
 
 local ROOT = io.popen("pwd"):read("l")
 local BIN = ROOT .. "/bin/nnvis"
@@ -165,13 +166,13 @@ describe("the nnvis commands", function()
     local function stop()
       if stopped ~= nil then return stopped end
       -- the shell's child is the lua5.4 running bin/nnvis: SIGINT reaches it as Ctrl-C does
-      os.execute("pkill -INT -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
+      os.execute(H.CLEAN .. "pkill -INT -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
       for _ = 1, 100 do
         local f = io.open(code)
         if f then local c = tonumber(f:read("l")); f:close(); if c then stopped = c; return c end end
         os.execute("sleep 0.1")
       end
-      os.execute("pkill -KILL -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
+      os.execute(H.CLEAN .. "pkill -KILL -P $(cat " .. q(pidfile) .. ") 2>/dev/null")
       stopped = false
       return stopped
     end
@@ -180,10 +181,10 @@ describe("the nnvis commands", function()
     return url, stop, f and f:read("a") or ""
   end
 
+  -- curl (and pkill, above) as a fresh shell runs them: under `make test SANITIZE=1` the
+  -- sanitizer runtimes are preloaded, and these uninstrumented tools hang in them
   local function get(url)
-    local p = io.popen("curl -s -m 5 " .. q(url))
-    local body = p:read("a")
-    p:close()
+    local _, body = H.sh("curl -s -m 5 " .. q(url))
     return body
   end
 

@@ -100,7 +100,8 @@ describe("nnvis view's page", function()
     graph, served_dir = v.graph, v.dir
     local dl = tmpdir()
     local ok, res = pcall(function()
-      local p = io.popen(string.format("node spec/view_browser.js '%s' build/view.png '%s' 2>&1", v.url, dl))
+      -- as a fresh shell runs it (H.CLEAN): not under the sanitizers' preloaded runtimes
+      local p = io.popen(H.CLEAN .. string.format("node spec/view_browser.js '%s' build/view.png '%s' 2>&1", v.url, dl))
       local text = p:read("a"); p:close()
       return text
     end)
