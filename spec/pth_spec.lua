@@ -214,6 +214,9 @@ end)
 describe("Module:load of a large checkpoint", function()
   local have_torch = H.sh("/usr/bin/python3 -c 'import torch'")
   H.it_if(have_torch, "python3-torch")("reads one tensor at a time: memory grows by little beside the model", function()
+    -- under make test SANITIZE=1 the load runs with the sanitizers (their runtimes preloaded),
+    -- and AddressSanitizer keeps freed memory in quarantine: the values are checked, not the peak
+    local asan = os.getenv("NNVIS_BUILD") == "build-asan"
     local dir = os.tmpname()
     os.remove(dir)
     os.execute("mkdir -p " .. dir)
@@ -237,11 +240,19 @@ m:load(arg[1])
 io.write(before, " ", hwm(), " ", m:get("15").weight:get(6, 8), "\n")
 ]])
     f:close()
-    local ok2, res = H.sh("LUA_PATH='" .. package.path .. "' LUA_CPATH='" .. package.cpath .. "' lua5.4 " .. script .. " " .. dir .. "/big.pth")
+    local cmd = "LUA_PATH='" .. package.path .. "' LUA_CPATH='" .. package.cpath .. "' lua5.4 " .. script .. " " .. dir .. "/big.pth"
+    local ok2, res
+    if asan then
+      local p = io.popen(cmd .. " 2>&1")
+      res = p:read("a")
+      ok2 = p:close()
+    else
+      ok2, res = H.sh(cmd)
+    end
     assert.is_true(ok2, res)
     local before, after, v = res:match("(%d+) (%d+) (%S+)")
     local grew = (tonumber(after) - tonumber(before)) / (64 * 2 ^ 20)
-    assert.is_true(grew < 0.3, string.format("the load's peak grew by %.2f x the weights", grew))
+    if not asan then assert.is_true(grew < 0.3, string.format("the load's peak grew by %.2f x the weights", grew)) end
     assert.near(tonumber(out:match("%S+")), tonumber(v), 1e-6)
     os.execute("rm -rf " .. dir)
   end)
