@@ -161,26 +161,25 @@ local function tagged(r, q, kind)
   return items
 end
 
-local function api_histograms(r, q)
-  local items, err = tagged(r, q, "histograms")
-  if not items then return api_error(404, err) end
-  local out = array()
-  for i, h in ipairs(items) do
-    out[i] = { step = h.step, wall = h.wall, min = h.min, max = h.max, num = h.num, sum = h.sum,
-               limits = array(h.limits), counts = array(h.counts) }
+-- /api/<kind>?run=&tag=: {items = [row(item) ...]} for the run's tag, or a 404
+local function items_api(kind, row)
+  return function(r, q)
+    local items, err = tagged(r, q, kind)
+    if not items then return api_error(404, err) end
+    local out = array()
+    for i, it in ipairs(items) do out[i] = row(it) end
+    return json_reply({ items = out })
   end
-  return json_reply({ items = out })
 end
 
-local function api_images(r, q)
-  local items, err = tagged(r, q, "images")
-  if not items then return api_error(404, err) end
-  local out = array()
-  for i, im in ipairs(items) do
-    out[i] = { step = im.step, wall = im.wall, index = im.index, width = im.width, height = im.height, mime = im.mime }
-  end
-  return json_reply({ items = out })
-end
+local api_histograms = items_api("histograms", function(h)
+  return { step = h.step, wall = h.wall, min = h.min, max = h.max, num = h.num, sum = h.sum,
+           limits = array(h.limits), counts = array(h.counts) }
+end)
+
+local api_images = items_api("images", function(im)
+  return { step = im.step, wall = im.wall, index = im.index, width = im.width, height = im.height, mime = im.mime }
+end)
 
 local function api_image(r, q)
   local items, err = tagged(r, q, "images")
@@ -191,13 +190,7 @@ local function api_image(r, q)
   return reply(200, im.mime, im.data, { ["Cache-Control"] = "max-age=3600" })
 end
 
-local function api_text(r, q)
-  local items, err = tagged(r, q, "text")
-  if not items then return api_error(404, err) end
-  local out = array()
-  for i, t in ipairs(items) do out[i] = { step = t.step, wall = t.wall, text = t.text } end
-  return json_reply({ items = out })
-end
+local api_text = items_api("text", function(t) return { step = t.step, wall = t.wall, text = t.text } end)
 
 local function last_value(col)
   if not col or col.n == 0 then return nil end
