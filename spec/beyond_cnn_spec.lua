@@ -40,5 +40,10 @@ describe("torchvision models beyond 2-d CNNs", function()
     -- the final permute of that norm's (N,h,w,C) output gives the same activations: the same map
     local b = nv.cam.gradcam(m, x, { layer = "permute" })
     assert.near(0, H.maxdiff(a, b), 1e-6)
+    -- the export fixed its batch size: Score-CAM's batches of masked inputs say what to pass
+    local ok, err = pcall(nv.cam.scorecam, m, x)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("scorecam: the model failed on a batch of 32 masked inputs (a model exported with a " ..
+      "fixed batch size takes one at a time: opts.batch_size = 1)", 1, true), err)
   end)
 end)

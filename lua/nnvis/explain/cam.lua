@@ -424,7 +424,15 @@ function layer_methods.scorecam(model, x, opts)
     for s = 1, k, bs do
       local len = math.min(bs, k - s + 1)
       local batch = masks:narrow(1, s, len):unsqueeze(2) * xi        -- (len,C,H,W)
-      local sc = batch_scores(no_grad(model, batch), opts.target, ids and core.full({ len }, ids:get(i)), len, "scorecam")
+      local ok, o = pcall(no_grad, model, batch)
+      if not ok then
+        -- an export whose graph fixed its batch size (Reshape constants of batch 1) runs the
+        -- image but not a batch of masked copies of it: say what to pass
+        util.raise(string.format("scorecam: the model failed on a batch of %d masked inputs%s: %s", len,
+          len > 1 and " (a model exported with a fixed batch size takes one at a time: opts.batch_size = 1)" or "",
+          tostring(o):gsub("^[^\n]-%.lua:%d+: ", "")))
+      end
+      local sc = batch_scores(o, opts.target, ids and core.full({ len }, ids:get(i)), len, "scorecam")
       scores[#scores + 1] = sc
       bar:step((i - 1) * k + s + len - 1)
     end
