@@ -292,10 +292,15 @@ local layer_methods = {}
 register("gradcam", "layer", "Grad-CAM", layer_keys)
 --- Grad-CAM (Selvaraju et al. 2017, Eq. 1-2): alpha_k = mean_ij dy/dA_ij^k,
 --- L = ReLU(sum_k alpha_k A^k)
+local function gradcam_raw(A, G) return weighted(A, spatial_mean(G)):relu() end
 function layer_methods.gradcam(model, x, opts)
-  local A, G = acts_and_grads(model, x, opts, "gradcam")
-  return weighted(A, spatial_mean(G)):relu()
+  return gradcam_raw(acts_and_grads(model, x, opts, "gradcam"))
 end
+
+--- gradcam_of(A, G, x): Grad-CAM from activations A (N,K,h,w) a caller captured and the
+--- target's gradient G there (nv.capture with grads): the (N,H,W) map in [0,1] at the size of
+--- x (N,C,H,W), and the raw (N,h,w) map
+function M.gradcam_of(A, G, x) return finish(gradcam_raw(A, G), x) end
 
 register("gradcampp", "layer", "Grad-CAM++", layer_keys)
 --- Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 with the exponential-score closed form):

@@ -275,4 +275,15 @@ function M.image_batch(x, fname)
   return x, false
 end
 
+--- temp_dir(prefix) -> a new folder in the system's temporary folder, named prefix and a unique
+--- part (os.tmpname's); raises when it cannot be made
+function M.temp_dir(prefix)
+  local name = os.tmpname()
+  os.remove(name)
+  local dir = name:gsub("[^/]*$", function(base) return prefix .. base:gsub("^lua_", "") end)
+  local ok, err = core.mkdirs(dir)
+  if not ok then M.raise("temp_dir: cannot make " .. dir .. ": " .. tostring(err)) end
+  return dir
+end
+
 return M

@@ -18,10 +18,7 @@ M.port = 6006
 
 local function start(out)
   if session then return session end
-  local dir = os.tmpname()
-  os.remove(dir)
-  dir = dir:gsub("[^/]*$", function(base) return "nnvis-board-" .. base:gsub("^lua_", "") end)
-  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  local dir = require("nnvis.tensor.util").temp_dir("nnvis-board-")
   local board = require "nnvis.ui.board"
   local ok, h, err = pcall(board.serve, { logdir = dir, port = M.port })
   if not (ok and h) and M.port ~= 0 then ok, h, err = pcall(board.serve, { logdir = dir, port = 0 }) end

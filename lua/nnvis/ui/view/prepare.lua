@@ -53,12 +53,8 @@ function M.prepare(model, opts)
   local input = opts.input or { 1, 3, 224, 224 }
   local x = util.is_tensor(input) and input or nil
   local dir = opts.dir
-  if not dir then
-    dir = os.tmpname()
-    os.remove(dir)
-    dir = dir:gsub("[^/]*$", function(b) return "nnvis-view-" .. b:gsub("^lua_", "") end)
-  end
-  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "/maps' '" .. dir:gsub("'", "'\\''") .. "/cam'")
+  dir = dir or util.temp_dir("nnvis-view-")
+  for _, sub in ipairs { "/maps", "/cam" } do assert(core.mkdirs(dir .. sub)) end
   local d = require("nnvis.draw.diagram").diagram(model, input)
   local nodes, total = {}, 0
   for _, p in ipairs(model:parameters()) do total = total + p:numel() end
@@ -92,7 +88,6 @@ function M.prepare(model, opts)
     cls = math.floor(cls:item())
     graph.prediction = { class = cls, probability = prob:item(), name = opts.classes and opts.classes[cls] or nil }
     local shown = opts.image or image.normalize(x:select(1, 1))
-    local H, W = x:size(3), x:size(4)
     write(dir .. "/input.png", core.png_encode(image.to_rgb(shown):contiguous()))
     graph.image = "input.png"
     for name, e in pairs(by_name) do
@@ -105,14 +100,10 @@ function M.prepare(model, opts)
           core.png_encode(image.grid(maps, { normalize = true, padding = 1 }):contiguous()))
         e.maps = "maps/" .. e.id .. ".png"
         if c.grad then
-          -- Grad-CAM at this layer (Selvaraju et al. 2017, Eq. 1-2): ReLU(sum_k mean_ij(dy/dA^k) A^k)
-          local G = c.grad:select(1, 1)
-          local w = G:mean(3):mean(2)                                        -- (C)
-          local cam = (A:select(1, 1) * w:view(-1, 1, 1)):sum(1):relu()      -- (h,w)
-          local mx = cam:max():item()
-          if mx > 0 then
-            cam = core.interpolate((cam / mx):view(1, 1, cam:size(1), cam:size(2)), { size = { H, W }, mode = "bilinear" })
-            local ov = image.overlay(image.to_rgb(shown), cam:view(H, W), { alpha = 0.5 })
+          -- Grad-CAM at this layer, as nv.cam.gradcam computes it, from the capture's A and G
+          local map, raw = require("nnvis.explain.cam").gradcam_of(A, c.grad, x)
+          if raw:max():item() > 0 then
+            local ov = image.overlay(image.to_rgb(shown), map:select(1, 1), { alpha = 0.5 })
             write(dir .. "/cam/" .. e.id .. ".png", core.png_encode(ov:contiguous()))
             e.cam = "cam/" .. e.id .. ".png"
           end
