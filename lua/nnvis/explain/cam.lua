@@ -289,10 +289,11 @@ end
 -- ---- methods on a layer's activations -------------------------------------------------------
 local layer_methods = {}
 
+local function gradcam_raw(A, G) return weighted(A, spatial_mean(G)):relu() end
+
 register("gradcam", "layer", "Grad-CAM", layer_keys)
 --- Grad-CAM (Selvaraju et al. 2017, Eq. 1-2): alpha_k = mean_ij dy/dA_ij^k,
 --- L = ReLU(sum_k alpha_k A^k)
-local function gradcam_raw(A, G) return weighted(A, spatial_mean(G)):relu() end
 function layer_methods.gradcam(model, x, opts)
   return gradcam_raw(acts_and_grads(model, x, opts, "gradcam"))
 end
